@@ -1,0 +1,106 @@
+"""Every error FeedRelay raises on purpose.
+
+::
+
+    FeedRelayError
+    ├── ConfigError            the config file is missing or wrong (lists every problem)
+    ├── FeedError              a feed could not be fetched or parsed (carries ``feed``)
+    ├── EntryNotFoundError     ``post`` was given a link or id no feed has
+    ├── LockedError            another daemon holds the store
+    └── PublishError           a post did not go out (carries ``target``, ``retryable``)
+        ├── AuthError              credentials or permissions; not retryable
+        ├── PostRejectedError      the platform refused this post; not retryable
+        │   └── DuplicatePostError     ...because the same post is already there
+        ├── RateLimitedError       try again at ``retry_at``
+        ├── TransientError         network trouble or a 5xx before anything was applied
+        └── OutcomeUnknownError    the request may have been applied; reconcile first
+
+Adapters translate their library's exceptions into ``PublishError`` subclasses at the
+boundary and never retry or sleep: the core decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+
+class FeedRelayError(Exception):
+    """Root of every error FeedRelay raises on purpose."""
+
+
+class ConfigError(FeedRelayError):
+    """The configuration is unusable. ``problems`` lists each one with its dotted path."""
+
+    def __init__(self, problems: Sequence[str], *, path: str = "") -> None:
+        self.problems = list(problems)
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(where + "; ".join(self.problems))
+
+    def __str__(self) -> str:
+        head = f"invalid config {self.path}" if self.path else "invalid config"
+        return head + ":\n" + "\n".join(f"  - {problem}" for problem in self.problems)
+
+
+class FeedError(FeedRelayError):
+    """A feed could not be fetched or parsed."""
+
+    def __init__(self, message: str, *, feed: str, retry_at: datetime | None = None) -> None:
+        self.feed = feed
+        self.retry_at = retry_at
+        super().__init__(f"feed {feed}: {message}")
+
+
+class EntryNotFoundError(FeedRelayError):
+    """No configured feed has an entry with that link or id."""
+
+
+class LockedError(FeedRelayError):
+    """Another FeedRelay daemon is using this store."""
+
+
+class PublishError(FeedRelayError):
+    """A post did not go out. Subclasses say whether trying again can help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, target: str = "") -> None:
+        self.target = target
+        self.message = message
+        super().__init__(message)
+
+
+class AuthError(PublishError):
+    """The platform refused the credentials or the account may not post."""
+
+
+class PostRejectedError(PublishError):
+    """The platform refused this post (duplicate, too long, a community rule)."""
+
+
+class DuplicatePostError(PostRejectedError):
+    """The platform says this very post is already there (X duplicate content, Reddit
+    ``ALREADY_SUB``). The core treats the delivery as done, never as lost."""
+
+
+class RateLimitedError(PublishError):
+    """Too many posts or requests; the platform accepts more at ``retry_at`` (UTC)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, target: str = "", retry_at: datetime) -> None:
+        self.retry_at = retry_at
+        super().__init__(message, target=target)
+
+
+class TransientError(PublishError):
+    """Network trouble or a server error that certainly did not create the post."""
+
+    retryable = True
+
+
+class OutcomeUnknownError(PublishError):
+    """The request may have been applied: look on the platform before sending again."""
+
+    retryable = True
