@@ -1,0 +1,378 @@
+"""X (Twitter) adapter: posts through tweepy's API v2 client with OAuth 1.0a user context.
+
+Posting is ``POST /2/tweets`` via ``tweepy.Client.create_tweet``. An image goes up first through
+X's v2 media endpoints (``POST /2/media/upload``, then ``POST /2/media/metadata`` for alt
+text), which tweepy 4.17 does not wrap, over the same session and the same OAuth1 credentials.
+A failed upload never blocks the post: it goes out without the image and a warning says why.
+
+There is no ``find_existing`` here on purpose: X has no cheap, exact way to find a post by
+content, and it needs none. After an unknown outcome the core sends the very same text again;
+if the first attempt did land, X answers 403 "duplicate content", which this adapter raises as
+``DuplicatePostError`` and the core records as done.
+
+Every request carries a timeout (tweepy sends none of its own, so the client gets our session
+from ``make_session``). ``wait_on_rate_limit`` stays off: a 429 becomes ``RateLimitedError``
+with the time X names, and the core schedules the retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+from requests.utils import should_bypass_proxies
+from requests_oauthlib import OAuth1
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from adapters.base import USER_AGENT, Limits, make_session
+from bot.errors import (
+    AuthError,
+    DuplicatePostError,
+    OutcomeUnknownError,
+    PostRejectedError,
+    PublishError,
+    RateLimitedError,
+    TransientError,
+)
+from bot.model import MediaFile, Post, Published
+
+log = logging.getLogger(__name__)
+
+X_API = "https://api.twitter.com"  # the host tweepy 4.17 hard-codes in BaseClient.request
+MEDIA_UPLOAD_URL = X_API + "/2/media/upload"
+MEDIA_METADATA_URL = X_API + "/2/media/metadata"
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_ALT_TEXT = 1000
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
+DUPLICATE_MARKER = "duplicate content"
+
+Action = Literal["create", "verify", "media"]
+
+# At DEBUG these log request details: tweepy bodies and headers, oauthlib the access token
+# and signature base strings.
+LIBRARY_LOGGERS = ("tweepy", "requests_oauthlib", "oauthlib")
+
+
+def _quiet_library_loggers() -> None:
+    """Keep the libraries' loggers at INFO or above, whatever the root logger says."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:  # NOTSET (0) would inherit DEBUG from the root
+            logger.setLevel(logging.INFO)
+
+
+_quiet_library_loggers()
+
+
+class _RewriteHostAdapter(HTTPAdapter):
+    """A transport that sends requests meant for ``https://api.twitter.com`` to ``api_base``.
+
+    tweepy 4.17 builds every URL as ``"https://api.twitter.com" + route`` inside
+    ``BaseClient.request`` and has no setting for the host. Rather than subclass tweepy or patch
+    the session, the adapter mounts this transport on the session for that prefix: the request
+    is built, and OAuth1-signed, for the real host, and only the address it is sent to changes.
+    The same transport serves our own media requests. It works for any ``requests.Session``
+    (ours from ``make_session`` or one a caller passes in). A server that checks signatures
+    against its own host will refuse them: this is for fakes and non-checking proxies.
+    """
+
+    def __init__(self, api_base: str) -> None:
+        super().__init__()
+        self.api_base = api_base.rstrip("/")
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        url = request.url or ""
+        if url.lower().startswith(X_API + "/"):
+            request = request.copy()
+            request.url = self.api_base + url[len(X_API) :]
+            # requests chose proxies for api.twitter.com; decide again for the real address.
+            if should_bypass_proxies(request.url, no_proxy=None):
+                proxies = {}
+        return super().send(
+            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
+
+
+class TwitterAdapter:
+    """One X account (a target), posting with OAuth 1.0a user-context credentials."""
+
+    limits: ClassVar[Limits] = Limits(max_text=280, text_counting="twitter", max_media=4)
+    # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
+    resend_is_safe: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        consumer_key: str,
+        consumer_secret: str,
+        access_token: str,
+        access_token_secret: str,
+        api_base: str | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        _quiet_library_loggers()
+        self.target = target
+        self._secrets = tuple(
+            s for s in (consumer_key, consumer_secret, access_token, access_token_secret) if s
+        )
+        self._session = session if session is not None else make_session()
+        if api_base:
+            self._session.mount(X_API + "/", _RewriteHostAdapter(api_base))
+        self._client = tweepy.Client(
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            access_token=access_token,
+            access_token_secret=access_token_secret,
+            wait_on_rate_limit=False,
+        )
+        self._client.session = self._session
+        # tweepy sends its own User-Agent header on every request; make it ours.
+        self._client.user_agent = str(self._session.headers.get("User-Agent") or USER_AGENT)
+        self._oauth = OAuth1(
+            consumer_key,
+            client_secret=consumer_secret,
+            resource_owner_key=access_token,
+            resource_owner_secret=access_token_secret,
+        )
+        self._username: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TwitterAdapter(target={self.target!r})"
+
+    # -- Adapter protocol --------------------------------------------------------------
+    def publish(self, post: Post, media: MediaFile | None = None) -> Published:
+        media_ids: list[str] = []
+        if media is not None:
+            media_id = self._upload(media)
+            if media_id is not None:
+                media_ids.append(media_id)
+        with self._translate_errors("create"):
+            response = self._client.create_tweet(
+                text=post.text, media_ids=media_ids or None, user_auth=True
+            )
+        data = getattr(response, "data", None)
+        tweet_id = data.get("id") if isinstance(data, dict) else None
+        if not tweet_id:
+            raise OutcomeUnknownError(
+                "X accepted the post but its answer has no post id", target=self.target
+            )
+        tweet_id = str(tweet_id)
+        if self._username:
+            url = f"https://x.com/{self._username}/status/{tweet_id}"
+        else:
+            url = f"https://x.com/i/web/status/{tweet_id}"
+        log.debug("target %s: posted %s", self.target, url)
+        return Published(remote_id=tweet_id, url=url)
+
+    def verify(self) -> str:
+        with self._translate_errors("verify"):
+            response = self._client.get_me(user_auth=True)
+        username = getattr(getattr(response, "data", None), "username", None)
+        if not username:
+            raise TransientError("X answered /2/users/me without a username", target=self.target)
+        self._username = str(username)
+        return f"@{self._username}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- media -------------------------------------------------------------------------
+    def _upload(self, media: MediaFile) -> str | None:
+        """Upload one image and set its alt text; ``None`` (and a warning) if it failed."""
+        if len(media.data) > MAX_IMAGE_BYTES:
+            log.warning(
+                "target %s: image is %d bytes, over X's %d byte limit; posting without it",
+                self.target,
+                len(media.data),
+                MAX_IMAGE_BYTES,
+            )
+            return None
+        try:
+            with self._translate_errors("media"):
+                response = self._session.post(
+                    MEDIA_UPLOAD_URL,
+                    files={"media": (media.filename, media.data, media.mime_type)},
+                    data={"media_category": "tweet_image"},
+                    auth=self._oauth,
+                )
+                response.raise_for_status()
+                body = response.json()
+            data = body.get("data") if isinstance(body, dict) else None
+            media_id = data.get("id") if isinstance(data, dict) else None
+            if not media_id:
+                raise TransientError("X answered the upload without a media id", target=self.target)
+        except PublishError as error:
+            log.warning(
+                "target %s: image upload failed, posting without it: %s", self.target, error
+            )
+            return None
+        media_id = str(media_id)
+        if media.alt:
+            try:
+                with self._translate_errors("media"):
+                    response = self._session.post(
+                        MEDIA_METADATA_URL,
+                        json={
+                            "id": media_id,
+                            "metadata": {"alt_text": {"text": media.alt[:MAX_ALT_TEXT]}},
+                        },
+                        auth=self._oauth,
+                    )
+                    response.raise_for_status()
+            except PublishError as error:
+                log.warning(
+                    "target %s: alt text not set, posting the image without it: %s",
+                    self.target,
+                    error,
+                )
+        return media_id
+
+    # -- errors ------------------------------------------------------------------------
+    @contextmanager
+    def _translate_errors(self, action: Action) -> Iterator[None]:
+        """Turn tweepy's and requests' exceptions into ``PublishError`` subclasses.
+
+        ``action`` matters where X may have acted: a 5xx, a read timeout or a dropped
+        connection while creating a post is ``OutcomeUnknownError``; elsewhere it is transient.
+        """
+        try:
+            yield
+        except tweepy.errors.HTTPException as e:
+            raise self._from_response(e.response, action) from e
+        except requests.HTTPError as e:
+            raise self._from_response(e.response, action) from e
+        except requests.ConnectionError as e:
+            if _nothing_sent(e) or action != "create":
+                raise TransientError(
+                    self._clean(f"could not reach X: {_describe(e)}"), target=self.target
+                ) from e
+            raise OutcomeUnknownError(
+                self._clean(f"connection to X lost after sending the post: {_describe(e)}"),
+                target=self.target,
+            ) from e
+        except requests.Timeout as e:  # ReadTimeout; ConnectTimeout is a ConnectionError
+            if action == "create":
+                raise OutcomeUnknownError(
+                    "X did not answer in time after the post was sent", target=self.target
+                ) from e
+            raise TransientError("X did not answer in time", target=self.target) from e
+        except requests.RequestException as e:
+            # The answer arrived but could not be read (bad JSON, broken chunked body...).
+            text = self._clean(f"unreadable answer from X: {_describe(e)}")
+            if action == "create":
+                raise OutcomeUnknownError(text, target=self.target) from e
+            raise TransientError(text, target=self.target) from e
+
+    def _from_response(self, response: requests.Response | None, action: Action) -> PublishError:
+        if response is None:
+            return TransientError("X answered with an error and no response", target=self.target)
+        status = response.status_code
+        reason = self._clean(_reason(response))
+        what = {"create": "the post", "verify": "the account check", "media": "the image"}[action]
+        if status == 429:
+            retry_at = retry_at_from_headers(response.headers, now=datetime.now(UTC))
+            return RateLimitedError(
+                f"X rate limit reached (429: {reason}); "
+                f"X accepts more at {retry_at:%Y-%m-%d %H:%M:%S} UTC",
+                target=self.target,
+                retry_at=retry_at,
+            )
+        if status == 403 and DUPLICATE_MARKER in reason.lower():
+            return DuplicatePostError(
+                f"X says the post is already there: {reason}", target=self.target
+            )
+        if status in (401, 403):
+            return AuthError(f"X refused {what} ({status}): {reason}", target=self.target)
+        if 400 <= status < 500:
+            return PostRejectedError(f"X rejected {what} ({status}): {reason}", target=self.target)
+        if action == "create":
+            return OutcomeUnknownError(
+                f"X failed while taking the post ({status}: {reason}); it may exist",
+                target=self.target,
+            )
+        return TransientError(f"X failed on {what} ({status}): {reason}", target=self.target)
+
+    def _clean(self, text: str) -> str:
+        """Mask any credential value that found its way into ``text``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
+
+
+def retry_at_from_headers(headers: Mapping[str, str], *, now: datetime) -> datetime:
+    """When X accepts posts again, from a 429's headers (aware UTC).
+
+    The latest relevant reset wins: the 15-minute window (``x-rate-limit-reset``) and each
+    24-hour window (user, app) whose ``remaining`` is ``0``. Without any, ``now`` + 15 min.
+    """
+    resets: list[int] = []
+    candidates = [("x-rate-limit-reset", None)] + [
+        (f"x-{who}-limit-24hour-reset", f"x-{who}-limit-24hour-remaining")
+        for who in ("user", "app")
+    ]
+    for reset_name, remaining_name in candidates:
+        if remaining_name is not None and headers.get(remaining_name, "").strip() != "0":
+            continue
+        try:
+            resets.append(int(headers.get(reset_name, "").strip()))
+        except ValueError:
+            continue
+    if not resets:
+        return now + DEFAULT_RATE_LIMIT_WAIT
+    return max(datetime.fromtimestamp(max(resets), UTC), now)
+
+
+def _reason(response: requests.Response) -> str:
+    """X's own words for an error answer: the ``errors`` messages, else detail, else title."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        messages = [
+            str(error["message"])
+            for error in body.get("errors") or []
+            if isinstance(error, dict) and error.get("message")
+        ]
+        for key in ("detail", "title", "error"):
+            if not messages and isinstance(body.get(key), str):
+                messages.append(body[key])
+        if messages:
+            return "; ".join(messages)
+    return f"HTTP {response.status_code} {response.reason or ''}".strip()
+
+
+def _nothing_sent(error: requests.ConnectionError) -> bool:
+    """True when the request certainly never reached X (refused, DNS, connect timeout, TLS)."""
+    if isinstance(
+        error,
+        (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
+    ):
+        return True
+    cause = error.args[0] if error.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, NewConnectionError)
+
+
+def _describe(error: BaseException) -> str:
+    """The exception and its innermost cause, e.g. ``ConnectionError: ... Connection refused``."""
+    cause: object = error.args[0] if error.args else None
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        cause = cause.reason
+    return f"{type(error).__name__}: {cause}" if cause is not None else type(error).__name__

@@ -1,0 +1,462 @@
+"""A loopback fake of the parts of X's API v2 that FeedRelay uses.
+
+Routes: ``POST /2/tweets``, ``GET /2/users/me``, ``POST /2/media/upload`` (multipart),
+``POST /2/media/metadata``. Bodies and headers follow X's real answers, including the
+duplicate-content 403 and the rate-limit headers (a 15-minute window plus 24-hour user and
+app windows, enforced).
+
+Every request needs an ``Authorization: OAuth ...`` header for the expected consumer key (and
+access token). Given the two secrets as well, the fake checks the HMAC-SHA1 signature the way
+X does, over ``https://api.twitter.com`` + path: the adapter's host rewrite must leave the
+signature valid for the real host.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import email.parser
+import email.policy
+import hmac
+import itertools
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from oauthlib.oauth1.rfc5849 import signature, utils
+
+from tests.fakes.server import FakeServer, Request, Response
+
+SIGNED_HOST = "https://api.twitter.com"
+MEDIA_CATEGORIES = frozenset(
+    [
+        "tweet_image",
+        "tweet_gif",
+        "tweet_video",
+        "amplify_video",
+        "dm_image",
+        "dm_gif",
+        "dm_video",
+        "subtitles",
+    ]
+)
+DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
+
+UNAUTHORIZED_BODY = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+BODIES: dict[int, dict[str, Any]] = {
+    400: {
+        "errors": [
+            {
+                "parameters": {"text": ["x" * 300]},
+                "message": "Tweet text is too long.",
+            }
+        ],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    },
+    401: UNAUTHORIZED_BODY,
+    403: {
+        "detail": "You are not permitted to perform this action.",
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+    },
+    404: {"title": "Not Found Error", "detail": "Not Found", "type": "about:blank", "status": 404},
+    429: {
+        "title": "Too Many Requests",
+        "detail": "Too Many Requests",
+        "type": "about:blank",
+        "status": 429,
+    },
+    500: {
+        "title": "Internal Server Error",
+        "detail": "Internal Server Error",
+        "type": "about:blank",
+        "status": 500,
+    },
+    503: {
+        "title": "Service Unavailable",
+        "detail": "Service Unavailable",
+        "type": "about:blank",
+        "status": 503,
+    },
+}
+DUPLICATE_BODY = {
+    "detail": DUPLICATE_DETAIL,
+    "title": "Forbidden",
+    "status": 403,
+    "type": "about:blank",
+}
+
+
+def invalid_request(parameter: str, value: Any, message: str) -> dict[str, Any]:
+    """X's 400 body for one bad parameter."""
+    return {
+        "errors": [{"parameters": {parameter: [value]}, "message": message}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+
+
+class _Window:
+    """One rate-limit window: ``limit`` calls per ``seconds``."""
+
+    def __init__(self, limit: int, seconds: int, now: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.used = 0
+        self.reset = int(now) + seconds
+
+    def roll(self, now: float) -> None:
+        if now >= self.reset:
+            self.used = 0
+            self.reset = int(now) + self.seconds
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+class FakeX(FakeServer):
+    """X's API v2 for one account. Builder methods arrange answers; lists record what X got."""
+
+    def __init__(
+        self,
+        *,
+        consumer_key: str = "fake-consumer-key",
+        consumer_secret: str | None = None,
+        access_token: str | None = None,
+        access_token_secret: str | None = None,
+        user_id: str = "1600000000000000001",
+        username: str = "feedrelay_bot",
+        name: str = "FeedRelay Bot",
+        window_limit: int = 100,
+        user_daily_limit: int = 2400,
+        app_daily_limit: int = 10000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.access_token = access_token
+        self.access_token_secret = access_token_secret
+        self.user = {"id": user_id, "name": name, "username": username}
+        self.clock = clock
+        # What X accepted, oldest first.
+        self.tweets: list[dict[str, Any]] = []
+        # Uploaded media by id: {"id", "media_key", "data", "mime_type", "filename",
+        # "media_category", "alt"}.
+        self.media: dict[str, dict[str, Any]] = {}
+        now = clock()
+        self._window = _Window(window_limit, 15 * 60, now)
+        self._user_day = _Window(user_daily_limit, 24 * 3600, now)
+        self._app_day = _Window(app_daily_limit, 24 * 3600, now)
+        self._ids = itertools.count(1880028106020515840, 1024)
+        self._state = threading.Lock()
+        self._tweet_failures: list[tuple[Response, bool]] = []
+        self._media_failures: list[Response] = []
+        self._metadata_failures: list[Response] = []
+        self._me_failures: list[Response] = []
+        self.route("POST", "/2/tweets", self._create_tweet)
+        self.route("GET", "/2/users/me", self._users_me)
+        self.route("POST", "/2/media/upload", self._media_upload)
+        self.route("POST", "/2/media/metadata", self._media_metadata)
+
+    def start(self) -> FakeX:
+        # Idempotent: the contract suite enters (and so starts) a fake start_fake() started.
+        if self._httpd is not None:
+            return self
+        super().start()
+        assert self._httpd is not None
+        default_handle_error = self._httpd.handle_error
+
+        def handle_error(request: Any, client_address: Any) -> None:
+            # A client that timed out has gone before a delayed answer: expected, not noise.
+            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                default_handle_error(request, client_address)
+
+        self._httpd.handle_error = handle_error  # type: ignore[method-assign]
+        return self
+
+    # -- builders ----------------------------------------------------------------------
+    def fail_next(
+        self,
+        status: int,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        reset_in: int = 15 * 60,
+    ) -> FakeX:
+        """The next ``POST /2/tweets`` answers ``status`` with X's real body for it.
+
+        A 429 without ``headers`` carries the rate-limit headers of an exhausted 15-minute
+        window resetting in ``reset_in`` seconds; pass ``headers`` to send exactly those.
+        """
+        if headers is None:
+            headers = self._limit_headers()
+            if status == 429:
+                headers["x-rate-limit-remaining"] = "0"
+                headers["x-rate-limit-reset"] = str(int(self.clock()) + reset_in)
+        response = Response(status, copy.deepcopy(body or BODIES[status]), dict(headers))
+        with self._state:
+            self._tweet_failures.append((response, False))
+        return self
+
+    def accept_then_fail_next(self, status: int = 503) -> FakeX:
+        """The next post is created, but X answers ``status`` (5xx): the ambiguous case."""
+        with self._state:
+            self._tweet_failures.append((Response(status, copy.deepcopy(BODIES[status])), True))
+        return self
+
+    def drop_next(self, *, accept: bool = True) -> FakeX:
+        """The next post's connection closes without an answer (after creating it if
+        ``accept``)."""
+        with self._state:
+            self._tweet_failures.append((Response(drop=True), accept))
+        return self
+
+    def delay_next(self, seconds: float, *, accept: bool = True) -> FakeX:
+        """The next post is answered (201, created if ``accept``) only after ``seconds``."""
+        with self._state:
+            self._tweet_failures.append((Response(delay=seconds), accept))
+        return self
+
+    def fail_media_next(self, status: int, body: dict[str, Any] | None = None) -> FakeX:
+        """The next ``POST /2/media/upload`` answers ``status``."""
+        with self._state:
+            self._media_failures.append(Response(status, copy.deepcopy(body or BODIES[status])))
+        return self
+
+    def fail_metadata_next(self, status: int, body: dict[str, Any] | None = None) -> FakeX:
+        """The next ``POST /2/media/metadata`` (alt text) answers ``status``."""
+        with self._state:
+            self._metadata_failures.append(Response(status, copy.deepcopy(body or BODIES[status])))
+        return self
+
+    def fail_me_next(self, status: int, body: dict[str, Any] | None = None) -> FakeX:
+        """The next ``GET /2/users/me`` answers ``status``."""
+        with self._state:
+            self._me_failures.append(Response(status, copy.deepcopy(body or BODIES[status])))
+        return self
+
+    def seed_tweet(self, text: str) -> dict[str, Any]:
+        """A post already on the account (made earlier, or by an attempt whose answer was
+        lost)."""
+        with self._state:
+            return self._accept(text, [])
+
+    def exhaust_user_window(self, *, reset_in: int = 6 * 3600) -> FakeX:
+        """Use up the account's 24-hour posting allowance; it resets in ``reset_in``."""
+        with self._state:
+            self._user_day.used = self._user_day.limit
+            self._user_day.reset = int(self.clock()) + reset_in
+        return self
+
+    def exhaust_app_window(self, *, reset_in: int = 6 * 3600) -> FakeX:
+        """Use up the app's 24-hour posting allowance; it resets in ``reset_in``."""
+        with self._state:
+            self._app_day.used = self._app_day.limit
+            self._app_day.reset = int(self.clock()) + reset_in
+        return self
+
+    # -- handlers ----------------------------------------------------------------------
+    def _create_tweet(self, request: Request) -> Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        with self._state:
+            if not self._tweet_failures:
+                return self._validate_and_accept(request)
+            injected, accept = self._tweet_failures.pop(0)
+            if not accept:
+                return injected
+            created = self._validate_and_accept(request)
+            if created.status != 201:
+                return created  # nothing was created: answer as X would
+            if injected.delay:
+                created.delay = injected.delay  # created, answered late
+                return created
+            return injected  # created, then the connection drops or X answers 5xx
+
+    def _validate_and_accept(self, request: Request) -> Response:
+        now = self.clock()
+        for window in (self._window, self._user_day, self._app_day):
+            window.roll(now)
+        if min(self._window.remaining, self._user_day.remaining, self._app_day.remaining) == 0:
+            return Response(429, copy.deepcopy(BODIES[429]), self._limit_headers())
+        try:
+            payload = request.json()
+        except ValueError:
+            return Response(400, invalid_request("body", "", "Request body is not valid JSON."))
+        if not isinstance(payload, dict):
+            return Response(400, invalid_request("body", "", "Request body is not an object."))
+        text = payload.get("text")
+        media_ids = [str(m) for m in (payload.get("media") or {}).get("media_ids", [])]
+        for media_id in media_ids:
+            if media_id not in self.media:
+                return Response(
+                    400, invalid_request("media.media_ids", media_id, "Your media IDs are invalid.")
+                )
+        if not text and not media_ids:
+            return Response(
+                400, invalid_request("text", "", "Tweet needs to have either text or media.")
+            )
+        if text and any(tweet["text"] == text for tweet in self.tweets):
+            return Response(403, copy.deepcopy(DUPLICATE_BODY), self._limit_headers())
+        for window in (self._window, self._user_day, self._app_day):
+            window.used += 1
+        tweet = self._accept(text or "", media_ids)
+        body = {
+            "data": {
+                "id": tweet["id"],
+                "text": tweet["text"],
+                "edit_history_tweet_ids": [tweet["id"]],
+            }
+        }
+        return Response(201, body, self._limit_headers())
+
+    def _accept(self, text: str, media_ids: list[str]) -> dict[str, Any]:
+        tweet = {"id": str(next(self._ids)), "text": text, "media_ids": media_ids}
+        self.tweets.append(tweet)
+        return tweet
+
+    def _users_me(self, request: Request) -> Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        with self._state:
+            if self._me_failures:
+                return self._me_failures.pop(0)
+        return Response(200, {"data": dict(self.user)}, self._limit_headers())
+
+    def _media_upload(self, request: Request) -> Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        with self._state:
+            if self._media_failures:
+                return self._media_failures.pop(0)
+        fields = _multipart(request)
+        if "media" not in fields:
+            return Response(400, invalid_request("media", "", "The media field is required."))
+        category = fields.get("media_category", ("", b"", ""))[1].decode()
+        if category and category not in MEDIA_CATEGORIES:
+            return Response(
+                400, invalid_request("media_category", category, "Invalid media_category.")
+            )
+        filename, data, mime_type = fields["media"]
+        with self._state:
+            media_id = str(next(self._ids))
+            self.media[media_id] = {
+                "id": media_id,
+                "media_key": f"3_{media_id}",
+                "data": data,
+                "mime_type": mime_type,
+                "filename": filename,
+                "media_category": category,
+                "alt": "",
+            }
+        body = {
+            "data": {
+                "id": media_id,
+                "media_key": f"3_{media_id}",
+                "size": len(data),
+                "expires_after_secs": 86400,
+                "image": {"image_type": mime_type, "w": 1, "h": 1},
+            }
+        }
+        return Response(200, body)
+
+    def _media_metadata(self, request: Request) -> Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        with self._state:
+            if self._metadata_failures:
+                return self._metadata_failures.pop(0)
+        payload = request.json()
+        media_id = str((payload or {}).get("id", ""))
+        alt = ((payload or {}).get("metadata") or {}).get("alt_text", {}).get("text")
+        if media_id not in self.media:
+            return Response(400, invalid_request("id", media_id, "Invalid media id."))
+        if not isinstance(alt, str) or len(alt) > 1000:
+            return Response(400, invalid_request("alt_text", alt, "Invalid alt text."))
+        with self._state:
+            self.media[media_id]["alt"] = alt
+        body = {"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": alt}}}}
+        return Response(200, body)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _limit_headers(self) -> dict[str, str]:
+        headers = {
+            "x-rate-limit-limit": str(self._window.limit),
+            "x-rate-limit-remaining": str(self._window.remaining),
+            "x-rate-limit-reset": str(self._window.reset),
+        }
+        for prefix, window in (
+            ("x-user-limit-24hour", self._user_day),
+            ("x-app-limit-24hour", self._app_day),
+        ):
+            headers[f"{prefix}-limit"] = str(window.limit)
+            headers[f"{prefix}-remaining"] = str(window.remaining)
+            headers[f"{prefix}-reset"] = str(window.reset)
+        return headers
+
+    def _check_auth(self, request: Request) -> Response | None:
+        header = request.header("Authorization")
+        try:
+            params = {k: utils.unescape(v) for k, v in utils.parse_authorization_header(header)}
+        except ValueError:
+            params = {}
+        ok = params.get("oauth_consumer_key") == self.consumer_key
+        if ok and self.access_token is not None:
+            ok = params.get("oauth_token") == self.access_token
+        if ok and self.consumer_secret is not None:
+            ok = self._signature_ok(request, header, params.get("oauth_signature", ""))
+        if ok:
+            return None
+        return Response(401, copy.deepcopy(UNAUTHORIZED_BODY))
+
+    def _signature_ok(self, request: Request, header: str, given: str) -> bool:
+        collected = signature.collect_parameters(
+            uri_query=urlencode(request.query, doseq=True),
+            body=request.form() if "urlencoded" in request.header("Content-Type") else None,
+            headers={"Authorization": header},
+        )
+        base = signature.signature_base_string(
+            request.method,
+            signature.base_string_uri(SIGNED_HOST + request.path),
+            signature.normalize_parameters(collected),
+        )
+        secrets = (self.consumer_secret or "", self.access_token_secret or "")
+        key = "&".join(utils.escape(secret) for secret in secrets)
+        digest = hmac.digest(key.encode(), base.encode(), "sha1")
+        return hmac.compare_digest(base64.b64encode(digest).decode(), given)
+
+
+def _multipart(request: Request) -> dict[str, tuple[str, bytes, str]]:
+    """Parse a multipart/form-data body: name -> (filename, bytes, content type)."""
+    content_type = request.header("Content-Type")
+    if not content_type.startswith("multipart/form-data"):
+        return {}
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + request.body
+    )
+    fields: dict[str, tuple[str, bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        data = part.get_payload(decode=True) or b""
+        fields[str(name)] = (
+            str(part.get_filename() or ""),
+            data,
+            part.get_content_type() if part.get("Content-Type") else "",
+        )
+    return fields
