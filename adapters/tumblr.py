@@ -1,0 +1,225 @@
+"""Tumblr adapter: API v2, NPF posts, OAuth 1.0a (HMAC-SHA1, header auth) on ``requests``.
+
+Tumblr answers 403 with code 8023 when the account reached its daily post limit (250 a day).
+The API does not say when that limit resets. We wait for the next midnight US/Eastern (the
+reset time Tumblr's help pages give), or for ``X-Ratelimit-Perday-Reset`` if that is later:
+that header is the app's daily call quota, not the account's post limit, so it alone could
+bring a retry too early.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+from requests_oauthlib import OAuth1
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import SSLError as UrllibSSLError
+
+from adapters.base import Limits, make_session
+from bot.errors import (
+    AuthError,
+    OutcomeUnknownError,
+    PostRejectedError,
+    PublishError,
+    RateLimitedError,
+    TransientError,
+)
+from bot.model import MediaFile, Post, Published
+
+STATES = ("published", "queue", "draft", "private")
+
+
+def next_eastern_midnight(now: datetime) -> datetime:
+    """The next midnight in America/New_York after ``now``, in UTC (never skipped by DST)."""
+    eastern = ZoneInfo("America/New_York")
+    day = now.astimezone(eastern).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=eastern).astimezone(UTC)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _retry_at(headers: Mapping[str, str], now: datetime) -> datetime:
+    """When a 429 ends: the exhausted window's reset, else Retry-After (seconds), else +1 h."""
+    waits = [
+        wait
+        for scope in ("Perhour", "Perday")
+        if headers.get(f"X-Ratelimit-{scope}-Remaining") == "0"
+        and (wait := _seconds(headers.get(f"X-Ratelimit-{scope}-Reset"))) is not None
+    ]
+    if waits:
+        return now + timedelta(seconds=max(waits))
+    wait = _seconds(headers.get("Retry-After"))
+    return now + (timedelta(seconds=wait) if wait is not None else timedelta(hours=1))
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class TumblrAdapter:
+    """One Tumblr blog. ``blog`` is a name, ``name.tumblr.com`` or the blog's own domain."""
+
+    # A link block's title has no documented limit; 250 keeps the card to a few lines.
+    limits: ClassVar[Limits] = Limits(
+        max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1
+    )
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        blog: str,
+        consumer_key: str,
+        consumer_secret: str,
+        oauth_token: str,
+        oauth_token_secret: str,
+        state: str = "published",
+        api_base: str | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        host = urlsplit(blog if "//" in blog else f"//{blog}").hostname or blog
+        self.target = target
+        self.blog = host if "." in host else f"{host}.tumblr.com"
+        self.state = state
+        self.api_base = (api_base or "https://api.tumblr.com").rstrip("/")
+        self._session = session or make_session()
+        self._session.auth = OAuth1(consumer_key, consumer_secret, oauth_token, oauth_token_secret)
+
+    def publish(self, post: Post, media: MediaFile | None = None) -> Published:
+        """Create an NPF post. Images go by URL in the link block: ``media`` is unused."""
+        content: list[dict[str, Any]] = []
+        if post.text:
+            content.append({"type": "text", "text": post.text})
+        if post.link:
+            link: dict[str, Any] = {"type": "link", "url": post.link}
+            link.update(
+                {k: v for k, v in (("title", post.title), ("description", post.description)) if v}
+            )
+            if post.image:
+                mime = mimetypes.guess_type(urlsplit(post.image.url).path)[0] or ""
+                kind = mime if mime.startswith("image/") else "image/jpeg"
+                link["poster"] = [{"url": post.image.url, "type": kind}]
+            content.append(link)
+        tags = (tag.replace(",", "").strip() for tag in post.tags)
+        body: dict[str, Any] = {
+            "content": content,
+            "state": self.state,
+            "tags": ",".join(t for t in tags if t),
+        }
+        if post.link:
+            body["source_url"] = post.link
+        if post.slug:
+            body["slug"] = post.slug
+        with self._errors("publish", sending=True):
+            response = self._session.post(f"{self.api_base}/v2/blog/{self.blog}/posts", json=body)
+            response.raise_for_status()
+        created = _json(response).get("response")
+        remote_id = str(created.get("id") or "") if isinstance(created, dict) else ""
+        if not remote_id:
+            raise OutcomeUnknownError("tumblr answered without a post id", target=self.target)
+        path = f"{remote_id}/{post.slug}" if post.slug else remote_id
+        return Published(remote_id=remote_id, url=f"https://{self.blog}/post/{path}")
+
+    def find_existing(self, post: Post) -> Published | None:
+        """Look among the last 20 posts (and the queue or drafts) for this slug or link."""
+        where = [""] + ([f"/{self.state}"] if self.state in ("queue", "draft") else [])
+        for suffix in where:
+            listing = self._get(f"/v2/blog/{self.blog}/posts{suffix}", limit=20, npf="true")
+            for item in listing.get("posts", []):
+                if (post.slug and item.get("slug") == post.slug) or (
+                    post.link and item.get("source_url") == post.link
+                ):
+                    remote_id = str(item.get("id_string") or item.get("id"))
+                    return Published(remote_id=remote_id, url=item.get("post_url") or "")
+        return None
+
+    def verify(self) -> str:
+        user = self._get("/v2/user/info").get("user", {})
+        for blog in user.get("blogs", []):
+            names = {urlsplit(blog.get("url", "")).hostname, f"{blog.get('name')}.tumblr.com"}
+            if self.blog in names:
+                return str(user.get("name"))
+        raise AuthError(
+            f"account {user.get('name')} cannot post to blog {self.blog}", target=self.target
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        with self._errors("read", sending=False):
+            response = self._session.get(f"{self.api_base}{path}", params=params)
+            response.raise_for_status()
+        result = _json(response).get("response")
+        return result if isinstance(result, dict) else {}
+
+    @contextmanager
+    def _errors(self, action: str, *, sending: bool) -> Iterator[None]:
+        """Translate ``requests`` failures; ``sending``: a lost answer may hide a new post."""
+        unknown = OutcomeUnknownError if sending else TransientError
+        where = f"tumblr {action} ({self.api_base})"
+        try:
+            yield
+        except requests.HTTPError as e:
+            assert e.response is not None
+            raise self._from_response(e.response, action, sending) from e
+        except requests.ConnectTimeout as e:
+            raise TransientError(f"{where}: connect timeout", target=self.target) from e
+        except requests.ReadTimeout as e:
+            raise unknown(f"{where}: no answer in time", target=self.target) from e
+        except requests.ConnectionError as e:
+            reason = e.args[0].reason if e.args and isinstance(e.args[0], MaxRetryError) else None
+            before = isinstance(reason, (NewConnectionError, UrllibSSLError))
+            cls = TransientError if before else unknown
+            raise cls(f"{where}: {type(reason or e).__name__}", target=self.target) from e
+        except requests.RequestException as e:
+            raise unknown(f"{where}: {type(e).__name__}", target=self.target) from e
+
+    def _from_response(
+        self, response: requests.Response, action: str, sending: bool
+    ) -> PublishError:
+        body, status, now = _json(response), response.status_code, datetime.now(UTC)
+        meta = body["meta"] if isinstance(body.get("meta"), dict) else {}
+        errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+        codes = {e.get("code") for e in errors}
+        reasons = "; ".join(
+            f"{e.get('title', '')} ({e.get('code')}): {e.get('detail', '')}" for e in errors
+        )
+        message = f"tumblr {action}: {status} {meta.get('msg') or response.reason}"
+        message += f": {reasons}" if reasons else ""
+        target = self.target
+        if status == 404:
+            message += f" (is there a blog {self.blog}?)"
+        if status == 403 and 8023 in codes:
+            wait = _seconds(response.headers.get("X-Ratelimit-Perday-Reset"))
+            retry_at = next_eastern_midnight(now)
+            if wait:
+                retry_at = max(retry_at, now + timedelta(seconds=wait))
+            return RateLimitedError(message, target=target, retry_at=retry_at)
+        if status == 429:
+            return RateLimitedError(
+                message, target=target, retry_at=_retry_at(response.headers, now)
+            )
+        if status in (401, 403) and 8022 not in codes:
+            return AuthError(message, target=target)
+        if status >= 500:
+            return (OutcomeUnknownError if sending else TransientError)(message, target=target)
+        return PostRejectedError(message, target=target)
