@@ -6,8 +6,10 @@ exactly what the real client library sent. Only 127.0.0.1 is ever bound.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -61,6 +63,25 @@ Handler = Callable[[Request], Response]
 
 
 class _QuietServer(ThreadingHTTPServer):
+    """Tracks its connections so that stopping it also ends keep-alive connections."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        for connection in list(self.connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (a timeout test) has gone before the answer: expected.
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
@@ -74,7 +95,7 @@ class FakeServer:
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- routing -----------------------------------------------------------------------
@@ -129,6 +150,8 @@ class FakeServer:
                 self.send_response(response.status)
                 for name, value in headers.items():
                     self.send_header(name, value)
+                if request.header("connection").lower() == "close":
+                    self.send_header("Connection", "close")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -150,6 +173,7 @@ class FakeServer:
     def stop(self) -> None:
         if self._httpd is not None:
             self._httpd.shutdown()
+            self._httpd.close_connections()
             self._httpd.server_close()
             self._httpd = None
 

@@ -1,0 +1,393 @@
+"""Reddit: link or self posts to one subreddit through praw.
+
+Thread safety: praw is not thread-safe, so one ``RedditAdapter`` must be used from one
+thread at a time (the core dispatches serially). The praw instance is built on first use.
+
+What this module changes in praw/prawcore's behaviour, and why:
+
+- prawcore retries every request, submits included, on connection errors, read timeouts and
+  5xx, sleeping up to 6 s in between: a submit could be applied twice behind our back. The
+  adapter never retries or sleeps (``bot.errors``), so prawcore's sessions get a retry
+  strategy that never retries; a failed submit surfaces as ``OutcomeUnknownError`` and the
+  core reconciles with ``find_existing``.
+- praw 8.0.3 never hands its ``timeout`` setting to prawcore, and prawcore's ``Session``
+  passes a fixed 16 s to every request. ``_Requestor`` sends every request with the
+  session's own (connect, read) timeout instead.
+- praw sleeps and re-sends on a ``RATELIMIT`` shorter than ``ratelimit_seconds`` (a wait in
+  milliseconds counts as 0 s, so even ``0`` sleeps); ``-1`` turns that off.
+- prawcore sleeps before a request when Reddit's ``x-ratelimit-*`` headers say the quota is
+  spent; the adapter raises ``RateLimitedError`` instead of waiting more than a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import praw
+import prawcore
+import requests
+import urllib3.exceptions
+from praw.exceptions import RedditAPIException
+from prawcore.sessions import RetryStrategy
+
+from adapters.base import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, Limits, make_session
+from bot import __version__
+from bot.errors import (
+    AuthError,
+    DuplicatePostError,
+    OutcomeUnknownError,
+    PostRejectedError,
+    PublishError,
+    RateLimitedError,
+    TransientError,
+)
+from bot.model import MediaFile, Post, Published
+
+log = logging.getLogger(__name__)
+
+PUBLIC_URL = "https://www.reddit.com"
+TOKEN_PATH = "/api/v1/access_token"
+DEFAULT_RATELIMIT_WAIT = timedelta(minutes=10)  # a RATELIMIT whose wait we cannot read
+DEFAULT_429_WAIT = timedelta(seconds=60)
+MAX_PACING_SLEEP_S = 10.0  # prawcore may pause this long between requests; longer -> raise
+RECENT_SUBMISSIONS = 25
+KINDS = ("link", "self")
+
+_UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_WAIT = re.compile(r"(\d+(?:\.\d+)?)\s*(millisecond|second|minute|hour|day)s?\b", re.IGNORECASE)
+
+Action = Literal["submit", "verify", "find"]
+
+
+def parse_ratelimit_wait(message: str) -> timedelta | None:
+    """The wait in a ``RATELIMIT`` message ("Take a break for 5 minutes ...", "Try again
+    in 6 seconds.", "... 9 minutes and 30 seconds ..."), or ``None`` if it names none."""
+    parts = _WAIT.findall(message)
+    if not parts:
+        return None
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts))
+
+
+class _NoRetry(RetryStrategy):
+    """A prawcore retry strategy that sends each request once and never sleeps."""
+
+    def _sleep_seconds(self) -> float | None:
+        return None
+
+    def consume_available_retry(self) -> _NoRetry:
+        return self
+
+    def should_retry_on_failure(self) -> bool:
+        return False
+
+
+class _Requestor(prawcore.Requestor):
+    """Sends every request with this requestor's timeout, whatever prawcore passes."""
+
+    def request(self, *args: Any, timeout: Any = None, **kwargs: Any) -> requests.Response:
+        return super().request(*args, **kwargs)
+
+
+class RedditAdapter:
+    """Posts to one subreddit as one account (script app password grant or refresh token).
+
+    Use one instance from one thread only: praw is not thread-safe.
+    """
+
+    limits: ClassVar[Limits] = Limits(max_title=300, max_body=40_000)
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        subreddit: str,
+        client_id: str,
+        client_secret: str,
+        username: str | None = None,
+        password: str | None = None,
+        refresh_token: str | None = None,
+        user_agent: str | None = None,
+        kind: str = "link",
+        flair_id: str | None = None,
+        flair_text: str | None = None,
+        nsfw: bool = False,
+        spoiler: bool = False,
+        send_replies: bool = False,
+        api_base: str | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"reddit kind must be 'link' or 'self', not {kind!r}")
+        if not refresh_token and not (username and password):
+            raise ValueError("reddit needs username + password or a refresh_token")
+        self.target = target
+        self.subreddit = subreddit.removeprefix("/").removeprefix("r/")
+        self.kind = kind
+        self.flair_id, self.flair_text = flair_id, flair_text
+        self.nsfw, self.spoiler, self.send_replies = nsfw, spoiler, send_replies
+        self._username = username if (username and password) else None
+        self._credentials = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "username": self._username,
+            "password": password if self._username else None,
+            "refresh_token": None if self._username else refresh_token,
+        }
+        self._secrets = [s for s in (client_id, client_secret, password, refresh_token) if s]
+        by = f" (by /u/{username})" if username else ""
+        self.user_agent = user_agent or f"python:feedrelay:{__version__}{by}"
+        self._api_base = (api_base or "").rstrip("/") or None
+        self._session = session or make_session(user_agent=self.user_agent)
+        self._timeout = getattr(self._session, "timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+        self._praw: praw.Reddit | None = None
+        # At DEBUG prawcore logs request data; keep it quiet whatever the app configured.
+        prawcore_log = logging.getLogger("prawcore")
+        if prawcore_log.getEffectiveLevel() < logging.INFO:
+            prawcore_log.setLevel(logging.INFO)
+
+    # -- the Adapter protocol ----------------------------------------------------------
+    def publish(self, post: Post, media: MediaFile | None = None) -> Published:
+        """Submit ``post`` (``media`` is ignored: Reddit shows the link's own preview)."""
+        with self._translate("submit"):
+            subreddit = self._reddit().subreddit(self.subreddit)
+            options: dict[str, Any] = {
+                "flair_id": self.flair_id,
+                "flair_text": self.flair_text,
+                "nsfw": self.nsfw,
+                "spoiler": self.spoiler,
+                "send_replies": self.send_replies,
+                "resubmit": False,
+            }
+            if self.kind == "link":
+                submission = subreddit.submit(post.title, url=post.link, **options)
+            else:
+                submission = subreddit.submit(post.title, selftext=post.body, **options)
+            # praw builds the Submission from the submit answer (id, name); reading other
+            # attributes would fetch it, so the URL is built here (Reddit accepts it).
+            remote_id = str(vars(submission)["id"]).removeprefix("t3_")
+        url = f"{PUBLIC_URL}/r/{self.subreddit}/comments/{remote_id}/"
+        log.debug("reddit %s: submitted %s", self.target, url)
+        return Published(remote_id=remote_id, url=url)
+
+    def verify(self) -> str:
+        """The account's name, ``u/<name>``; raises ``AuthError`` for bad credentials."""
+        with self._translate("verify"):
+            return f"u/{self._me(self._reddit())}"
+
+    def find_existing(self, post: Post) -> Published | None:
+        """The account's recent submission to this subreddit with the post's URL (link
+        posts) or title (self posts); ``None`` if there is none."""
+        with self._translate("find"):
+            reddit = self._reddit()
+            name = self._username or self._me(reddit)
+            for submission in reddit.redditor(name).submissions.new(limit=RECENT_SUBMISSIONS):
+                data = vars(submission)
+                if str(data.get("subreddit", "")).lower() != self.subreddit.lower():
+                    continue
+                if self.kind == "link" and data.get("url") != post.link:
+                    continue
+                if self.kind == "self" and data.get("title") != post.title:
+                    continue
+                remote_id = str(data["id"])
+                permalink = data.get("permalink") or f"/r/{self.subreddit}/comments/{remote_id}/"
+                return Published(remote_id=remote_id, url=PUBLIC_URL + permalink)
+        return None
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- praw --------------------------------------------------------------------------
+    def _reddit(self) -> praw.Reddit:
+        if self._praw is None:
+            hosts = {
+                "oauth_url": self._api_base or "https://oauth.reddit.com",
+                "reddit_url": self._api_base or PUBLIC_URL,
+            }
+            reddit = praw.Reddit(
+                site_name="DEFAULT",
+                user_agent=self.user_agent,
+                check_for_updates=False,
+                ratelimit_seconds=-1,
+                requestor_class=_Requestor,
+                requestor_kwargs={"session": self._session, "timeout": self._timeout},
+                **hosts,
+                **self._credentials,
+            )
+            for core in {reddit._core, reddit._authorized_core, reddit._read_only_core}:
+                if core is not None and hasattr(core, "_retry_strategy_class"):
+                    core._retry_strategy_class = _NoRetry
+            self._praw = reddit
+        self._check_pacing(self._praw)
+        return self._praw
+
+    def _me(self, reddit: praw.Reddit) -> str:
+        me = reddit.user.me()  # cached by praw after the first call
+        if me is None:  # only in read-only mode, which __init__ rules out
+            raise AuthError("reddit: not logged in", target=self.target)
+        return str(me.name)
+
+    def _check_pacing(self, reddit: praw.Reddit) -> None:
+        """Raise instead of letting prawcore sleep until Reddit's request quota resets."""
+        limiter = getattr(reddit._core, "rate_limiter", None)
+        next_ns = getattr(limiter, "next_request_timestamp_ns", None)
+        if next_ns is None:
+            return
+        wait_s = (next_ns - time.monotonic_ns()) / 1e9
+        if wait_s > MAX_PACING_SLEEP_S:
+            raise RateLimitedError(
+                f"reddit: request quota used up for {wait_s:.0f} s",
+                target=self.target,
+                retry_at=datetime.now(UTC) + timedelta(seconds=wait_s),
+            )
+
+    # -- errors ------------------------------------------------------------------------
+    @contextmanager
+    def _translate(self, action: Action) -> Iterator[None]:
+        """Turn praw/prawcore exceptions into ``PublishError``s for this target."""
+        try:
+            yield
+        except PublishError:
+            raise
+        except RedditAPIException as e:
+            error = self._api_error(e)
+            raise self._for_action(error, action) from e
+        except prawcore.PrawcoreException as e:
+            error = self._transport_error(e, action)
+            raise self._for_action(error, action) from e
+
+    def _for_action(self, error: PublishError, action: Action) -> PublishError:
+        # Looking for an earlier post: any failure means "cannot tell", try again later.
+        if action == "find" and not isinstance(error, RateLimitedError | TransientError):
+            return TransientError(f"cannot look for earlier posts: {error}", target=self.target)
+        return error
+
+    def _api_error(self, e: RedditAPIException) -> PublishError:
+        items = list(e.items)
+        said = "; ".join(f"{i.error_type}: {i.message}" for i in items)
+        said = self._scrub(said + self._fields(items))
+        for item in items:
+            if item.error_type == "RATELIMIT":
+                wait = parse_ratelimit_wait(item.message or "") or DEFAULT_RATELIMIT_WAIT
+                return RateLimitedError(
+                    f"reddit: {said}", target=self.target, retry_at=datetime.now(UTC) + wait
+                )
+        if any(i.error_type == "ALREADY_SUB" for i in items):
+            return DuplicatePostError(f"reddit r/{self.subreddit}: {said}", target=self.target)
+        return PostRejectedError(
+            f"reddit r/{self.subreddit} refused the post: {said}", target=self.target
+        )
+
+    @staticmethod
+    def _fields(items: list[Any]) -> str:
+        fields = sorted({i.field for i in items if i.field})
+        return f" (field {', '.join(fields)})" if fields else ""
+
+    def _transport_error(self, e: prawcore.PrawcoreException, action: Action) -> PublishError:
+        target = self.target
+        if isinstance(e, prawcore.RequestException):
+            reason = self._scrub(str(e.original_exception))
+            token = _is_token_url(e.request_args[1] if len(e.request_args) > 1 else "")
+            if token or _never_sent(e.original_exception) or action != "submit":
+                return TransientError(f"reddit: cannot reach Reddit: {reason}", target=target)
+            return OutcomeUnknownError(
+                f"reddit: the submit to r/{self.subreddit} may have gone through: {reason}",
+                target=target,
+            )
+        if isinstance(e, prawcore.OAuthException):
+            detail = f" ({e.description})" if e.description else ""
+            return AuthError(f"reddit refused the credentials: {e.error}{detail}", target=target)
+        if isinstance(e, prawcore.InvalidInvocation):
+            return AuthError(f"reddit: {self._scrub(str(e))}", target=target)
+        if not isinstance(e, prawcore.ResponseException):
+            return TransientError(f"reddit: {self._scrub(str(e))}", target=target)
+
+        response = e.response
+        status = response.status_code
+        said = self._said(response)
+        token = _is_token_url(response.url)
+        if isinstance(e, prawcore.TooManyRequests) or status == 429:
+            return RateLimitedError(
+                f"reddit: too many requests (429){said}",
+                target=target,
+                retry_at=datetime.now(UTC) + _retry_after(response),
+            )
+        if isinstance(e, prawcore.InvalidToken):
+            # prawcore has dropped the token; the next attempt fetches a new one, and bad
+            # credentials then fail at the token request with an AuthError.
+            return TransientError(f"reddit: access token rejected (401){said}", target=target)
+        if token and status < 500:
+            return AuthError(f"reddit refused the app credentials ({status}){said}", target=target)
+        if isinstance(e, prawcore.Forbidden | prawcore.InsufficientScope) or status == 403:
+            where = f" to post in r/{self.subreddit}" if action == "submit" else ""
+            return AuthError(
+                f"reddit: the account may not{where or ' do this'} (403: banned, private "
+                f"subreddit or missing scope){said}",
+                target=target,
+            )
+        if status == 401:
+            return AuthError(f"reddit: unauthorized (401){said}", target=target)
+        if action != "submit" or token:
+            return TransientError(f"reddit: HTTP {status}{said}", target=target)
+        if isinstance(e, prawcore.NotFound):
+            return PostRejectedError(
+                f"reddit: subreddit not found: r/{self.subreddit} (404){said}", target=target
+            )
+        if status >= 500 or 200 <= status < 300:  # 5xx, or an answer we could not read
+            return OutcomeUnknownError(
+                f"reddit: the submit to r/{self.subreddit} may have gone through: "
+                f"HTTP {status}{said}",
+                target=target,
+            )
+        return PostRejectedError(
+            f"reddit r/{self.subreddit} refused the post: HTTP {status}{said}", target=target
+        )
+
+    def _said(self, response: requests.Response) -> str:
+        """Reddit's own words from an error answer, as `` - <message>``."""
+        try:
+            body = response.json()
+        except ValueError:
+            text = response.text.strip()[:200]
+        else:
+            if isinstance(body, dict):
+                text = str(body.get("message") or body.get("reason") or body.get("error") or "")
+            else:
+                text = str(body)[:200]
+        return f" - {self._scrub(text)}" if text else ""
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
+
+
+def _is_token_url(url: object) -> bool:
+    return urlsplit(str(url)).path.endswith(TOKEN_PATH)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether the request certainly never reached Reddit (refused or no connection)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", exc.args[0])
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
+
+
+def _retry_after(response: requests.Response) -> timedelta:
+    for header in ("retry-after", "x-ratelimit-reset"):
+        try:
+            seconds = float(response.headers.get(header, ""))
+        except ValueError:
+            continue
+        if seconds > 0:
+            return timedelta(seconds=seconds)
+    return DEFAULT_429_WAIT
