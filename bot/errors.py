@@ -7,6 +7,7 @@
     ├── FeedError              a feed could not be fetched or parsed (carries ``feed``)
     ├── EntryNotFoundError     ``post`` was given a link or id no feed has
     ├── LockedError            another daemon holds the store
+    ├── OperatorError          retry/skip/resolve asked for something that cannot be
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
@@ -58,6 +59,10 @@ class EntryNotFoundError(FeedRelayError):
 
 class LockedError(FeedRelayError):
     """Another FeedRelay daemon is using this store."""
+
+
+class OperatorError(FeedRelayError):
+    """``retry``, ``skip`` or ``resolve`` named a delivery that cannot take that action."""
 
 
 class PublishError(FeedRelayError):
