@@ -10,6 +10,7 @@ bring a retry too early.
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
@@ -72,6 +73,33 @@ def _json(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+_ORDERED_ITEM = re.compile(r"^\d+\.\s+")
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """Plain text as NPF text blocks: one per paragraph, list lines as list items."""
+    blocks: list[dict[str, Any]] = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        if lines and all(line.startswith("• ") for line in lines):
+            blocks += [
+                {"type": "text", "subtype": "unordered-list-item", "text": line[2:]}
+                for line in lines
+            ]
+        elif lines and all(_ORDERED_ITEM.match(line) for line in lines):
+            blocks += [
+                {
+                    "type": "text",
+                    "subtype": "ordered-list-item",
+                    "text": _ORDERED_ITEM.sub("", line),
+                }
+                for line in lines
+            ]
+        elif lines:
+            blocks.append({"type": "text", "text": "\n".join(lines)})
+    return blocks
+
+
 class TumblrAdapter:
     """One Tumblr blog. ``blog`` is a name, ``name.tumblr.com`` or the blog's own domain."""
 
@@ -105,9 +133,7 @@ class TumblrAdapter:
 
     def publish(self, post: Post, media: MediaFile | None = None) -> Published:
         """Create an NPF post. Images go by URL in the link block: ``media`` is unused."""
-        content: list[dict[str, Any]] = []
-        if post.text:
-            content.append({"type": "text", "text": post.text})
+        content = text_blocks(post.text)
         if post.link:
             link: dict[str, Any] = {"type": "link", "url": post.link}
             link.update(

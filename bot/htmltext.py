@@ -381,6 +381,10 @@ _SAFE_LINK_SCHEMES = frozenset({"", "http", "https", "mailto"})
 
 
 def _is_tracking_pixel(tag: Tag) -> bool:
+    """A 0/1 px tracker, or an emoji drawn as an image (WordPress's ``wp-smiley``)."""
+    classes = _attr(tag, "class").lower().split()
+    if "wp-smiley" in classes or "emoji" in classes:
+        return True
     for name in ("width", "height"):
         value = _attr(tag, name).strip().lower().removesuffix("px").strip()
         if value in {"0", "1"}:

@@ -383,3 +383,16 @@ def test_verify_refuses_a_blog_the_account_does_not_own(fake: FakeTumblr) -> Non
         f"account {hooks.USER} cannot post to blog someone-else.tumblr.com"
     )
     assert raised.value.target == "t"
+
+
+def test_text_becomes_one_block_per_paragraph_and_list_items() -> None:
+    from adapters.tumblr import text_blocks
+
+    assert text_blocks("First para.\nSecond line.\n\n• one\n• two\n\n1. a\n2. b\n\n") == [
+        {"type": "text", "text": "First para.\nSecond line."},
+        {"type": "text", "subtype": "unordered-list-item", "text": "one"},
+        {"type": "text", "subtype": "unordered-list-item", "text": "two"},
+        {"type": "text", "subtype": "ordered-list-item", "text": "a"},
+        {"type": "text", "subtype": "ordered-list-item", "text": "b"},
+    ]
+    assert text_blocks("") == []

@@ -1,0 +1,276 @@
+"""Turn an entry into the post each platform expects, within that platform's limits.
+
+Templates are filled with plain ``str.format`` over known fields only (validated at config
+load), so feed text is never itself treated as a template. Limits come from the adapter as
+data (``bot.model.Limits``) and are enforced here, once: an adapter receives a post that fits.
+
+On X the budget goes to the title first, then the summary, then hashtags (added one by one
+while they fit); the template's own text and the link are never cut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.hashtags import select_hashtags, tumblr_tags
+from bot.htmltext import excerpt, html_to_markdown, html_to_text
+from bot.model import Entry, Image, Limits, Post
+from bot.xtext import truncate_chars, truncate_weighted, weighted_length
+
+UNTITLED_EXCERPT_CHARS = 80
+SLUG_WORDS_CHARS = 60
+_SENTENCE_ENDS = ".!?…。！？\"'”’)"
+TUMBLR_DESCRIPTION_CHARS = 300
+TUMBLR_SUMMARY_CHARS = 1000
+_MENTION = re.compile(r"(?<![\w@])@(?=\w)")
+# A word joiner after "@" keeps "@name" readable but stops it from notifying anybody.
+_NEUTRAL_AT = "@\u2060"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Style:
+    """How one target wants its posts: templates and options, taken from its config."""
+
+    platform: str
+    template: str
+    body_template: str = ""
+    kind: str = "link"
+    max_hashtags: int = 3
+    hashtags_allow: Sequence[str] | None = None
+    hashtags_deny: Sequence[str] = ()
+    hashtags_rename: Mapping[str, str] = field(default_factory=dict)
+    neutralize_mentions: bool = True
+    tags_from_labels: bool = True
+    extra_tags: Sequence[str] = ()
+    image: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rendered:
+    """A post and how its length was spent, for ``preview`` and dry runs."""
+
+    post: Post
+    length: int
+    limit: int | None
+    budget: str
+
+
+def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
+    renderer = _RENDERERS.get(style.platform)
+    if renderer is None:
+        raise ValueError(f"no renderer for platform {style.platform!r}")
+    return renderer(entry, style, limits)
+
+
+def entry_title(entry: Entry) -> str:
+    """The entry's title, or a short excerpt of its text when it has none."""
+    return entry.title or excerpt(summary_text(entry), UNTITLED_EXCERPT_CHARS)
+
+
+def summary_text(entry: Entry) -> str:
+    """The entry's summary (or content) as one paragraph of plain text."""
+    return re.sub(r"\s+", " ", summary_paragraphs(entry)).strip()
+
+
+def summary_paragraphs(entry: Entry) -> str:
+    """The entry's summary (or content) as plain text with its paragraphs and list lines.
+
+    Feeds often cut the summary off mid-sentence (Ghost: 50 words, WordPress: 55); when the
+    summary is such a cut of the content, it gets the ellipsis the feed left out.
+    """
+    text = html_to_text(entry.summary_html or entry.content_html)
+    if entry.summary_html and entry.content_html and text and text[-1] not in _SENTENCE_ENDS:
+        flat = re.sub(r"\s+", " ", text).strip()
+        content = re.sub(r"\s+", " ", html_to_text(entry.content_html)).strip()
+        if len(content) > len(flat) and content.startswith(flat):
+            text = text.rstrip(" ,;:-–—") + "…"
+    return text
+
+
+def slug_for(entry: Entry) -> str:
+    """A stable slug: the title's first words plus a hash of the entry's identity."""
+    title = re.sub(r"(?<=\d),(?=\d)|['’]", "", entry_title(entry))
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if len(words) > SLUG_WORDS_CHARS:
+        words = words[: SLUG_WORDS_CHARS + 1].rsplit("-", 1)[0]
+    digest = hashlib.sha256(f"{entry.feed}\0{entry.key}".encode()).hexdigest()[:10]
+    return f"{words}-{digest}" if words else digest
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Fill a validated template and tidy the gaps that empty fields leave."""
+    text = template.format_map(values)
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return unicodedata.normalize("NFC", text.strip())
+
+
+def _base_values(entry: Entry, style: Style) -> dict[str, str]:
+    values = {
+        "title": entry_title(entry),
+        "url": entry.link,
+        "summary": summary_text(entry),
+        "hashtags": "",
+        "feed_title": entry.feed_title,
+        "author": entry.author,
+    }
+    if style.platform == "twitter" and style.neutralize_mentions:
+        for name in ("title", "summary", "feed_title", "author"):
+            values[name] = _MENTION.sub(_NEUTRAL_AT, values[name])
+    return {k: unicodedata.normalize("NFC", v) for k, v in values.items()}
+
+
+def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
+    if style.image and limits.max_media and entry.images:
+        return entry.images[0]
+    return None
+
+
+def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
+    limit = limits.max_text or 280
+    values = _base_values(entry, style)
+    fitted = dict(values, title="", summary="")
+
+    def length(candidate: Mapping[str, str]) -> int:
+        return weighted_length(fill(style.template, candidate))
+
+    for name in ("title", "summary"):
+
+        def measure(value: str, name: str = name) -> int:
+            return length({**fitted, name: value})
+
+        fitted[name] = _fit(values[name], measure, limit)
+    tags: list[str] = []
+    for tag in select_hashtags(
+        entry.labels,
+        max_count=style.max_hashtags,
+        allow=style.hashtags_allow,
+        deny=style.hashtags_deny,
+        rename=style.hashtags_rename,
+    ):
+        if length({**fitted, "hashtags": " ".join([*tags, tag])}) <= limit:
+            tags.append(tag)
+    fitted["hashtags"] = " ".join(tags)
+    text = fill(style.template, fitted)
+    total = weighted_length(text)
+    parts = {
+        "title": _weight_in(style.template, "title", fitted["title"]),
+        "summary": _weight_in(style.template, "summary", fitted["summary"]),
+        "link": 23 if "{url}" in style.template and entry.link else 0,
+        "tags": _weight_in(style.template, "hashtags", fitted["hashtags"]),
+    }
+    return Rendered(
+        post=Post(
+            text=text,
+            link=entry.link,
+            title=fitted["title"],
+            tags=tuple(tags),
+            image=_image(entry, style, limits),
+        ),
+        length=total,
+        limit=limit,
+        budget=_explain(parts, total, limit),
+    )
+
+
+def _fit(value: str, measure: Callable[[str], int], limit: int) -> str:
+    """The longest cut of ``value`` (whole if it fits) for which ``measure`` stays in limit."""
+    if not value or measure(value) <= limit:
+        return value
+    budget = limit - measure("")
+    while budget > 0:
+        cut = truncate_weighted(value, budget)
+        if cut and measure(cut) <= limit:
+            return cut
+        budget -= 1
+    return ""
+
+
+def _weight_in(template: str, name: str, value: str) -> int:
+    if "{" + name + "}" not in template or not value:
+        return 0
+    return weighted_length(value)
+
+
+def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
+    shown = [f"{name} {weight}" for name, weight in parts.items() if weight]
+    other = total - sum(parts.values())
+    if other > 0:
+        shown.append(f"other {other}")
+    return " + ".join(shown or ["0"]) + f" = {total}/{limit}"
+
+
+def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
+    values = _base_values(entry, style)
+    max_title = limits.max_title or 300
+    title = fill(style.template, values).replace("\n", " ")
+    title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)
+    body = ""
+    if style.kind == "self":
+        markdown = html_to_markdown(entry.content_html or entry.summary_html, entry.link)
+        body = fill(style.body_template, {**values, "summary": markdown})
+        body = truncate_chars(body, limits.max_body or 40_000)
+    post = Post(title=title, link=entry.link if style.kind == "link" else "", body=body)
+    return Rendered(
+        post=post,
+        length=len(title),
+        limit=max_title,
+        budget=f"title {len(title)}/{max_title}"
+        + (f", body {len(body)}/{limits.max_body}" if body else ""),
+    )
+
+
+def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
+    values = _base_values(entry, style)
+    max_text = limits.max_text or 4096
+    # A Tumblr text block shows paragraphs and list lines as the blog had them; a
+    # full-text feed gives its opening paragraphs, not the whole article.
+    paragraphs = _opening(unicodedata.normalize("NFC", summary_paragraphs(entry)))
+    text = truncate_chars(fill(style.template, {**values, "summary": paragraphs}), max_text)
+    # The link card repeats the summary only when the text block does not show it already.
+    description = "" if "{summary}" in style.template else values["summary"]
+    tags = tumblr_tags(entry.labels if style.tags_from_labels else (), style.extra_tags)
+    if limits.max_tags is not None:
+        tags = tags[: limits.max_tags]
+    post = Post(
+        text=text,
+        link=entry.link,
+        title=truncate_chars(values["title"], limits.max_title or 250),
+        description=truncate_chars(description, TUMBLR_DESCRIPTION_CHARS),
+        tags=tuple(tags),
+        image=_image(entry, style, limits),
+        slug=slug_for(entry),
+    )
+    return Rendered(
+        post=post,
+        length=len(text),
+        limit=max_text,
+        budget=f"text {len(text)}/{max_text}, {len(tags)} tags",
+    )
+
+
+def _opening(text: str, limit: int = TUMBLR_SUMMARY_CHARS) -> str:
+    """Whole paragraphs up to ``limit`` characters (the first one cut if it is longer)."""
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    for paragraph in text.split("\n\n"):
+        if len("\n\n".join([*kept, paragraph])) > limit:
+            break
+        kept.append(paragraph)
+    if not kept:
+        return truncate_chars(text.split("\n\n")[0], limit)
+    return "\n\n".join(kept).rstrip(" ,;:-–—") + "…"
+
+
+_RENDERERS: dict[str, Callable[[Entry, Style, Limits], Rendered]] = {
+    "twitter": render_twitter,
+    "reddit": render_reddit,
+    "tumblr": render_tumblr,
+}
