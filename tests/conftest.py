@@ -1,0 +1,97 @@
+"""Shared fixtures: loopback fakes, a config writer and a controllable clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, make_app
+from bot.config import Config, load_config
+from tests.fakes.feed_server import FakeBlog
+from tests.fakes.x_api import FakeX
+
+X_SECRETS = {
+    "X_CONSUMER_KEY": "fake-consumer-key",
+    "X_CONSUMER_SECRET": "ck-secret-5f0b1e77",
+    "X_ACCESS_TOKEN": "at-1600000000000000001-9c41d2",
+    "X_ACCESS_TOKEN_SECRET": "ats-secret-30aa7e91",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the user's config or secrets."""
+    for name in list(os.environ):
+        if name.startswith(("FEEDRELAY_", "X_", "REDDIT_", "TUMBLR_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+class Clock:
+    def __init__(self) -> None:
+        # Starts at the real time: the fakes compute rate-limit resets from the real clock.
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def blog() -> Iterator[FakeBlog]:
+    with FakeBlog() as server:
+        yield server
+
+
+@pytest.fixture
+def x_api() -> Iterator[FakeX]:
+    with FakeX(
+        consumer_key=X_SECRETS["X_CONSUMER_KEY"],
+        consumer_secret=X_SECRETS["X_CONSUMER_SECRET"],
+        access_token=X_SECRETS["X_ACCESS_TOKEN"],
+        access_token_secret=X_SECRETS["X_ACCESS_TOKEN_SECRET"],
+    ) as server:
+        yield server
+
+
+def x_target(api_base: str, name: str = "x", **extra: str) -> str:
+    lines = [
+        f"[targets.{name}]",
+        'platform = "twitter"',
+        'consumer_key = "${X_CONSUMER_KEY}"',
+        'consumer_secret = "${X_CONSUMER_SECRET}"',
+        'access_token = "${X_ACCESS_TOKEN}"',
+        'access_token_secret = "${X_ACCESS_TOKEN_SECRET}"',
+        f'api_base = "{api_base}"',
+    ]
+    lines += [f"{key} = {value}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def feed_table(name: str, url: str, targets: list[str], backfill: int = 0) -> str:
+    quoted = ", ".join(f'"{t}"' for t in targets)
+    return f'[feeds.{name}]\nurl = "{url}"\ntargets = [{quoted}]\nbackfill = {backfill}\n'
+
+
+def write_config(directory: Path, *tables: str) -> Path:
+    path = directory / "feedrelay.toml"
+    path.write_text(
+        '[bot]\ndatabase = "state.sqlite"\npoll_interval = "10m"\n\n' + "\n".join(tables)
+    )
+    return path
+
+
+def open_app(path: Path, clock: Clock, env: dict[str, str] | None = None, **kwargs: object) -> App:
+    config: Config = load_config(path, environ=env if env is not None else X_SECRETS)
+    return make_app(config, clock=clock, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,203 @@
+"""The command line, through click's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from tests.conftest import X_SECRETS, feed_table, write_config, x_target
+from tests.fakes.feed_server import FakeBlog
+from tests.fakes.x_api import FakeX
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _invoke(path: Path, *args: str, env: dict[str, str] | None = None) -> click.testing.Result:
+    return CliRunner().invoke(main, ["--config", str(path), *args], env=env or X_SECRETS)
+
+
+def test_every_command_has_help() -> None:
+    for name, command in main.commands.items():
+        assert command.help, f"{name} has no help text"
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, result.output
+
+
+def test_example_dry_run_shows_posts_and_changes_nothing(tmp_path: Path) -> None:
+    shutil.copy(REPO / "config.example.toml", tmp_path / "config.toml")
+    (tmp_path / "examples").mkdir()
+    shutil.copy(REPO / "examples" / "blogger-feed.xml", tmp_path / "examples")
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "config.toml"), "run", "--once", "--dry-run"], env={}
+    )
+    assert result.exit_code == 0, result.output
+    assert "Rewriting the sensor daemon in Rust" in result.output
+    assert "A Raspberry Pi that waters the tomatoes" in result.output
+    assert "/280 weighted characters" in result.output
+    assert "Blight, again" not in result.output  # older than the backfill of 2
+    assert not list(tmp_path.glob("*.sqlite*")), "a dry run must not create the store"
+
+
+def test_check_lists_every_problem_with_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[bot]\npoll_interval = "soon"\n\n[feeds.blog]\nurl = "feed.xml"\ntargets = ["nope"]\n'
+        '\n[targets.x]\nplatform = "twitter"\ntemplate = "{title} {url.host}"\n'
+    )
+    result = _invoke(path, "check", env={})
+    assert result.exit_code == 2
+    assert "bot.poll_interval" in result.output and "line 2" in result.output
+    assert "feeds.blog.targets.0: no target named 'nope'" in result.output
+    assert "targets.x.template" in result.output
+    assert "targets.x.consumer_key: required key is missing" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check"], env={})
+    assert result.exit_code == 2
+    assert "no config file at feedrelay.toml" in result.output
+
+
+def test_config_from_environment_variable(tmp_path: Path, blog: FakeBlog) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target("http://127.0.0.1:9")
+    )
+    result = CliRunner().invoke(main, ["check"], env={**X_SECRETS, "FEEDRELAY_CONFIG": str(path)})
+    assert result.exit_code == 0, result.output
+    assert "1 feeds, 1 targets" in result.output
+
+
+def test_missing_secret_is_a_config_error_outside_dry_run(tmp_path: Path, blog: FakeBlog) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target("http://127.0.0.1:9")
+    )
+    result = _invoke(path, "check", env={"X_CONSUMER_KEY": "k"})
+    assert result.exit_code == 2
+    assert (
+        "targets.x.consumer_secret: environment variable X_CONSUMER_SECRET is not set"
+        in result.output
+    )
+
+
+def test_run_post_history_and_secrets_never_printed(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, caplog: pytest.LogCaptureFixture
+) -> None:
+    blog.add_entry("Old news")
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    outputs = []
+
+    def run(*args: str) -> click.testing.Result:
+        result = _invoke(path, "-vv", *args)
+        outputs.append(result.output)
+        return result
+
+    assert run("check", "--online").exit_code == 0
+    assert "posting as @feedrelay_bot" in outputs[-1]
+    assert run("run", "--once").exit_code == 0
+    entry = blog.add_entry("Fresh post", labels=["Rust"])
+    assert run("run", "--once").exit_code == 0
+    history = run("history", "--json")
+    rows = json.loads(history.output)
+    assert [r["status"] for r in rows] == ["posted"]
+    assert rows[0]["remote_id"] == str(x_api.tweets[0]["id"])
+    assert rows[0]["link"] == blog.entry_url(entry)
+    for key in (
+        "id",
+        "feed",
+        "entry_id",
+        "link",
+        "title",
+        "target",
+        "platform",
+        "status",
+        "attempts",
+        "remote_id",
+        "remote_url",
+        "error",
+        "created_at",
+        "updated_at",
+    ):
+        assert key in rows[0]
+
+    # A manual post of something already posted says so and sends nothing.
+    again = run("post", blog.entry_url(entry))
+    assert "already posted" in again.output
+    assert len(x_api.tweets) == 1
+    # The old entry (seen at the baseline) can be posted by hand, by its link.
+    old = blog.entries[0]
+    manual = run("post", blog.entry_url(old))
+    assert manual.exit_code == 0, manual.output
+    assert "x: posted https://x.com/" in manual.output
+    assert len(x_api.tweets) == 2
+    forced = run("post", "--force", blog.entry_url(old))
+    assert "posted" in forced.output
+    assert run("history").exit_code == 0
+    assert run("preview", "--limit", "1").exit_code == 0
+    assert run("post", "--dry-run", "https://nowhere.example/x").exit_code == 1
+
+    printed = "\n".join(outputs) + caplog.text
+    for secret in X_SECRETS.values():
+        assert secret not in printed
+
+
+def test_cli_import_loads_no_platform_library() -> None:
+    code = (
+        "import sys, bot.cli\n"
+        "loaded = [m for m in ('tweepy', 'praw', 'prawcore', 'requests_oauthlib', 'apscheduler',"
+        " 'adapters.twitter', 'adapters.reddit', 'adapters.tumblr') if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--version"], capture_output=True, text=True, check=True
+    )
+    assert "feedrelay" in result.stdout
+
+
+def test_operator_commands_settle_a_stuck_delivery(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    blog.add_entry("Refused")
+    x_api.fail_next(403)
+    assert _invoke(path, "run", "--once").exit_code == 0
+    status = _invoke(path, "status")
+    assert "1 failed" in status.output and "not permitted" in status.output
+    (row,) = json.loads(_invoke(path, "history", "--json").output)
+
+    assert _invoke(path, "retry", str(row["id"])).exit_code == 0
+    assert _invoke(path, "run", "--once").exit_code == 0
+    (row,) = json.loads(_invoke(path, "history", "--json").output)
+    assert row["status"] == "posted"
+
+    again = _invoke(path, "retry", str(row["id"]))
+    assert again.exit_code == 1 and "only a delivery that has not gone out" in again.output
+    assert _invoke(path, "skip", "999").output.strip() == "error: no delivery 999"
+
+    blog.add_entry("Lost answer")
+    x_api.fail_next(503)  # not created, but we cannot know: unknown, then re-sent
+    assert _invoke(path, "run", "--once").exit_code == 0
+    rows = json.loads(_invoke(path, "history", "--json", "--status", "unknown").output)
+    assert len(rows) == 1
+    assert (
+        _invoke(path, "resolve", str(rows[0]["id"]), "--url", "https://x.com/a/status/1").exit_code
+        == 0
+    )
+    (resolved,) = json.loads(_invoke(path, "history", "--json", "--limit", "1").output)
+    assert resolved["status"] == "posted" and resolved["remote_url"] == "https://x.com/a/status/1"

@@ -1,0 +1,146 @@
+"""Config loading: names, defaults, secrets, every problem at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import config_path, load_config, parse_duration, template_fields
+from bot.errors import ConfigError
+
+X = """
+[targets.x]
+platform = "twitter"
+consumer_key = "${CK}"
+consumer_secret = "${CS}"
+access_token = "${AT}"
+access_token_secret = "${ATS}"
+"""
+ENV = {"CK": "ck-value", "CS": "cs-value-secret", "AT": "at-value", "ATS": "ats-value-secret"}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "feedrelay.toml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_its_defaults(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    config = load_config(path, environ=ENV)
+    assert config.bot.poll_interval == timedelta(minutes=10)
+    assert config.database_path == tmp_path.resolve() / "feedrelay.sqlite"
+    assert config.feeds["blog"].url == (tmp_path / "feed.xml").resolve().as_uri()
+    assert config.feeds["blog"].backfill == 0
+    target = config.targets["x"]
+    assert target.platform == "twitter"
+    assert target.credentials()["consumer_secret"] == "cs-value-secret"
+    assert "cs-value-secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (45, 45)],
+)
+def test_durations(text: object, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("bad", ["soon", "10", "-5m", "m10", True, -1])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{titel}", "unknown field {titel}"),
+        ("{title.upper}", "not allowed"),
+        ("{url[0]}", "not allowed"),
+        ("{0}", "not allowed"),
+        ("{}", "not allowed"),
+        ("{title!r}", "format spec or conversion"),
+        ("{title:>10}", "format spec or conversion"),
+        ("{title", "malformed template"),
+    ],
+)
+def test_templates_are_refused_unless_plain_known_fields(template: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem.replace("[", r"\[").replace("{", r"\{")):
+        template_fields(template)
+
+
+def test_template_with_literal_braces_is_fine() -> None:
+    assert template_fields("{{not a field}} {title}") == ["title"]
+
+
+def test_every_problem_is_reported_with_path_and_line(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[bot]\npoll_interval = "10q"\ncolour = "blue"\n\n'
+        '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x", "ghost"]\nbackfill = -1\n'
+        + X
+        + 'template = "{titel}"\n\n[targets.r]\nplatform = "myspace"\n',
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    problems = raised.value.problems
+    assert (
+        "bot.poll_interval: '10q' is not a duration such as '90s', '10m', '2h' or '1d' (line 2)"
+        in problems
+    )
+    assert "bot.colour: unknown key (line 3)" in problems
+    assert any(p.startswith("feeds.blog.backfill:") and "(line 8)" in p for p in problems)
+    assert "feeds.blog.targets.1: no target named 'ghost' (line 7)" in problems
+    assert any(p.startswith("targets.x.template: unknown field {titel}") for p in problems)
+    assert any(p.startswith("targets.r.platform: must be one of") for p in problems)
+
+
+def test_missing_environment_variable_names_key_and_variable(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={"CK": "1", "AT": "2", "ATS": "3"})
+    assert (
+        "targets.x.consumer_secret: environment variable CS is not set (line 8)"
+        in raised.value.problems
+    )
+
+
+def test_missing_secrets_are_warnings_in_dry_run(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    config = load_config(path, environ={}, allow_missing_secrets=True)
+    assert len(config.warnings) == 4
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[bot\n")
+    with pytest.raises(ConfigError, match="line 1"):
+        load_config(path, environ={})
+
+
+def test_secret_values_never_appear_in_errors(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X + "max_hashtags = -3\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    for secret in ENV.values():
+        assert secret not in str(raised.value)
+
+
+def test_reddit_needs_a_way_to_log_in(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[feeds.blog]\nurl = "feed.xml"\ntargets = ["r"]\n\n[targets.r]\nplatform = "reddit"\n'
+        'subreddit = "r/python"\nclient_id = "a"\nclient_secret = "b"\n',
+    )
+    with pytest.raises(ConfigError, match="needs either refresh_token, or username and password"):
+        load_config(path, environ={})
+
+
+def test_config_path_precedence() -> None:
+    assert config_path("a.toml", {"FEEDRELAY_CONFIG": "b.toml"}) == Path("a.toml")
+    assert config_path(None, {"FEEDRELAY_CONFIG": "b.toml"}) == Path("b.toml")
+    assert config_path(None, {}) == Path("feedrelay.toml")

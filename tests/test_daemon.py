@@ -1,0 +1,107 @@
+"""The daemon as a real subprocess against the fakes: clean stops and crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import X_SECRETS, feed_table, write_config, x_target
+from tests.fakes.feed_server import FakeBlog
+from tests.fakes.x_api import FakeX
+
+
+def _start(path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **X_SECRETS}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(path), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _history(path: Path) -> list[dict[str, object]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(path), "history", "--json"],
+        env={**os.environ, **X_SECRETS},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
+
+
+def test_sigterm_finishes_the_post_in_flight_and_exits(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    blog.add_entry("Posted while stopping")
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"], backfill=1), x_target(x_api.url)
+    )
+    x_api.delay_next(1.5)  # the post is in flight when SIGTERM arrives
+    daemon = _start(path, "run")
+    _wait_for(lambda: bool(x_api.requests_to("POST", "/2/tweets")))
+    daemon.send_signal(signal.SIGTERM)
+    _, stderr = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    (row,) = _history(path)
+    assert row["status"] == "posted"
+    assert row["remote_id"] == str(x_api.tweets[0]["id"])
+
+
+def test_a_second_daemon_on_the_same_store_refuses_to_start(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    first = _start(path, "run")
+    try:
+        _wait_for(lambda: (tmp_path / "state.sqlite.lock").exists() and bool(blog.feed_fetches()))
+        second = _start(path, "run")
+        _, stderr = second.communicate(timeout=30)
+        assert second.returncode == 1
+        assert "another feedrelay daemon" in stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+
+
+def test_killed_while_sending_then_restarted_posts_exactly_once(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    """SIGKILL after X created the post but before we heard back: the row is found
+    'sending' at the next start, becomes 'unknown', and the identical re-send meets
+    X's duplicate check instead of a second post."""
+    blog.add_entry("Crash point")
+    blog.add_entry("Next in line")
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"], backfill=2), x_target(x_api.url)
+    )
+    x_api.delay_next(30)  # created at once, answered never (in time)
+    daemon = _start(path, "run")
+    _wait_for(lambda: len(x_api.tweets) == 1)
+    daemon.kill()
+    daemon.communicate(timeout=30)
+    statuses = sorted(str(r["status"]) for r in _history(path))
+    assert statuses == ["queued", "sending"]
+
+    again = _start(path, "run", "--once")
+    _, stderr = again.communicate(timeout=60)
+    assert again.returncode == 0, stderr
+    assert [t["text"].split(" http")[0] for t in x_api.tweets] == ["Crash point", "Next in line"]
+    assert sorted(str(r["status"]) for r in _history(path)) == ["posted", "posted"]

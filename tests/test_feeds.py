@@ -1,0 +1,123 @@
+"""Fetching and normalising feeds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot import feeds
+from bot.errors import FeedError
+from tests.fakes.feed_server import FakeBlog
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "blogger-feed.xml"
+
+
+def _parse(body: bytes, url: str = "https://blog.example/feed") -> feeds.ParsedFeed:
+    return feeds.parse("f", feeds.Fetched(body=body, url=url))
+
+
+def test_blogger_example_normalises() -> None:
+    parsed = _parse(
+        EXAMPLE.read_bytes(), "https://fieldnotes-allotment.blogspot.com/feeds/posts/default"
+    )
+    assert parsed.title == "Field Notes from the Allotment"
+    first = parsed.entries[0]
+    assert first.key == "tag:blogger.com,1999:blog-7741592316467340211.post-5512098873460012245"
+    assert first.title == "A Raspberry Pi that waters the tomatoes (and texts me when it can't)"
+    assert first.link == (
+        "https://fieldnotes-allotment.blogspot.com/2026/11/a-raspberry-pi-that-waters-tomatoes.html"
+    )
+    assert first.labels == ("Raspberry Pi", "Gardening")
+    assert first.author == "Maren Holt"
+    assert first.feed_title == "Field Notes from the Allotment"
+    assert first.published_at == datetime(2026, 11, 20, 17, 2, tzinfo=UTC)
+    assert first.updated_at == datetime(2026, 11, 20, 17, 14, 3, 11000, tzinfo=UTC).replace(
+        microsecond=0
+    )
+    # media:thumbnail's 72 px crop becomes the full-size image; the <img> follows.
+    assert first.images[0].url.endswith("/s1600/pi-greenhouse.jpg")
+    assert "/s72-c/" not in first.images[0].url
+    assert first.images[-1].alt == "A Raspberry Pi in a lunch box next to tomato plants"
+    assert "Raspberry Pi" in first.content_html
+    assert parsed.entries[3].labels == ("Oil & Gas",)
+
+
+def test_entry_key_falls_back_to_link_then_content_hash() -> None:
+    body = (
+        b"<rss version='2.0'><channel><title>T</title>"
+        b"<item><title>With link</title><link>HTTPS://Blog.Example:443/a#frag</link></item>"
+        b"<item><title>No link</title><description>text</description></item>"
+        b"</channel></rss>"
+    )
+    with_link, no_link = _parse(body).entries
+    assert with_link.key == "https://blog.example/a"
+    assert no_link.key.startswith("sha256:")
+    assert with_link.published_at is None
+
+
+def test_entities_are_refused() -> None:
+    bomb = b"<?xml version='1.0'?><!DOCTYPE r [<!ENTITY a 'aaaaaaaaaa'>]><rss>&a;&a;</rss>"
+    with pytest.raises(FeedError, match="ENTITY"):
+        _parse(bomb)
+
+
+def test_garbage_is_a_feed_error() -> None:
+    with pytest.raises(FeedError, match="not a feed"):
+        _parse(b"<html><body>Not found</body></html>\x00\x01")
+
+
+def test_malformed_feed_keeps_its_entries() -> None:
+    body = (
+        b"<rss version='2.0'><channel><title>T</title>"
+        b"<item><title>A &amp B</title><guid>1</guid></item></channel>"
+    )
+    parsed = _parse(body)
+    assert parsed.problem
+    assert len(parsed.entries) == 1
+    assert parsed.entries[0].key.endswith("1")
+
+
+def test_fetch_sends_validators_and_handles_304(blog: FakeBlog) -> None:
+    blog.add_entry("Hello")
+    session = feeds.make_session()
+    first = feeds.fetch(session, feed="b", url=blog.feed_url)
+    assert first.body and first.etag
+    second = feeds.fetch(
+        session, feed="b", url=blog.feed_url, etag=first.etag, last_modified=first.last_modified
+    )
+    assert second.body is None
+    assert blog.feed_fetches()[1].header("if-none-match") == first.etag
+
+
+def test_fetch_caps_the_body(blog: FakeBlog) -> None:
+    for n in range(50):
+        blog.add_entry(f"Entry {n}", "<p>" + "x" * 1000 + "</p>")
+    with pytest.raises(FeedError, match="larger than 10000 bytes"):
+        feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url, max_bytes=10_000)
+
+
+def test_fetch_reports_http_errors_and_retry_after(blog: FakeBlog) -> None:
+    blog.fail_next(503, {"Retry-After": "120"})
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(FeedError) as raised:
+        feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url, now=now)
+    assert raised.value.retry_at == datetime(2026, 1, 1, 0, 2, tzinfo=UTC)
+    blog.fail_next(410)
+    with pytest.raises(FeedError, match="410 Gone"):
+        feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url)
+
+
+def test_fetch_from_disk(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_bytes(EXAMPLE.read_bytes())
+    fetched = feeds.fetch(feeds.make_session(), feed="b", url=path.as_uri())
+    assert fetched.body == EXAMPLE.read_bytes()
+    with pytest.raises(FeedError, match="cannot read"):
+        feeds.fetch(feeds.make_session(), feed="b", url=(tmp_path / "nope.xml").as_uri())
+
+
+def test_unreachable_feed_is_a_clean_error() -> None:
+    with pytest.raises(FeedError, match="connection failed"):
+        feeds.fetch(feeds.make_session(), feed="b", url="http://127.0.0.1:9/feed")

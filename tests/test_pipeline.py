@@ -1,0 +1,209 @@
+"""The whole flow against loopback fakes: feed -> store -> render -> X -> history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.model import DeliveryState
+from bot.xtext import weighted_length
+from tests.conftest import Clock, feed_table, open_app, write_config, x_target
+from tests.fakes.feed_server import FakeBlog
+from tests.fakes.x_api import FakeX
+
+
+def _config(tmp_path: Path, blog: FakeBlog, x_api: FakeX, backfill: int = 0, **x: str) -> Path:
+    return write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"], backfill), x_target(x_api.url, **x)
+    )
+
+
+def _run_once(path: Path, clock: Clock) -> None:
+    with open_app(path, clock) as app:
+        app.recover()
+        app.poll_due_feeds(everything=True)
+        app.dispatch_due()
+
+
+def test_first_poll_is_a_baseline_then_each_new_entry_is_posted_once(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    blog.add_entry("Old post one")
+    blog.add_entry("Old post two")
+    path = _config(tmp_path, blog, x_api)
+
+    _run_once(path, clock)
+    assert x_api.tweets == []
+
+    first = blog.add_entry("Tomatoes in November", labels=["Gardening"])
+    second = blog.add_entry("A second new post")
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+
+    texts = [t["text"] for t in x_api.tweets]
+    assert len(texts) == 2
+    assert texts[0].startswith("Tomatoes in November " + blog.entry_url(first))
+    assert texts[0].endswith("#Gardening")
+    assert texts[1].startswith("A second new post " + blog.entry_url(second))
+
+    with open_app(path, clock) as app:
+        history = app.history()
+    assert {d.remote_id for d in history} == {str(t["id"]) for t in x_api.tweets}
+    assert all(d.state is DeliveryState.POSTED for d in history)
+
+    clock.advance(minutes=11)
+    _run_once(path, clock)  # unchanged feed (304)
+    blog.edit_entry(first, title="Tomatoes in November (updated)", html="<p>More</p>")
+    clock.advance(minutes=11)
+    _run_once(path, clock)  # an edit is never a new post
+    assert len(x_api.tweets) == 2
+
+
+def test_backfill_posts_the_newest_entries_oldest_first(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    for title in ("One", "Two", "Three", "Four"):
+        blog.add_entry(title)
+    _run_once(_config(tmp_path, blog, x_api, backfill=2), clock)
+    assert [t["text"].split()[0] for t in x_api.tweets] == ["Three", "Four"]
+
+
+def test_conditional_get_sends_the_validators(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    blog.add_entry("Hello")
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    first, second = blog.feed_fetches()
+    assert "if-none-match" not in first.headers
+    assert second.header("if-none-match").startswith('"')
+    assert second.header("if-modified-since")
+
+
+def test_rate_limited_post_waits_for_the_reset_and_then_goes(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    blog.add_entry("Busy day")
+    x_api.fail_next(429, reset_in=900)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+        assert row.state is DeliveryState.RETRY
+        assert row.not_before_at is not None and row.not_before_at > clock.now
+        app.dispatch_due()  # not due yet: nothing is sent
+    assert x_api.tweets == []
+    clock.now = row.not_before_at
+    _run_once(path, clock)
+    assert len(x_api.tweets) == 1
+
+
+def test_rejected_post_fails_with_the_platforms_reason(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    blog.add_entry("Denied")
+    x_api.fail_next(403)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+    assert row.state is DeliveryState.FAILED
+    assert row.error and "not permitted" in row.error
+
+
+def test_interrupted_send_is_checked_not_blindly_resent(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    """A crash after X accepted the tweet: the identical re-send is X's duplicate check."""
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    blog.add_entry("Crash in the middle")
+    clock.advance(minutes=11)
+    with open_app(path, clock) as app:
+        app.poll_due_feeds()
+        (row,) = app.history()
+        assert app.store.claim(row.id, clock.now)  # committed as sending ...
+    x_api.seed_tweet(row.post.text)  # ... and X did create it, then we "crashed"
+
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+    assert row.state is DeliveryState.POSTED
+    assert len(x_api.tweets) == 1
+
+
+def test_unknown_outcome_is_recorded_as_unknown(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    blog.add_entry("Ambiguous")
+    x_api.accept_then_fail_next(503)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+        assert row.state is DeliveryState.UNKNOWN
+        app.dispatch_due()  # the re-send meets X's duplicate check
+        (row,) = app.history()
+    assert row.state is DeliveryState.POSTED
+    assert len(x_api.tweets) == 1
+
+
+def test_a_broken_feed_does_not_stop_the_others(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><rss>&a;</rss>")
+    path = write_config(
+        tmp_path,
+        feed_table("broken", str(broken), ["x"]),
+        feed_table("missing", "http://127.0.0.1:9/feed", ["x"]),
+        feed_table("blog", blog.feed_url, ["x"], backfill=1),
+        x_target(x_api.url),
+    )
+    blog.add_entry("Still posted")
+    with open_app(path, clock) as app:
+        results = {r.feed: r for r in app.poll_due_feeds()}
+        app.dispatch_due()
+    assert "ENTITY" in (results["broken"].error or "")
+    assert results["missing"].error
+    assert results["blog"].error is None
+    assert len(x_api.tweets) == 1
+
+
+def test_every_tweet_fits_and_keeps_its_link(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api, template='"{title} {summary} {url} {hashtags}"')
+    _run_once(path, clock)
+    long_title = "Überlange Überschrift mit 日本語の文字と絵文字 👨‍👩‍👧‍👦 " * 12
+    entry = blog.add_entry(long_title, "<p>" + "word " * 200 + "</p>", labels=["Oil & Gas", "C++"])
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    (tweet,) = x_api.tweets
+    assert weighted_length(tweet["text"]) <= 280
+    assert blog.entry_url(entry) in tweet["text"]
+
+
+def test_min_interval_spaces_posts(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api, min_interval='"30m"')
+    _run_once(path, clock)
+    blog.add_entry("First")
+    blog.add_entry("Second")
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    assert len(x_api.tweets) == 1
+    clock.advance(minutes=29)
+    _run_once(path, clock)
+    assert len(x_api.tweets) == 1
+    clock.advance(minutes=2)
+    _run_once(path, clock)
+    assert len(x_api.tweets) == 2

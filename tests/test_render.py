@@ -1,0 +1,154 @@
+"""Rendering: every post fits its platform, keeps its link whole, and reads cleanly."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.model import Entry, Image, Limits
+from bot.render import Style, render, slug_for
+from bot.xtext import find_urls, weighted_length
+
+X_LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
+REDDIT_LIMITS = Limits(max_title=300, max_body=40_000)
+TUMBLR_LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)
+X = Style(platform="twitter", template="{title} {url} {hashtags}")
+REDDIT = Style(platform="reddit", template="{title}")
+TUMBLR = Style(platform="tumblr", template="{summary}", extra_tags=("allotment",))
+LINK = "https://fieldnotes.blogspot.com/2026/11/a-post.html"
+
+
+def _entry(title: str = "A post", html: str = "<p>Body.</p>", **kw: object) -> Entry:
+    values: dict[str, object] = {"feed": "blog", "key": "k", "title": title, "link": LINK,
+                                 "content_html": html}
+    values.update(kw)
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+def test_x_post_and_its_budget() -> None:
+    rendered = render(_entry("Tomatoes", labels=("Gardening", "Oil & Gas")), X, X_LIMITS)
+    assert rendered.post.text == f"Tomatoes {LINK} #Gardening #OilGas"
+    assert rendered.length == weighted_length(rendered.post.text) == 8 + 1 + 23 + 1 + 18
+    assert rendered.budget == "title 8 + link 23 + tags 18 + other 2 = 51/280"
+
+
+def test_x_long_title_is_cut_on_a_word_with_an_ellipsis_and_the_link_kept() -> None:
+    title = "Allotment " * 40
+    rendered = render(_entry(title.strip(), labels=("Gardening",)), X, X_LIMITS)
+    text = rendered.post.text
+    assert rendered.length <= 280
+    assert text.endswith(LINK)  # the hashtag did not fit and was dropped, the link stays
+    assert "Allotment…" in text or "Allotment …" not in text
+    head = text[: text.index(LINK)].rstrip()
+    assert head.endswith("…")
+    assert all(word in ("Allotment", "Allotment…") for word in head.split())
+
+
+def test_summary_gets_what_the_title_leaves_then_hashtags_while_they_fit() -> None:
+    style = Style(platform="twitter", template="{title}: {summary} {url} {hashtags}")
+    entry = _entry("Short", "<p>" + "words " * 100 + "</p>", labels=("One", "Two", "Three"))
+    rendered = render(entry, style, X_LIMITS)
+    assert rendered.length <= 280
+    assert rendered.post.text.startswith("Short: words words")
+    assert LINK in rendered.post.text
+
+
+def test_mentions_from_the_feed_cannot_notify_on_x() -> None:
+    rendered = render(_entry("Thanks @ferris_fan and @rustlang"), X, X_LIMITS)
+    assert "@ferris_fan" not in rendered.post.text
+    assert "@\u2060ferris_fan" in rendered.post.text
+    allowed = Style(platform="twitter", template="{title}", neutralize_mentions=False)
+    assert render(_entry("Thanks @ferris_fan"), allowed, X_LIMITS).post.text == "Thanks @ferris_fan"
+    # Tumblr and Reddit keep the text as written.
+    assert render(_entry("Thanks @ferris_fan"), REDDIT, REDDIT_LIMITS).post.title == (
+        "Thanks @ferris_fan"
+    )
+
+
+def test_untitled_entry_uses_an_excerpt_everywhere() -> None:
+    entry = _entry("", "<p>Just planted garlic. Forty cloves, two varieties.</p>")
+    assert render(entry, X, X_LIMITS).post.text.startswith("Just planted garlic")
+    assert render(entry, REDDIT, REDDIT_LIMITS).post.title.startswith("Just planted garlic")
+    assert render(entry, TUMBLR, TUMBLR_LIMITS).post.title.startswith("Just planted garlic")
+
+
+def test_reddit_title_is_at_most_300_and_never_empty() -> None:
+    long = render(_entry("word " * 100), REDDIT, REDDIT_LIMITS).post
+    assert 0 < len(long.title) <= 300 and long.title.endswith("…")
+    assert long.link == LINK
+    empty = render(_entry("", ""), REDDIT, REDDIT_LIMITS).post
+    assert empty.title
+
+
+def test_tumblr_post_shape() -> None:
+    entry = _entry(
+        "Blight", "<p>Third year.</p><ul><li>one</li></ul>",
+        labels=("Gardening", "Oil, Gas"), images=(Image(url="https://img.example/a.jpg"),),
+    )
+    post = render(entry, TUMBLR, TUMBLR_LIMITS).post
+    assert post.tags == ("Gardening", "Oil Gas", "allotment")
+    assert post.link == LINK and post.title == "Blight"
+    assert post.image == Image(url="https://img.example/a.jpg")
+    assert post.slug == slug_for(entry) and post.slug.startswith("blight-")
+    no_image = Style(platform="tumblr", template="{summary}", image=False)
+    assert render(entry, no_image, TUMBLR_LIMITS).post.image is None
+
+
+def test_feed_text_is_never_a_template() -> None:
+    rendered = render(_entry("{url} {0.__class__} {title}"), X, X_LIMITS)
+    assert rendered.post.text.startswith("{url} {0.__class__} {title} " + LINK)
+
+
+def test_slug_is_stable_and_ascii() -> None:
+    entry = _entry("Ünïcödé — tomatoes & more!")
+    assert slug_for(entry) == slug_for(entry)
+    assert slug_for(entry).startswith("unicode-tomatoes-more-")
+
+
+texts = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=400
+) | st.sampled_from([
+    "👨‍👩‍👧‍👦 family 🇯🇵 flag 👍🏽 1️⃣",
+    "日本語のタイトルはとても長いです" * 20,
+    "עברית ועוד עברית " * 20,
+    "e\u0301\u0301 combining " * 30,
+    "Supercalifragilisticexpialidocious" * 12,
+    "see example.com and t.co/abc?x=1 and foo.co.jp/path" * 5,
+])
+labels = st.lists(st.text(max_size=30), max_size=8)
+links = st.builds(
+    lambda path, query: f"https://blog.example.com/{path}?{query}",
+    st.text(alphabet="abcdefghij-/", min_size=1, max_size=200),
+    st.text(alphabet="abc=&%20xyz", max_size=300),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=texts, summary=texts, tags=labels, link=links)
+def test_any_entry_fits_every_platform(title: str, summary: str, tags: list[str], link: str) -> None:
+    entry = _entry(title, f"<p>{summary}</p>", labels=tuple(tags), link=link)
+    full = Style(platform="twitter", template="{title} — {summary} {url} {hashtags}")
+    for style in (X, full):
+        post = render(entry, style, X_LIMITS).post
+        assert weighted_length(post.text) <= 280
+        assert link in post.text
+        # X links the URL where it starts (trailing punctuation aside).
+        assert post.text.index(link) in [a for a, _ in find_urls(post.text)]
+        assert unicodedata.is_normalized("NFC", post.text)
+    reddit = render(entry, REDDIT, REDDIT_LIMITS).post
+    assert 0 < len(reddit.title) <= 300 and reddit.link == link
+    assert unicodedata.is_normalized("NFC", reddit.title)
+    tumblr = render(entry, TUMBLR, TUMBLR_LIMITS).post
+    assert len(tumblr.text) <= 4096 and len(tumblr.title) <= 250
+    assert len(tumblr.tags) <= 30 and all("," not in tag for tag in tumblr.tags)
+    assert tumblr.link == link
+
+
+def test_tumblr_text_is_the_opening_paragraphs_of_a_full_text_feed() -> None:
+    html = "".join(f"<p>Paragraph {n}. " + "words " * 40 + "</p>" for n in range(20))
+    text = render(_entry("Long", html), TUMBLR, TUMBLR_LIMITS).post.text
+    assert len(text) <= 1000
+    assert text.startswith("Paragraph 0.") and text.endswith("…")
+    assert text.count("\n\n") >= 2  # whole paragraphs, not one cut blob
