@@ -236,7 +236,9 @@ def _labels(raw: Any) -> tuple[str, ...]:
 
 
 def _date(raw: Any, key: str) -> datetime | None:
-    value = raw.get(key)
+    # dict.get, not raw.get: feedparser's own get() falls back from updated_parsed to
+    # published_parsed (with a DeprecationWarning), which would invent an update time.
+    value = dict.get(raw, key)
     # Hugo writes year 1 ("Mon, 01 Jan 0001") for pages without a date: no date at all.
     if value is None or value.tm_year < 1900:
         return None

@@ -45,8 +45,14 @@ def tumblr_api() -> Iterator[FakeTumblr]:
     fake.stop()
 
 
-def _config(tmp_path: Path, blog: FakeBlog, x: FakeX, reddit: FakeReddit, tumblr: FakeTumblr,
-            reddit_extra: str = "") -> Path:
+def _config(
+    tmp_path: Path,
+    blog: FakeBlog,
+    x: FakeX,
+    reddit: FakeReddit,
+    tumblr: FakeTumblr,
+    reddit_extra: str = "",
+) -> Path:
     return write_config(
         tmp_path,
         feed_table("blog", blog.feed_url, ["x", "reddit", "tumblr"]),
@@ -82,8 +88,12 @@ def _run_once(path: Path, clock: Clock) -> None:
 
 
 def test_each_new_entry_lands_once_on_each_platform(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX, reddit_api: FakeReddit,
-    tumblr_api: FakeTumblr, clock: Clock,
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    reddit_api: FakeReddit,
+    tumblr_api: FakeTumblr,
+    clock: Clock,
 ) -> None:
     blog.add_entry("Baseline")
     path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
@@ -129,11 +139,21 @@ def test_each_new_entry_lands_once_on_each_platform(
 
 
 def test_reddit_self_post_and_flair(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX, reddit_api: FakeReddit,
-    tumblr_api: FakeTumblr, clock: Clock,
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    reddit_api: FakeReddit,
+    tumblr_api: FakeTumblr,
+    clock: Clock,
 ) -> None:
-    path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api,
-                   'kind = "self"\nflair_text = "Blog"\nbody = "{summary}\\n\\nRead more: {url}"')
+    path = _config(
+        tmp_path,
+        blog,
+        x_api,
+        reddit_api,
+        tumblr_api,
+        'kind = "self"\nflair_text = "Blog"\nbody = "{summary}\\n\\nRead more: {url}"',
+    )
     _run_once(path, clock)
     entry = blog.add_entry("Self post", '<p>See <a href="/about.html">about</a>.</p>')
     clock.advance(minutes=11)
@@ -145,8 +165,12 @@ def test_reddit_self_post_and_flair(
 
 
 def test_an_unknown_reddit_outcome_is_found_not_resent(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX, reddit_api: FakeReddit,
-    tumblr_api: FakeTumblr, clock: Clock,
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    reddit_api: FakeReddit,
+    tumblr_api: FakeTumblr,
+    clock: Clock,
 ) -> None:
     path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
     _run_once(path, clock)
@@ -170,7 +194,10 @@ def test_an_unknown_reddit_outcome_is_found_not_resent(
 
 
 def test_check_online_names_every_account(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX, reddit_api: FakeReddit,
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    reddit_api: FakeReddit,
     tumblr_api: FakeTumblr,
 ) -> None:
     path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
@@ -182,7 +209,8 @@ def test_check_online_names_every_account(
     for secret in ENV.values():
         assert secret not in result.output
     bad = CliRunner().invoke(
-        main, ["--config", str(path), "check", "--online"],
+        main,
+        ["--config", str(path), "check", "--online"],
         env={**ENV, "REDDIT_PASSWORD": "wrong", "TUMBLR_OAUTH_TOKEN_SECRET": "wrong-too"},
     )
     assert bad.exit_code == 1
@@ -196,8 +224,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 def test_an_entry_image_reaches_x_as_media_and_tumblr_as_poster(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX, reddit_api: FakeReddit,
-    tumblr_api: FakeTumblr, clock: Clock,
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    reddit_api: FakeReddit,
+    tumblr_api: FakeTumblr,
+    clock: Clock,
 ) -> None:
     path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
     _run_once(path, clock)
@@ -221,8 +253,13 @@ def test_an_entry_image_reaches_x_as_media_and_tumblr_as_poster(
 
 
 def test_a_broken_image_never_blocks_the_post(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX, reddit_api: FakeReddit,
-    tumblr_api: FakeTumblr, clock: Clock, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    reddit_api: FakeReddit,
+    tumblr_api: FakeTumblr,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
     _run_once(path, clock)

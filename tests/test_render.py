@@ -21,8 +21,13 @@ LINK = "https://fieldnotes.blogspot.com/2026/11/a-post.html"
 
 
 def _entry(title: str = "A post", html: str = "<p>Body.</p>", **kw: object) -> Entry:
-    values: dict[str, object] = {"feed": "blog", "key": "k", "title": title, "link": LINK,
-                                 "content_html": html}
+    values: dict[str, object] = {
+        "feed": "blog",
+        "key": "k",
+        "title": title,
+        "link": LINK,
+        "content_html": html,
+    }
     values.update(kw)
     return Entry(**values)  # type: ignore[arg-type]
 
@@ -84,8 +89,10 @@ def test_reddit_title_is_at_most_300_and_never_empty() -> None:
 
 def test_tumblr_post_shape() -> None:
     entry = _entry(
-        "Blight", "<p>Third year.</p><ul><li>one</li></ul>",
-        labels=("Gardening", "Oil, Gas"), images=(Image(url="https://img.example/a.jpg"),),
+        "Blight",
+        "<p>Third year.</p><ul><li>one</li></ul>",
+        labels=("Gardening", "Oil, Gas"),
+        images=(Image(url="https://img.example/a.jpg"),),
     )
     post = render(entry, TUMBLR, TUMBLR_LIMITS).post
     assert post.tags == ("Gardening", "Oil Gas", "allotment")
@@ -109,14 +116,16 @@ def test_slug_is_stable_and_ascii() -> None:
 
 texts = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=400
-) | st.sampled_from([
-    "👨‍👩‍👧‍👦 family 🇯🇵 flag 👍🏽 1️⃣",
-    "日本語のタイトルはとても長いです" * 20,
-    "עברית ועוד עברית " * 20,
-    "e\u0301\u0301 combining " * 30,
-    "Supercalifragilisticexpialidocious" * 12,
-    "see example.com and t.co/abc?x=1 and foo.co.jp/path" * 5,
-])
+) | st.sampled_from(
+    [
+        "👨‍👩‍👧‍👦 family 🇯🇵 flag 👍🏽 1️⃣",
+        "日本語のタイトルはとても長いです" * 20,
+        "עברית ועוד עברית " * 20,
+        "e\u0301\u0301 combining " * 30,
+        "Supercalifragilisticexpialidocious" * 12,
+        "see example.com and t.co/abc?x=1 and foo.co.jp/path" * 5,
+    ]
+)
 labels = st.lists(st.text(max_size=30), max_size=8)
 links = st.builds(
     lambda path, query: f"https://blog.example.com/{path}?{query}",
@@ -127,7 +136,9 @@ links = st.builds(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(title=texts, summary=texts, tags=labels, link=links)
-def test_any_entry_fits_every_platform(title: str, summary: str, tags: list[str], link: str) -> None:
+def test_any_entry_fits_every_platform(
+    title: str, summary: str, tags: list[str], link: str
+) -> None:
     entry = _entry(title, f"<p>{summary}</p>", labels=tuple(tags), link=link)
     full = Style(platform="twitter", template="{title} — {summary} {url} {hashtags}")
     for style in (X, full):
