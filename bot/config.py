@@ -104,7 +104,6 @@ class BotSettings(_Section):
     poll_interval: Duration = timedelta(minutes=10)
     max_feed_bytes: int = Field(default=10_000_000, gt=0)
     max_image_bytes: int = Field(default=5_000_000, gt=0)
-    user_agent: str = ""
 
 
 class FeedSettings(_Section):
@@ -163,7 +162,6 @@ class RedditTarget(_TargetBase):
     body: TemplateStr = "{summary}\n\n{url}"
     flair_id: str | None = None
     flair_text: str | None = None
-    label_flair: dict[str, str] = Field(default_factory=dict)
     nsfw: bool = False
     spoiler: bool = False
     send_replies: bool = False

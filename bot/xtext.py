@@ -296,9 +296,10 @@ def find_urls(text: str) -> list[tuple[int, int]]:
     With a protocol (http, https) the host may be any Unicode domain; without one only an
     ASCII or Latin-accented domain on a real TLD counts (``example.com``, ``foo.co.jp``),
     and only with its path when it has one. Trailing punctuation and unbalanced ``)`` stay
-    outside. A URL never follows a letter, a digit, ``@``, ``$`` or ``#``, and a bare domain
-    never follows ``-``, ``_``, ``.`` or ``/``: e-mail addresses, mentions, hashtags and
-    cashtags hold no URL. Spans index `text` as given (normalise first if you weigh it).
+    outside. A URL never follows an ASCII letter or digit, ``@``, ``$`` or ``#``, and a bare
+    domain never follows a Latin letter, ``-``, ``_``, ``.`` or ``/``: e-mail addresses,
+    mentions, hashtags and cashtags hold no URL. Spans index `text` as given (normalise it
+    first to weigh it).
     """
     spans: list[tuple[int, int]] = []
     if "." in text:
