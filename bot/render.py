@@ -186,9 +186,12 @@ def _fit(value: str, measure: Callable[[str], int], limit: int) -> str:
     budget = limit - measure("")
     while budget > 0:
         cut = truncate_weighted(value, budget)
-        if cut and measure(cut) <= limit:
+        if not cut:
+            return ""
+        overshoot = measure(cut) - limit
+        if overshoot <= 0:
             return cut
-        budget -= 1
+        budget -= overshoot  # the field weighs differently in place (a URL formed, say)
     return ""
 
 
