@@ -42,7 +42,9 @@ def blogger_feed(entries: int) -> bytes:
         html = (
             f'<div dir="ltr"><p>Paragraph {n} with <b>bold</b> and a '
             '<a href="https://example.com/x">link</a>&nbsp;and an emoji 👨‍👩‍👧‍👦.</p>'
-            + "<p>" + "Some words about the allotment and the weather. " * 20 + "</p>"
+            + "<p>"
+            + "Some words about the allotment and the weather. " * 20
+            + "</p>"
             + '<img src="https://blogger.googleusercontent.com/img/b/x/s320/p.jpg" alt="a"></div>'
         )
         labels = "".join(
@@ -80,7 +82,8 @@ def measure(name: str, func: Callable[[], Any], repeat: int = 3) -> Any:
 
 def main() -> None:
     small, large = blogger_feed(25), blogger_feed(1000)
-    print(f"feed sizes: 25 entries {len(small) / 1e3:.0f} KB, 1000 entries {len(large) / 1e6:.1f} MB")
+    print(f"feed sizes: 25 entries {len(small) / 1e3:.0f} KB, ", end="")
+    print(f"1000 entries {len(large) / 1e6:.1f} MB")
 
     def parse(body: bytes) -> feeds.ParsedFeed:
         return feeds.parse("bench", feeds.Fetched(body=body, url="https://bench.blogspot.com/f"))

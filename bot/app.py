@@ -305,26 +305,31 @@ class App:
             log.info("feed %s: %d new entries, %d deliveries queued", name, len(new), queued)
         return FeedResult(feed=name, new=len(new), queued=queued, baseline=baseline)
 
-    def _plan_deliveries(self, entry: Entry, now: datetime, repost: int = 0) -> list[NewDelivery]:
+    def _plan_deliveries(self, entry: Entry, now: datetime) -> list[NewDelivery]:
+        """One delivery per target of the entry's feed; a link the target has posted
+        before (the same page under another entry) is recorded as skipped."""
         planned = []
         for target_name in self.config.feeds[entry.feed].targets:
-            target = self.config.targets[target_name]
-            rendered = self.render(entry, target_name)
-            state, error = DeliveryState.QUEUED, None
-            if repost == 0 and self.store.link_posted(target_name, entry.link):
-                state, error = DeliveryState.SKIPPED, "this link was posted to this target before"
-            planned.append(
-                NewDelivery(
-                    target=target_name,
-                    platform=target.platform,
-                    post=rendered.post,
-                    due_at=now,
-                    state=state,
-                    error=error,
-                    repost=repost,
+            delivery = self._new_delivery(entry, target_name, now)
+            if self.store.link_posted(target_name, entry.link):
+                delivery = replace(
+                    delivery,
+                    state=DeliveryState.SKIPPED,
+                    error="this link was posted to this target before",
                 )
-            )
+            planned.append(delivery)
         return planned
+
+    def _new_delivery(
+        self, entry: Entry, target_name: str, now: datetime, *, repost: int = 0
+    ) -> NewDelivery:
+        return NewDelivery(
+            target=target_name,
+            platform=self.config.targets[target_name].platform,
+            post=self.render(entry, target_name).post,
+            due_at=now,
+            repost=repost,
+        )
 
     def render(self, entry: Entry, target_name: str) -> Rendered:
         target = self.config.targets[target_name]
@@ -586,7 +591,6 @@ class App:
         results: list[PostResult] = []
         to_send: dict[int, str] = {}
         for name in names:
-            target = self.config.targets[name]
             existing = self.store.deliveries_for(entry_id, name)
             posted = [d for d in existing if d.state is DeliveryState.POSTED]
             if posted and not force:
@@ -630,17 +634,8 @@ class App:
                 to_send[current.id] = name
                 continue
             repost = max((d.repost for d in existing), default=-1) + 1
-            rendered = self.render(entry, name)
             delivery_id = self.store.queue(
-                entry_id,
-                NewDelivery(
-                    target=name,
-                    platform=target.platform,
-                    post=rendered.post,
-                    due_at=now,
-                    repost=repost,
-                ),
-                now=now,
+                entry_id, self._new_delivery(entry, name, now, repost=repost), now=now
             )
             if delivery_id is not None:
                 to_send[delivery_id] = name
