@@ -22,6 +22,7 @@ from adapters.base import Adapter, Reconciler
 from bot import feeds, media
 from bot.config import Config, RedditTarget, TargetSettings, TumblrTarget, TwitterTarget
 from bot.errors import (
+    AuthError,
     DuplicatePostError,
     EntryNotFoundError,
     FeedError,
@@ -44,6 +45,7 @@ MAX_ATTEMPTS = 8
 RETRY_BACKOFF = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 FEED_BACKOFF_MAX = timedelta(hours=6)
 FETCH_WORKERS = 4
+AUTH_PAUSE = timedelta(hours=1)
 
 
 def utc_now() -> datetime:
@@ -453,6 +455,11 @@ class App:
             )
         except OutcomeUnknownError as error:
             return self._finish(delivery, DeliveryState.UNKNOWN, error=str(error))
+        except AuthError as error:
+            # Every post to this target would fail the same way: this one fails, the rest
+            # wait an hour instead of failing one by one while the credentials are fixed.
+            self._blocked_until[delivery.target] = self.clock() + AUTH_PAUSE
+            return self._finish(delivery, DeliveryState.FAILED, error=str(error))
         except PublishError as error:
             if error.retryable and attempts < MAX_ATTEMPTS:
                 delay = RETRY_BACKOFF[min(attempts - 1, len(RETRY_BACKOFF) - 1)]
@@ -486,7 +493,9 @@ class App:
             error=error,
             not_before_at=not_before_at,
         )
-        if state is DeliveryState.POSTED:
+        if self.dry_run:
+            log.info("dry run: would post %s to %s", delivery.link, delivery.target)
+        elif state is DeliveryState.POSTED:
             log.info(
                 "posted %s to %s: %s",
                 delivery.link or delivery.entry_key,

@@ -207,3 +207,19 @@ def test_min_interval_spaces_posts(
     clock.advance(minutes=2)
     _run_once(path, clock)
     assert len(x_api.tweets) == 2
+
+
+def test_bad_credentials_fail_one_post_and_pause_the_target(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    blog.add_entry("One")
+    blog.add_entry("Two")
+    x_api.fail_next(401)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        states = sorted(d.state.value for d in app.history())
+    assert states == ["failed", "queued"]  # the second waits instead of failing too
+    assert x_api.tweets == []
