@@ -144,3 +144,24 @@ def test_config_path_precedence() -> None:
     assert config_path("a.toml", {"FEEDRELAY_CONFIG": "b.toml"}) == Path("a.toml")
     assert config_path(None, {"FEEDRELAY_CONFIG": "b.toml"}) == Path("b.toml")
     assert config_path(None, {}) == Path("feedrelay.toml")
+
+
+def test_example_config_is_valid_and_every_key_is_documented() -> None:
+    import tomllib
+
+    repo = Path(__file__).resolve().parent.parent
+    example = repo / "config.example.toml"
+    config = load_config(example, environ={}, allow_missing_secrets=True)
+    assert set(config.targets) == {"x", "reddit", "tumblr"}
+    readme = (repo / "README.md").read_text()
+    raw = tomllib.loads(example.read_text())
+    documented_keys = {
+        key
+        for section in ("bot", "feeds", "targets")
+        for table in ([raw[section]] if section == "bot" else raw[section].values())
+        for key in table
+    }
+    for model in (config.bot, *config.feeds.values(), *config.targets.values()):
+        documented_keys |= set(type(model).model_fields)
+    for key in sorted(documented_keys):
+        assert f"`{key}`" in readme, f"README's configuration reference misses `{key}`"
