@@ -173,31 +173,37 @@ def test_operator_commands_settle_a_stuck_delivery(
     tmp_path: Path, blog: FakeBlog, x_api: FakeX
 ) -> None:
     path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
-    assert _invoke(path, "run", "--once").exit_code == 0
+    outputs: list[str] = []
+
+    def run(*args: str) -> click.testing.Result:
+        result = run("-v", *args)
+        outputs.append(result.output)
+        return result
+
+    assert run("run", "--once").exit_code == 0
     blog.add_entry("Refused")
     x_api.fail_next(403)
-    assert _invoke(path, "run", "--once").exit_code == 0
-    status = _invoke(path, "status")
+    assert run("run", "--once").exit_code == 0
+    status = run("status")
     assert "1 failed" in status.output and "not permitted" in status.output
-    (row,) = json.loads(_invoke(path, "history", "--json").output)
+    (row,) = json.loads(run("history", "--json").output)
 
-    assert _invoke(path, "retry", str(row["id"])).exit_code == 0
-    assert _invoke(path, "run", "--once").exit_code == 0
-    (row,) = json.loads(_invoke(path, "history", "--json").output)
+    assert run("retry", str(row["id"])).exit_code == 0
+    assert run("run", "--once").exit_code == 0
+    (row,) = json.loads(run("history", "--json").output)
     assert row["status"] == "posted"
 
-    again = _invoke(path, "retry", str(row["id"]))
+    again = run("retry", str(row["id"]))
     assert again.exit_code == 1 and "only a delivery that has not gone out" in again.output
-    assert _invoke(path, "skip", "999").output.strip() == "error: no delivery 999"
+    assert run("skip", "999").output.strip() == "error: no delivery 999"
 
     blog.add_entry("Lost answer")
     x_api.fail_next(503)  # not created, but we cannot know: unknown, then re-sent
-    assert _invoke(path, "run", "--once").exit_code == 0
-    rows = json.loads(_invoke(path, "history", "--json", "--status", "unknown").output)
+    assert run("run", "--once").exit_code == 0
+    rows = json.loads(run("history", "--json", "--status", "unknown").output)
     assert len(rows) == 1
-    assert (
-        _invoke(path, "resolve", str(rows[0]["id"]), "--url", "https://x.com/a/status/1").exit_code
-        == 0
-    )
-    (resolved,) = json.loads(_invoke(path, "history", "--json", "--limit", "1").output)
+    assert run("resolve", str(rows[0]["id"]), "--url", "https://x.com/a/status/1").exit_code == 0
+    (resolved,) = json.loads(run("history", "--json", "--limit", "1").output)
     assert resolved["status"] == "posted" and resolved["remote_url"] == "https://x.com/a/status/1"
+    for secret in X_SECRETS.values():
+        assert secret not in "\n".join(outputs)
