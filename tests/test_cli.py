@@ -176,7 +176,7 @@ def test_operator_commands_settle_a_stuck_delivery(
     outputs: list[str] = []
 
     def run(*args: str) -> click.testing.Result:
-        result = run("-v", *args)
+        result = _invoke(path, "-v", *args)
         outputs.append(result.output)
         return result
 
