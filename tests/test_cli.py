@@ -207,3 +207,21 @@ def test_operator_commands_settle_a_stuck_delivery(
     assert resolved["status"] == "posted" and resolved["remote_url"] == "https://x.com/a/status/1"
     for secret in X_SECRETS.values():
         assert secret not in "\n".join(outputs)
+
+
+def test_dry_run_leaves_an_existing_store_untouched(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    blog.add_entry("Seen at the baseline")
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    blog.add_entry("New since")
+    store = tmp_path / "state.sqlite"
+    before = store.read_bytes()
+    result = _invoke(path, "run", "--once", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "New since" in result.output
+    assert "Seen at the baseline" not in result.output
+    assert store.read_bytes() == before
+    assert x_api.tweets == []
+    assert json.loads(_invoke(path, "history", "--json").output) == []
