@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -111,23 +111,25 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
     if not ctx.verbose and not dry_run:
         logging.getLogger("bot").setLevel(logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
-        if once or dry_run:
+        # One runner per store (a daemon or a --once from cron): recover() would take the
+        # other runner's post in flight for an interrupted one.
+        lock = nullcontext() if dry_run else _daemon_lock(app.config.database_path)
+        with lock:
             app.recover()
+            if not (once or dry_run):
+                from bot.scheduling import run_daemon
+
+                run_daemon(app)
+                return
             results = app.poll_due_feeds(everything=True)
             outcomes = app.dispatch_due()
-            if dry_run:
-                _print_dry_run(app, outcomes)
-            failed = [r for r in results if r.error]
-            for result in failed:
-                click.echo(f"feed {result.feed}: {result.error}", err=True)
-            if failed and len(failed) == len(results):
-                sys.exit(EXIT_FAILED)
-            return
-        from bot.scheduling import run_daemon
-
-        with _daemon_lock(app.config.database_path):
-            app.recover()
-            run_daemon(app)
+        if dry_run:
+            _print_dry_run(app, outcomes)
+        failed = [r for r in results if r.error]
+        for result in failed:
+            click.echo(f"feed {result.feed}: {result.error}", err=True)
+        if failed and len(failed) == len(results):
+            sys.exit(EXIT_FAILED)
 
 
 @contextmanager
@@ -140,7 +142,7 @@ def _daemon_lock(database: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LockedError(
-                f"another feedrelay daemon is using {database} (lock {lock_path})"
+                f"another feedrelay run is using {database} (lock {lock_path})"
             ) from None
         yield
 

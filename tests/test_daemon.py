@@ -75,7 +75,7 @@ def test_a_second_daemon_on_the_same_store_refuses_to_start(
         second = _start(path, "run")
         _, stderr = second.communicate(timeout=30)
         assert second.returncode == 1
-        assert "another feedrelay daemon" in stderr
+        assert "another feedrelay run" in stderr
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
@@ -105,3 +105,21 @@ def test_killed_while_sending_then_restarted_posts_exactly_once(
     assert again.returncode == 0, stderr
     assert [t["text"].split(" http")[0] for t in x_api.tweets] == ["Crash point", "Next in line"]
     assert sorted(str(r["status"]) for r in _history(path)) == ["posted", "posted"]
+
+
+def test_run_once_refuses_while_a_daemon_runs(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    """A cron --once beside a daemon would mistake the daemon's post in flight for an
+    interrupted one."""
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    daemon = _start(path, "run")
+    try:
+        _wait_for(lambda: bool(blog.feed_fetches()))
+        once = _start(path, "run", "--once")
+        _, stderr = once.communicate(timeout=30)
+        assert once.returncode == 1
+        assert "another feedrelay run is using" in stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
