@@ -406,6 +406,16 @@ class App:
             if later is not None:
                 self.store.postpone(delivery.id, later, now=self.clock())
                 continue
+            if delivery.repost == 0 and self.store.link_posted(delivery.target, delivery.link):
+                # The same page reached this target through another entry (two feeds of
+                # one blog, say) since this row was queued.
+                self.store.finish(
+                    delivery.id,
+                    DeliveryState.SKIPPED,
+                    now=self.clock(),
+                    error="this link was posted to this target before",
+                )
+                continue
             outcome = self._send(delivery)
             if outcome is not None:
                 outcomes.append(outcome)

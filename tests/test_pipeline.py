@@ -223,3 +223,23 @@ def test_bad_credentials_fail_one_post_and_pause_the_target(
         states = sorted(d.state.value for d in app.history())
     assert states == ["failed", "queued"]  # the second waits instead of failing too
     assert x_api.tweets == []
+
+
+def test_one_page_in_two_feeds_is_posted_once_per_target(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    """A blog's main feed and a label feed list the same post under different names."""
+    path = write_config(
+        tmp_path,
+        feed_table("main", blog.feed_url, ["x"]),
+        feed_table("label", blog.feed_url + "?label", ["x"]),
+        x_target(x_api.url),
+    )
+    _run_once(path, clock)
+    blog.add_entry("In both feeds")
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    assert len(x_api.tweets) == 1
+    with open_app(path, clock) as app:
+        states = sorted(d.state.value for d in app.history())
+    assert states == ["posted", "skipped"]
