@@ -107,9 +107,7 @@ def test_killed_while_sending_then_restarted_posts_exactly_once(
     assert sorted(str(r["status"]) for r in _history(path)) == ["posted", "posted"]
 
 
-def test_run_once_refuses_while_a_daemon_runs(
-    tmp_path: Path, blog: FakeBlog, x_api: FakeX
-) -> None:
+def test_run_once_refuses_while_a_daemon_runs(tmp_path: Path, blog: FakeBlog, x_api: FakeX) -> None:
     """A cron --once beside a daemon would mistake the daemon's post in flight for an
     interrupted one."""
     path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
