@@ -216,6 +216,7 @@ class App:
         self._adapters: dict[str, Any] = {}
         self._blocked_until: dict[str, datetime] = {}
         self._images: dict[str, MediaFile | media.ImageError] = {}
+        self._moved_reported: set[str] = set()
 
     def close(self) -> None:
         for adapter in self._adapters.values():
@@ -281,6 +282,13 @@ class App:
             state = FeedState(name=name, url=url, baseline_done=state.baseline_done)
         if isinstance(fetched, FeedError):
             return self._feed_failed(state, fetched, now)
+        if fetched.moved_to and fetched.moved_to not in self._moved_reported:
+            self._moved_reported.add(fetched.moved_to)
+            log.warning(
+                "feed %s has moved permanently to %s: put that url in the config",
+                name,
+                fetched.moved_to,
+            )
         if fetched.body is None or fetched.body_hash == state.body_hash:
             self._save_feed(state, fetched, now)
             return FeedResult(feed=name, unchanged=True)

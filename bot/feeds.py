@@ -47,6 +47,8 @@ class Fetched:
     last_modified: str | None = None
     url: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Where the feed now lives when every redirect on the way was permanent (301/308).
+    moved_to: str | None = None
 
     @property
     def body_hash(self) -> str | None:
@@ -104,12 +106,16 @@ def fetch(
             if response.status_code >= 400:
                 raise FeedError(f"HTTP {response.status_code} from {url}", feed=feed)
             body = _read_capped(response.iter_content(65536), feed, max_bytes)
+            permanent = bool(response.history) and all(
+                hop.status_code in (301, 308) for hop in response.history
+            )
             return Fetched(
                 body=body,
                 etag=response.headers.get("ETag"),
                 last_modified=response.headers.get("Last-Modified"),
                 url=response.url,
                 headers={k.lower(): v for k, v in response.headers.items()},
+                moved_to=response.url if permanent else None,
             )
     except requests.RequestException as error:
         raise FeedError(f"cannot fetch {url}: {_reason(error)}", feed=feed) from error

@@ -121,3 +121,12 @@ def test_fetch_from_disk(tmp_path: Path) -> None:
 def test_unreachable_feed_is_a_clean_error() -> None:
     with pytest.raises(FeedError, match="connection failed"):
         feeds.fetch(feeds.make_session(), feed="b", url="http://127.0.0.1:9/feed")
+
+
+def test_a_permanent_redirect_is_reported(blog: FakeBlog) -> None:
+    blog.add_entry("Hello")
+    fetched = feeds.fetch(feeds.make_session(), feed="b", url=blog.url + "/old-feed")
+    assert fetched.moved_to == blog.feed_url
+    assert fetched.body
+    direct = feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url)
+    assert direct.moved_to is None

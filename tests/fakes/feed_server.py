@@ -40,6 +40,7 @@ class FakeBlog(FakeServer):
         self._clock = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
         self.route("GET", r"/feeds/posts/default", self._feed)
         self.route("GET", r"/img/.*", self._image)
+        self.route("GET", r"/old-feed", self._moved)
         self.images: dict[str, tuple[bytes, str]] = {}
 
     @property
@@ -137,6 +138,9 @@ class FakeBlog(FakeServer):
                 "Last-Modified": last_modified,
             },
         )
+
+    def _moved(self, request: Request) -> Response:
+        return Response(301, b"", {"Location": self.feed_url})
 
     def _image(self, request: Request) -> Response:
         name = request.path.rsplit("/", 1)[-1]
