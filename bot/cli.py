@@ -49,9 +49,11 @@ class Context:
         self.config_option = config_option
         self.verbose = verbose
 
-    def load(self, *, dry_run: bool = False) -> Config:
-        config = load_config(config_path(self.config_option), allow_missing_secrets=dry_run)
-        if config.warnings:
+    def load(self, *, dry_run: bool = False, posts: bool = True) -> Config:
+        """The config; credentials may be missing in a dry run or where nothing is posted."""
+        path = config_path(self.config_option)
+        config = load_config(path, allow_missing_secrets=dry_run or not posts)
+        if config.warnings and posts:
             click.echo(
                 f"note: {len(config.warnings)} credentials are not set; a dry run needs none"
                 + ("" if self.verbose else " (-v lists them)"),
@@ -63,10 +65,12 @@ class Context:
         return config
 
     @contextmanager
-    def app(self, *, dry_run: bool = False) -> Iterator[Any]:
+    def app(self, *, dry_run: bool = False, posts: bool = True) -> Iterator[Any]:
+        """The app; ``posts=False`` for commands that only read or edit the record."""
         from bot.app import make_app
 
-        with make_app(self.load(dry_run=dry_run), dry_run=dry_run) as app:
+        config = self.load(dry_run=dry_run, posts=posts)
+        with make_app(config, dry_run=dry_run) as app:
             yield app
 
 
@@ -244,7 +248,7 @@ def history(
     ctx: Context, as_json: bool, target: str | None, status: str | None, limit: int | None
 ) -> None:
     """List deliveries: what went out where, and what is pending or failed."""
-    with ctx.app() as app:
+    with ctx.app(posts=False) as app:
         rows = app.history(target=target, state=status, limit=limit)
     if as_json:
         click.echo(json.dumps([delivery_json(d) for d in rows], indent=2, ensure_ascii=False))
@@ -291,7 +295,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
 @_fail_cleanly
 def status(ctx: Context) -> None:
     """Show what went out per target, what needs attention, and failing feeds."""
-    with ctx.app() as app:
+    with ctx.app(posts=False) as app:
         report = app.status()
     if not report.counts:
         click.echo("no deliveries yet")
@@ -323,7 +327,7 @@ def status(ctx: Context) -> None:
 @_fail_cleanly
 def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
     """Send deliveries again now (failed, unknown, held or skipped ones)."""
-    with ctx.app() as app:
+    with ctx.app(posts=False) as app:
         for delivery_id in delivery_ids:
             app.retry(delivery_id)
             click.echo(f"{delivery_id}: queued; it goes out with the next dispatch")
@@ -335,7 +339,7 @@ def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 @_fail_cleanly
 def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
     """Never send these deliveries (they stay in the history as skipped)."""
-    with ctx.app() as app:
+    with ctx.app(posts=False) as app:
         for delivery_id in delivery_ids:
             app.skip(delivery_id)
             click.echo(f"{delivery_id}: skipped")
@@ -349,7 +353,7 @@ def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 @_fail_cleanly
 def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str) -> None:
     """Record that a delivery is on the platform (after checking by hand)."""
-    with ctx.app() as app:
+    with ctx.app(posts=False) as app:
         app.resolve(delivery_id, url=url, remote_id=remote_id)
     click.echo(f"{delivery_id}: marked as posted")
 

@@ -225,3 +225,14 @@ def test_dry_run_leaves_an_existing_store_untouched(
     assert store.read_bytes() == before
     assert x_api.tweets == []
     assert json.loads(_invoke(path, "history", "--json").output) == []
+
+
+def test_reading_the_record_needs_no_credentials(tmp_path: Path, blog: FakeBlog) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target("http://127.0.0.1:9")
+    )
+    for command in (["history"], ["status"], ["history", "--json"]):
+        result = _invoke(path, *command, env={"UNRELATED": "1"})
+        assert result.exit_code == 0, result.output
+        assert "credentials" not in result.output
+    assert _invoke(path, "run", "--once", env={"UNRELATED": "1"}).exit_code == 2
