@@ -130,3 +130,18 @@ def test_a_permanent_redirect_is_reported(blog: FakeBlog) -> None:
     assert fetched.body
     direct = feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url)
     assert direct.moved_to is None
+
+
+def test_the_cap_applies_to_the_decoded_body(blog: FakeBlog) -> None:
+    """A 20 KB gzip body that inflates to 20 MB is refused once 1 MB has been read."""
+    import gzip
+
+    from tests.fakes.server import Response
+
+    bomb = gzip.compress(b"<rss>" + b" " * 20_000_000 + b"</rss>")
+    assert len(bomb) < 50_000
+    blog.next_responses.append(
+        Response(200, bomb, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"})
+    )
+    with pytest.raises(FeedError, match="larger than 1000000 bytes"):
+        feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url, max_bytes=1_000_000)
