@@ -310,7 +310,14 @@ class App:
             queued += sum(1 for p in planned if p.state is DeliveryState.QUEUED)
         self._save_feed(state, fetched, now, baseline_done=True)
         if baseline:
-            log.info("feed %s: first poll, %d entries recorded as seen", name, len(new))
+            log.info(
+                "feed %s: first poll, %d entries recorded as seen, %d deliveries queued"
+                " (backfill %d)",
+                name,
+                len(new),
+                queued,
+                self.config.feeds[name].backfill,
+            )
         elif new:
             log.info("feed %s: %d new entries, %d deliveries queued", name, len(new), queued)
         return FeedResult(feed=name, new=len(new), queued=queued, baseline=baseline)
