@@ -46,6 +46,7 @@ RETRY_BACKOFF = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 FEED_BACKOFF_MAX = timedelta(hours=6)
 FETCH_WORKERS = 4
 AUTH_PAUSE = timedelta(hours=1)
+GONE_RECHECK = timedelta(days=30)
 
 
 def utc_now() -> datetime:
@@ -247,7 +248,8 @@ class App:
         for name in self.config.feeds:
             state = self.store.feed_state(name)
             next_check = state.next_check_at if state else None
-            if everything or next_check is None or next_check <= now:
+            moved = state is not None and state.url != self.config.feed_url(name)
+            if everything or moved or next_check is None or next_check <= now:
                 due.append((name, state))
         with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
             fetched = list(pool.map(lambda item: self._fetch(*item), due))
@@ -357,6 +359,9 @@ class App:
         interval = self.config.poll_interval(state.name)
         backoff = min(interval * (2 ** min(count - 1, 10)), max(FEED_BACKOFF_MAX, interval))
         next_check = error.retry_at or now + backoff
+        if error.gone:
+            # Polled again only when its url changes in the config (or a month on).
+            next_check = now + GONE_RECHECK
         self.store.save_feed_state(
             FeedState(
                 **{
@@ -368,7 +373,10 @@ class App:
                 }
             )
         )
-        log.warning("%s (next try %s)", error, next_check.isoformat(timespec="seconds"))
+        if error.gone:
+            log.error("%s: remove the feed from the config or give it its new url", error)
+        else:
+            log.warning("%s (next try %s)", error, next_check.isoformat(timespec="seconds"))
         return FeedResult(feed=state.name, error=str(error))
 
     def _save_feed(

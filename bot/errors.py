@@ -47,9 +47,12 @@ class ConfigError(FeedRelayError):
 class FeedError(FeedRelayError):
     """A feed could not be fetched or parsed."""
 
-    def __init__(self, message: str, *, feed: str, retry_at: datetime | None = None) -> None:
+    def __init__(
+        self, message: str, *, feed: str, retry_at: datetime | None = None, gone: bool = False
+    ) -> None:
         self.feed = feed
         self.retry_at = retry_at
+        self.gone = gone  # the server says the feed was removed for good (HTTP 410)
         super().__init__(f"feed {feed}: {message}")
 
 

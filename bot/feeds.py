@@ -102,7 +102,7 @@ def fetch(
                     f"HTTP {response.status_code} from {url}", feed=feed, retry_at=retry_at
                 )
             if response.status_code == 410:
-                raise FeedError(f"HTTP 410 Gone: {url} has been removed", feed=feed)
+                raise FeedError(f"HTTP 410 Gone: {url} has been removed", feed=feed, gone=True)
             if response.status_code >= 400:
                 raise FeedError(f"HTTP {response.status_code} from {url}", feed=feed)
             body = _read_capped(response.iter_content(65536), feed, max_bytes)

@@ -243,3 +243,22 @@ def test_one_page_in_two_feeds_is_posted_once_per_target(
     with open_app(path, clock) as app:
         states = sorted(d.state.value for d in app.history())
     assert states == ["posted", "skipped"]
+
+
+def test_a_feed_that_is_gone_is_not_polled_again_until_its_url_changes(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    blog.fail_next(410)
+    with open_app(path, clock) as app:
+        (result,) = app.poll_due_feeds()
+        assert result.error and "410 Gone" in result.error
+        clock.advance(days=2)
+        assert app.poll_due_feeds() == []
+    assert len(blog.feed_fetches()) == 1
+    moved = write_config(
+        tmp_path, feed_table("blog", blog.feed_url + "?new", ["x"]), x_target(x_api.url)
+    )
+    with open_app(moved, clock) as app:
+        (result,) = app.poll_due_feeds()
+    assert result.error is None and result.baseline  # its first successful poll
