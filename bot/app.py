@@ -506,6 +506,15 @@ class App:
             if error.retryable:
                 reason = f"gave up after {attempts} attempts: {reason}"
             return self._finish(delivery, DeliveryState.FAILED, error=reason)
+        except Exception as error:
+            # A bug, not a platform answer: record it so that the row is not left in
+            # 'sending' for the daemon's whole life, then let it surface with its traceback.
+            self._finish(
+                delivery,
+                DeliveryState.UNKNOWN,
+                error=f"unexpected {type(error).__name__} while sending; checked before re-send",
+            )
+            raise
         return self._finish(delivery, DeliveryState.POSTED, published=published)
 
     def _finish(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.model import DeliveryState
+import pytest
+
+from bot.model import DeliveryState, Limits
 from bot.xtext import weighted_length
 from tests.conftest import Clock, feed_table, open_app, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
@@ -262,3 +264,32 @@ def test_a_feed_that_is_gone_is_not_polled_again_until_its_url_changes(
     with open_app(moved, clock) as app:
         (result,) = app.poll_due_feeds()
     assert result.error is None and result.baseline  # its first successful poll
+
+
+class _BrokenAdapter:
+    """An adapter with a bug: it raises something that is not a PublishError."""
+
+    limits = Limits(max_text=280, text_counting="twitter")
+
+    def publish(self, post: object, media: object = None) -> object:
+        raise KeyError("a bug")
+
+    def verify(self) -> str:
+        return "broken"
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_bug_in_an_adapter_leaves_the_delivery_unknown_not_sending(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api, backfill=1)
+    blog.add_entry("Hits the bug")
+    with open_app(path, clock, adapter_factory=lambda name, target: _BrokenAdapter()) as app:
+        app.poll_due_feeds()
+        with pytest.raises(KeyError):
+            app.dispatch_due()
+        (row,) = app.history()
+    assert row.state is DeliveryState.UNKNOWN
+    assert row.error and "unexpected KeyError" in row.error
