@@ -14,12 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from adapters import adapter_class
 from adapters.base import Adapter, Reconciler
-from bot import feeds, media
+from bot import feeds, media, pages
 from bot.config import Config, RedditTarget, TargetSettings, TumblrTarget, TwitterTarget
 from bot.errors import (
     AuthError,
@@ -47,6 +48,7 @@ FEED_BACKOFF_MAX = timedelta(hours=6)
 FETCH_WORKERS = 4
 AUTH_PAUSE = timedelta(hours=1)
 GONE_RECHECK = timedelta(days=30)
+MANUAL_FEED = "(manual)"  # the feed of entries posted by hand from a page no feed lists
 
 
 def utc_now() -> datetime:
@@ -634,6 +636,10 @@ class App:
     ) -> list[PostResult]:
         """Post one entry (by link or id) to its feed's targets, or the named ones, now."""
         entry_id, entry = self._find_entry(reference)
+        if not targets and entry.feed not in self.config.feeds:
+            raise EntryNotFoundError(
+                f"{entry.link} is on no configured feed's site: name the targets with --to"
+            )
         names = list(targets) or list(self.config.feeds[entry.feed].targets)
         unknown = [n for n in names if n not in self.config.targets]
         if unknown:
@@ -698,9 +704,11 @@ class App:
         return results
 
     def _find_entry(self, reference: str) -> tuple[int, Entry]:
+        """The entry by link or id: from the store, else from the feeds, else (a web page no
+        feed lists, such as an old post) described from the page's own metadata."""
         link = feeds.normalise_link(reference)
         for stored in self.store.find_entries(link=link) or self.store.find_entries(key=reference):
-            if stored.entry.feed in self.config.feeds:
+            if stored.entry.feed in self.config.feeds or stored.entry.feed == MANUAL_FEED:
                 return stored.id, stored.entry
         for name in self.config.feeds:
             state = self.store.feed_state(name)
@@ -721,7 +729,28 @@ class App:
                             "feed %s has not been polled yet; recorded only %s", name, entry.link
                         )
                     return entry_id, entry
-        raise EntryNotFoundError(f"no configured feed has an entry with link or id {reference!r}")
+        return self._describe_page(reference)
+
+    def _describe_page(self, url: str) -> tuple[int, Entry]:
+        final_url, body = pages.fetch_page(self.session, url)
+        entry = pages.describe_page(self._feed_for_page(final_url), final_url, body)
+        link = feeds.normalise_link(entry.link)
+        for stored in self.store.find_entries(link=link):
+            return stored.id, stored.entry
+        entry = replace(entry, key=link, link=link)
+        entry_id = self.store.add_entry(
+            entry, content_hash=feeds.content_hash(entry), seen_at=self.clock()
+        )
+        log.info("described %s from the page itself (no feed lists it)", link)
+        return entry_id, entry
+
+    def _feed_for_page(self, url: str) -> str:
+        """The configured feed on the page's site, else the pseudo-feed of manual posts."""
+        host = urlsplit(url).hostname
+        for name, feed in self.config.feeds.items():
+            if host and urlsplit(feed.url).hostname == host:
+                return name
+        return MANUAL_FEED
 
     # -- operator actions ----------------------------------------------------------------
     def retry(self, delivery_id: int) -> Delivery:

@@ -142,7 +142,7 @@ def test_run_post_history_and_secrets_never_printed(
     assert "posted" in forced.output
     assert run("history").exit_code == 0
     assert run("preview", "--limit", "1").exit_code == 0
-    assert run("post", "--dry-run", "https://nowhere.example/x").exit_code == 1
+    assert run("post", "--dry-run", blog.url + "/2019/01/missing.html").exit_code == 1
 
     printed = "\n".join(outputs) + caplog.text
     for secret in X_SECRETS.values():
@@ -236,3 +236,48 @@ def test_reading_the_record_needs_no_credentials(tmp_path: Path, blog: FakeBlog)
         assert result.exit_code == 0, result.output
         assert "credentials" not in result.output
     assert _invoke(path, "run", "--once", env={"UNRELATED": "1"}).exit_code == 2
+
+
+OLD_POST = """<!DOCTYPE html><html><head><title>Old post | Field Notes</title>
+<link rel="canonical" href="/2019/05/old-post.html">
+<meta property="og:title" content="Planting garlic in May: a mistake">
+<meta property="og:description" content="Why garlic wants to go in before winter.">
+<meta property="og:image" content="/img/garlic.jpg">
+<meta property="og:image:alt" content="Garlic bulbs on a bench">
+<meta property="og:site_name" content="Field Notes">
+<meta property="article:tag" content="Gardening">
+</head><body><p>Long article.</p></body></html>"""
+
+
+def test_post_a_page_that_no_feed_lists_any_more(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    url = blog.add_page("/2019/05/old-post.html", OLD_POST)
+    result = _invoke(path, "post", url + "?utm_source=mail")
+    assert result.exit_code == 0, result.output
+    assert "x: posted" in result.output
+    (tweet,) = x_api.tweets
+    assert tweet["text"] == f"Planting garlic in May: a mistake {url} #Gardening"
+    again = _invoke(path, "post", url)
+    assert "already posted" in again.output
+    assert len(x_api.tweets) == 1
+    (row,) = json.loads(_invoke(path, "history", "--json").output)
+    assert row["feed"] == "blog" and row["link"] == url
+
+
+def test_a_page_on_no_configured_site_needs_named_targets(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", "http://localhost:9/feed", ["x"]), x_target(x_api.url)
+    )
+    url = blog.add_page("/2019/05/old-post.html", OLD_POST)
+    refused = _invoke(path, "post", url)
+    assert refused.exit_code == 1
+    assert "name the targets with --to" in refused.output
+    posted = _invoke(path, "post", "--to", "x", url)
+    assert posted.exit_code == 0, posted.output
+    assert len(x_api.tweets) == 1
+    missing = _invoke(path, "post", "--to", "x", blog.url + "/2019/05/nothing-here.html")
+    assert missing.exit_code == 1 and "HTTP 404" in missing.output

@@ -41,6 +41,8 @@ class FakeBlog(FakeServer):
         self.route("GET", r"/feeds/posts/default", self._feed)
         self.route("GET", r"/img/.*", self._image)
         self.route("GET", r"/old-feed", self._moved)
+        self.route("GET", r"/\d{4}/\d{2}/[^/]+\.html", self._page)
+        self.pages: dict[str, str] = {}
         self.images: dict[str, tuple[bytes, str]] = {}
 
     @property
@@ -138,6 +140,16 @@ class FakeBlog(FakeServer):
                 "Last-Modified": last_modified,
             },
         )
+
+    def add_page(self, path: str, html: str) -> str:
+        """An HTML page on the blog (an old post no longer in the feed, say)."""
+        self.pages[path] = html
+        return self.url + path
+
+    def _page(self, request: Request) -> Response:
+        if request.path not in self.pages:
+            return Response(404, "<html><body>Not found</body></html>")
+        return Response(200, self.pages[request.path], {"Content-Type": "text/html; charset=UTF-8"})
 
     def _moved(self, request: Request) -> Response:
         return Response(301, b"", {"Location": self.feed_url})
