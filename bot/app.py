@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -169,13 +168,8 @@ def make_app(
     session: requests.Session | None = None,
 ) -> App:
     """Open the store (an in-memory copy under ``dry_run``) and return the app over it."""
-    if dry_run:
-        store = Store.open(":memory:")
-        if config.database_path.exists():
-            _copy_into(config.database_path, store)
-            store.migrate()
-    else:
-        store = Store.open(config.database_path)
+    opener = Store.open_copy if dry_run else Store.open
+    store = opener(config.database_path)
     return App(
         config,
         store,
@@ -184,17 +178,6 @@ def make_app(
         dry_run=dry_run,
         session=session or feeds.make_session(),
     )
-
-
-def _copy_into(path: Any, store: Store) -> None:
-    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        with store.engine.connect() as connection:
-            target = connection.connection.dbapi_connection
-            assert target is not None
-            source.backup(target)  # type: ignore[arg-type]
-    finally:
-        source.close()
 
 
 class App:

@@ -151,7 +151,7 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, path: Path | str, *, read_only: bool = False) -> Store:
+    def open(cls, path: Path | str) -> Store:
         """Open (creating and migrating) the SQLite store at ``path``; ``":memory:"`` works."""
         if str(path) == ":memory:":
             engine = sa.create_engine(
@@ -159,18 +159,30 @@ class Store:
                 poolclass=sa.pool.StaticPool,
                 connect_args={"check_same_thread": False},
             )
-        elif read_only:
-            uri = Path(path).resolve().as_uri() + "?mode=ro"
-            engine = sa.create_engine(
-                "sqlite://",
-                creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
-            )
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(f"sqlite:///{path}")
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
-        if not read_only:
+        store.migrate()
+        return store
+
+    @classmethod
+    def open_copy(cls, path: Path) -> Store:
+        """An in-memory copy of the store at ``path`` (empty if there is none yet).
+
+        Dry runs work on it: nothing they do reaches the file.
+        """
+        store = cls.open(":memory:")
+        if path.exists():
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                with store.engine.connect() as connection:
+                    target = connection.connection.dbapi_connection
+                    assert target is not None
+                    source.backup(target)  # type: ignore[arg-type]
+            finally:
+                source.close()
             store.migrate()
         return store
 
