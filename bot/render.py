@@ -68,12 +68,15 @@ def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
 
 def entry_title(entry: Entry) -> str:
     """The entry's title, or a short excerpt of its text when it has none."""
-    return entry.title or excerpt(summary_text(entry), UNTITLED_EXCERPT_CHARS)
+    return entry.title or _stand_in_title(_one_line(summary_paragraphs(entry)))
 
 
-def summary_text(entry: Entry) -> str:
-    """The entry's summary (or content) as one paragraph of plain text."""
-    return re.sub(r"\s+", " ", summary_paragraphs(entry)).strip()
+def _stand_in_title(summary: str) -> str:
+    return excerpt(summary, UNTITLED_EXCERPT_CHARS)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def summary_paragraphs(entry: Entry) -> str:
@@ -91,9 +94,12 @@ def summary_paragraphs(entry: Entry) -> str:
     return text
 
 
-def slug_for(entry: Entry) -> str:
-    """A stable slug: the title's first words plus a hash of the entry's identity."""
-    title = re.sub(r"(?<=\d),(?=\d)|['’]", "", entry_title(entry))
+def slug_for(entry: Entry, title: str | None = None) -> str:
+    """A stable slug: the title's first words plus a hash of the entry's identity.
+
+    ``title`` is the entry's title as rendered, when the caller has it already.
+    """
+    title = re.sub(r"(?<=\d),(?=\d)|['’]", "", entry_title(entry) if title is None else title)
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
     if len(words) > SLUG_WORDS_CHARS:
@@ -111,11 +117,17 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return unicodedata.normalize("NFC", text.strip())
 
 
-def _base_values(entry: Entry, style: Style) -> dict[str, str]:
+def _base_values(entry: Entry, style: Style) -> tuple[dict[str, str], str]:
+    """The template's fields, and the summary with its paragraphs kept (Tumblr shows them).
+
+    The entry's HTML is turned into text once here: that is the costly part of rendering.
+    """
+    paragraphs = unicodedata.normalize("NFC", summary_paragraphs(entry))
+    summary = _one_line(paragraphs)
     values = {
-        "title": entry_title(entry),
+        "title": entry.title or _stand_in_title(summary),
         "url": entry.link,
-        "summary": summary_text(entry),
+        "summary": summary,
         "hashtags": "",
         "feed_title": entry.feed_title,
         "author": entry.author,
@@ -123,7 +135,7 @@ def _base_values(entry: Entry, style: Style) -> dict[str, str]:
     if style.platform == "twitter" and style.neutralize_mentions:
         for name in ("title", "summary", "feed_title", "author"):
             values[name] = _MENTION.sub(_NEUTRAL_AT, values[name])
-    return {k: unicodedata.normalize("NFC", v) for k, v in values.items()}
+    return {k: unicodedata.normalize("NFC", v) for k, v in values.items()}, paragraphs
 
 
 def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
@@ -134,7 +146,7 @@ def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
 
 def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
     limit = limits.max_text or 280
-    values = _base_values(entry, style)
+    values, _ = _base_values(entry, style)
     fitted = dict(values, title="", summary="")
 
     def length(candidate: Mapping[str, str]) -> int:
@@ -210,7 +222,7 @@ def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
 
 
 def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    values = _base_values(entry, style)
+    values, _ = _base_values(entry, style)
     max_title = limits.max_title or 300
     title = fill(style.template, values).replace("\n", " ")
     title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)
@@ -230,12 +242,12 @@ def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
 
 
 def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    values = _base_values(entry, style)
+    values, paragraphs = _base_values(entry, style)
     max_text = limits.max_text or 4096
     # A Tumblr text block shows paragraphs and list lines as the blog had them; a
     # full-text feed gives its opening paragraphs, not the whole article.
-    paragraphs = _opening(unicodedata.normalize("NFC", summary_paragraphs(entry)))
-    text = truncate_chars(fill(style.template, {**values, "summary": paragraphs}), max_text)
+    opening = _opening(paragraphs)
+    text = truncate_chars(fill(style.template, {**values, "summary": opening}), max_text)
     # The link card repeats the summary only when the text block does not show it already.
     description = "" if "{summary}" in style.template else values["summary"]
     tags = tumblr_tags(entry.labels if style.tags_from_labels else (), style.extra_tags)
@@ -248,7 +260,7 @@ def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
         description=truncate_chars(description, TUMBLR_DESCRIPTION_CHARS),
         tags=tuple(tags),
         image=_image(entry, style, limits),
-        slug=slug_for(entry),
+        slug=slug_for(entry, values["title"]),
     )
     return Rendered(
         post=post,
