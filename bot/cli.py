@@ -20,7 +20,7 @@ import click
 from bot import __version__
 from bot.config import Config, config_path, load_config
 from bot.errors import ConfigError, FeedRelayError, LockedError, PublishError
-from bot.model import Delivery, DeliveryState
+from bot.model import Delivery, DeliveryState, Post
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,7 +162,7 @@ def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
         click.echo(
             f"── {delivery.target} ({delivery.platform}) · {delivery.title or delivery.link}"
         )
-        click.echo(_describe_post(delivery))
+        click.echo(_describe_delivery(delivery))
     later = app.pending()
     if later:
         click.echo("")
@@ -172,27 +172,39 @@ def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
             click.echo(f"   {when}  {delivery.target}: {delivery.title or delivery.link}")
 
 
-def _describe_post(delivery: Delivery) -> str:
-    from bot.xtext import weighted_length
-
-    post = delivery.post
+def _describe_post(platform: str, post: Post, measure: str) -> str:
+    """A post as its platform would show it, then how its length was spent."""
     lines = []
-    if delivery.platform == "twitter":
-        lines.append(_indent(post.text))
-        lines.append(f"   [{weighted_length(post.text)}/280 weighted characters]")
-    elif delivery.platform == "reddit":
-        lines.append(f"   title: {post.title}  [{len(post.title)}/300]")
+    if platform == "reddit":
+        lines.append(f"   title: {post.title}")
         lines.append(f"   link:  {post.link}" if post.link else _indent(post.body))
     else:
         lines.append(_indent(post.text))
-        lines.append(f"   link block: {post.link} ({post.title})")
-        if post.tags:
-            lines.append(f"   tags: {', '.join(post.tags)}")
+        if platform == "tumblr":
+            lines.append(f"   link block: {post.link} ({post.title})")
+            if post.tags:
+                lines.append(f"   tags: {', '.join(post.tags)}")
     if post.image:
-        lines.append(
-            f"   image: {post.image.url}" + (f" (alt: {post.image.alt})" if post.image.alt else "")
-        )
+        alt = f" (alt: {post.image.alt})" if post.image.alt else ""
+        lines.append(f"   image: {post.image.url}{alt}")
+    lines.append(f"   [{measure}]")
     return "\n".join(lines)
+
+
+def _measure(delivery: Delivery) -> str:
+    """The length of a stored post, counted the way its platform counts it."""
+    post = delivery.post
+    if delivery.platform == "twitter":
+        from bot.xtext import weighted_length
+
+        return f"{weighted_length(post.text)}/280 weighted characters"
+    if delivery.platform == "reddit":
+        return f"title {len(post.title)}/300"
+    return f"text {len(post.text)}/4096"
+
+
+def _describe_delivery(delivery: Delivery) -> str:
+    return _describe_post(delivery.platform, delivery.post, _measure(delivery))
 
 
 def _indent(text: str) -> str:
@@ -226,7 +238,7 @@ def post(
             continue
         if dry_run:
             click.echo(f"{result.target}: would post")
-            click.echo(_describe_post(outcome.delivery))
+            click.echo(_describe_delivery(outcome.delivery))
         elif outcome.state is DeliveryState.POSTED:
             where = outcome.published.url if outcome.published else ""
             click.echo(f"{result.target}: posted {where}".rstrip())
@@ -372,19 +384,7 @@ def preview(ctx: Context, feed: str | None, limit: int) -> None:
     for item in items:
         title = item.entry.title or item.entry.link
         click.echo(f"── {item.target} ({item.platform}) · {title}")
-        post = item.rendered.post
-        if item.platform == "reddit":
-            click.echo(f"   title: {post.title}")
-            click.echo(f"   link:  {post.link}" if post.link else _indent(post.body))
-        else:
-            click.echo(_indent(post.text))
-            if item.platform == "tumblr":
-                click.echo(f"   link block: {post.link}")
-                if post.tags:
-                    click.echo(f"   tags: {', '.join(post.tags)}")
-        if post.image:
-            click.echo(f"   image: {post.image.url}")
-        click.echo(f"   [{item.rendered.budget}]")
+        click.echo(_describe_post(item.platform, item.rendered.post, item.rendered.budget))
         click.echo("")
 
 
