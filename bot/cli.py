@@ -166,10 +166,13 @@ def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
     later = app.pending()
     if later:
         click.echo("")
-        click.echo(f"{len(later)} more queued for later:")
+        click.echo(f"{len(later)} more not sent now:")
         for delivery in later:
             when = delivery.not_before_at.strftime("%Y-%m-%d %H:%M UTC")
-            click.echo(f"   {when}  {delivery.target}: {delivery.title or delivery.link}")
+            click.echo(
+                f"   {delivery.state.value:<7} {when}  {delivery.target}: "
+                f"{delivery.title or delivery.link}"
+            )
 
 
 def _describe_post(platform: str, post: Post, measure: str) -> str:
