@@ -12,14 +12,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import wraps
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from bot import __version__
 from bot.config import Config, config_path, load_config
-from bot.errors import ConfigError, FeedRelayError, LockedError, PublishError
+from bot.errors import ConfigError, FeedRelayError, PublishError
 from bot.model import Delivery, DeliveryState, Post
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,43 +111,35 @@ pass_context = click.make_pass_decorator(Context)
 @_fail_cleanly
 def run(ctx: Context, once: bool, dry_run: bool) -> None:
     """Watch the feeds and post new entries (a daemon; --once for cron)."""
+    from bot.scheduling import run_daemon, stop_on_signals
+    from bot.store import instance_lock
+
     if not ctx.verbose and not dry_run:
         logging.getLogger("bot").setLevel(logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
-        # One runner per store (a daemon or a --once from cron): recover() would take the
-        # other runner's post in flight for an interrupted one.
-        lock = nullcontext() if dry_run else _daemon_lock(app.config.database_path)
+        # One runner per store (a daemon or a --once from cron): recovery takes every
+        # claim it finds for one of a runner that is gone.
+        lock = nullcontext() if dry_run else instance_lock(app.config.database_path)
         with lock:
-            app.recover()
-            if not (once or dry_run):
-                from bot.scheduling import run_daemon
-
-                run_daemon(app)
-                return
-            results = app.poll_due_feeds(everything=True)
-            outcomes = app.dispatch_due()
-        if dry_run:
-            _print_dry_run(app, outcomes)
+            app.start("daemon" if not (once or dry_run) else "once")
+            try:
+                if not (once or dry_run):
+                    run_daemon(app, reload_config=lambda: ctx.load())
+                    return
+                with stop_on_signals() as stopping:
+                    results = app.poll_due_feeds(everything=True)
+                    outcomes = (
+                        [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
+                    )
+            finally:
+                app.stop()
+            if dry_run:
+                _print_dry_run(app, outcomes)
         failed = [r for r in results if r.error]
         for result in failed:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
         if failed and len(failed) == len(results):
             sys.exit(EXIT_FAILED)
-
-
-@contextmanager
-def _daemon_lock(database: Path) -> Iterator[None]:
-    import fcntl
-
-    lock_path = database.with_name(database.name + ".lock")
-    with lock_path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(
-                f"another feedrelay run is using {database} (lock {lock_path})"
-            ) from None
-        yield
 
 
 def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
@@ -168,7 +159,7 @@ def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
         click.echo("")
         click.echo(f"{len(later)} more not sent now:")
         for delivery in later:
-            when = delivery.not_before_at.strftime("%Y-%m-%d %H:%M UTC")
+            when = delivery.due_at.strftime("%Y-%m-%d %H:%M UTC") if delivery.due_at else ""
             click.echo(
                 f"   {delivery.state.value:<7} {when}  {delivery.target}: "
                 f"{delivery.title or delivery.link}"
@@ -230,25 +221,35 @@ def _indent(text: str) -> str:
 def post(
     ctx: Context, reference: str, targets: tuple[str, ...], dry_run: bool, force: bool
 ) -> None:
-    """Post one entry (by its link or id) now, through the same outbox."""
+    """Post one entry (by its link or id) now, through the same outbox.
+
+    Exits 0 when a new post went out to every target, 1 when any target got nothing new
+    (already posted, refused as a duplicate, waiting or failed).
+    """
     with ctx.app(dry_run=dry_run) as app:
         results = app.post_now(reference, targets=targets, force=force)
-    failed = False
+    everywhere = bool(results)
     for result in results:
         outcome = result.outcome
         if outcome is None:
+            everywhere = False
             click.echo(f"{result.target}: {result.note}")
             continue
         if dry_run:
             click.echo(f"{result.target}: would post")
             click.echo(_describe_delivery(outcome.delivery))
-        elif outcome.state is DeliveryState.POSTED:
-            where = outcome.published.url if outcome.published else ""
+            continue
+        where = (outcome.published.url if outcome.published else "") or ""
+        if outcome.new:
             click.echo(f"{result.target}: posted {where}".rstrip())
+            continue
+        everywhere = False
+        if outcome.state is DeliveryState.POSTED:
+            existing = f" (the existing post: {where})" if where else ""
+            click.echo(f"{result.target}: nothing new went out: {outcome.error}{existing}")
         else:
-            failed = failed or outcome.state is DeliveryState.FAILED
             click.echo(f"{result.target}: {outcome.state.value}: {outcome.error}")
-    if failed:
+    if not everywhere and not dry_run:
         sys.exit(EXIT_FAILED)
 
 
@@ -263,6 +264,8 @@ def history(
     ctx: Context, as_json: bool, target: str | None, status: str | None, limit: int | None
 ) -> None:
     """List deliveries: what went out where, and what is pending or failed."""
+    from bot.reports import delivery_json
+
     with ctx.app(posts=False) as app:
         rows = app.history(target=target, state=status, limit=limit)
     if as_json:
@@ -279,61 +282,94 @@ def history(
             click.echo(f"       {detail}")
 
 
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "id": delivery.id,
-        "feed": delivery.feed,
-        "entry_id": delivery.entry_key,
-        "link": delivery.link,
-        "title": delivery.title,
-        "target": delivery.target,
-        "platform": delivery.platform,
-        "status": delivery.state.value,
-        "attempts": delivery.attempts,
-        "remote_id": delivery.remote_id,
-        "remote_url": delivery.remote_url,
-        "error": delivery.error,
-        "created_at": iso(delivery.created_at),
-        "updated_at": iso(delivery.updated_at),
-        "next_attempt_at": iso(delivery.not_before_at)
-        if delivery.state in (DeliveryState.QUEUED, DeliveryState.RETRY)
-        else None,
-        "text": delivery.post.text or delivery.post.title,
-    }
-
-
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_context
 @_fail_cleanly
-def status(ctx: Context) -> None:
-    """Show what went out per target, what needs attention, and failing feeds."""
+def status(ctx: Context, as_json: bool) -> None:
+    """Show each target and feed, what waits and why, and what needs attention."""
+    from bot.reports import status_json
+
     with ctx.app(posts=False) as app:
         report = app.status()
-    if not report.counts:
+    if as_json:
+        click.echo(json.dumps(status_json(report), indent=2, ensure_ascii=False))
+        return
+    _print_status(report)
+
+
+def _print_status(report: Any) -> None:
+    holder = report.holder_pid
+    runners = report.runners
+    if holder or runners:
+        for runner in runners:
+            beat = runner.heartbeat_at.strftime("%H:%M:%S")
+            click.echo(
+                f"runner: {runner.mode} pid {runner.pid} on {runner.host}, "
+                f"last heartbeat {beat} UTC"
+            )
+        if holder and not any(r.pid == holder for r in runners):
+            click.echo(f"runner: pid {holder} holds the store")
+    else:
+        click.echo("runner: none (no daemon holds the store)")
+    if not report.targets:
         click.echo("no deliveries yet")
-    for target, counts in sorted(report.counts.items()):
-        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        click.echo(f"target {target}: {summary}")
+    for t in report.targets:
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(t.counts.items())) or "nothing"
+        click.echo(f"target {t.name}: {summary}")
+        if t.pause_reason:
+            until = f" until {_when(t.paused_until)}" if t.paused_until else ""
+            click.echo(f"   PAUSED{until}: {t.pause_reason} (`feedrelay resume {t.name}` lifts it)")
+        if t.rate_limited_until:
+            click.echo(f"   rate limited until {_when(t.rate_limited_until)}")
+        if t.next_post_at:
+            click.echo(f"   next post {_when(t.next_post_at)}")
     for name, feed in report.feeds.items():
         if feed is None:
             click.echo(f"feed {name}: not polled yet")
+            continue
+        checked = _when(feed.last_checked_at)
+        if feed.gone:
+            click.echo(f"feed {name}: GONE ({feed.last_error}); not polled until its url changes")
         elif feed.last_error:
-            click.echo(f"feed {name}: failing ({feed.error_count}x): {feed.last_error}")
-        else:
-            checked = (
-                feed.last_checked_at.strftime("%Y-%m-%d %H:%M") if feed.last_checked_at else "?"
+            click.echo(
+                f"feed {name}: failing ({feed.error_count}x): {feed.last_error};"
+                f" next try {_when(feed.next_check_at)}"
             )
-            click.echo(f"feed {name}: ok, last checked {checked} UTC")
-    if report.attention:
+        elif feed.last_warning:
+            click.echo(
+                f"feed {name}: warning: {feed.last_warning}; last checked {checked},"
+                f" next {_when(feed.next_check_at)}"
+            )
+        else:
+            click.echo(f"feed {name}: ok, last checked {checked}, next {_when(feed.next_check_at)}")
+    if report.needs_person:
         click.echo("")
-        click.echo("needs attention (feedrelay retry|skip|resolve ID):")
-        for d in report.attention:
+        click.echo("needs you (feedrelay retry|skip|resolve|approve ID):")
+        for d in report.needs_person:
             click.echo(f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
             if d.error:
                 click.echo(f"       {d.error}")
+    if report.will_retry:
+        click.echo("")
+        click.echo("will be tried again by itself:")
+        for d in report.will_retry:
+            what = "look-up" if d.state is DeliveryState.UNKNOWN else "retry"
+            click.echo(
+                f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {what} {_when(d.due_at)}:"
+                f" {d.title or d.link}"
+            )
+            if d.error:
+                click.echo(f"       {d.error}")
+    if report.in_flight:
+        click.echo("")
+        click.echo("being sent now:")
+        for d in report.in_flight:
+            click.echo(f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "?"
 
 
 @main.command()
@@ -344,8 +380,15 @@ def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
     """Send deliveries again now (failed, unknown, held or skipped ones)."""
     with ctx.app(posts=False) as app:
         for delivery_id in delivery_ids:
-            app.retry(delivery_id)
-            click.echo(f"{delivery_id}: queued; it goes out with the next dispatch")
+            delivery = app.retry(delivery_id)
+            state = app.store.target_state(delivery.target)
+            if state.pause_reason is not None:
+                click.echo(
+                    f"{delivery_id}: queued, but target {delivery.target} is paused"
+                    f" ({state.pause_reason}); `feedrelay resume {delivery.target}` lifts it"
+                )
+            else:
+                click.echo(f"{delivery_id}: queued; it goes out with the next dispatch")
 
 
 @main.command()
@@ -371,6 +414,57 @@ def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str) -> None:
     with ctx.app(posts=False) as app:
         app.resolve(delivery_id, url=url, remote_id=remote_id)
     click.echo(f"{delivery_id}: marked as posted")
+
+
+@main.command()
+@click.argument("delivery_ids", metavar="[ID...]", nargs=-1, type=int)
+@click.option("--feed", metavar="FEED", help="Release every held delivery of this feed.")
+@pass_context
+@_fail_cleanly
+def approve(ctx: Context, delivery_ids: tuple[int, ...], feed: str | None) -> None:
+    """Release held deliveries (a flood of new entries, say) so that they go out."""
+    if not delivery_ids and not feed:
+        raise click.UsageError("name the deliveries (ID...) or a feed (--feed NAME)")
+    with ctx.app(posts=False) as app:
+        released = app.approve(ids=delivery_ids, feed=feed)
+    if not released:
+        click.echo("nothing was held")
+        return
+    noun = "delivery" if len(released) == 1 else "deliveries"
+    click.echo(f"{len(released)} {noun} released; they go out with the next dispatch")
+
+
+@main.command()
+@click.argument("target")
+@click.option("--for", "duration", metavar="DURATION", help="Resume by itself after this long.")
+@pass_context
+@_fail_cleanly
+def pause(ctx: Context, target: str, duration: str | None) -> None:
+    """Stop posting to a target until `feedrelay resume` (or for a while)."""
+    from datetime import UTC, datetime
+
+    from bot.config import parse_duration
+
+    until = None
+    if duration:
+        try:
+            until = datetime.now(UTC) + parse_duration(duration)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--for") from None
+    with ctx.app(posts=False) as app:
+        state = app.pause(target, until=until)
+    click.echo(f"{target}: {state.pause_reason}")
+
+
+@main.command()
+@click.argument("target")
+@pass_context
+@_fail_cleanly
+def resume(ctx: Context, target: str) -> None:
+    """Lift a target's pause (after refused credentials were fixed, or your own pause)."""
+    with ctx.app(posts=False) as app:
+        app.resume(target)
+    click.echo(f"{target}: resumed; its deliveries go out with the next dispatch")
 
 
 @main.command()

@@ -104,6 +104,7 @@ class BotSettings(_Section):
     poll_interval: Duration = timedelta(minutes=10)
     max_feed_bytes: int = Field(default=10_000_000, gt=0)
     max_image_bytes: int = Field(default=5_000_000, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
 
 
 class FeedSettings(_Section):
@@ -111,6 +112,8 @@ class FeedSettings(_Section):
     targets: list[str] = Field(default_factory=list)
     backfill: int = Field(default=0, ge=0)
     poll_interval: Duration | None = None
+    max_new_per_poll: int = Field(default=5, ge=0)
+    max_age: Duration = timedelta(days=7)
 
 
 class _TargetBase(_Section):

@@ -8,6 +8,7 @@
     ├── EntryNotFoundError     ``post`` was given a link or id no feed has
     ├── LockedError            another daemon holds the store
     ├── OperatorError          retry/skip/resolve asked for something that cannot be
+    ├── StorageError           the store could not be read or written
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
@@ -66,6 +67,10 @@ class LockedError(FeedRelayError):
 
 class OperatorError(FeedRelayError):
     """``retry``, ``skip`` or ``resolve`` named a delivery that cannot take that action."""
+
+
+class StorageError(FeedRelayError):
+    """The store could not be opened, read or written (locked too long, disk, schema)."""
 
 
 class PublishError(FeedRelayError):

@@ -154,10 +154,92 @@ class Delivery:
     link: str = ""
     title: str = ""
     attempts: int = 0
-    not_before_at: datetime | None = None
+    # When the row is next looked at: sent (queued, retry) or looked up on the platform
+    # (unknown). The target's own waits (pause, rate limit, spacing) may put it later still.
+    due_at: datetime | None = None
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
     remote_id: str | None = None
     remote_url: str | None = None
     error: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedState:
+    """What the store remembers of one feed between polls."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    baseline_done: bool = False
+    next_check_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    last_error: str | None = None
+    # A problem that did not stop the feed (malformed but readable, moved permanently).
+    last_warning: str | None = None
+    error_count: int = 0
+    # The server said the feed is gone for good (HTTP 410): not polled until its url changes.
+    gone: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetState:
+    """What the store remembers of one target, so that a restart or a cron run forgets
+    nothing: a pause (and why), a platform rate limit, and what was sent when.
+
+    ``paused_until`` is ``None`` with a ``pause_reason`` for a pause that lasts until
+    ``feedrelay resume`` (or, for refused credentials, until they change in the config).
+    """
+
+    target: str
+    paused_until: datetime | None = None
+    pause_reason: str | None = None
+    pause_kind: str | None = None  # "auth" or "operator"
+    credentials_hash: str | None = None  # of the credentials refused, to notice a change
+    rate_limited_until: datetime | None = None
+    last_sent_at: datetime | None = None
+    sent_day: str | None = None  # the UTC calendar day that sent_today counts (ISO date)
+    sent_today: int = 0
+
+    def paused_at(self, now: datetime) -> bool:
+        return self.pause_reason is not None and (
+            self.paused_until is None or self.paused_until > now
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """What the policy says a due delivery does now.
+
+    ``send``: claim it and post it. ``wait``: the target may not post before ``until``
+    (pause, rate limit, spacing); nothing changes and the target's later rows wait too.
+    ``hold``: the row waits for an operator (``reason`` says why). ``skip``: never sent.
+    """
+
+    action: Literal["send", "wait", "hold", "skip"]
+    until: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settlement:
+    """How a delivery ends an attempt, and what its target learned from it.
+
+    The ``target_*`` fields change the target's state in the same transaction; ``None``
+    leaves a field as it was. ``pause_kind`` ``""`` with ``pause_reason`` ``""`` lifts a pause.
+    """
+
+    state: DeliveryState
+    due_at: datetime | None = None
+    error: str | None = None
+    published: Published | None = None
+    rate_limited_until: datetime | None = None
+    pause_reason: str | None = None
+    pause_kind: str | None = None
+    paused_until: datetime | None = None
+    credentials_hash: str | None = None

@@ -1,8 +1,10 @@
 """The daemon's clock: APScheduler ticks that ask the app to poll and to dispatch.
 
 The only module that imports apscheduler. Jobs are idempotent ticks kept in memory; what is
-due lives in the store, so a restart loses nothing. SIGINT/SIGTERM let the post in flight
-finish and be recorded, then stop.
+due lives in the store, so a restart loses nothing. Polling and each target's lane are
+separate jobs on a thread pool: a slow feed never delays posting, and a hung platform delays
+only its own target. SIGINT/SIGTERM let the posts in flight finish and be recorded, then
+stop; SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -10,80 +12,140 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.app import App
+from bot.config import Config
+from bot.errors import FeedRelayError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 POLL_TICK = timedelta(seconds=30)
 DISPATCH_TICK = timedelta(seconds=15)
+HEARTBEAT_TICK = timedelta(seconds=30)
+
+
+@contextmanager
+def stop_on_signals(on_stop: Callable[[], None] = lambda: None) -> Iterator[threading.Event]:
+    """While inside, SIGINT and SIGTERM set the event (and call ``on_stop`` once) instead of
+    killing the process: the post in flight finishes and is recorded first."""
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():
+            return
+        log.info(
+            "received %s; finishing the posts in flight, then stopping",
+            signal.Signals(signum).name,
+        )
+        stopping.set()
+        on_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_daemon(
     app: App,
     *,
+    reload_config: Callable[[], Config] | None = None,
     poll_tick: timedelta = POLL_TICK,
     dispatch_tick: timedelta = DISPATCH_TICK,
 ) -> None:
     """Poll and dispatch on a schedule until SIGINT or SIGTERM."""
-    stopping = threading.Event()
-    # One worker for both jobs: SQLite sees one writer, and the adapters (praw is not
-    # thread-safe) are used from one thread only.
+    lanes = len(app.config.targets)
     scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(lanes + 2)},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone="UTC",
     )
 
-    def poll() -> None:
-        if stopping.is_set():
-            return
-        if any(result.queued for result in app.poll_due_feeds()):
-            scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
-
-    def dispatch() -> None:
-        if not stopping.is_set():
-            app.dispatch_due(should_stop=stopping.is_set)
-
-    for job_id, func, tick in (("poll", poll, poll_tick), ("dispatch", dispatch, dispatch_tick)):
+    def every(job_id: str, func: Callable[[], None], tick: timedelta) -> None:
         scheduler.add_job(
             func,
             "interval",
             seconds=tick.total_seconds(),
             id=job_id,
+            replace_existing=True,
             misfire_grace_time=int(tick.total_seconds()),
             next_run_time=datetime.now(UTC),
         )
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info(
-            "received %s; finishing the post in flight, then stopping", signal.Signals(signum).name
-        )
+    def poll() -> None:
         if stopping.is_set():
             return
-        stopping.set()
-        # shutdown(wait=True) from the signal handler would wait on the very thread it
-        # interrupts; a helper thread waits for the running jobs instead.
-        shutdown.start()
+        if any(result.queued for result in _logged(app.poll_due_feeds, "poll") or []):
+            for name in app.config.targets:
+                if scheduler.get_job(f"lane:{name}"):
+                    scheduler.modify_job(f"lane:{name}", next_run_time=datetime.now(UTC))
 
+    def lane(name: str) -> Callable[[], None]:
+        def run() -> None:
+            if not stopping.is_set():
+                _logged(lambda: app.run_lane(name, should_stop=stopping.is_set), f"lane {name}")
+
+        return run
+
+    def lanes_for_config() -> None:
+        for job in scheduler.get_jobs():
+            if job.id.startswith("lane:") and job.id[5:] not in app.config.targets:
+                job.remove()
+        for name in app.config.targets:
+            every(f"lane:{name}", lane(name), dispatch_tick)
+
+    def reload() -> None:
+        if reload_config is None:
+            return
+        try:
+            config = reload_config()
+        except FeedRelayError as error:
+            log.error("config not reloaded, the old one stays: %s", error)
+            return
+        app.reload(config)
+        lanes_for_config()
+        log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
+
+    every("poll", poll, poll_tick)
+    every("heartbeat", lambda: _logged(app.heartbeat, "heartbeat"), HEARTBEAT_TICK)
+    lanes_for_config()
+
+    # shutdown(wait=True) from the signal handler would wait on the very thread it
+    # interrupts; a helper thread waits for the running jobs instead.
     shutdown = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        log.info(
-            "feedrelay running: %d feeds, %d targets",
-            len(app.config.feeds),
-            len(app.config.targets),
-        )
-        scheduler.start()
-        if shutdown.is_alive():
-            shutdown.join()  # the post in flight is finished and recorded
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    previous_hup = signal.signal(signal.SIGHUP, lambda *_: scheduler.add_job(reload))
+    with stop_on_signals(shutdown.start) as stopping:
+        try:
+            log.info(
+                "feedrelay running: %d feeds, %d targets, polling every %s",
+                len(app.config.feeds),
+                len(app.config.targets),
+                app.config.bot.poll_interval,
+            )
+            scheduler.start()
+            if shutdown.is_alive():
+                shutdown.join()  # the posts in flight are finished and recorded
+        finally:
+            signal.signal(signal.SIGHUP, previous_hup)
     log.info("feedrelay stopped")
+
+
+def _logged(func: Callable[[], T], what: str) -> T | None:
+    """Run one tick; a failure of our own is logged and the next tick tries again."""
+    try:
+        return func()
+    except FeedRelayError as error:
+        log.error("%s failed, next tick tries again: %s", what, error)
+        return None

@@ -138,8 +138,11 @@ def test_run_post_history_and_secrets_never_printed(
     assert manual.exit_code == 0, manual.output
     assert "x: posted https://x.com/" in manual.output
     assert len(x_api.tweets) == 2
+    # Forced, X refuses the identical text: the command says so, and that nothing new went out.
     forced = run("post", "--force", blog.entry_url(old))
-    assert "posted" in forced.output
+    assert forced.exit_code == 1
+    assert "nothing new went out" in forced.output and "duplicate" in forced.output
+    assert len(x_api.tweets) == 2
     assert run("history").exit_code == 0
     assert run("preview", "--limit", "1").exit_code == 0
     assert run("post", "--dry-run", blog.url + "/2019/01/missing.html").exit_code == 1
@@ -188,7 +191,12 @@ def test_operator_commands_settle_a_stuck_delivery(
     assert "1 failed" in status.output and "not permitted" in status.output
     (row,) = json.loads(run("history", "--json").output)
 
+    assert "PAUSED" in status.output and "feedrelay resume x" in status.output
     assert run("retry", str(row["id"])).exit_code == 0
+    assert run("run", "--once").exit_code == 0
+    (row,) = json.loads(run("history", "--json").output)
+    assert row["status"] == "queued"  # the target stays paused until it is resumed
+    assert run("resume", "x").exit_code == 0
     assert run("run", "--once").exit_code == 0
     (row,) = json.loads(run("history", "--json").output)
     assert row["status"] == "posted"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.model import DeliveryState, Limits
+from bot.model import Decision, DeliveryState, Limits
 from bot.xtext import weighted_length
 from tests.conftest import Clock, feed_table, open_app, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
@@ -95,10 +96,10 @@ def test_rate_limited_post_waits_for_the_reset_and_then_goes(
     with open_app(path, clock) as app:
         (row,) = app.history()
         assert row.state is DeliveryState.RETRY
-        assert row.not_before_at is not None and row.not_before_at > clock.now
+        assert row.due_at is not None and row.due_at > clock.now
         app.dispatch_due()  # not due yet: nothing is sent
     assert x_api.tweets == []
-    clock.now = row.not_before_at
+    clock.now = row.due_at
     _run_once(path, clock)
     assert len(x_api.tweets) == 1
 
@@ -128,8 +129,13 @@ def test_interrupted_send_is_checked_not_blindly_resent(
     clock.advance(minutes=11)
     with open_app(path, clock) as app:
         app.poll_due_feeds()
-        (row,) = app.history()
-        assert app.store.claim(row.id, clock.now)  # committed as sending ...
+        (row,) = app.store.claim_due(
+            clock.now,
+            target="x",
+            worker="crashed",
+            lease=timedelta(minutes=10),
+            decide=lambda *_: Decision(action="send"),
+        )  # committed as sending ...
     x_api.seed_tweet(row.post.text)  # ... and X did create it, then we "crashed"
 
     _run_once(path, clock)
@@ -151,7 +157,11 @@ def test_unknown_outcome_is_recorded_as_unknown(
     with open_app(path, clock) as app:
         (row,) = app.history()
         assert row.state is DeliveryState.UNKNOWN
-        app.dispatch_due()  # the re-send meets X's duplicate check
+        app.dispatch_due()  # looked up: X does not show it (the fake accepted and failed)
+        (row,) = app.history()
+        assert row.state is DeliveryState.POSTED or row.due_at > clock.now
+        clock.now = max(clock.now, row.due_at)
+        app.dispatch_due()  # a re-send, after the backoff, meets X's duplicate check
         (row,) = app.history()
     assert row.state is DeliveryState.POSTED
     assert len(x_api.tweets) == 1

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from bot.model import DeliveryState, Entry, Post
-from bot.store import SCHEMA_VERSION, NewDelivery, Store, schema_version
+from bot.model import (
+    Decision,
+    Delivery,
+    DeliveryState,
+    Entry,
+    Post,
+    Published,
+    Settlement,
+    TargetState,
+)
+from bot.store import NewDelivery, SqlStore, open_store
+from bot.store.schema import SCHEMA_VERSION, schema_version
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+LEASE = timedelta(minutes=10)
 
 
 def _entry(key: str = "k1", link: str = "https://b.example/1") -> Entry:
@@ -24,12 +36,20 @@ def _delivery(target: str = "x", repost: int = 0) -> NewDelivery:
     )
 
 
+def _send(_d: Delivery, _s: TargetState, _posted: bool) -> Decision:
+    return Decision(action="send")
+
+
+def _claim(store: SqlStore, target: str = "x", worker: str = "w1", **kw: object) -> list[Delivery]:
+    return store.claim_due(NOW, target=target, worker=worker, lease=LEASE, decide=_send, **kw)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "s.sqlite")
+def store(tmp_path: Path) -> SqlStore:
+    return SqlStore.open(tmp_path / "s.sqlite")
 
 
-def test_entry_and_its_deliveries_are_recorded_together(store: Store) -> None:
+def test_entry_and_its_deliveries_are_recorded_together(store: SqlStore) -> None:
     entry_id = store.add_entry(
         _entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery("x"), _delivery("r")]
     )
@@ -43,7 +63,7 @@ def test_entry_and_its_deliveries_are_recorded_together(store: Store) -> None:
     assert len(store.due(NOW)) == 2
 
 
-def test_a_pair_can_be_queued_only_once(store: Store) -> None:
+def test_a_pair_can_be_queued_only_once(store: SqlStore) -> None:
     entry_id = store.add_entry(_entry(), content_hash="h", seen_at=NOW)
     assert store.queue(entry_id, _delivery(), now=NOW) is not None
     assert store.queue(entry_id, _delivery(), now=NOW) is None
@@ -52,50 +72,150 @@ def test_a_pair_can_be_queued_only_once(store: Store) -> None:
         c.execute(
             sa.text(
                 "INSERT INTO deliveries (entry_id, target, repost, platform, state, attempts,"
-                " not_before_at, post, created_at, updated_at)"
+                " due_at, post, created_at, updated_at)"
                 " VALUES (:e, 'x', 0, 'twitter', 'queued', 0, :n, '{}', :n, :n)"
             ),
             {"e": entry_id, "n": NOW.replace(tzinfo=None)},
         )
 
 
-def test_claim_is_won_once(store: Store) -> None:
+def test_claim_is_won_once_with_a_lease(store: SqlStore) -> None:
     store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
-    (row,) = store.due(NOW)
-    assert store.claim(row.id, NOW)
-    assert not store.claim(row.id, NOW)
+    (row,) = _claim(store)
+    assert row.claimed_by == "w1" and row.lease_until == NOW + LEASE and row.attempts == 1
+    assert _claim(store, worker="w2") == []
     assert store.due(NOW) == []
-    assert store.get(row.id).state is DeliveryState.SENDING  # type: ignore[union-attr]
+    stored = store.get(row.id)
+    assert stored is not None and stored.state is DeliveryState.SENDING
+    assert store.target_state("x").last_sent_at == NOW
 
 
-def test_sending_rows_become_unknown_after_a_crash(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "s.sqlite")
+def test_the_policy_decides_inside_the_claim(store: SqlStore) -> None:
+    store.add_entry(_entry("a"), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    store.add_entry(
+        _entry("b", "https://b.example/2"), content_hash="h", seen_at=NOW, deliveries=[_delivery()]
+    )
+    asked: list[int] = []
+
+    def skip_first_then_wait(d: Delivery, _s: TargetState, _posted: bool) -> Decision:
+        asked.append(d.id)
+        return Decision(action="skip", reason="no") if len(asked) == 1 else Decision(action="wait")
+
+    claimed = store.claim_due(NOW, target="x", worker="w", lease=LEASE, decide=skip_first_then_wait)
+    assert claimed == []
+    first, second = (store.get(i) for i in asked)
+    assert first is not None and first.state is DeliveryState.SKIPPED and first.error == "no"
+    assert second is not None and second.state is DeliveryState.QUEUED  # a wait changes nothing
+
+
+def test_an_expired_lease_becomes_unknown(store: SqlStore) -> None:
     store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
-    (row,) = store.due(NOW)
-    store.claim(row.id, NOW)
+    (row,) = _claim(store)
+    assert store.expire_claims(NOW) == []  # the lease still holds
+    (expired,) = store.expire_claims(NOW + LEASE)
+    assert expired.id == row.id
+    stored = store.get(row.id)
+    assert stored is not None and stored.state is DeliveryState.UNKNOWN
+    assert stored.claimed_by is None
+    # The runner that claimed it comes back too late: its outcome is not written.
+    late = Settlement(state=DeliveryState.POSTED, published=Published(remote_id="1"))
+    assert not store.settle(row, late, now=NOW + LEASE)
+
+
+def test_claims_of_other_runners_expire_when_the_caller_holds_the_store(tmp_path: Path) -> None:
+    store = SqlStore.open(tmp_path / "s.sqlite")
+    store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    (row,) = _claim(store, worker="dead")
     store.close()
-    reopened = Store.open(tmp_path / "s.sqlite")
-    assert reopened.sending_to_unknown(NOW) == 1
-    assert reopened.get(row.id).state is DeliveryState.UNKNOWN  # type: ignore[union-attr]
+    reopened = SqlStore.open(tmp_path / "s.sqlite")
+    assert [d.id for d in reopened.expire_claims(NOW, other_than="me")] == [row.id]
+    stored = reopened.get(row.id)
+    assert stored is not None and stored.state is DeliveryState.UNKNOWN
 
 
-def test_posted_link_is_remembered_per_target(store: Store) -> None:
+def test_settle_records_the_outcome_and_the_target_state_together(store: SqlStore) -> None:
     store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
-    (row,) = store.due(NOW)
-    store.claim(row.id, NOW)
-    store.finish(row.id, DeliveryState.POSTED, now=NOW, remote_id="1", remote_url="u")
+    (row,) = _claim(store)
+    later = NOW + timedelta(hours=1)
+    settled = Settlement(
+        state=DeliveryState.RETRY, due_at=later, error="429", rate_limited_until=later
+    )
+    assert store.settle(row, settled, now=NOW)
+    assert store.target_state("x").rate_limited_until == later
+    stored = store.get(row.id)
+    assert stored is not None and stored.due_at == later and stored.claimed_by is None
+
+
+def test_posted_link_is_remembered_per_target(store: SqlStore) -> None:
+    store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    (row,) = _claim(store)
+    published = Published(remote_id="1", url="u")
+    store.settle(row, Settlement(state=DeliveryState.POSTED, published=published), now=NOW)
     assert store.link_posted("x", "https://b.example/1")
     assert not store.link_posted("r", "https://b.example/1")
-    assert store.last_sent_at("x") == NOW
+    assert store.counts() == {"x": {"posted": 1}}
 
 
-def test_times_come_back_aware_utc(store: Store) -> None:
+def test_times_come_back_aware_utc(store: SqlStore) -> None:
     store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
     (row,) = store.due(NOW + timedelta(seconds=1))
     assert row.created_at == NOW and row.created_at.tzinfo is UTC
+    assert store.next_due() == {"x": NOW}
 
 
-def test_schema_version_is_recorded(store: Store) -> None:
+def test_schema_version_is_recorded(store: SqlStore) -> None:
     with store.engine.begin() as c:
         assert c.execute(sa.select(schema_version.c.version)).scalar() == SCHEMA_VERSION
     store.migrate()  # idempotent
+
+
+def test_a_version_1_store_is_migrated_with_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (1);
+            CREATE TABLE feeds (name VARCHAR(200) PRIMARY KEY, url TEXT NOT NULL, etag TEXT,
+              last_modified TEXT, body_hash VARCHAR(64), baseline_done BOOLEAN NOT NULL,
+              next_check_at DATETIME, last_checked_at DATETIME, last_error TEXT,
+              error_count INTEGER NOT NULL);
+            CREATE TABLE entries (id INTEGER PRIMARY KEY, feed VARCHAR(200) NOT NULL,
+              entry_key TEXT NOT NULL, link TEXT NOT NULL, title TEXT NOT NULL,
+              content_hash VARCHAR(64) NOT NULL, published_at DATETIME,
+              first_seen_at DATETIME NOT NULL, data TEXT NOT NULL,
+              CONSTRAINT uq_entries_feed_key UNIQUE (feed, entry_key));
+            CREATE TABLE deliveries (id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL
+              REFERENCES entries (id), target VARCHAR(200) NOT NULL, repost INTEGER NOT NULL,
+              platform VARCHAR(40) NOT NULL, state VARCHAR(20) NOT NULL,
+              attempts INTEGER NOT NULL, not_before_at DATETIME NOT NULL, post TEXT NOT NULL,
+              remote_id TEXT, remote_url TEXT, error TEXT, created_at DATETIME NOT NULL,
+              updated_at DATETIME NOT NULL, sent_at DATETIME,
+              CONSTRAINT uq_deliveries_entry_target UNIQUE (entry_id, target, repost));
+            CREATE INDEX ix_deliveries_due ON deliveries (state, not_before_at);
+            INSERT INTO entries VALUES (1, 'blog', 'k1', 'https://b.example/1', 'T', 'h', NULL,
+              '2026-11-01 10:00:00', '{"feed": "blog", "key": "k1", "title": "T",
+              "link": "https://b.example/1"}');
+            INSERT INTO deliveries VALUES (1, 1, 'x', 0, 'twitter', 'posted', 1,
+              '2026-11-01 10:00:00', '{"text": "hi"}', '42', 'https://x.com/a/status/42', NULL,
+              '2026-11-01 10:00:00', '2026-11-01 10:00:00', '2026-11-01 10:00:00');
+            """
+        )
+    store = open_store(path)
+    (row,) = store.history()
+    assert row.state is DeliveryState.POSTED and row.remote_id == "42"
+    assert row.due_at == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert store.target_state("x") == TargetState(target="x")
+    store.close()
+
+
+def test_a_dry_run_store_rolls_everything_back(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    SqlStore.open(path).close()
+    dry = open_store(path, dry_run=True)
+    dry.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    assert len(dry.due(NOW)) == 1
+    dry.close()
+    assert SqlStore.open(path).due(NOW) == []
+    assert not open_store(tmp_path / "none.sqlite", dry_run=True).due(NOW)
+    assert not (tmp_path / "none.sqlite").exists()

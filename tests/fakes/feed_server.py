@@ -37,7 +37,8 @@ class FakeBlog(FakeServer):
         self.title = title
         self.entries: list[BlogEntry] = []
         self.next_responses: list[Response] = []
-        self._clock = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        # Recent, as new posts are: older ones would be past the feeds' max_age.
+        self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
         self.route("GET", r"/feeds/posts/default", self._feed)
         self.route("GET", r"/img/.*", self._image)
         self.route("GET", r"/old-feed", self._moved)

@@ -1,0 +1,354 @@
+"""Send what is due: claim, publish, record the outcome, reconcile unknown outcomes.
+
+Each target is its own lane: one thread at a time per target (praw is not thread-safe, and
+one adapter instance serves one lane), lanes side by side, so a slow or hung platform delays
+only its own posts. What may go is decided by ``policy`` inside the store's claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from adapters.base import Adapter, Reconciler
+from bot import media, policy
+from bot.config import Config, TargetSettings
+from bot.errors import DuplicatePostError, FeedRelayError, PublishError
+from bot.failpoints import failpoint
+from bot.model import (
+    Decision,
+    Delivery,
+    DeliveryState,
+    Limits,
+    MediaFile,
+    Post,
+    Published,
+    Settlement,
+    TargetState,
+)
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+AdapterFactory = Callable[[str, TargetSettings], Adapter]
+# A claim outlives any one send: each request has a total deadline (bot.http), and a post
+# takes at most an image download and three requests.
+LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What one attempt did to one delivery. ``new``: a post went out that was not there."""
+
+    delivery: Delivery
+    state: DeliveryState
+    published: Published | None = None
+    error: str | None = None
+    new: bool = False
+
+
+class DryRunPublisher:
+    """Stands in for every adapter under ``--dry-run``: records, never sends."""
+
+    resend_is_safe = False
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.sent: list[Post] = []
+
+    def publish(self, post: Post, media: MediaFile | None = None) -> Published:
+        self.sent.append(post)
+        return Published(remote_id=f"dry-run-{len(self.sent)}", url="")
+
+    def verify(self) -> str:
+        return "dry run"
+
+    def close(self) -> None:
+        pass
+
+
+def credentials_hash(name: str, target: TargetSettings) -> str:
+    """A digest of a target's credentials, to notice that they changed."""
+    digest = hashlib.sha256(name.encode())
+    for key, value in sorted(target.credentials().items()):
+        digest.update(f"\0{key}\0{value}".encode())
+    return digest.hexdigest()
+
+
+def rules_for(config: Config, name: str) -> policy.TargetRules:
+    target = config.targets[name]
+    return policy.TargetRules(
+        min_interval=target.min_interval,
+        max_attempts=config.bot.max_attempts,
+        credentials_hash=credentials_hash(name, target),
+    )
+
+
+class Dispatcher:
+    """Sends due deliveries for the targets of one config, one lane per target."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        open_adapter: Callable[[str], Adapter],
+        worker: str,
+        session: requests.Session,
+        dry_run: bool = False,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.worker = worker
+        self.dry_run = dry_run
+        self._open_adapter = open_adapter
+        self._session = session
+        self._adapters: dict[str, Adapter] = {}
+        self._lanes: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._images: dict[str, MediaFile | media.ImageError] = {}
+        self._image_locks: dict[str, threading.Lock] = {}
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()
+        self._adapters.clear()
+
+    def dispatch_due(
+        self,
+        *,
+        only: Collection[int] | None = None,
+        targets: Sequence[str] | None = None,
+        manual: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[Outcome]:
+        """Every lane with work, side by side; return what each attempt did."""
+        now = self.clock()
+        self.store.expire_claims(now)
+        if targets is None:
+            busy = self.store.targets_with_work(now)
+            targets = [name for name in self.config.targets if name in busy]
+        self._images.clear()  # an image is downloaded once per dispatch, for every target
+        self._image_locks.clear()
+        if len(targets) <= 1 or self.dry_run:
+            outcomes: list[Outcome] = []
+            for name in targets:
+                outcomes += self.run_lane(name, only=only, manual=manual, should_stop=should_stop)
+            return outcomes
+        with ThreadPoolExecutor(len(targets), thread_name_prefix="lane") as pool:
+            lanes = [
+                pool.submit(self.run_lane, name, only=only, manual=manual, should_stop=should_stop)
+                for name in targets
+            ]
+            return [outcome for lane in lanes for outcome in lane.result()]
+
+    def run_lane(
+        self,
+        target: str,
+        *,
+        only: Collection[int] | None = None,
+        manual: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[Outcome]:
+        """Look up the target's unknown outcomes, then send its due rows one by one until
+        none may go now. One thread at a time per target."""
+        if target not in self.config.targets:
+            return []  # removed from the config: its rows wait
+        with self._lane(target):
+            try:
+                adapter = self._adapter(target)
+            except FeedRelayError as error:
+                log.error("target %s cannot be used: %s", target, error)
+                return []
+            rules = rules_for(self.config, target)
+            self._lift_stale_pause(target, rules)
+            self._reconcile(target, adapter, rules, only)
+            outcomes: list[Outcome] = []
+            while not should_stop():
+                claimed = self.store.claim_due(
+                    self.clock(),
+                    target=target,
+                    worker=self.worker,
+                    lease=LEASE,
+                    decide=self._decider(rules, manual),
+                    only=only,
+                )
+                if not claimed:
+                    break
+                outcomes.append(self._send(claimed[0], adapter, rules))
+            return outcomes
+
+    def _decider(
+        self, rules: policy.TargetRules, manual: bool
+    ) -> Callable[[Delivery, TargetState, bool], Decision]:
+        def decide(delivery: Delivery, state: TargetState, link_posted: bool) -> Decision:
+            return policy.decide(
+                delivery, state, rules, self.clock(), link_posted=link_posted, manual=manual
+            )
+
+        return decide
+
+    def _lift_stale_pause(self, target: str, rules: policy.TargetRules) -> None:
+        state = self.store.target_state(target)
+        if policy.pause_lifted(state, rules):
+            self.store.save_target_state(
+                replace(
+                    state,
+                    paused_until=None,
+                    pause_reason=None,
+                    pause_kind=None,
+                    credentials_hash=None,
+                )
+            )
+            log.info("target %s: its credentials changed; posting resumes", target)
+
+    # -- one attempt ---------------------------------------------------------------------
+    def _send(self, delivery: Delivery, adapter: Adapter, rules: policy.TargetRules) -> Outcome:
+        post = delivery.post
+        media_file = self._media_for(delivery, adapter)
+        if post.image is not None and media_file is None and not self.dry_run:
+            post = replace(post, image=None)  # a broken image is not shown anywhere
+        failpoint("after-claim")
+        new = False
+        try:
+            published = adapter.publish(post, media_file)
+        except DuplicatePostError as error:
+            settlement = policy.after_duplicate(self._find(adapter, delivery.post), error.message)
+        except PublishError as error:
+            settlement = policy.after_error(
+                error, attempts=delivery.attempts, rules=rules, now=self.clock()
+            )
+        except Exception as error:
+            # A bug, not a platform answer: record it so that the row is not left in
+            # 'sending', then let it surface with its traceback.
+            self.store.settle(
+                delivery,
+                Settlement(
+                    state=DeliveryState.UNKNOWN,
+                    due_at=self.clock(),
+                    error=f"unexpected {type(error).__name__} while sending; "
+                    "checked before re-send",
+                ),
+                now=self.clock(),
+            )
+            raise
+        else:
+            failpoint("after-response")
+            settlement = policy.after_publish(published)
+            new = True
+        return self._settle(delivery, settlement, new=new)
+
+    def _settle(self, delivery: Delivery, settlement: Settlement, *, new: bool = False) -> Outcome:
+        if not self.store.settle(delivery, settlement, now=self.clock()):
+            log.warning(
+                "delivery %d to %s was taken over by another runner; its outcome here: %s",
+                delivery.id,
+                delivery.target,
+                settlement.state.value,
+            )
+        published = settlement.published
+        what = delivery.link or delivery.entry_key
+        if self.dry_run:
+            log.info("dry run: would post %s to %s", what, delivery.target)
+        elif settlement.state is DeliveryState.POSTED:
+            where = (published.url if published else "") or "(no link)"
+            note = "" if new else f" ({settlement.error})"
+            log.info("posted %s to %s: %s%s", what, delivery.target, where, note)
+        else:
+            when = f" (next at {settlement.due_at:%Y-%m-%d %H:%M} UTC)" if settlement.due_at else ""
+            log.warning(
+                "%s %s to %s: %s%s",
+                settlement.state.value,
+                what,
+                delivery.target,
+                settlement.error,
+                when if settlement.state is DeliveryState.RETRY else "",
+            )
+        return Outcome(
+            delivery=delivery,
+            state=settlement.state,
+            published=published,
+            error=settlement.error,
+            new=new,
+        )
+
+    # -- unknown outcomes ----------------------------------------------------------------
+    def _reconcile(
+        self,
+        target: str,
+        adapter: Adapter,
+        rules: policy.TargetRules,
+        only: Collection[int] | None,
+    ) -> None:
+        """Look on the platform for posts whose outcome is unknown, before any re-send."""
+        for delivery in self.store.to_reconcile(self.clock(), target=target):
+            if only is not None and delivery.id not in only:
+                continue
+            now = self.clock()
+            if isinstance(adapter, Reconciler):
+                try:
+                    found = adapter.find_existing(delivery.post)
+                except PublishError as error:
+                    settlement = policy.after_failed_lookup(delivery, error, now=now)
+                else:
+                    settlement = policy.after_lookup(delivery, found, rules=rules, now=now)
+            elif getattr(adapter, "resend_is_safe", False):
+                # The platform refuses an identical re-send as a duplicate, which is
+                # recorded as posted: sending again (after the backoff) is the check.
+                settlement = policy.after_lookup(delivery, None, rules=rules, now=now)
+            else:
+                continue  # the platform cannot tell: it waits for the operator
+            self._settle(delivery, settlement)
+
+    def _find(self, adapter: Adapter, post: Post) -> Published | None:
+        if not isinstance(adapter, Reconciler):
+            return None
+        try:
+            return adapter.find_existing(post)
+        except PublishError as error:
+            log.info("cannot look up the existing post: %s", error)
+            return None
+
+    # -- adapters and media --------------------------------------------------------------
+    def _lane(self, target: str) -> threading.Lock:
+        with self._guard:
+            return self._lanes.setdefault(target, threading.Lock())
+
+    def _adapter(self, name: str) -> Adapter:
+        if name not in self._adapters:
+            self._adapters[name] = self._open_adapter(name)
+        return self._adapters[name]
+
+    def _media_for(self, delivery: Delivery, adapter: Any) -> MediaFile | None:
+        image = delivery.post.image
+        if image is None or not adapter.limits.max_media or self.dry_run:
+            return None
+        with self._guard:
+            downloading = self._image_locks.setdefault(image.url, threading.Lock())
+        with downloading:  # lanes that want the same image wait for one download
+            found = self._images.get(image.url)
+            if found is None:
+                try:
+                    found = media.download_image(
+                        self._session, image, max_bytes=self.config.bot.max_image_bytes
+                    )
+                except media.ImageError as error:
+                    found = error
+                self._images[image.url] = found
+        if isinstance(found, media.ImageError):
+            log.warning(
+                "posting %s to %s without its image: %s", delivery.link, delivery.target, found
+            )
+            return None
+        return replace(found, alt=image.alt)

@@ -1,0 +1,341 @@
+"""Poll the feeds that are due, record their new entries and plan their deliveries.
+
+Feeds are fetched side by side by a bounded pool, and each is recorded as soon as its fetch
+completes, in one transaction with its deliveries and its new state. What is due, what is
+too old, what is a flood: ``policy`` decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import requests
+
+from adapters import adapter_class
+from bot import feeds, policy
+from bot.config import Config, RedditTarget, TargetSettings, TumblrTarget, TwitterTarget
+from bot.errors import FeedError
+from bot.failpoints import failpoint
+from bot.model import DeliveryState, Entry, FeedState, Limits
+from bot.render import Rendered, Style, render
+from bot.store import NewDelivery, NewEntry, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+FETCH_WORKERS = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedResult:
+    """What one poll of one feed did."""
+
+    feed: str
+    new: int = 0
+    queued: int = 0
+    held: int = 0
+    baseline: bool = False
+    unchanged: bool = False
+    error: str | None = None
+    warning: str | None = None
+
+
+def style_for(target: TargetSettings) -> Style:
+    """The rendering options of one configured target."""
+    if isinstance(target, TwitterTarget):
+        return Style(
+            platform="twitter",
+            template=target.template,
+            max_hashtags=target.max_hashtags,
+            hashtags_allow=target.hashtags_allow,
+            hashtags_deny=target.hashtags_deny,
+            hashtags_rename=target.hashtags_rename,
+            neutralize_mentions=target.neutralize_mentions,
+            image=target.image,
+        )
+    if isinstance(target, RedditTarget):
+        return Style(
+            platform="reddit",
+            template=target.title,
+            body_template=target.body,
+            kind=target.kind,
+            image=False,
+        )
+    assert isinstance(target, TumblrTarget)
+    return Style(
+        platform="tumblr",
+        template=target.text,
+        tags_from_labels=target.tags_from_labels,
+        extra_tags=target.tags,
+        image=target.image,
+    )
+
+
+def limits_for(platform: str) -> Limits:
+    limits: Limits = adapter_class(platform).limits
+    return limits
+
+
+def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
+    """An entry as one configured target would post it."""
+    target = config.targets[target_name]
+    return render(entry, style_for(target), limits_for(target.platform))
+
+
+def new_delivery(
+    config: Config, entry: Entry, target_name: str, now: datetime, *, repost: int = 0
+) -> NewDelivery:
+    return NewDelivery(
+        target=target_name,
+        platform=config.targets[target_name].platform,
+        post=render_for(config, entry, target_name).post,
+        due_at=now,
+        repost=repost,
+    )
+
+
+class Poller:
+    """Polls the feeds of one config into one store."""
+
+    def __init__(
+        self, config: Config, store: Store, *, clock: Clock, session: requests.Session
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.session = session
+        self._moved_reported: set[str] = set()
+
+    def pull_back_next_checks(self) -> int:
+        """At start-up: no healthy feed waits longer than its interval (it may have been
+        shortened since the last check was planned). Returns how many moved."""
+        now = self.clock()
+        moved = 0
+        for name, state in self.store.feed_states().items():
+            if name not in self.config.feeds or state.url != self.config.feed_url(name):
+                continue
+            earlier = policy.pulled_back(state, self.config.poll_interval(name), now)
+            if earlier is not None:
+                self.store.save_feed_state(replace(state, next_check_at=earlier))
+                moved += 1
+        return moved
+
+    def due_feeds(self, *, everything: bool = False) -> list[tuple[str, FeedState | None]]:
+        now = self.clock()
+        states = self.store.feed_states()
+        due = []
+        for name in self.config.feeds:
+            state = states.get(name)
+            url = self.config.feed_url(name)
+            gone = state is not None and state.gone and state.url == url
+            if (everything and not gone) or policy.feed_due(state, url, now):
+                due.append((name, state))
+        return due
+
+    def poll_due_feeds(self, *, everything: bool = False) -> list[FeedResult]:
+        """Fetch the feeds that are due (all but the gone ones with ``everything``) and
+        record each as soon as it arrives."""
+        due = self.due_feeds(everything=everything)
+        results = []
+        with ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="fetch") as pool:
+            futures = {pool.submit(self.fetch, name, state): (name, state) for name, state in due}
+            for future in as_completed(futures):
+                name, state = futures[future]
+                results.append(self._ingest(name, state, future.result()))
+        order = {name: index for index, (name, _) in enumerate(due)}
+        return sorted(results, key=lambda result: order[result.feed])
+
+    def fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
+        url = self.config.feed_url(name)
+        same_url = state is not None and state.url == url
+        try:
+            fetched = feeds.fetch(
+                self.session,
+                feed=name,
+                url=url,
+                etag=state.etag if state and same_url else None,
+                last_modified=state.last_modified if state and same_url else None,
+                max_bytes=self.config.bot.max_feed_bytes,
+                now=self.clock(),
+            )
+        except FeedError as error:
+            return error
+        failpoint("mid-fetch")
+        return fetched
+
+    def _ingest(
+        self, name: str, state: FeedState | None, fetched: feeds.Fetched | FeedError
+    ) -> FeedResult:
+        now = self.clock()
+        url = self.config.feed_url(name)
+        state = state or FeedState(name=name, url=url)
+        if state.url != url:
+            state = FeedState(name=name, url=url, baseline_done=state.baseline_done)
+        if isinstance(fetched, FeedError):
+            return self._failed(state, fetched, now)
+        warning = None
+        if fetched.moved_to:
+            warning = f"moved permanently to {fetched.moved_to}: put that url in the config"
+            if fetched.moved_to not in self._moved_reported:
+                self._moved_reported.add(fetched.moved_to)
+                log.warning("feed %s has %s", name, warning)
+        if fetched.body is None or fetched.body_hash == state.body_hash:
+            self.store.save_feed_state(self._checked(state, fetched, now, warning=warning))
+            return FeedResult(feed=name, unchanged=True, warning=warning)
+        try:
+            parsed = feeds.parse(name, fetched)
+        except FeedError as error:
+            return self._failed(state, error, now)
+        if parsed.problem:
+            warning = f"malformed ({parsed.problem}); its readable entries are kept"
+            log.warning("feed %s is %s", name, warning)
+        baseline = not state.baseline_done
+        new = _new_in_publication_order(parsed.entries, self.store)
+        settings = self.config.feeds[name]
+        post_from = len(new) - settings.backfill if baseline else 0
+        to_post = new[max(post_from, 0) :]
+        fresh = [
+            e
+            for e in to_post
+            if baseline or not policy.too_old(e.published_at, settings.max_age, now)
+        ]
+        flood = not baseline and policy.is_flood(len(fresh), settings.max_new_per_poll)
+        records = []
+        for index, entry in enumerate(new):
+            planned: list[NewDelivery] = []
+            if index >= post_from:
+                planned = self._plan(
+                    entry, now, flood=flood, new_count=len(fresh), baseline=baseline
+                )
+            records.append(
+                NewEntry(entry=entry, content_hash=feeds.content_hash(entry), deliveries=planned)
+            )
+        checked = self._checked(state, fetched, now, warning=warning, baseline_done=True)
+        self.store.record_poll(records, seen_at=now, feed_state=checked)
+        planned_rows = [d for r in records for d in r.deliveries]
+        queued = sum(1 for d in planned_rows if d.state is DeliveryState.QUEUED)
+        held = sum(1 for d in planned_rows if d.state is DeliveryState.HELD)
+        if baseline:
+            log.info(
+                "feed %s: first poll, %d entries recorded as seen, %d deliveries queued"
+                " (backfill %d)",
+                name,
+                len(new),
+                queued,
+                settings.backfill,
+            )
+        elif flood:
+            log.warning(
+                "feed %s: %d new entries in one poll (max_new_per_poll = %d): held as a flood;"
+                " `feedrelay approve --feed %s` posts them",
+                name,
+                len(fresh),
+                settings.max_new_per_poll,
+                name,
+            )
+        elif new:
+            log.info("feed %s: %d new entries, %d deliveries queued", name, len(new), queued)
+        return FeedResult(
+            feed=name, new=len(new), queued=queued, held=held, baseline=baseline, warning=warning
+        )
+
+    def _plan(
+        self, entry: Entry, now: datetime, *, flood: bool, new_count: int, baseline: bool
+    ) -> list[NewDelivery]:
+        """One delivery per target of the entry's feed: queued, skipped (a link the target
+        posted before, or too old; a backfill asked for is never too old) or held (a
+        flood)."""
+        settings = self.config.feeds[entry.feed]
+        planned = []
+        for target_name in settings.targets:
+            delivery = new_delivery(self.config, entry, target_name, now)
+            if self.store.link_posted(target_name, entry.link):
+                delivery = replace(
+                    delivery,
+                    state=DeliveryState.SKIPPED,
+                    error="this link was posted to this target before",
+                )
+            elif not baseline and policy.too_old(entry.published_at, settings.max_age, now):
+                assert entry.published_at is not None
+                delivery = replace(
+                    delivery,
+                    state=DeliveryState.SKIPPED,
+                    error=f"published {entry.published_at:%Y-%m-%d}, older than max_age;"
+                    " `feedrelay post` can still post it",
+                )
+            elif flood:
+                delivery = replace(
+                    delivery,
+                    state=DeliveryState.HELD,
+                    error=f"flood guard: {new_count} new entries in one poll of feed"
+                    f" {entry.feed} (max_new_per_poll = {settings.max_new_per_poll});"
+                    f" `feedrelay approve --feed {entry.feed}` releases them",
+                )
+            planned.append(delivery)
+        return planned
+
+    def _failed(self, state: FeedState, error: FeedError, now: datetime) -> FeedResult:
+        count = state.error_count + 1
+        interval = self.config.poll_interval(state.name)
+        next_check = policy.next_check_after_error(interval, count, now, retry_at=error.retry_at)
+        self.store.save_feed_state(
+            replace(
+                state,
+                last_error=str(error),
+                error_count=count,
+                last_checked_at=now,
+                next_check_at=next_check,
+                gone=error.gone,
+            )
+        )
+        if error.gone:
+            log.error("%s: remove the feed from the config or give it its new url", error)
+        else:
+            log.warning("%s (next try %s)", error, next_check.isoformat(timespec="seconds"))
+        return FeedResult(feed=state.name, error=str(error))
+
+    def _checked(
+        self,
+        state: FeedState,
+        fetched: feeds.Fetched,
+        now: datetime,
+        *,
+        warning: str | None,
+        baseline_done: bool | None = None,
+    ) -> FeedState:
+        interval = self.config.poll_interval(state.name)
+        return replace(
+            state,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            body_hash=fetched.body_hash or state.body_hash,
+            baseline_done=state.baseline_done if baseline_done is None else baseline_done,
+            next_check_at=policy.next_check(interval, now, jitter=random.uniform(-1, 1)),
+            last_checked_at=now,
+            last_error=None,
+            last_warning=warning,
+            error_count=0,
+            gone=False,
+        )
+
+
+def publication_order(entries: Sequence[Entry]) -> list[Entry]:
+    """Oldest first. Dated entries by date; undated ones after them, assuming the feed lists
+    newest first (as Blogger, WordPress and most generators do)."""
+    dated = [(e.published_at, i, e) for i, e in enumerate(entries) if e.published_at]
+    undated = [e for e in entries if not e.published_at]
+    dated.sort(key=lambda item: (item[0], -item[1]))
+    return [e for _, _, e in dated] + list(reversed(undated))
+
+
+def _new_in_publication_order(entries: Sequence[Entry], store: Store) -> list[Entry]:
+    unique: dict[str, Entry] = {}
+    for entry in entries:
+        unique.setdefault(entry.key, entry)
+    known = store.known_keys(next(iter(unique.values())).feed, list(unique)) if unique else set()
+    return [e for e in publication_order(list(unique.values())) if e.key not in known]

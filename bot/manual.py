@@ -1,0 +1,281 @@
+"""What a person does by hand: post one entry now, and settle deliveries and targets
+(retry, skip, resolve, approve, pause, resume).
+
+A manual post goes through the same outbox and the same claim as the daemon's, so it is
+recorded like any other and never posted again on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import requests
+
+from bot import feeds, pages
+from bot.config import Config
+from bot.dispatch import Dispatcher, Outcome
+from bot.errors import EntryNotFoundError, FeedError, OperatorError
+from bot.ingest import Poller, new_delivery
+from bot.model import Delivery, DeliveryState, Entry, TargetState
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MANUAL_FEED = "(manual)"  # the feed of entries posted by hand from a page no feed lists
+NOT_SENT = (
+    DeliveryState.QUEUED,
+    DeliveryState.RETRY,
+    DeliveryState.FAILED,
+    DeliveryState.HELD,
+    DeliveryState.SKIPPED,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostResult:
+    """What ``post_now`` did for one target. ``new``: a post went out that was not there."""
+
+    target: str
+    outcome: Outcome | None = None
+    note: str = ""
+
+    @property
+    def new(self) -> bool:
+        return self.outcome is not None and self.outcome.new
+
+
+class Manual:
+    """Posting and settling by hand, over one config and one store."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        session: requests.Session,
+        poller: Poller,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.session = session
+        self.poller = poller
+        self.dispatcher = dispatcher
+
+    # -- post now ------------------------------------------------------------------------
+    def post_now(
+        self, reference: str, *, targets: Sequence[str] = (), force: bool = False
+    ) -> list[PostResult]:
+        """Post one entry (by link or id) to its feed's targets, or the named ones, now."""
+        entry_id, entry = self._find_entry(reference)
+        if not targets and entry.feed not in self.config.feeds:
+            raise EntryNotFoundError(
+                f"{entry.link} is on no configured feed's site: name the targets with --to"
+            )
+        names = list(targets) or list(self.config.feeds[entry.feed].targets)
+        unknown = [n for n in names if n not in self.config.targets]
+        if unknown:
+            raise EntryNotFoundError(f"no target named {', '.join(map(repr, unknown))}")
+        now = self.clock()
+        results: list[PostResult] = []
+        to_send: dict[int, str] = {}
+        for name in names:
+            existing = self.store.deliveries_for(entry_id, name)
+            posted = [d for d in existing if d.state is DeliveryState.POSTED]
+            if posted and not force:
+                where = posted[-1].remote_url or posted[-1].remote_id or "(no link)"
+                results.append(
+                    PostResult(
+                        target=name, note=f"already posted: {where} (use --force to post again)"
+                    )
+                )
+                continue
+            if not force and self.store.link_posted(name, entry.link):
+                results.append(
+                    PostResult(
+                        target=name, note="this link was posted before (use --force to post again)"
+                    )
+                )
+                continue
+            pending = [d for d in existing if d.state is not DeliveryState.POSTED]
+            if pending and not posted:
+                current = pending[-1]
+                if current.state in (DeliveryState.SENDING, DeliveryState.UNKNOWN):
+                    results.append(
+                        PostResult(
+                            target=name,
+                            note=f"delivery {current.id} is {current.state.value}; "
+                            "resolve it first",
+                        )
+                    )
+                    continue
+                self.store.requeue(current.id, now=now, from_states=NOT_SENT)
+                to_send[current.id] = name
+                continue
+            repost = max((d.repost for d in existing), default=-1) + 1
+            delivery_id = self.store.queue(
+                entry_id, new_delivery(self.config, entry, name, now, repost=repost), now=now
+            )
+            if delivery_id is not None:
+                to_send[delivery_id] = name
+        outcomes = {
+            o.delivery.id: o
+            for o in self.dispatcher.dispatch_due(
+                only=to_send, targets=sorted(set(to_send.values())), manual=True
+            )
+        }
+        for delivery_id, name in to_send.items():
+            outcome = outcomes.get(delivery_id)
+            note = ""
+            if outcome is None:
+                wait = self.dispatcher.store.target_state(name)
+                note = "not sent now; it stays queued" + _why_waiting(wait, self.clock())
+            results.append(PostResult(target=name, outcome=outcome, note=note))
+        return results
+
+    def _find_entry(self, reference: str) -> tuple[int, Entry]:
+        """The entry by link or id: from the store, else from the feeds, else (a web page no
+        feed lists, such as an old post) described from the page's own metadata."""
+        link = feeds.normalise_link(reference)
+        for stored in self.store.find_entries(link=link) or self.store.find_entries(key=reference):
+            if stored.entry.feed in self.config.feeds or stored.entry.feed == MANUAL_FEED:
+                return stored.id, stored.entry
+        for name in self.config.feeds:
+            state = self.store.feed_state(name)
+            fetched = self.poller.fetch(name, None)
+            if isinstance(fetched, FeedError) or fetched.body is None:
+                continue
+            try:
+                parsed = feeds.parse(name, fetched)
+            except FeedError:
+                continue
+            for entry in parsed.entries:
+                if reference in (entry.key, entry.link) or link == entry.link:
+                    entry_id = self.store.add_entry(
+                        entry, content_hash=feeds.content_hash(entry), seen_at=self.clock()
+                    )
+                    if state is None:
+                        log.info(
+                            "feed %s has not been polled yet; recorded only %s", name, entry.link
+                        )
+                    return entry_id, entry
+        return self._describe_page(reference)
+
+    def _describe_page(self, url: str) -> tuple[int, Entry]:
+        final_url, body = pages.fetch_page(self.session, url)
+        entry = pages.describe_page(self._feed_for_page(final_url), final_url, body)
+        link = feeds.normalise_link(entry.link)
+        for stored in self.store.find_entries(link=link):
+            return stored.id, stored.entry
+        entry = replace(entry, key=link, link=link)
+        entry_id = self.store.add_entry(
+            entry, content_hash=feeds.content_hash(entry), seen_at=self.clock()
+        )
+        log.info("described %s from the page itself (no feed lists it)", link)
+        return entry_id, entry
+
+    def _feed_for_page(self, url: str) -> str:
+        """The configured feed on the page's site, else the pseudo-feed of manual posts."""
+        host = urlsplit(url).hostname
+        for name, feed in self.config.feeds.items():
+            if host and urlsplit(feed.url).hostname == host:
+                return name
+        return MANUAL_FEED
+
+    # -- deliveries ----------------------------------------------------------------------
+    def retry(self, delivery_id: int) -> Delivery:
+        """Send a delivery again now (failed, unknown, held, skipped or waiting to retry)."""
+        delivery = self._delivery(delivery_id)
+        if not self.store.requeue(
+            delivery_id,
+            now=self.clock(),
+            from_states=[*NOT_SENT, DeliveryState.UNKNOWN],
+        ):
+            raise OperatorError(
+                f"delivery {delivery_id} is {delivery.state.value}; "
+                "only a delivery that has not gone out can be retried"
+            )
+        return self._delivery(delivery_id)
+
+    def skip(self, delivery_id: int) -> Delivery:
+        """Never send this delivery (it stays in the history as skipped)."""
+        delivery = self._delivery(delivery_id)
+        if delivery.state in (DeliveryState.POSTED, DeliveryState.SENDING):
+            raise OperatorError(f"delivery {delivery_id} is {delivery.state.value}")
+        self.store.finish(
+            delivery_id, DeliveryState.SKIPPED, now=self.clock(), error="skipped by the operator"
+        )
+        return self._delivery(delivery_id)
+
+    def resolve(self, delivery_id: int, *, url: str = "", remote_id: str = "") -> Delivery:
+        """Record that this delivery is on the platform (checked by hand)."""
+        delivery = self._delivery(delivery_id)
+        if delivery.state is DeliveryState.POSTED:
+            raise OperatorError(f"delivery {delivery_id} is posted already")
+        self.store.finish(
+            delivery_id,
+            DeliveryState.POSTED,
+            now=self.clock(),
+            remote_id=remote_id,
+            remote_url=url,
+            error="marked as posted by the operator",
+        )
+        return self._delivery(delivery_id)
+
+    def approve(self, *, ids: Collection[int] = (), feed: str | None = None) -> list[int]:
+        """Release held deliveries (a flood, by feed or by id): they go out as usual."""
+        if feed is not None and feed not in self.config.feeds:
+            raise OperatorError(f"no feed named {feed!r}")
+        for delivery_id in ids:
+            delivery = self._delivery(delivery_id)
+            if delivery.state is not DeliveryState.HELD:
+                raise OperatorError(f"delivery {delivery_id} is {delivery.state.value}, not held")
+        return self.store.release_held(now=self.clock(), feed=feed, ids=list(ids) if ids else None)
+
+    def _delivery(self, delivery_id: int) -> Delivery:
+        delivery = self.store.get(delivery_id)
+        if delivery is None:
+            raise OperatorError(f"no delivery {delivery_id}")
+        return delivery
+
+    # -- targets -------------------------------------------------------------------------
+    def pause(self, target: str, *, until: datetime | None = None) -> TargetState:
+        """Stop posting to a target (until a time, or until ``resume``)."""
+        state = self.store.target_state(self._target(target))
+        reason = "paused by the operator"
+        if until is not None:
+            reason += f" until {until:%Y-%m-%d %H:%M} UTC"
+        paused = replace(state, paused_until=until, pause_reason=reason, pause_kind="operator")
+        self.store.save_target_state(paused)
+        return paused
+
+    def resume(self, target: str) -> TargetState:
+        """Lift a target's pause (refused credentials, or the operator's own)."""
+        state = self.store.target_state(self._target(target))
+        if state.pause_reason is None:
+            raise OperatorError(f"target {target} is not paused")
+        resumed = replace(
+            state, paused_until=None, pause_reason=None, pause_kind=None, credentials_hash=None
+        )
+        self.store.save_target_state(resumed)
+        return resumed
+
+    def _target(self, name: str) -> str:
+        if name not in self.config.targets:
+            raise OperatorError(f"no target named {name!r}")
+        return name
+
+
+def _why_waiting(state: TargetState, now: datetime) -> str:
+    if state.paused_at(now):
+        return f" ({state.pause_reason}; `feedrelay resume {state.target}` lifts it)"
+    if state.rate_limited_until and state.rate_limited_until > now:
+        return f" (rate limited until {state.rate_limited_until:%Y-%m-%d %H:%M} UTC)"
+    return ""

@@ -1,0 +1,246 @@
+"""Every scheduling, retry and safety rule: pure functions of state and a clock.
+
+Nothing here does I/O or reads the time: the callers (``ingest``, ``dispatch``) pass the
+state they read from the store and ``now``, and carry out what comes back. A rule is then a
+one-line unit test, not a daemon run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.errors import (
+    AuthError,
+    OutcomeUnknownError,
+    PublishError,
+    RateLimitedError,
+)
+from bot.model import (
+    Decision,
+    Delivery,
+    DeliveryState,
+    FeedState,
+    Published,
+    Settlement,
+    TargetState,
+)
+
+MAX_ATTEMPTS = 8
+# The wait before attempt n + 1 (n = attempts made so far); the last step repeats.
+RETRY_BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+)
+FEED_BACKOFF_MAX = timedelta(hours=6)
+FEED_JITTER = 0.1  # a feed's next check moves by up to 10% of its interval, either way
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetRules:
+    """A target's configured rules, as the policy needs them."""
+
+    min_interval: timedelta = timedelta(0)
+    max_attempts: int = MAX_ATTEMPTS
+    # A digest of the target's credentials: a pause for refused credentials ends when the
+    # credentials in the config change.
+    credentials_hash: str = ""
+
+
+# -- what a due delivery does now -------------------------------------------------------
+def target_wait(
+    state: TargetState, rules: TargetRules, now: datetime, *, manual: bool = False
+) -> Decision | None:
+    """Why the target may not post now, and until when; ``None`` if it may.
+
+    A pause and a platform rate limit hold every post, a manual one too; spacing
+    (``min_interval``) holds only what the daemon sends on its own.
+    """
+    if state.paused_at(now):
+        return Decision(action="wait", until=state.paused_until, reason=state.pause_reason or "")
+    if state.rate_limited_until is not None and state.rate_limited_until > now:
+        return Decision(
+            action="wait",
+            until=state.rate_limited_until,
+            reason=f"rate limited until {_clock(state.rate_limited_until)}",
+        )
+    if not manual and rules.min_interval and state.last_sent_at is not None:
+        spaced = state.last_sent_at + rules.min_interval
+        if spaced > now:
+            return Decision(action="wait", until=spaced, reason=f"spacing until {_clock(spaced)}")
+    return None
+
+
+def decide(
+    delivery: Delivery,
+    state: TargetState,
+    rules: TargetRules,
+    now: datetime,
+    *,
+    link_posted: bool,
+    manual: bool = False,
+) -> Decision:
+    """What a due delivery does now: send, wait (the whole target), or skip."""
+    wait = target_wait(state, rules, now, manual=manual)
+    if wait is not None:
+        return wait
+    if link_posted and not manual:
+        # The same page reached this target through another entry (two feeds of one blog).
+        return Decision(action="skip", reason="this link was posted to this target before")
+    return Decision(action="send")
+
+
+def pause_lifted(state: TargetState, rules: TargetRules) -> bool:
+    """A pause for refused credentials ends once the credentials in the config change."""
+    return (
+        state.pause_kind == "auth"
+        and state.credentials_hash is not None
+        and bool(rules.credentials_hash)
+        and state.credentials_hash != rules.credentials_hash
+    )
+
+
+# -- how an attempt ends -----------------------------------------------------------------
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt; it never shrinks."""
+    return RETRY_BACKOFF[min(max(attempts, 1), len(RETRY_BACKOFF)) - 1]
+
+
+def after_publish(published: Published) -> Settlement:
+    return Settlement(state=DeliveryState.POSTED, published=published)
+
+
+def after_duplicate(existing: Published | None, said: str) -> Settlement:
+    """The platform refused the post as one it already has: done, never lost."""
+    return Settlement(
+        state=DeliveryState.POSTED,
+        published=existing or Published(remote_id=""),
+        error=f"already on the platform: {said}",
+    )
+
+
+def after_error(
+    error: PublishError, *, attempts: int, rules: TargetRules, now: datetime
+) -> Settlement:
+    """How a failed attempt (the ``attempts``-th) settles, and what the target learns."""
+    reason = str(error)
+    if isinstance(error, AuthError):
+        # Every post to the target would fail the same way: this one fails, the others
+        # wait, durably, until the credentials change or the operator resumes the target.
+        return Settlement(
+            state=DeliveryState.FAILED,
+            error=reason,
+            pause_kind="auth",
+            pause_reason=f"credentials refused: {reason}",
+            credentials_hash=rules.credentials_hash,
+        )
+    if isinstance(error, OutcomeUnknownError):
+        # The platform may have it: look it up before anything is sent again.
+        return Settlement(state=DeliveryState.UNKNOWN, error=reason, due_at=now)
+    if not error.retryable:
+        return Settlement(state=DeliveryState.FAILED, error=reason)
+    if attempts >= rules.max_attempts:
+        return _given_up(attempts, reason)
+    if isinstance(error, RateLimitedError):
+        retry_at = max(error.retry_at, now)
+        return Settlement(
+            state=DeliveryState.RETRY, error=reason, due_at=retry_at, rate_limited_until=retry_at
+        )
+    return Settlement(state=DeliveryState.RETRY, error=reason, due_at=now + retry_delay(attempts))
+
+
+def after_lookup(
+    delivery: Delivery, found: Published | None, *, rules: TargetRules, now: datetime
+) -> Settlement:
+    """An unknown outcome looked up on the platform: there (posted), or not (a retry that
+    counts like any other, after the backoff)."""
+    if found is not None:
+        return Settlement(
+            state=DeliveryState.POSTED,
+            published=found,
+            error="found on the platform after an unknown outcome",
+        )
+    reason = f"not on the platform after: {_last_reason(delivery)}"
+    if delivery.attempts >= rules.max_attempts:
+        return _given_up(delivery.attempts, _last_reason(delivery))
+    return Settlement(
+        state=DeliveryState.RETRY, error=reason, due_at=now + retry_delay(delivery.attempts)
+    )
+
+
+def after_failed_lookup(delivery: Delivery, error: PublishError, *, now: datetime) -> Settlement:
+    """The platform could not say whether it has the post: look again later, send nothing."""
+    later = now + retry_delay(delivery.attempts)
+    return Settlement(
+        state=DeliveryState.UNKNOWN,
+        error=f"cannot check the platform yet ({error}); looking again at {_clock(later)}",
+        due_at=later,
+    )
+
+
+def _given_up(attempts: int, reason: str) -> Settlement:
+    return Settlement(
+        state=DeliveryState.FAILED, error=f"gave up after {attempts} attempts: {reason}"
+    )
+
+
+def _last_reason(delivery: Delivery) -> str:
+    reason = delivery.error or "an unknown outcome"
+    for prefix in ("not on the platform after: ",):
+        reason = reason.removeprefix(prefix)
+    return reason
+
+
+# -- feeds -------------------------------------------------------------------------------
+def feed_due(state: FeedState | None, url: str, now: datetime) -> bool:
+    """Is the feed to be fetched now? A new or moved (in the config) feed always is; a feed
+    the server said is gone never is, until its url changes."""
+    if state is None or state.url != url:
+        return True
+    if state.gone:
+        return False
+    return state.next_check_at is None or state.next_check_at <= now
+
+
+def next_check(interval: timedelta, now: datetime, *, jitter: float) -> datetime:
+    """After a good poll; ``jitter`` in [-1, 1] spreads feeds that would fire together."""
+    return now + interval + interval * (FEED_JITTER * max(-1.0, min(1.0, jitter)))
+
+
+def next_check_after_error(
+    interval: timedelta, error_count: int, now: datetime, *, retry_at: datetime | None
+) -> datetime:
+    """After the ``error_count``-th failure in a row: exponential backoff up to 6 hours
+    (or the interval, if longer); a server's ``Retry-After`` wins when it is later."""
+    doubled = interval * (1 << min(max(error_count, 1) - 1, 10))
+    backoff = min(doubled, max(FEED_BACKOFF_MAX, interval))
+    planned = now + backoff
+    return max(planned, retry_at) if retry_at is not None else planned
+
+
+def pulled_back(state: FeedState, interval: timedelta, now: datetime) -> datetime | None:
+    """At start-up: a healthy feed's next check further away than one interval (the
+    interval was shortened, or the clock moved) comes back to ``now + interval``."""
+    if state.gone or state.error_count or state.next_check_at is None:
+        return None
+    latest = now + interval
+    return latest if state.next_check_at > latest else None
+
+
+def too_old(published_at: datetime | None, max_age: timedelta, now: datetime) -> bool:
+    """Older than ``max_age`` (0: no limit): recorded, not posted on its own."""
+    return bool(max_age) and published_at is not None and published_at < now - max_age
+
+
+def is_flood(new: int, max_new_per_poll: int) -> bool:
+    """More new entries in one poll than a blogger publishes: a migrated or regenerated
+    feed, most likely. They wait for ``feedrelay approve``."""
+    return max_new_per_poll > 0 and new > max_new_per_poll
+
+
+def _clock(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")

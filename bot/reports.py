@@ -1,0 +1,220 @@
+"""What the operator reads: status, history and previews.
+
+Status is a handful of aggregate and indexed queries, never a loop over the history, so it
+costs the same with ten deliveries or a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot import feeds, policy
+from bot.config import Config
+from bot.dispatch import rules_for
+from bot.errors import EntryNotFoundError, FeedError
+from bot.ingest import Poller, publication_order, render_for
+from bot.model import Delivery, DeliveryState, Entry, FeedState
+from bot.render import Rendered
+from bot.store import Runner, Store, lock_holder
+
+Clock = Callable[[], datetime]
+ATTENTION_LIMIT = 50
+# A runner that has not sent a heartbeat for this long is taken for dead in ``status``.
+HEARTBEAT_STALE_S = 180
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetReport:
+    name: str
+    platform: str
+    counts: dict[str, int]
+    paused_until: datetime | None = None
+    pause_reason: str | None = None
+    rate_limited_until: datetime | None = None
+    last_sent_at: datetime | None = None
+    next_post_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status:
+    feeds: dict[str, FeedState | None]
+    targets: list[TargetReport]
+    # Deliveries that need a person (failed, held, unknown that cannot be looked up) and
+    # those that will be tried or looked up again by themselves, each at its due_at.
+    needs_person: list[Delivery]
+    will_retry: list[Delivery]
+    in_flight: list[Delivery]
+    runners: list[Runner]
+    holder_pid: int | None  # the runner holding the store's lock, if one does
+    now: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreviewItem:
+    entry: Entry
+    target: str
+    platform: str
+    rendered: Rendered
+
+
+def status(config: Config, store: Store, now: datetime) -> Status:
+    counts = store.counts()
+    states = store.target_states()
+    due = store.next_due()
+    targets = []
+    for name in sorted(set(config.targets) | set(counts)):
+        state = states.get(name)
+        platform = config.targets[name].platform if name in config.targets else "(removed)"
+        next_post = due.get(name)
+        if state is not None and name in config.targets and next_post is not None:
+            wait = policy.target_wait(state, rules_for(config, name), now)
+            if wait is not None:
+                next_post = max(next_post, wait.until) if wait.until else None
+        paused = state is not None and state.paused_at(now)
+        limited = state is not None and state.rate_limited_until and state.rate_limited_until > now
+        targets.append(
+            TargetReport(
+                name=name,
+                platform=platform,
+                counts=counts.get(name, {}),
+                paused_until=state.paused_until if state and paused else None,
+                pause_reason=state.pause_reason if state and paused else None,
+                rate_limited_until=state.rate_limited_until if state and limited else None,
+                last_sent_at=state.last_sent_at if state else None,
+                next_post_at=next_post,
+            )
+        )
+    feed_states = store.feed_states()
+    attention = store.attention(limit=ATTENTION_LIMIT * 3)
+    return Status(
+        feeds={name: feed_states.get(name) for name in config.feeds},
+        targets=targets,
+        needs_person=[d for d in attention if d.state in _NEEDS_PERSON][:ATTENTION_LIMIT],
+        will_retry=[d for d in attention if d.state in _RETRIES][:ATTENTION_LIMIT],
+        in_flight=[d for d in attention if d.state is DeliveryState.SENDING][:ATTENTION_LIMIT],
+        runners=[r for r in store.runners() if _alive(r, now)],
+        holder_pid=lock_holder(config.database_path),
+        now=now,
+    )
+
+
+_NEEDS_PERSON = (DeliveryState.FAILED, DeliveryState.HELD)
+_RETRIES = (DeliveryState.RETRY, DeliveryState.UNKNOWN)
+
+
+def _alive(runner: Runner, now: datetime) -> bool:
+    return (now - runner.heartbeat_at).total_seconds() < HEARTBEAT_STALE_S
+
+
+def preview(
+    config: Config, poller: Poller, feed: str | None = None, *, limit: int = 3
+) -> list[PreviewItem]:
+    """The latest entries of each feed (or one) rendered for each of its targets."""
+    names = [feed] if feed else list(config.feeds)
+    for name in names:
+        if name not in config.feeds:
+            raise EntryNotFoundError(f"no feed named {name!r}")
+    items = []
+    for name in names:
+        fetched = poller.fetch(name, None)
+        if isinstance(fetched, FeedError):
+            raise fetched
+        assert fetched.body is not None
+        entries = feeds.parse(name, fetched).entries
+        latest = publication_order(entries)[-limit:] if limit > 0 else []
+        for entry in reversed(latest):
+            for target_name in config.feeds[name].targets:
+                items.append(
+                    PreviewItem(
+                        entry=entry,
+                        target=target_name,
+                        platform=config.targets[target_name].platform,
+                        rendered=render_for(config, entry, target_name),
+                    )
+                )
+    return items
+
+
+# -- JSON ----------------------------------------------------------------------------------
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    waiting = delivery.state in (DeliveryState.QUEUED, DeliveryState.RETRY, DeliveryState.UNKNOWN)
+    return {
+        "id": delivery.id,
+        "feed": delivery.feed,
+        "entry_id": delivery.entry_key,
+        "link": delivery.link,
+        "title": delivery.title,
+        "target": delivery.target,
+        "platform": delivery.platform,
+        "status": delivery.state.value,
+        "attempts": delivery.attempts,
+        "remote_id": delivery.remote_id,
+        "remote_url": delivery.remote_url,
+        "error": delivery.error,
+        "created_at": iso(delivery.created_at),
+        "updated_at": iso(delivery.updated_at),
+        "next_attempt_at": iso(delivery.due_at) if waiting else None,
+        "text": delivery.post.text or delivery.post.title,
+    }
+
+
+def status_json(report: Status) -> dict[str, Any]:
+    def feed(name: str, state: FeedState | None) -> dict[str, Any]:
+        if state is None:
+            return {"name": name, "status": "not polled yet"}
+        health = "gone" if state.gone else "failing" if state.last_error else "ok"
+        if health == "ok" and state.last_warning:
+            health = "warning"
+        return {
+            "name": name,
+            "status": health,
+            "url": state.url,
+            "last_checked_at": iso(state.last_checked_at),
+            "next_check_at": None if state.gone else iso(state.next_check_at),
+            "error": state.last_error,
+            "error_count": state.error_count,
+            "warning": state.last_warning,
+        }
+
+    return {
+        "now": iso(report.now),
+        "daemon": {
+            "lock_held_by_pid": report.holder_pid,
+            "runners": [
+                {
+                    "id": r.id,
+                    "pid": r.pid,
+                    "host": r.host,
+                    "mode": r.mode,
+                    "started_at": iso(r.started_at),
+                    "heartbeat_at": iso(r.heartbeat_at),
+                }
+                for r in report.runners
+            ],
+        },
+        "feeds": [feed(name, state) for name, state in report.feeds.items()],
+        "targets": [
+            {
+                "name": t.name,
+                "platform": t.platform,
+                "counts": t.counts,
+                "paused_until": iso(t.paused_until),
+                "pause_reason": t.pause_reason,
+                "paused": t.pause_reason is not None,
+                "rate_limited_until": iso(t.rate_limited_until),
+                "last_sent_at": iso(t.last_sent_at),
+                "next_post_at": iso(t.next_post_at),
+            }
+            for t in report.targets
+        ],
+        "needs_attention": [delivery_json(d) for d in report.needs_person],
+        "will_retry": [delivery_json(d) for d in report.will_retry],
+        "in_flight": [delivery_json(d) for d in report.in_flight],
+    }

@@ -1,0 +1,148 @@
+"""The store: the durable record of feeds, entries, deliveries, targets and runners.
+
+``Store`` is the protocol the rest of FeedRelay uses (never SQL); ``open_store`` opens the
+SQLAlchemy implementation. Every method is one transaction and raises
+``bot.errors.StorageError`` when the database cannot be read or written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from bot.model import Delivery, DeliveryState, Entry, FeedState, Settlement, TargetState
+from bot.store.lock import instance_lock, lock_holder
+from bot.store.sql import Decide, NewDelivery, NewEntry, Runner, SqlStore, StoredEntry
+
+__all__ = [
+    "Decide",
+    "NewDelivery",
+    "NewEntry",
+    "Runner",
+    "SqlStore",
+    "Store",
+    "StoredEntry",
+    "instance_lock",
+    "lock_holder",
+    "open_store",
+]
+
+
+class Store(Protocol):
+    """What FeedRelay asks of its store. Each method raises ``StorageError``."""
+
+    def close(self) -> None: ...
+
+    # feeds
+    def feed_state(self, name: str) -> FeedState | None: ...
+    def feed_states(self) -> dict[str, FeedState]: ...
+    def save_feed_state(self, state: FeedState) -> None: ...
+
+    # entries
+    def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]: ...
+    def record_poll(
+        self, new: Sequence[NewEntry], *, seen_at: datetime, feed_state: FeedState
+    ) -> list[int]:
+        """A poll's new entries, their deliveries and the feed's state, in one transaction."""
+        ...
+
+    def add_entry(
+        self,
+        entry: Entry,
+        *,
+        content_hash: str,
+        seen_at: datetime,
+        deliveries: Sequence[NewDelivery] = (),
+    ) -> int: ...
+    def find_entries(
+        self, *, link: str | None = None, key: str | None = None
+    ) -> list[StoredEntry]: ...
+
+    # deliveries
+    def queue(self, entry_id: int, delivery: NewDelivery, *, now: datetime) -> int | None:
+        """A new delivery of a known entry; ``None`` if that (entry, target, repost) exists."""
+        ...
+
+    def deliveries_for(self, entry_id: int, target: str) -> list[Delivery]: ...
+    def link_posted(self, target: str, link: str) -> bool: ...
+    def targets_with_work(self, now: datetime) -> set[str]: ...
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        target: str,
+        worker: str,
+        lease: timedelta,
+        decide: Decide,
+        only: Collection[int] | None = None,
+        limit: int = 1,
+    ) -> list[Delivery]:
+        """Ask ``decide`` about the target's due rows and claim what may go, in one
+        transaction, with a lease."""
+        ...
+
+    def expire_claims(self, now: datetime, *, other_than: str | None = None) -> list[Delivery]:
+        """Claims of dead runners become ``unknown``."""
+        ...
+
+    def to_reconcile(self, now: datetime, *, target: str, limit: int = 20) -> list[Delivery]: ...
+    def settle(self, delivery: Delivery, settlement: Settlement, *, now: datetime) -> bool:
+        """An attempt's outcome and the target's new state, in one transaction."""
+        ...
+
+    def finish(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: datetime,
+        remote_id: str | None = None,
+        remote_url: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+    def requeue(
+        self,
+        delivery_id: int,
+        *,
+        now: datetime,
+        from_states: Sequence[DeliveryState],
+        reset_attempts: bool = True,
+    ) -> bool: ...
+    def release_held(
+        self, *, now: datetime, feed: str | None = None, ids: Collection[int] | None = None
+    ) -> list[int]: ...
+    def get(self, delivery_id: int) -> Delivery | None: ...
+    def history(
+        self,
+        *,
+        target: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        since: datetime | None = None,
+    ) -> list[Delivery]: ...
+    def in_state(self, *states: DeliveryState, limit: int | None = None) -> list[Delivery]: ...
+    def counts(self) -> dict[str, dict[str, int]]: ...
+    def attention(self, *, limit: int) -> list[Delivery]: ...
+    def next_due(self) -> dict[str, datetime]: ...
+
+    # targets
+    def target_state(self, target: str) -> TargetState: ...
+    def target_states(self) -> dict[str, TargetState]: ...
+    def save_target_state(self, state: TargetState) -> None: ...
+
+    # runners
+    def register_runner(self, runner: Runner) -> None: ...
+    def heartbeat(self, runner_id: str, now: datetime) -> None: ...
+    def remove_runner(self, runner_id: str) -> None: ...
+    def runners(self) -> list[Runner]: ...
+
+
+def open_store(database: Path | str, *, dry_run: bool = False) -> Store:
+    """Open the store at ``database`` (a SQLite path, or ``":memory:"``).
+
+    ``dry_run``: whatever is done is rolled back at ``close``, and a store that does not
+    exist is not created.
+    """
+    return SqlStore.open(database, dry_run=dry_run)

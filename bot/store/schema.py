@@ -1,0 +1,198 @@
+"""The store's tables and its one migration history.
+
+Every statement is SQLAlchemy Core (or plain DDL) that SQLite and PostgreSQL both accept.
+``MIGRATIONS[n]`` takes a store at version n to n + 1; a released step is never edited.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if isinstance(value, str):  # SQLite's min()/max() hand back the raw text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("body_hash", sa.String(64)),
+    sa.Column("baseline_done", sa.Boolean, nullable=False, default=False),
+    sa.Column("next_check_at", UTCDateTime),
+    sa.Column("last_checked_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("error_count", sa.Integer, nullable=False, default=0),
+    # version 2
+    sa.Column("last_warning", sa.Text),
+    sa.Column("gone", sa.Boolean, nullable=False, default=False),
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feed", sa.String(200), nullable=False),
+    sa.Column("entry_key", sa.Text, nullable=False),
+    sa.Column("link", sa.Text, nullable=False, default=""),
+    sa.Column("title", sa.Text, nullable=False, default=""),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.UniqueConstraint("feed", "entry_key", name="uq_entries_feed_key"),
+    sa.Index("ix_entries_link", "link"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("entries.id"), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    # 0 for the delivery of an entry; 1, 2, ... for each forced re-post (``post --force``).
+    sa.Column("repost", sa.Integer, nullable=False, default=0),
+    sa.Column("platform", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("due_at", UTCDateTime, nullable=False),  # version 1 called it not_before_at
+    sa.Column("post", sa.Text, nullable=False),
+    sa.Column("remote_id", sa.Text),
+    sa.Column("remote_url", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    # version 2: who is sending the row, and until when that claim holds
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.UniqueConstraint("entry_id", "target", "repost", name="uq_deliveries_entry_target"),
+    sa.Index("ix_deliveries_due", "state", "due_at"),
+    sa.Index("ix_deliveries_target_state", "target", "state"),
+)
+
+# version 2
+target_state = sa.Table(
+    "target_state",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("paused_until", UTCDateTime),
+    sa.Column("pause_reason", sa.Text),
+    sa.Column("pause_kind", sa.String(20)),
+    sa.Column("credentials_hash", sa.String(64)),
+    sa.Column("rate_limited_until", UTCDateTime),
+    sa.Column("last_sent_at", UTCDateTime),
+    sa.Column("sent_day", sa.String(10)),
+    sa.Column("sent_today", sa.Integer, nullable=False, default=0),
+)
+
+# version 2: the processes that run on this store, for ``status``
+runners = sa.Table(
+    "runners",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),  # "daemon" or "once"
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+SCHEMA_VERSION = 2
+
+
+def _migrate_to_1(connection: Connection) -> None:
+    """The first schema, frozen as it was released."""
+    v1 = sa.MetaData()
+    sa.Table(
+        "feeds",
+        v1,
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("etag", sa.Text),
+        sa.Column("last_modified", sa.Text),
+        sa.Column("body_hash", sa.String(64)),
+        sa.Column("baseline_done", sa.Boolean, nullable=False, default=False),
+        sa.Column("next_check_at", UTCDateTime),
+        sa.Column("last_checked_at", UTCDateTime),
+        sa.Column("last_error", sa.Text),
+        sa.Column("error_count", sa.Integer, nullable=False, default=0),
+    )
+    entries.to_metadata(v1)
+    v1_entries = v1.tables["entries"]
+    for index in list(v1_entries.indexes):
+        v1_entries.indexes.discard(index)
+    sa.Table(
+        "deliveries",
+        v1,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("entry_id", sa.Integer, sa.ForeignKey("entries.id"), nullable=False),
+        sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("repost", sa.Integer, nullable=False, default=0),
+        sa.Column("platform", sa.String(40), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("not_before_at", UTCDateTime, nullable=False),
+        sa.Column("post", sa.Text, nullable=False),
+        sa.Column("remote_id", sa.Text),
+        sa.Column("remote_url", sa.Text),
+        sa.Column("error", sa.Text),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("sent_at", UTCDateTime),
+        sa.UniqueConstraint("entry_id", "target", "repost", name="uq_deliveries_entry_target"),
+        sa.Index("ix_deliveries_due", "state", "not_before_at"),
+    )
+    v1.create_all(connection)
+
+
+def _migrate_to_2(connection: Connection) -> None:
+    """Leases on deliveries, one name for a row's time, target state, runners, feed warnings."""
+    statements = [
+        "ALTER TABLE deliveries RENAME COLUMN not_before_at TO due_at",
+        "ALTER TABLE deliveries ADD COLUMN claimed_by VARCHAR(200)",
+        "ALTER TABLE deliveries ADD COLUMN lease_until TIMESTAMP",
+        "ALTER TABLE feeds ADD COLUMN last_warning TEXT",
+        "ALTER TABLE feeds ADD COLUMN gone BOOLEAN NOT NULL DEFAULT FALSE",
+        "DROP INDEX ix_deliveries_due",
+        "CREATE INDEX ix_deliveries_due ON deliveries (state, due_at)",
+        # status counts per target and state; history by target
+        "CREATE INDEX ix_deliveries_target_state ON deliveries (target, state)",
+        "CREATE INDEX ix_entries_link ON entries (link)",
+    ]
+    for statement in statements:
+        connection.execute(sa.text(statement))
+    metadata.create_all(connection, tables=[target_state, runners])
+
+
+MIGRATIONS = [_migrate_to_1, _migrate_to_2]

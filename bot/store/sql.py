@@ -1,0 +1,813 @@
+"""The store on SQLAlchemy Core: SQLite today, every statement one that PostgreSQL accepts.
+
+The outbox holds one row per (entry, target, repost) under UNIQUE, so a double queue is
+impossible. A row is claimed (``sending``, with a lease) in the same transaction that asks the
+policy whether it may go, and is settled with its target's state in one transaction after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from bot.errors import StorageError
+from bot.model import (
+    Decision,
+    Delivery,
+    DeliveryState,
+    Entry,
+    FeedState,
+    Post,
+    Settlement,
+    TargetState,
+)
+from bot.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    UTCDateTime,
+    deliveries,
+    entries,
+    feeds,
+    runners,
+    schema_version,
+    target_state,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 30_000
+ATTENTION = (
+    DeliveryState.UNKNOWN,
+    DeliveryState.FAILED,
+    DeliveryState.RETRY,
+    DeliveryState.HELD,
+    DeliveryState.SENDING,
+)
+# The fields of a Settlement that change the target's state.
+TARGET_CHANGES = (
+    "rate_limited_until",
+    "pause_reason",
+    "pause_kind",
+    "paused_until",
+    "credentials_hash",
+)
+Decide = Callable[[Delivery, TargetState, bool], Decision]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewDelivery:
+    """A delivery about to be queued."""
+
+    target: str
+    platform: str
+    post: Post
+    due_at: datetime
+    state: DeliveryState = DeliveryState.QUEUED
+    error: str | None = None
+    repost: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEntry:
+    """An entry seen for the first time, with the deliveries planned for it."""
+
+    entry: Entry
+    content_hash: str
+    deliveries: Sequence[NewDelivery] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredEntry:
+    id: int
+    entry: Entry
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runner:
+    """A process working on the store (a daemon or a ``run --once``)."""
+
+    id: str
+    pid: int
+    host: str
+    mode: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class SqlStore:
+    """The durable record. Each method is one transaction.
+
+    Every method raises ``StorageError`` when the database cannot be read or written.
+    """
+
+    def __init__(self, engine: Engine, *, rollback_at_close: bool = False) -> None:
+        self.engine = engine
+        # A dry run works inside one transaction that is rolled back at close: each method's
+        # transaction is a savepoint in it, and nothing reaches the file.
+        self._outer: Connection | None = None
+        if rollback_at_close:
+            self._outer = engine.connect()
+            self._outer.begin()
+
+    @classmethod
+    def open(cls, path: Path | str, *, dry_run: bool = False) -> SqlStore:
+        """Open (creating and migrating) the SQLite store at ``path``; ``":memory:"`` works.
+
+        ``dry_run``: everything done through the store is rolled back at ``close``; a store
+        that does not exist yet is not created (the dry run works on an empty one in memory).
+        """
+        memory = str(path) == ":memory:" or (dry_run and not Path(path).exists())
+        try:
+            if memory:
+                engine = sa.create_engine(
+                    "sqlite://",
+                    poolclass=sa.pool.StaticPool,
+                    connect_args={"check_same_thread": False},
+                )
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                options: dict[str, Any] = {}
+                if dry_run:
+                    options = {
+                        "poolclass": sa.pool.StaticPool,
+                        "connect_args": {"check_same_thread": False},
+                    }
+                engine = sa.create_engine(f"sqlite:///{path}", **options)
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "connect", _sqlite_own_transactions)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+            store = cls(engine, rollback_at_close=dry_run and not memory)
+            store.migrate()
+        except sa.exc.SQLAlchemyError as error:
+            raise StorageError(f"cannot open the store {path}: {error}") from error
+        return store
+
+    def close(self) -> None:
+        if self._outer is not None:
+            self._outer.rollback()
+            self._outer.close()
+            self._outer = None
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        with self._tx() as connection:
+            schema_version.create(connection, checkfirst=True)
+            version = connection.execute(sa.select(schema_version.c.version)).scalar()
+            if version is None:
+                connection.execute(schema_version.insert().values(version=0))
+                version = 0
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"store schema {version} is newer than this FeedRelay ({SCHEMA_VERSION}):"
+                    " upgrade FeedRelay"
+                )
+            for step in MIGRATIONS[version:]:
+                step(connection)
+            if version != SCHEMA_VERSION:
+                connection.execute(schema_version.update().values(version=SCHEMA_VERSION))
+
+    @contextmanager
+    def _tx(self, *, write: bool = True) -> Iterator[Connection]:
+        try:
+            if self._outer is not None:
+                with self._outer.begin_nested():
+                    yield self._outer
+                return
+            with self.engine.connect() as connection:
+                # SQLite: a writer takes the write lock at BEGIN, so two writers queue on
+                # busy_timeout instead of one failing when it upgrades a read lock.
+                connection.info["immediate"] = write
+                with connection.begin():
+                    yield connection
+        except sa.exc.OperationalError as error:
+            raise StorageError(f"the store failed: {error.orig}") from error
+
+    # -- feeds ---------------------------------------------------------------------------
+    def feed_state(self, name: str) -> FeedState | None:
+        with self._tx(write=False) as c:
+            row = c.execute(sa.select(feeds).where(feeds.c.name == name)).mappings().first()
+        return FeedState(**row) if row else None
+
+    def feed_states(self) -> dict[str, FeedState]:
+        with self._tx(write=False) as c:
+            rows = c.execute(sa.select(feeds)).mappings().all()
+        return {row["name"]: FeedState(**row) for row in rows}
+
+    def save_feed_state(self, state: FeedState) -> None:
+        with self._tx() as c:
+            _save_feed_state(c, state)
+
+    # -- entries -------------------------------------------------------------------------
+    def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self._tx(write=False) as c:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                rows = c.execute(
+                    sa.select(entries.c.entry_key).where(
+                        entries.c.feed == feed, entries.c.entry_key.in_(chunk)
+                    )
+                )
+                found.update(row[0] for row in rows)
+        return found
+
+    def record_poll(
+        self, new: Sequence[NewEntry], *, seen_at: datetime, feed_state: FeedState
+    ) -> list[int]:
+        """Record a poll's new entries with their deliveries, and the feed's new state, in
+        one transaction; return the entries' ids.
+
+        An entry known already keeps its id and gets no new deliveries: seeing an entry and
+        queueing it are one step, so a crash can never leave it seen but not queued.
+        """
+        with self._tx() as c:
+            ids = [_add_entry(c, item, seen_at) for item in new]
+            _save_feed_state(c, feed_state)
+        return ids
+
+    def add_entry(
+        self,
+        entry: Entry,
+        *,
+        content_hash: str,
+        seen_at: datetime,
+        deliveries: Sequence[NewDelivery] = (),
+    ) -> int:
+        """Record one entry (and its deliveries) outside a poll; return its id."""
+        item = NewEntry(entry=entry, content_hash=content_hash, deliveries=deliveries)
+        with self._tx() as c:
+            return _add_entry(c, item, seen_at)
+
+    def find_entries(self, *, link: str | None = None, key: str | None = None) -> list[StoredEntry]:
+        query = sa.select(entries.c.id, entries.c.data)
+        if link is not None:
+            query = query.where(entries.c.link == link)
+        if key is not None:
+            query = query.where(entries.c.entry_key == key)
+        with self._tx(write=False) as c:
+            rows = c.execute(query.order_by(entries.c.id)).all()
+        return [StoredEntry(id=row.id, entry=Entry.from_dict(json.loads(row.data))) for row in rows]
+
+    # -- deliveries ----------------------------------------------------------------------
+    def queue(self, entry_id: int, delivery: NewDelivery, *, now: datetime) -> int | None:
+        """Add a delivery for a known entry; ``None`` if that (entry, target, repost) exists."""
+        with self._tx() as c:
+            exists = c.execute(
+                sa.select(deliveries.c.id).where(
+                    deliveries.c.entry_id == entry_id,
+                    deliveries.c.target == delivery.target,
+                    deliveries.c.repost == delivery.repost,
+                )
+            ).scalar()
+            if exists is not None:
+                return None
+            return _insert_delivery(c, entry_id, delivery, now)
+
+    def deliveries_for(self, entry_id: int, target: str) -> list[Delivery]:
+        """Every delivery of one entry to one target, the first first."""
+        return self._deliveries(
+            (deliveries.c.entry_id == entry_id) & (deliveries.c.target == target),
+            order=(deliveries.c.repost,),
+        )
+
+    def link_posted(self, target: str, link: str) -> bool:
+        """Has ``target`` already posted an entry with this canonical link?"""
+        with self._tx(write=False) as c:
+            return _link_posted(c, target, link)
+
+    def due(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        """Rows ready to send, oldest due first (publication order within a feed)."""
+        return self._deliveries(
+            deliveries.c.state.in_([DeliveryState.QUEUED.value, DeliveryState.RETRY.value])
+            & (deliveries.c.due_at <= now),
+            limit=limit,
+            order=(deliveries.c.due_at, deliveries.c.id),
+        )
+
+    def targets_with_work(self, now: datetime) -> set[str]:
+        """Targets that have a row to send or to look up now."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(deliveries.c.target)
+                .where(
+                    deliveries.c.state.in_(
+                        [s.value for s in (DeliveryState.QUEUED, DeliveryState.RETRY)]
+                        + [DeliveryState.UNKNOWN.value]
+                    ),
+                    deliveries.c.due_at <= now,
+                )
+                .distinct()
+            )
+            return {row[0] for row in rows}
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        target: str,
+        worker: str,
+        lease: timedelta,
+        decide: Decide,
+        only: Collection[int] | None = None,
+        limit: int = 1,
+    ) -> list[Delivery]:
+        """Claim up to ``limit`` of ``target``'s due rows that the policy lets go now.
+
+        In one transaction: read the target's state (locked), take its due rows in order
+        (``SKIP LOCKED`` where the database has it), ask ``decide`` about each, and apply
+        the answer: ``send`` claims the row (``sending``, ``claimed_by``, ``lease_until``,
+        one more attempt) and records the send on the target; ``hold`` and ``skip`` settle
+        the row; ``wait`` ends the claim with nothing changed.
+        """
+        condition = (
+            (deliveries.c.target == target)
+            & deliveries.c.state.in_([DeliveryState.QUEUED.value, DeliveryState.RETRY.value])
+            & (deliveries.c.due_at <= now)
+        )
+        if only is not None:
+            condition &= deliveries.c.id.in_(list(only))
+        claimed: list[Delivery] = []
+        with self._tx() as c:
+            state = _target_state(c, target, lock=True)
+            query = (
+                _delivery_query(condition)
+                .order_by(deliveries.c.due_at, deliveries.c.id)
+                .limit(limit + 20)
+                .with_for_update(skip_locked=True, of=deliveries)
+            )
+            for row in c.execute(query).mappings().all():
+                delivery = _to_delivery(row)
+                posted = delivery.repost == 0 and _link_posted(c, target, delivery.link)
+                decision = decide(delivery, state, posted)
+                if decision.action == "wait":
+                    break
+                if decision.action in ("hold", "skip"):
+                    settled = (
+                        DeliveryState.HELD if decision.action == "hold" else DeliveryState.SKIPPED
+                    )
+                    c.execute(
+                        deliveries.update()
+                        .where(deliveries.c.id == delivery.id)
+                        .values(state=settled.value, error=decision.reason, updated_at=now)
+                    )
+                    continue
+                c.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id == delivery.id)
+                    .values(
+                        state=DeliveryState.SENDING.value,
+                        attempts=deliveries.c.attempts + 1,
+                        claimed_by=worker,
+                        lease_until=now + lease,
+                        updated_at=now,
+                    )
+                )
+                state = _sent(state, now)
+                _save_target_state(c, state)
+                claimed.append(
+                    replace(
+                        delivery,
+                        state=DeliveryState.SENDING,
+                        attempts=delivery.attempts + 1,
+                        claimed_by=worker,
+                        lease_until=now + lease,
+                    )
+                )
+                if len(claimed) >= limit:
+                    break
+        return claimed
+
+    def expire_claims(self, now: datetime, *, other_than: str | None = None) -> list[Delivery]:
+        """Rows left ``sending`` by a runner that died: their lease ran out or, with
+        ``other_than``, another runner claimed them (the caller knows it holds the store
+        alone). They become ``unknown``, to be looked up on the platform before any re-send.
+        """
+        condition = (deliveries.c.state == DeliveryState.SENDING.value) & (
+            (deliveries.c.lease_until.is_(None)) | (deliveries.c.lease_until <= now)
+        )
+        if other_than is not None:
+            condition = (deliveries.c.state == DeliveryState.SENDING.value) & (
+                deliveries.c.claimed_by.is_(None)
+                | (deliveries.c.claimed_by != other_than)
+                | (deliveries.c.lease_until <= now)
+            )
+        with self._tx() as c:
+            rows = c.execute(_delivery_query(condition)).mappings().all()
+            expired = [_to_delivery(row) for row in rows]
+            if expired:
+                c.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_([d.id for d in expired]))
+                    .values(
+                        state=DeliveryState.UNKNOWN.value,
+                        due_at=now,
+                        claimed_by=None,
+                        lease_until=None,
+                        updated_at=now,
+                        error="interrupted while sending; checking the platform before re-sending",
+                    )
+                )
+        return expired
+
+    def to_reconcile(self, now: datetime, *, target: str, limit: int = 20) -> list[Delivery]:
+        """``target``'s rows of unknown outcome whose look-up is due, oldest first."""
+        return self._deliveries(
+            (deliveries.c.target == target)
+            & (deliveries.c.state == DeliveryState.UNKNOWN.value)
+            & (deliveries.c.due_at <= now),
+            limit=limit,
+            order=(deliveries.c.due_at, deliveries.c.id),
+        )
+
+    def settle(self, delivery: Delivery, settlement: Settlement, *, now: datetime) -> bool:
+        """Record how an attempt (or a look-up) ended, and what the target learned, in one
+        transaction. ``False`` if the row is no longer where ``delivery`` left it (another
+        runner took over an expired claim): nothing is written then."""
+        values: dict[str, Any] = {
+            "state": settlement.state.value,
+            "updated_at": now,
+            "error": settlement.error,
+            "claimed_by": None,
+            "lease_until": None,
+        }
+        if settlement.due_at is not None:
+            values["due_at"] = settlement.due_at
+        if settlement.state is DeliveryState.POSTED:
+            published = settlement.published
+            values.update(
+                remote_id=published.remote_id if published else None,
+                remote_url=published.url if published else None,
+                sent_at=now,
+            )
+        with self._tx() as c:
+            condition = (deliveries.c.id == delivery.id) & (
+                deliveries.c.state == delivery.state.value
+            )
+            if delivery.claimed_by is not None:
+                condition &= deliveries.c.claimed_by == delivery.claimed_by
+            updated = c.execute(deliveries.update().where(condition).values(values))
+            if updated.rowcount != 1:
+                return False
+            changes = {
+                name: getattr(settlement, name)
+                for name in TARGET_CHANGES
+                if getattr(settlement, name) is not None
+            }
+            if changes:
+                state = _target_state(c, delivery.target, lock=True)
+                _save_target_state(c, _apply(state, changes))
+        return True
+
+    def finish(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: datetime,
+        remote_id: str | None = None,
+        remote_url: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set a row's final state by hand (``skip``, ``resolve``)."""
+        values: dict[str, Any] = {
+            "state": state.value,
+            "updated_at": now,
+            "error": error,
+            "claimed_by": None,
+            "lease_until": None,
+        }
+        if state is DeliveryState.POSTED:
+            values.update(remote_id=remote_id, remote_url=remote_url, sent_at=now)
+        with self._tx() as c:
+            c.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(values))
+
+    def requeue(
+        self,
+        delivery_id: int,
+        *,
+        now: datetime,
+        from_states: Sequence[DeliveryState],
+        reset_attempts: bool = True,
+    ) -> bool:
+        """Make a row due now again, if it is in one of ``from_states``."""
+        values: dict[str, Any] = {
+            "state": DeliveryState.QUEUED.value,
+            "due_at": now,
+            "updated_at": now,
+            "error": None,
+        }
+        if reset_attempts:
+            values["attempts"] = 0
+        with self._tx() as c:
+            result = c.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.state.in_([s.value for s in from_states]),
+                )
+                .values(values)
+            )
+            return bool(result.rowcount == 1)
+
+    def release_held(
+        self, *, now: datetime, feed: str | None = None, ids: Collection[int] | None = None
+    ) -> list[int]:
+        """Held rows (of one feed, or by id) become due now; return their ids."""
+        condition = deliveries.c.state == DeliveryState.HELD.value
+        if ids is not None:
+            condition &= deliveries.c.id.in_(list(ids))
+        if feed is not None:
+            condition &= deliveries.c.entry_id.in_(
+                sa.select(entries.c.id).where(entries.c.feed == feed)
+            )
+        with self._tx() as c:
+            found = [row[0] for row in c.execute(sa.select(deliveries.c.id).where(condition))]
+            if found:
+                c.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(found))
+                    .values(
+                        state=DeliveryState.QUEUED.value, due_at=now, updated_at=now, error=None
+                    )
+                )
+        return found
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        rows = self._deliveries(deliveries.c.id == delivery_id)
+        return rows[0] if rows else None
+
+    def history(
+        self,
+        *,
+        target: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        since: datetime | None = None,
+    ) -> list[Delivery]:
+        """Deliveries, newest first (an indexed query; ``limit`` bounds the memory)."""
+        conditions = []
+        if target is not None:
+            conditions.append(deliveries.c.target == target)
+        if state is not None:
+            conditions.append(deliveries.c.state == state)
+        if since is not None:
+            conditions.append(deliveries.c.updated_at >= since)
+        condition = sa.and_(sa.true(), *conditions)
+        return self._deliveries(condition, limit=limit, order=(deliveries.c.id.desc(),))
+
+    def in_state(self, *states: DeliveryState, limit: int | None = None) -> list[Delivery]:
+        return self._deliveries(
+            deliveries.c.state.in_([s.value for s in states]),
+            limit=limit,
+            order=(deliveries.c.due_at, deliveries.c.id),
+        )
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """How many deliveries each target has in each state (one aggregate query)."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(deliveries.c.target, deliveries.c.state, sa.func.count()).group_by(
+                    deliveries.c.target, deliveries.c.state
+                )
+            ).all()
+        counts: dict[str, dict[str, int]] = {}
+        for target, state, n in rows:
+            counts.setdefault(target, {})[state] = int(n)
+        return counts
+
+    def attention(self, *, limit: int) -> list[Delivery]:
+        """Rows that are not settled for good (failed, unknown, held, retry, sending),
+        newest first, at most ``limit``."""
+        return self._deliveries(
+            deliveries.c.state.in_([s.value for s in ATTENTION]),
+            limit=limit,
+            order=(deliveries.c.id.desc(),),
+        )
+
+    def next_due(self) -> dict[str, datetime]:
+        """Per target, the earliest time one of its rows is due to be sent."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(deliveries.c.target, sa.func.min(deliveries.c.due_at, type_=UTCDateTime))
+                .where(
+                    deliveries.c.state.in_([DeliveryState.QUEUED.value, DeliveryState.RETRY.value])
+                )
+                .group_by(deliveries.c.target)
+            ).all()
+        return {target: when for target, when in rows}
+
+    def _deliveries(
+        self,
+        condition: Any,
+        *,
+        limit: int | None = None,
+        order: tuple[Any, ...] = (deliveries.c.id,),
+    ) -> list[Delivery]:
+        query = _delivery_query(condition).order_by(*order)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._tx(write=False) as c:
+            rows = c.execute(query).mappings().all()
+        return [_to_delivery(row) for row in rows]
+
+    # -- targets -------------------------------------------------------------------------
+    def target_state(self, target: str) -> TargetState:
+        with self._tx(write=False) as c:
+            return _target_state(c, target)
+
+    def target_states(self) -> dict[str, TargetState]:
+        with self._tx(write=False) as c:
+            rows = c.execute(sa.select(target_state)).mappings().all()
+        return {row["target"]: TargetState(**row) for row in rows}
+
+    def save_target_state(self, state: TargetState) -> None:
+        with self._tx() as c:
+            _save_target_state(c, state)
+
+    # -- runners -------------------------------------------------------------------------
+    def register_runner(self, runner: Runner) -> None:
+        with self._tx() as c:
+            c.execute(runners.delete().where(runners.c.id == runner.id))
+            c.execute(runners.insert().values(**runner.__dict__))
+
+    def heartbeat(self, runner_id: str, now: datetime) -> None:
+        with self._tx() as c:
+            c.execute(runners.update().where(runners.c.id == runner_id).values(heartbeat_at=now))
+
+    def remove_runner(self, runner_id: str) -> None:
+        with self._tx() as c:
+            c.execute(runners.delete().where(runners.c.id == runner_id))
+
+    def runners(self) -> list[Runner]:
+        with self._tx(write=False) as c:
+            rows = c.execute(sa.select(runners).order_by(runners.c.started_at)).mappings().all()
+        return [Runner(**row) for row in rows]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; SQLAlchemy
+    # emits BEGIN itself (_sqlite_begin), as its documentation recommends.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.info.get("immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _save_feed_state(c: Connection, state: FeedState) -> None:
+    values = {k: v for k, v in state.__dict__.items() if k != "name"}
+    updated = c.execute(feeds.update().where(feeds.c.name == state.name).values(values))
+    if updated.rowcount == 0:
+        c.execute(feeds.insert().values(name=state.name, **values))
+
+
+def _add_entry(c: Connection, item: NewEntry, seen_at: datetime) -> int:
+    entry = item.entry
+    existing = c.execute(
+        sa.select(entries.c.id).where(
+            entries.c.feed == entry.feed, entries.c.entry_key == entry.key
+        )
+    ).scalar()
+    if existing is not None:
+        return int(existing)
+    result = c.execute(
+        entries.insert().values(
+            feed=entry.feed,
+            entry_key=entry.key,
+            link=entry.link,
+            title=entry.title,
+            content_hash=item.content_hash,
+            published_at=entry.published_at,
+            first_seen_at=seen_at,
+            data=json.dumps(entry.to_dict()),
+        )
+    )
+    entry_id = _new_id(result)
+    for delivery in item.deliveries:
+        _insert_delivery(c, entry_id, delivery, seen_at)
+    return entry_id
+
+
+def _link_posted(c: Connection, target: str, link: str) -> bool:
+    if not link:
+        return False
+    found = c.execute(
+        sa.select(deliveries.c.id)
+        .join(entries, entries.c.id == deliveries.c.entry_id)
+        .where(
+            deliveries.c.target == target,
+            entries.c.link == link,
+            deliveries.c.state == DeliveryState.POSTED.value,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _target_state(c: Connection, target: str, *, lock: bool = False) -> TargetState:
+    query = sa.select(target_state).where(target_state.c.target == target)
+    if lock:
+        query = query.with_for_update()
+    row = c.execute(query).mappings().first()
+    return TargetState(**row) if row else TargetState(target=target)
+
+
+def _save_target_state(c: Connection, state: TargetState) -> None:
+    values = {k: v for k, v in state.__dict__.items() if k != "target"}
+    updated = c.execute(
+        target_state.update().where(target_state.c.target == state.target).values(values)
+    )
+    if updated.rowcount == 0:
+        c.execute(target_state.insert().values(target=state.target, **values))
+
+
+def _sent(state: TargetState, now: datetime) -> TargetState:
+    day = now.date().isoformat()
+    today = state.sent_today + 1 if state.sent_day == day else 1
+    return replace(state, last_sent_at=now, sent_day=day, sent_today=today)
+
+
+def _apply(state: TargetState, changes: dict[str, Any]) -> TargetState:
+    """A settlement's target changes; an empty pause reason lifts the pause."""
+    if changes.get("pause_reason") == "":
+        changes = {**changes, "pause_reason": None, "pause_kind": None, "paused_until": None}
+        changes.setdefault("credentials_hash", None)
+    return replace(state, **changes)
+
+
+def _delivery_query(condition: Any) -> sa.Select[Any]:
+    return (
+        sa.select(deliveries, entries.c.feed, entries.c.entry_key, entries.c.link, entries.c.title)
+        .join(entries, entries.c.id == deliveries.c.entry_id)
+        .where(condition)
+    )
+
+
+def _to_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        repost=row["repost"],
+        feed=row["feed"],
+        entry_key=row["entry_key"],
+        target=row["target"],
+        platform=row["platform"],
+        state=DeliveryState(row["state"]),
+        post=Post.from_dict(json.loads(row["post"])),
+        link=row["link"],
+        title=row["title"],
+        attempts=row["attempts"],
+        due_at=row["due_at"],
+        remote_id=row["remote_id"],
+        remote_url=row["remote_url"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        entry_id=row["entry_id"],
+        sent_at=row["sent_at"],
+        claimed_by=row["claimed_by"],
+        lease_until=row["lease_until"],
+    )
+
+
+def _insert_delivery(c: Connection, entry_id: int, delivery: NewDelivery, now: datetime) -> int:
+    result = c.execute(
+        deliveries.insert().values(
+            entry_id=entry_id,
+            target=delivery.target,
+            repost=delivery.repost,
+            platform=delivery.platform,
+            state=delivery.state.value,
+            attempts=0,
+            due_at=delivery.due_at,
+            post=json.dumps(delivery.post.to_dict()),
+            error=delivery.error,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return _new_id(result)
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
