@@ -116,6 +116,7 @@ def run_daemon(
             return
         app.reload(config)
         lanes_for_config()
+        scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
 
     every("poll", poll, poll_tick)

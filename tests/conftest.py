@@ -15,7 +15,11 @@ import pytest
 from bot.app import App, make_app
 from bot.config import Config, load_config
 from tests.fakes.feed_server import FakeBlog
+from tests.fakes.reddit_api import FakeReddit
+from tests.fakes.tumblr_api import FakeTumblr
 from tests.fakes.x_api import FakeX
+from tests.platforms import reddit as reddit_hooks
+from tests.platforms import tumblr as tumblr_hooks
 
 X_SECRETS = {
     "X_CONSUMER_KEY": "fake-consumer-key",
@@ -125,3 +129,64 @@ def write_config(directory: Path, *tables: str) -> Path:
 def open_app(path: Path, clock: Clock, env: dict[str, str] | None = None, **kwargs: object) -> App:
     config: Config = load_config(path, environ=env if env is not None else X_SECRETS)
     return make_app(config, clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+ENV = {
+    **X_SECRETS,
+    "REDDIT_CLIENT_ID": reddit_hooks.CLIENT_ID,
+    "REDDIT_CLIENT_SECRET": reddit_hooks.CLIENT_SECRET,
+    "REDDIT_PASSWORD": reddit_hooks.PASSWORD,
+    "TUMBLR_CONSUMER_KEY": tumblr_hooks.CONSUMER_KEY,
+    "TUMBLR_CONSUMER_SECRET": tumblr_hooks.CONSUMER_SECRET,
+    "TUMBLR_OAUTH_TOKEN": tumblr_hooks.OAUTH_TOKEN,
+    "TUMBLR_OAUTH_TOKEN_SECRET": tumblr_hooks.OAUTH_TOKEN_SECRET,
+}
+
+
+@pytest.fixture
+def reddit_api() -> Iterator[FakeReddit]:
+    fake = reddit_hooks.start_fake()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def tumblr_api() -> Iterator[FakeTumblr]:
+    fake = tumblr_hooks.start_fake()
+    yield fake
+    fake.stop()
+
+
+def three_platforms(
+    tmp_path: Path,
+    blog: FakeBlog,
+    x: FakeX,
+    reddit: FakeReddit,
+    tumblr: FakeTumblr,
+    reddit_extra: str = "",
+) -> Path:
+    return write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["x", "reddit", "tumblr"]),
+        x_target(x.url),
+        f"""[targets.reddit]
+platform = "reddit"
+subreddit = "{reddit_hooks.SUBREDDIT}"
+client_id = "${{REDDIT_CLIENT_ID}}"
+client_secret = "${{REDDIT_CLIENT_SECRET}}"
+username = "{reddit_hooks.USERNAME}"
+password = "${{REDDIT_PASSWORD}}"
+api_base = "{reddit.url}"
+{reddit_extra}
+""",
+        f"""[targets.tumblr]
+platform = "tumblr"
+blog = "{tumblr_hooks.BLOG}"
+tags = ["from-feedrelay"]
+consumer_key = "${{TUMBLR_CONSUMER_KEY}}"
+consumer_secret = "${{TUMBLR_CONSUMER_SECRET}}"
+oauth_token = "${{TUMBLR_OAUTH_TOKEN}}"
+oauth_token_secret = "${{TUMBLR_OAUTH_TOKEN_SECRET}}"
+api_base = "{tumblr.url}"
+""",
+    )

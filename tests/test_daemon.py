@@ -121,3 +121,46 @@ def test_run_once_refuses_while_a_daemon_runs(tmp_path: Path, blog: FakeBlog, x_
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=30)
+
+
+def test_run_once_finishes_the_post_in_flight_on_sigterm(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    blog.add_entry("In flight")
+    blog.add_entry("Not started")
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"], backfill=2), x_target(x_api.url)
+    )
+    x_api.delay_next(1.5)
+    once = _start(path, "run", "--once")
+    _wait_for(lambda: bool(x_api.requests_to("POST", "/2/tweets")))
+    once.send_signal(signal.SIGTERM)
+    _, stderr = once.communicate(timeout=30)
+    assert once.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert sorted(str(r["status"]) for r in _history(path)) == ["posted", "queued"]
+    assert len(x_api.tweets) == 1
+
+
+def test_sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    daemon = _start(path, "-v", "run")
+    try:
+        _wait_for(lambda: len(blog.feed_fetches()) == 1)
+        good = path.read_text()
+        path.write_text(good.replace('poll_interval = "10m"', 'poll_interval = "soon"'))
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        path.write_text(good + "\n" + feed_table("second", blog.feed_url + "?second", ["x"]))
+        daemon.send_signal(signal.SIGHUP)
+        _wait_for(lambda: any(r.query.get("second") is not None for r in blog.feed_fetches()))
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, stderr
+    assert "config not reloaded, the old one stays" in stderr
+    assert "bot.poll_interval" in stderr
+    assert "config reloaded: 2 feeds, 1 targets" in stderr
+    assert "apscheduler" not in stderr  # its own messages stay out of the log

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,73 +10,13 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.model import DeliveryState
-from tests.conftest import X_SECRETS, Clock, feed_table, open_app, write_config, x_target
+from tests.conftest import ENV, Clock, open_app
+from tests.conftest import three_platforms as _config
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.reddit_api import FakeReddit
 from tests.fakes.tumblr_api import FakeTumblr
 from tests.fakes.x_api import FakeX
 from tests.platforms import reddit as reddit_hooks
-from tests.platforms import tumblr as tumblr_hooks
-
-ENV = {
-    **X_SECRETS,
-    "REDDIT_CLIENT_ID": reddit_hooks.CLIENT_ID,
-    "REDDIT_CLIENT_SECRET": reddit_hooks.CLIENT_SECRET,
-    "REDDIT_PASSWORD": reddit_hooks.PASSWORD,
-    "TUMBLR_CONSUMER_KEY": tumblr_hooks.CONSUMER_KEY,
-    "TUMBLR_CONSUMER_SECRET": tumblr_hooks.CONSUMER_SECRET,
-    "TUMBLR_OAUTH_TOKEN": tumblr_hooks.OAUTH_TOKEN,
-    "TUMBLR_OAUTH_TOKEN_SECRET": tumblr_hooks.OAUTH_TOKEN_SECRET,
-}
-
-
-@pytest.fixture
-def reddit_api() -> Iterator[FakeReddit]:
-    fake = reddit_hooks.start_fake()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def tumblr_api() -> Iterator[FakeTumblr]:
-    fake = tumblr_hooks.start_fake()
-    yield fake
-    fake.stop()
-
-
-def _config(
-    tmp_path: Path,
-    blog: FakeBlog,
-    x: FakeX,
-    reddit: FakeReddit,
-    tumblr: FakeTumblr,
-    reddit_extra: str = "",
-) -> Path:
-    return write_config(
-        tmp_path,
-        feed_table("blog", blog.feed_url, ["x", "reddit", "tumblr"]),
-        x_target(x.url),
-        f"""[targets.reddit]
-platform = "reddit"
-subreddit = "{reddit_hooks.SUBREDDIT}"
-client_id = "${{REDDIT_CLIENT_ID}}"
-client_secret = "${{REDDIT_CLIENT_SECRET}}"
-username = "{reddit_hooks.USERNAME}"
-password = "${{REDDIT_PASSWORD}}"
-api_base = "{reddit.url}"
-{reddit_extra}
-""",
-        f"""[targets.tumblr]
-platform = "tumblr"
-blog = "{tumblr_hooks.BLOG}"
-tags = ["from-feedrelay"]
-consumer_key = "${{TUMBLR_CONSUMER_KEY}}"
-consumer_secret = "${{TUMBLR_CONSUMER_SECRET}}"
-oauth_token = "${{TUMBLR_OAUTH_TOKEN}}"
-oauth_token_secret = "${{TUMBLR_OAUTH_TOKEN_SECRET}}"
-api_base = "{tumblr.url}"
-""",
-    )
 
 
 def _run_once(path: Path, clock: Clock) -> None:

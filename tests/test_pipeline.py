@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -303,3 +304,57 @@ def test_a_bug_in_an_adapter_leaves_the_delivery_unknown_not_sending(
         (row,) = app.history()
     assert row.state is DeliveryState.UNKNOWN
     assert row.error and "unexpected KeyError" in row.error
+
+
+def test_start_brings_a_far_next_check_back_to_one_interval(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    with open_app(path, clock) as app:
+        app.poll_due_feeds()
+        state = app.store.feed_state("blog")
+        assert state is not None
+        app.store.save_feed_state(replace(state, next_check_at=clock.now + timedelta(days=1)))
+    with open_app(path, clock) as app:
+        app.start("once")
+        state = app.store.feed_state("blog")
+        assert state is not None and state.next_check_at == clock.now + timedelta(minutes=10)
+        assert [r.mode for r in app.status().runners] == ["once"]
+        app.stop()
+        assert app.status().runners == []
+
+
+def test_a_flood_of_new_entries_is_held_until_approved(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    for number in range(6):  # one more than max_new_per_poll
+        blog.add_entry(f"Migrated post {number}")
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    assert x_api.tweets == []
+    with open_app(path, clock) as app:
+        rows = app.history()
+        assert {d.state for d in rows} == {DeliveryState.HELD}
+        assert rows[0].error and "approve --feed blog" in rows[0].error
+        assert len(app.approve(feed="blog")) == 6
+        app.dispatch_due()
+    assert len(x_api.tweets) == 6
+
+
+def test_an_entry_older_than_max_age_is_recorded_but_not_posted(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    old = blog.add_entry("Backdated", published_at=clock.now - timedelta(days=30))
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    assert x_api.tweets == []
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+        assert row.state is DeliveryState.SKIPPED
+        assert row.error and "older than max_age" in row.error
+        (result,) = app.post_now(blog.entry_url(old))  # by hand it still goes
+    assert result.new and len(x_api.tweets) == 1
