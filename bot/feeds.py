@@ -7,6 +7,7 @@ feedparser as bytes, never as a URL or string; bodies that declare entities are 
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import html
 import io
@@ -16,12 +17,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from html.entities import html5 as _HTML5_ENTITIES
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from xml.sax import SAXParseException
 
 import feedparser
 import requests
+from bs4 import BeautifulSoup
+from bs4.element import Tag
+from bs4.filter import SoupStrainer
+from feedparser.encodings import convert_to_utf8
 
 from bot import __version__
 from bot.errors import FeedError
@@ -32,7 +40,34 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"feedrelay/{__version__} (feed reader; +https://pypi.org/project/feedrelay/)"
 TIMEOUT = (10.0, 30.0)
+# A DTD internal subset (``<!DOCTYPE x [``) or an entity declaration, wherever it is. Each
+# branch of the DOCTYPE loop starts with a different character: linear, no backtracking.
+_DTD_DECLARATION = re.compile(
+    rb"<!(?:ENTITY|DOCTYPE(?:[^>\[\"']|\"[^\"]*\"|'[^']*')*\[)", re.IGNORECASE
+)
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_XML_BASE = re.compile(rb"xml:base\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+# Longest first: the UTF-32LE BOM begins with the UTF-16LE one.
+_BOMS = (
+    codecs.BOM_UTF32_LE,
+    codecs.BOM_UTF32_BE,
+    codecs.BOM_UTF8,
+    codecs.BOM_UTF16_LE,
+    codecs.BOM_UTF16_BE,
+)
+_DECLARATION_STARTS = tuple(
+    "<?xml".encode(encoding)
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
+)
+# The first element of a document, and an HTML doctype, looked for near the start.
+_FIRST_ELEMENT = re.compile(rb"<([A-Za-z][\w:.-]*)")
+_HTML_DOCTYPE = re.compile(rb"<!doctype\s+html", re.IGNORECASE)
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf", "rdf", "channel"})
+_FEED_TYPES = {"application/atom+xml": "Atom", "application/rss+xml": "RSS"}
+# What a sound entry's text never holds: replacement characters (undecodable bytes), C1
+# controls (Latin-1 mojibake), and in titles entity references nothing declared.
+_UNREADABLE = re.compile("[\ufffd\x80-\x9f]")
+_ENTITY_REFERENCE = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
 # Blogger's size segment before the file name: /s72-c/, /s72-w640-c-h480/, /w640-h480/.
 _BLOGGER_SIZE = re.compile(r"/[swh]\d+(?:-[a-z]+\d*)*/(?=[^/]+$)")
 _BLOGGER_SIZE_PARAM = re.compile(r"=[swh]\d+(?:-[a-z]+\d*)*$")
@@ -49,6 +84,8 @@ class Fetched:
     headers: Mapping[str, str] = field(default_factory=dict)
     # Where the feed now lives when every redirect on the way was permanent (301/308).
     moved_to: str | None = None
+    # When it was fetched (UTC); ``parse`` uses it to notice entries dated in the future.
+    fetched_at: datetime | None = None
 
     @property
     def body_hash(self) -> str | None:
@@ -57,9 +94,17 @@ class Fetched:
 
 @dataclass(frozen=True, kw_only=True)
 class ParsedFeed:
+    """Sound entries in document order. ``warning`` says in plain words what was wrong with
+    a feed that could still be read, and how many entries were dropped because of it."""
+
     title: str
     entries: tuple[Entry, ...]
-    problem: str | None = None
+    warning: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """The old name of ``warning``."""
+        return self.warning
 
 
 def make_session() -> requests.Session:
@@ -83,8 +128,9 @@ def fetch(
 ) -> Fetched:
     """Fetch ``url`` (http(s) or file), conditionally; raise ``FeedError`` on any failure."""
     scheme = urlsplit(url).scheme
+    fetched_at = now or datetime.now(UTC)
     if scheme == "file":
-        return _read_file(feed, url, max_bytes)
+        return _read_file(feed, url, max_bytes, fetched_at)
     if scheme not in ("http", "https"):
         raise FeedError(f"unsupported URL scheme {scheme!r} in {url}", feed=feed)
     headers = {}
@@ -95,7 +141,13 @@ def fetch(
     try:
         with session.get(url, headers=headers, timeout=TIMEOUT, stream=True) as response:
             if response.status_code == 304:
-                return Fetched(body=None, etag=etag, last_modified=last_modified, url=response.url)
+                return Fetched(
+                    body=None,
+                    etag=etag,
+                    last_modified=last_modified,
+                    url=response.url,
+                    fetched_at=fetched_at,
+                )
             if response.status_code in (429, 503):
                 retry_at = _retry_after(response.headers.get("Retry-After"), now)
                 raise FeedError(
@@ -104,7 +156,7 @@ def fetch(
             if response.status_code == 410:
                 raise FeedError(f"HTTP 410 Gone: {url} has been removed", feed=feed, gone=True)
             if response.status_code >= 400:
-                raise FeedError(f"HTTP {response.status_code} from {url}", feed=feed)
+                raise FeedError(f"HTTP {_status(response.status_code)} from {url}", feed=feed)
             body = _read_capped(response.iter_content(65536), feed, max_bytes)
             permanent = bool(response.history) and all(
                 hop.status_code in (301, 308) for hop in response.history
@@ -116,12 +168,13 @@ def fetch(
                 url=response.url,
                 headers={k.lower(): v for k, v in response.headers.items()},
                 moved_to=response.url if permanent else None,
+                fetched_at=fetched_at,
             )
     except requests.RequestException as error:
         raise FeedError(f"cannot fetch {url}: {_reason(error)}", feed=feed) from error
 
 
-def _read_file(feed: str, url: str, max_bytes: int) -> Fetched:
+def _read_file(feed: str, url: str, max_bytes: int, fetched_at: datetime) -> Fetched:
     path = Path(unquote(urlsplit(url).path))
     try:
         with path.open("rb") as handle:
@@ -131,7 +184,7 @@ def _read_file(feed: str, url: str, max_bytes: int) -> Fetched:
     if len(body) > max_bytes:
         raise FeedError(f"{path} is larger than {max_bytes} bytes", feed=feed)
     headers = {"content-location": url, "content-type": "application/xml"}
-    return Fetched(body=body, url=url, headers=headers)
+    return Fetched(body=body, url=url, headers=headers, fetched_at=fetched_at)
 
 
 def _read_capped(chunks: Iterable[bytes], feed: str, max_bytes: int) -> bytes:
@@ -155,7 +208,17 @@ def _retry_after(value: str | None, now: datetime | None) -> datetime | None:
         return None
 
 
+def _status(code: int) -> str:
+    """``404 Not Found``: the number and what it means."""
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
 def _reason(error: requests.RequestException) -> str:
+    if isinstance(error, requests.TooManyRedirects):
+        return "too many redirects (the server redirects in a loop)"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.ConnectionError):
@@ -164,22 +227,249 @@ def _reason(error: requests.RequestException) -> str:
 
 
 def parse(feed: str, fetched: Fetched) -> ParsedFeed:
-    """Parse a fetched body into normalised entries, in document order."""
+    """Parse a fetched body into normalised entries, in document order.
+
+    Raises ``FeedError`` for a body that declares a DTD or entities (anywhere, in any
+    encoding), for a web page, for something that is not a feed at all, and for a parse
+    result larger than the body could produce. Entries of a malformed feed are kept when
+    they read cleanly; the others are dropped and counted in ``warning``.
+    """
     assert fetched.body is not None
-    if _ENTITY_DECLARATION.search(fetched.body[:65536]):
-        raise FeedError("refusing a feed that declares XML entities (<!ENTITY)", feed=feed)
-    headers = dict(fetched.headers)
+    headers = {k.lower(): v for k, v in fetched.headers.items()}
     headers.setdefault("content-location", fetched.url)
-    parsed = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
-    problem = None
+    # Without a Content-Type feedparser assumes ISO-8859-1 (RFC 2616); XML's default is UTF-8.
+    headers.setdefault("content-type", "application/xml")
+    text, damage = _decode(fetched.body, headers)
+    if _is_web_page(text, headers):
+        raise FeedError(_web_page_reason(fetched.body, fetched.url), feed=feed)
+    _refuse_declarations(feed, fetched.body, text)
+    _refuse_link_expansion(feed, text, fetched.url)
+    # ``text`` is UTF-8 now and says so: feedparser decodes it once more, and cannot guess.
+    parsed = feedparser.parse(
+        io.BytesIO(text), response_headers={**headers, "content-type": _UTF8_XML}
+    )
+    notes = [damage] if damage else []
     if parsed.get("bozo"):
-        problem = str(parsed.get("bozo_exception") or "malformed feed")
+        # Line numbers count the XML declaration feedparser adds when there is none.
+        added_line = 0 if _has_declaration(fetched.body) else 1
+        notes.append(_malformed(parsed.get("bozo_exception"), added_line))
         if not parsed.entries:
-            raise FeedError(f"not a feed: {problem}", feed=feed)
+            raise FeedError(f"not a feed: {notes[-1]}", feed=feed)
     feed_title = _text(parsed.feed.get("title", ""))
-    base = fetched.url
-    entries = tuple(_entry(feed, feed_title, raw, base) for raw in parsed.entries)
-    return ParsedFeed(title=feed_title, entries=entries, problem=problem)
+    _refuse_absurd(feed, len(text), "feed title", feed_title)
+    sound, dropped = _sound_entries(feed, feed_title, parsed.entries, fetched, len(text))
+    total = len(parsed.entries)
+    if dropped:
+        if dropped == total:
+            raise FeedError(f"every entry is unreadable: {'; '.join(notes)}", feed=feed)
+        notes.append(f"{dropped} of {total} entries dropped as unreadable")
+    entries, repeated = _unique(sound)
+    if repeated:
+        notes.append(f"{repeated} of {total} entries dropped as repeating an earlier id")
+    notes.extend(_date_notes(parsed.entries, entries, fetched.fetched_at))
+    return ParsedFeed(title=feed_title, entries=entries, warning="; ".join(notes) or None)
+
+
+_UTF8_XML = "application/xml; charset=utf-8"
+
+
+def _decode(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str | None]:
+    """The body as UTF-8, decoded the way feedparser decodes it (declared encoding, XML
+    declaration, BOM, then ``chardet``), except that UTF-8 with a few invalid bytes stays
+    UTF-8 with replacement characters rather than becoming mojibake in a guessed encoding.
+    Also returns what was wrong with the bytes, in words, or ``None``."""
+    result: dict[str, Any] = {}
+    text: bytes = convert_to_utf8(dict(headers), body, result)
+    if result.get("encoding") and body.isascii():
+        return text, None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        decoded = body.decode("utf-8-sig", "replace")
+        invalid = decoded.count("\ufffd")
+        valid = len(decoded) - len(decoded.encode("ascii", "ignore")) - invalid
+        # Mostly sound UTF-8 with a few bad bytes: damaged, not another encoding.
+        if valid >= 4 * invalid:
+            return decoded.encode("utf-8"), f"invalid UTF-8 at byte {error.start}"
+    if not result.get("encoding"):
+        return body.decode("utf-8-sig", "replace").encode("utf-8"), "unknown text encoding"
+    return text, None
+
+
+def _first_element(text: bytes) -> str:
+    found = _FIRST_ELEMENT.search(text, 0, 4096)
+    return found.group(1).decode("ascii").lower() if found else ""
+
+
+def _is_web_page(text: bytes, headers: Mapping[str, str]) -> bool:
+    root = _first_element(text)
+    if root == "html":
+        return True
+    if root in _FEED_ROOTS:
+        return False
+    is_html = headers.get("content-type", "").split(";")[0].strip().lower() == "text/html"
+    return is_html or bool(_HTML_DOCTYPE.search(text, 0, 4096))
+
+
+def _web_page_reason(body: bytes, url: str) -> str:
+    found = advertised_feeds(body, url)
+    if not found:
+        return "this is a web page, not a feed, and it advertises no feed"
+    listed = ", ".join(f"{feed_url} ({label})" for feed_url, label in found)
+    return f"this is a web page, not a feed; it advertises: {listed}"
+
+
+def advertised_feeds(html_bytes: bytes, base_url: str) -> list[tuple[str, str]]:
+    """The feeds a web page advertises with ``<link rel="alternate" type="application/rss+xml"
+    (or atom+xml) href=...>``, as ``(absolute url, title or "RSS"/"Atom")``, in page order."""
+    soup = BeautifulSoup(html_bytes, "html.parser", parse_only=SoupStrainer(["base", "link"]))
+    base = soup.find("base", href=True)
+    if isinstance(base, Tag):
+        base_url = urljoin(base_url, str(base["href"]).strip())
+    found: dict[str, str] = {}
+    for link in soup.find_all("link", href=True):
+        if not isinstance(link, Tag):
+            continue
+        rel = link.get("rel")
+        rels = rel.split() if isinstance(rel, str) else list(rel or ())
+        kind = _FEED_TYPES.get(str(link.get("type") or "").split(";")[0].strip().lower())
+        if kind and "alternate" in (r.lower() for r in rels):
+            url = urljoin(base_url, str(link["href"]).strip())
+            found.setdefault(url, _text(str(link.get("title") or "")) or kind)
+    return list(found.items())
+
+
+def _refuse_declarations(feed: str, body: bytes, text: bytes) -> None:
+    """Refuse a DTD internal subset or an entity declaration anywhere in the decoded body.
+
+    ``text`` is exactly what the parser would read, so a UTF-16, UTF-32 or UTF-7 feed cannot
+    hide a declaration from the scan."""
+    found = _DTD_DECLARATION.search(text)
+    if not found:
+        return
+    what, start = "<!DOCTYPE ... [", found.start()
+    # An internal subset is there to declare entities: name the first one if it has one.
+    entity = _ENTITY_DECLARATION.search(text, start, start + 65536)
+    if entity:
+        what, start = "<!ENTITY", entity.start()
+    raw = (_ENTITY_DECLARATION if entity else _DTD_DECLARATION).search(body)
+    if raw:
+        where = f"at byte {raw.start()}"
+    else:
+        character = len(text[:start].decode("utf-8", "replace"))
+        where = f"at character {character}, hidden by a non-ASCII encoding"
+    raise FeedError(
+        f"refusing a feed that declares a DTD or XML entities ({what} {where}): "
+        "entity expansion is a known attack",
+        feed=feed,
+    )
+
+
+def _refuse_link_expansion(feed: str, text: bytes, url: str) -> None:
+    """feedparser makes relative links absolute: each attribute (each ``=``) can grow by the
+    length of the base, which a feed sets with ``xml:base`` (nested ones add up). A long base
+    and many empty ``href=""`` turn 94 KB into 30 MB; refuse that before parsing."""
+    base = len(url) + sum(len(found.group(0)) for found in _XML_BASE.finditer(text))
+    growth = text.count(b"=") * base
+    if growth > 8 * len(text) + 4_000_000:
+        raise FeedError(
+            f"refusing a feed whose relative links could grow it by {growth} bytes when made "
+            f"absolute (xml:base and the url add up to {base} characters)",
+            feed=feed,
+        )
+
+
+def _has_declaration(body: bytes) -> bool:
+    for bom in _BOMS:
+        if body.startswith(bom):
+            body = body[len(bom) :]
+            break
+    return body.startswith(_DECLARATION_STARTS)
+
+
+def _malformed(error: object, added_line: int) -> str:
+    if isinstance(error, SAXParseException):
+        line = (error.getLineNumber() or 0) - added_line
+        return (
+            f"not well-formed XML at line {line}, "
+            f"column {error.getColumnNumber()}: {error.getMessage()}"
+        )
+    return f"malformed feed: {error or 'unknown problem'}"
+
+
+def _refuse_absurd(feed: str, size: int, what: str, value: str, factor: int = 1) -> None:
+    """Nothing legitimate makes one field longer than the body (``factor`` allows for
+    relative links made absolute): something expanded while parsing."""
+    if len(value) > factor * size + 1024:
+        raise FeedError(
+            f"refusing a feed whose {what} is {len(value)} characters long, more than its "
+            f"{size} bytes can hold: something expanded while parsing",
+            feed=feed,
+        )
+
+
+def _sound_entries(
+    feed: str, feed_title: str, raws: list[Any], fetched: Fetched, size: int
+) -> tuple[list[Entry], int]:
+    """Normalise each entry; drop those whose title or text cannot be read."""
+    kept: list[Entry] = []
+    dropped = 0
+    for raw in raws:
+        entry = _entry(feed, feed_title, raw, fetched.url)
+        _refuse_absurd(feed, size, "entry title", entry.title)
+        _refuse_absurd(feed, size, "entry text", entry.content_html, factor=8)
+        _refuse_absurd(feed, size, "entry summary", entry.summary_html, factor=8)
+        if _unreadable(str(raw.get("title", "")), entry):
+            dropped += 1
+        else:
+            kept.append(entry)
+    return kept, dropped
+
+
+def _unreadable(raw_title: str, entry: Entry) -> bool:
+    for value in (entry.title, entry.content_html, entry.summary_html, entry.author):
+        if _UNREADABLE.search(value):
+            return True
+    # A loose parse leaves an undeclared ``&lol9;`` in the title as it stood.
+    return any(
+        name.group(1) + ";" not in _HTML5_ENTITIES for name in _ENTITY_REFERENCE.finditer(raw_title)
+    )
+
+
+def _unique(entries: list[Entry]) -> tuple[tuple[Entry, ...], int]:
+    """The first entry of each key: a feed lists an entry once."""
+    unique: dict[str, Entry] = {}
+    for entry in entries:
+        unique.setdefault(entry.key, entry)
+    return tuple(unique.values()), len(entries) - len(unique)
+
+
+def _date_notes(
+    raws: list[Any], entries: tuple[Entry, ...], fetched_at: datetime | None
+) -> list[str]:
+    notes = []
+    unreadable = [
+        str(dict.get(raw, key))
+        for raw in raws
+        for key in ("published", "updated")
+        if dict.get(raw, key) and dict.get(raw, key + "_parsed") is None
+    ]
+    if unreadable:
+        notes.append(f"unreadable dates in {_entries(len(unreadable))} (e.g. {unreadable[0]!r})")
+    if fetched_at is not None:
+        future = [
+            entry
+            for entry in entries
+            if entry.published_at and entry.published_at > fetched_at + timedelta(days=1)
+        ]
+        if future:
+            when = future[0].published_at
+            notes.append(f"dated in the future: {_entries(len(future))} (e.g. {when:%Y-%m-%d})")
+    return notes
+
+
+def _entries(count: int) -> str:
+    return "1 entry" if count == 1 else f"{count} entries"
 
 
 def content_hash(entry: Entry) -> str:

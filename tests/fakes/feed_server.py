@@ -7,6 +7,7 @@ changes ``updated``), and ``blog.requests`` records what the fetcher sent.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -84,6 +85,22 @@ class FakeBlog(FakeServer):
 
     def fail_next(self, status: int, headers: dict[str, str] | None = None, body: str = "") -> None:
         self.next_responses.append(Response(status, body or f"error {status}", headers or {}))
+
+    def serve_next(
+        self,
+        body: bytes,
+        content_type: str = "application/rss+xml",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """The next feed fetch gets ``body`` as it is (a hostile feed, a web page)."""
+        self.next_responses.append(
+            Response(200, body, {"Content-Type": content_type, **(headers or {})})
+        )
+
+    def add_redirect(self, path: str, to: str, status: int = 302) -> str:
+        """``path`` redirects to ``to`` (a path on this blog); two of them make a loop."""
+        self.route("GET", re.escape(path), lambda request: Response(status, b"", {"Location": to}))
+        return self.url + path
 
     def body(self) -> bytes:
         updated = max((e.updated_at for e in self.entries), default=self._clock)
