@@ -191,9 +191,9 @@ class Poller:
             parsed = feeds.parse(name, fetched)
         except FeedError as error:
             return self._failed(state, error, now)
-        if parsed.problem:
-            warning = f"malformed ({parsed.problem}); its readable entries are kept"
-            log.warning("feed %s is %s", name, warning)
+        if parsed.warning:
+            warning = parsed.warning
+            log.warning("feed %s: %s", name, warning)
         baseline = not state.baseline_done
         new = _new_in_publication_order(parsed.entries, self.store)
         settings = self.config.feeds[name]
