@@ -157,6 +157,32 @@ def tumblr_api() -> Iterator[FakeTumblr]:
     fake.stop()
 
 
+def reddit_target(api_base: str, extra: str = "", name: str = "reddit") -> str:
+    return f"""[targets.{name}]
+platform = "reddit"
+subreddit = "{reddit_hooks.SUBREDDIT}"
+client_id = "${{REDDIT_CLIENT_ID}}"
+client_secret = "${{REDDIT_CLIENT_SECRET}}"
+username = "{reddit_hooks.USERNAME}"
+password = "${{REDDIT_PASSWORD}}"
+api_base = "{api_base}"
+{extra}
+"""
+
+
+def tumblr_target(api_base: str, name: str = "tumblr") -> str:
+    return f"""[targets.{name}]
+platform = "tumblr"
+blog = "{tumblr_hooks.BLOG}"
+tags = ["from-feedrelay"]
+consumer_key = "${{TUMBLR_CONSUMER_KEY}}"
+consumer_secret = "${{TUMBLR_CONSUMER_SECRET}}"
+oauth_token = "${{TUMBLR_OAUTH_TOKEN}}"
+oauth_token_secret = "${{TUMBLR_OAUTH_TOKEN_SECRET}}"
+api_base = "{api_base}"
+"""
+
+
 def three_platforms(
     tmp_path: Path,
     blog: FakeBlog,
@@ -169,24 +195,6 @@ def three_platforms(
         tmp_path,
         feed_table("blog", blog.feed_url, ["x", "reddit", "tumblr"]),
         x_target(x.url),
-        f"""[targets.reddit]
-platform = "reddit"
-subreddit = "{reddit_hooks.SUBREDDIT}"
-client_id = "${{REDDIT_CLIENT_ID}}"
-client_secret = "${{REDDIT_CLIENT_SECRET}}"
-username = "{reddit_hooks.USERNAME}"
-password = "${{REDDIT_PASSWORD}}"
-api_base = "{reddit.url}"
-{reddit_extra}
-""",
-        f"""[targets.tumblr]
-platform = "tumblr"
-blog = "{tumblr_hooks.BLOG}"
-tags = ["from-feedrelay"]
-consumer_key = "${{TUMBLR_CONSUMER_KEY}}"
-consumer_secret = "${{TUMBLR_CONSUMER_SECRET}}"
-oauth_token = "${{TUMBLR_OAUTH_TOKEN}}"
-oauth_token_secret = "${{TUMBLR_OAUTH_TOKEN_SECRET}}"
-api_base = "{tumblr.url}"
-""",
+        reddit_target(reddit.url, reddit_extra),
+        tumblr_target(tumblr.url),
     )
