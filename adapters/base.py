@@ -7,14 +7,26 @@ subclass. It never sleeps and never retries: the core decides what happens next.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import requests
 
 from bot import __version__
 from bot.model import Limits, MediaFile, Post, Published
+from bot.render import Style
+from bot.settings import TargetSettings
 
-__all__ = ["Adapter", "Limits", "Reconciler", "TimeoutSession", "make_session"]
+__all__ = [
+    "Adapter",
+    "Limits",
+    "PlatformSpec",
+    "Reconciler",
+    "TimeoutSession",
+    "make_session",
+]
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
@@ -51,6 +63,53 @@ class Reconciler(Protocol):
     """
 
     def find_existing(self, post: Post) -> Published | None: ...
+
+
+def free(post: Post) -> float:
+    """The cost of a post on a platform that charges nothing for it."""
+    return 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformSpec:
+    """What the core knows about one platform, declared in ``adapters/<name>/spec.py``.
+
+    ``client`` names the adapter class as ``"module:Class"``; it is imported only by
+    ``open`` and ``client_class``, so reading a spec loads no platform library.
+    """
+
+    name: str
+    settings_model: type[TargetSettings]
+    limits: Limits
+    # True where the platform itself refuses an identical re-send (``DuplicatePostError``),
+    # so that sending again is a safe way to settle an unknown outcome.
+    resend_is_safe: bool = False
+    # The renderer options of one target (raises ``TypeError`` for another platform's).
+    style: Callable[[TargetSettings], Style]
+    # What one post costs on the platform, in USD.
+    cost: Callable[[Post], float] = free
+    client: str
+
+    def client_class(self) -> Callable[..., Adapter]:
+        """The adapter class, imported now (with its platform library)."""
+        module_name, _, class_name = self.client.partition(":")
+        return cast(
+            "Callable[..., Adapter]", getattr(importlib.import_module(module_name), class_name)
+        )
+
+    def open(
+        self,
+        target_name: str,
+        settings: TargetSettings,
+        *,
+        session: requests.Session | None = None,
+    ) -> Adapter:
+        """The adapter for one configured target; ``session`` replaces its own HTTP session."""
+        if not isinstance(settings, self.settings_model):
+            raise TypeError(f"{self.name}: expected {self.settings_model.__name__} settings")
+        return self.client_class()(
+            target=target_name, session=session, **settings.adapter_options()
+        )
 
 
 class TimeoutSession(requests.Session):

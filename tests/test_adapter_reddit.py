@@ -1,4 +1,4 @@
-"""Reddit-specific behaviour of ``adapters.reddit``: real praw against ``FakeReddit``."""
+"""Reddit-specific behaviour of ``adapters.reddit.client``: real praw against ``FakeReddit``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from adapters.base import make_session
-from adapters.reddit import RedditAdapter, _retry_after, parse_ratelimit_wait
+from adapters.reddit.client import RedditAdapter, _retry_after, parse_ratelimit_wait
 from bot import __version__
 from bot.errors import (
     AuthError,

@@ -13,7 +13,7 @@ import requests
 from requests.adapters import BaseAdapter
 
 from adapters.base import make_session
-from adapters.twitter import TwitterAdapter, retry_at_from_headers
+from adapters.twitter.client import TwitterAdapter, retry_at_from_headers
 from bot.errors import (
     AuthError,
     DuplicatePostError,

@@ -153,7 +153,8 @@ def test_cli_import_loads_no_platform_library() -> None:
     code = (
         "import sys, bot.cli\n"
         "loaded = [m for m in ('tweepy', 'praw', 'prawcore', 'requests_oauthlib', 'apscheduler',"
-        " 'adapters.twitter', 'adapters.reddit', 'adapters.tumblr') if m in sys.modules]\n"
+        " 'adapters.twitter.client', 'adapters.reddit.client',"
+        " 'adapters.tumblr.client') if m in sys.modules]\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run(

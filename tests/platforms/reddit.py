@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import make_session
-from adapters.reddit import RedditAdapter
+from adapters.reddit.client import RedditAdapter
 from bot.errors import (
     AuthError,
     DuplicatePostError,

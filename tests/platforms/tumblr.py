@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import make_session
-from adapters.tumblr import TumblrAdapter
+from adapters.tumblr.client import TumblrAdapter
 from bot.errors import AuthError, OutcomeUnknownError, PostRejectedError, RateLimitedError
 from bot.model import Post
 from tests.fakes.tumblr_api import FakeTumblr

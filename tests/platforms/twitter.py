@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import make_session
-from adapters.twitter import TwitterAdapter
+from adapters.twitter.client import TwitterAdapter
 from bot.errors import (
     AuthError,
     DuplicatePostError,

@@ -31,6 +31,7 @@ from requests_oauthlib import OAuth1
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from adapters.base import USER_AGENT, Limits, make_session
+from adapters.twitter.spec import SPEC
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -110,9 +111,8 @@ class _RewriteHostAdapter(HTTPAdapter):
 class TwitterAdapter:
     """One X account (a target), posting with OAuth 1.0a user-context credentials."""
 
-    limits: ClassVar[Limits] = Limits(max_text=280, text_counting="twitter", max_media=4)
-    # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
-    resend_is_safe: ClassVar[bool] = True
+    limits: ClassVar[Limits] = SPEC.limits
+    resend_is_safe: ClassVar[bool] = SPEC.resend_is_safe
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ from praw.exceptions import RedditAPIException
 from prawcore.sessions import RetryStrategy
 
 from adapters.base import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, Limits, make_session
+from adapters.reddit.spec import LIMITS
 from bot import __version__
 from bot.errors import (
     AuthError,
@@ -101,7 +102,7 @@ class RedditAdapter:
     Use one instance from one thread only: praw is not thread-safe.
     """
 
-    limits: ClassVar[Limits] = Limits(max_title=300, max_body=40_000)
+    limits: ClassVar[Limits] = LIMITS
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import SSLError as UrllibSSLError
 
 from adapters.base import Limits, make_session
+from adapters.tumblr.spec import LIMITS, STATES
 from bot.errors import (
     AuthError,
     OutcomeUnknownError,
@@ -33,8 +34,6 @@ from bot.errors import (
     TransientError,
 )
 from bot.model import MediaFile, Post, Published
-
-STATES = ("published", "queue", "draft", "private")
 
 
 def next_eastern_midnight(now: datetime) -> datetime:
@@ -103,10 +102,7 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
 class TumblrAdapter:
     """One Tumblr blog. ``blog`` is a name, ``name.tumblr.com`` or the blog's own domain."""
 
-    # A link block's title has no documented limit; 250 keeps the card to a few lines.
-    limits: ClassVar[Limits] = Limits(
-        max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1
-    )
+    limits: ClassVar[Limits] = LIMITS
 
     def __init__(
         self,
