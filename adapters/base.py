@@ -8,13 +8,18 @@ subclass. It never sleeps and never retries: the core decides what happens next.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import SSLError as UrllibSSLError
 
 from bot import __version__
+from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Limits, MediaFile, Post, Published
 from bot.render import Style
 from bot.settings import TargetSettings
@@ -25,7 +30,13 @@ __all__ = [
     "PlatformSpec",
     "Reconciler",
     "TimeoutSession",
+    "describe",
+    "header_time",
     "make_session",
+    "nothing_sent",
+    "request_error",
+    "retry_at",
+    "scrub",
 ]
 
 CONNECT_TIMEOUT_S = 5.0
@@ -133,3 +144,112 @@ def make_session(
     session = TimeoutSession(timeout)
     session.headers["User-Agent"] = user_agent
     return session
+
+
+# -- shared HTTP helpers -------------------------------------------------------------------
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every credential value in ``secrets`` masked as ``****``."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "****")
+    return text
+
+
+def header_time(
+    headers: Mapping[str, str], name: str, *, now: datetime, epoch: bool = False
+) -> datetime | None:
+    """The moment header ``name`` names (aware UTC), or ``None`` if it is absent or unreadable.
+
+    The value is a wait as in ``Retry-After`` (seconds, or an HTTP date), or with ``epoch``
+    an epoch time in seconds (``x-rate-limit-reset``). ``name`` is matched case-insensitively.
+    """
+    wanted = name.lower()
+    value = next((v.strip() for k, v in headers.items() if k.lower() == wanted), "")
+    try:
+        number = float(value)
+    except ValueError:
+        if epoch:
+            return None
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        if epoch:
+            return datetime.fromtimestamp(number, UTC)
+        return now + timedelta(seconds=number)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def retry_at(
+    headers: Mapping[str, str],
+    *,
+    now: datetime,
+    default: timedelta,
+    waits: Iterable[str] = ("Retry-After",),
+    resets: Iterable[str] = (),
+) -> datetime:
+    """When a platform takes requests again, from an answer's headers (aware UTC).
+
+    Each header named in ``waits`` holds a wait as ``Retry-After`` does, each in ``resets`` an
+    epoch time (see ``header_time``). The latest readable one wins, never earlier than
+    ``now``; with none, ``now + default``.
+    """
+    moments = [header_time(headers, name, now=now) for name in waits]
+    moments += [header_time(headers, name, now=now, epoch=True) for name in resets]
+    known = [moment for moment in moments if moment is not None]
+    return max(*known, now) if known else now + default
+
+
+def nothing_sent(error: requests.RequestException) -> bool:
+    """True when the request certainly never reached the platform: refused, DNS, connect
+    timeout, TLS handshake or proxy failure."""
+    if isinstance(
+        error,
+        (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
+    ):
+        return True
+    if not isinstance(error, requests.ConnectionError) or not error.args:
+        return False
+    cause = error.args[0]
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, (NewConnectionError, UrllibSSLError))
+
+
+def describe(error: BaseException) -> str:
+    """The exception and its innermost cause, e.g. ``ConnectionError: ... Connection refused``."""
+    cause: object = error.args[0] if error.args else None
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        cause = cause.reason
+    return f"{type(error).__name__}: {cause}" if cause is not None else type(error).__name__
+
+
+def request_error(
+    error: requests.RequestException,
+    *,
+    service: str,
+    target: str,
+    creates: bool,
+    secrets: Iterable[str] = (),
+) -> PublishError:
+    """The ``PublishError`` for a request that got no readable answer from ``service``.
+
+    Nothing sent (``nothing_sent``) is a ``TransientError``. After sending (a read timeout, a
+    dropped connection, an answer that could not be read) the platform may have acted: that
+    is ``OutcomeUnknownError`` when the request ``creates`` a post, else ``TransientError``.
+    An ``HTTPError`` has an answer: the adapter translates that one itself.
+    """
+    said = scrub(describe(error), secrets)
+    if nothing_sent(error):
+        return TransientError(f"could not reach {service}: {said}", target=target)
+    failed = OutcomeUnknownError if creates else TransientError
+    maybe = "; it may have been applied" if creates else ""
+    if isinstance(error, requests.Timeout):
+        return failed(f"{service} did not answer in time{maybe}", target=target)
+    if isinstance(error, requests.ConnectionError):
+        return failed(f"connection to {service} lost after sending: {said}{maybe}", target=target)
+    return failed(f"unreadable answer from {service}: {said}{maybe}", target=target)

@@ -28,9 +28,8 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from requests.utils import should_bypass_proxies
 from requests_oauthlib import OAuth1
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from adapters.base import USER_AGENT, Limits, make_session
+from adapters.base import USER_AGENT, Limits, make_session, request_error, retry_at, scrub
 from adapters.twitter.spec import SPEC
 from bot.errors import (
     AuthError,
@@ -256,33 +255,20 @@ class TwitterAdapter:
             raise self._from_response(e.response, action) from e
         except requests.HTTPError as e:
             raise self._from_response(e.response, action) from e
-        except requests.ConnectionError as e:
-            if _nothing_sent(e) or action != "create":
-                raise TransientError(
-                    self._clean(f"could not reach X: {_describe(e)}"), target=self.target
-                ) from e
-            raise OutcomeUnknownError(
-                self._clean(f"connection to X lost after sending the post: {_describe(e)}"),
-                target=self.target,
-            ) from e
-        except requests.Timeout as e:  # ReadTimeout; ConnectTimeout is a ConnectionError
-            if action == "create":
-                raise OutcomeUnknownError(
-                    "X did not answer in time after the post was sent", target=self.target
-                ) from e
-            raise TransientError("X did not answer in time", target=self.target) from e
         except requests.RequestException as e:
-            # The answer arrived but could not be read (bad JSON, broken chunked body...).
-            text = self._clean(f"unreadable answer from X: {_describe(e)}")
-            if action == "create":
-                raise OutcomeUnknownError(text, target=self.target) from e
-            raise TransientError(text, target=self.target) from e
+            raise request_error(
+                e,
+                service="X",
+                target=self.target,
+                creates=action == "create",
+                secrets=self._secrets,
+            ) from e
 
     def _from_response(self, response: requests.Response | None, action: Action) -> PublishError:
         if response is None:
             return TransientError("X answered with an error and no response", target=self.target)
         status = response.status_code
-        reason = self._clean(_reason(response))
+        reason = scrub(_reason(response), self._secrets)
         what = {"create": "the post", "verify": "the account check", "media": "the image"}[action]
         if status == 429:
             retry_at = retry_at_from_headers(response.headers, now=datetime.now(UTC))
@@ -307,12 +293,6 @@ class TwitterAdapter:
             )
         return TransientError(f"X failed on {what} ({status}): {reason}", target=self.target)
 
-    def _clean(self, text: str) -> str:
-        """Mask any credential value that found its way into ``text``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
-
 
 def retry_at_from_headers(headers: Mapping[str, str], *, now: datetime) -> datetime:
     """When X accepts posts again, from a 429's headers (aware UTC).
@@ -320,21 +300,12 @@ def retry_at_from_headers(headers: Mapping[str, str], *, now: datetime) -> datet
     The latest relevant reset wins: the 15-minute window (``x-rate-limit-reset``) and each
     24-hour window (user, app) whose ``remaining`` is ``0``. Without any, ``now`` + 15 min.
     """
-    resets: list[int] = []
-    candidates = [("x-rate-limit-reset", None)] + [
-        (f"x-{who}-limit-24hour-reset", f"x-{who}-limit-24hour-remaining")
+    resets = ["x-rate-limit-reset"] + [
+        f"x-{who}-limit-24hour-reset"
         for who in ("user", "app")
+        if headers.get(f"x-{who}-limit-24hour-remaining", "").strip() == "0"
     ]
-    for reset_name, remaining_name in candidates:
-        if remaining_name is not None and headers.get(remaining_name, "").strip() != "0":
-            continue
-        try:
-            resets.append(int(headers.get(reset_name, "").strip()))
-        except ValueError:
-            continue
-    if not resets:
-        return now + DEFAULT_RATE_LIMIT_WAIT
-    return max(datetime.fromtimestamp(max(resets), UTC), now)
+    return retry_at(headers, now=now, default=DEFAULT_RATE_LIMIT_WAIT, waits=(), resets=resets)
 
 
 def _reason(response: requests.Response) -> str:
@@ -355,24 +326,3 @@ def _reason(response: requests.Response) -> str:
         if messages:
             return "; ".join(messages)
     return f"HTTP {response.status_code} {response.reason or ''}".strip()
-
-
-def _nothing_sent(error: requests.ConnectionError) -> bool:
-    """True when the request certainly never reached X (refused, DNS, connect timeout, TLS)."""
-    if isinstance(
-        error,
-        (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
-    ):
-        return True
-    cause = error.args[0] if error.args else None
-    if isinstance(cause, MaxRetryError):
-        cause = cause.reason
-    return isinstance(cause, NewConnectionError)
-
-
-def _describe(error: BaseException) -> str:
-    """The exception and its innermost cause, e.g. ``ConnectionError: ... Connection refused``."""
-    cause: object = error.args[0] if error.args else None
-    if isinstance(cause, MaxRetryError) and cause.reason is not None:
-        cause = cause.reason
-    return f"{type(error).__name__}: {cause}" if cause is not None else type(error).__name__
