@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Protocol, cast, runtime_checkable
+from typing import ClassVar, Protocol, cast, runtime_checkable
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import SSLError as UrllibSSLError
 
-from bot import __version__
+from bot import __version__, http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Limits, MediaFile, Post, Published
 from bot.render import Style
@@ -29,7 +29,6 @@ __all__ = [
     "Limits",
     "PlatformSpec",
     "Reconciler",
-    "TimeoutSession",
     "describe",
     "header_time",
     "make_session",
@@ -39,8 +38,9 @@ __all__ = [
     "scrub",
 ]
 
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = http.CONNECT_TIMEOUT_S
+READ_TIMEOUT_S = http.READ_TIMEOUT_S
+DEADLINE_S = http.DEADLINE_S
 USER_AGENT = f"feedrelay/{__version__} (+https://pypi.org/project/feedrelay/)"
 
 
@@ -123,27 +123,21 @@ class PlatformSpec:
         )
 
 
-class TimeoutSession(requests.Session):
-    """A ``requests.Session`` that never waits for ever: every request gets a timeout."""
-
-    def __init__(self, timeout: tuple[float, float]) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, *args, **kwargs)
-
-
 def make_session(
     *,
     user_agent: str = USER_AGENT,
-    timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    deadline: float = DEADLINE_S,
 ) -> requests.Session:
-    """A pooled HTTP session with timeouts and FeedRelay's User-Agent."""
-    session = TimeoutSession(timeout)
-    session.headers["User-Agent"] = user_agent
-    return session
+    """A pooled HTTP session with FeedRelay's User-Agent, connect and read timeouts, and a
+    total deadline on every request (``bot.http``)."""
+    return http.make_session(
+        user_agent=user_agent,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        deadline=deadline,
+    )
 
 
 # -- shared HTTP helpers -------------------------------------------------------------------

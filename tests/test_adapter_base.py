@@ -74,7 +74,7 @@ def _refused_url() -> str:
 
 
 def _raised(url: str, **kwargs: float) -> requests.RequestException:
-    session = make_session(timeout=(1.0, kwargs.get("read", 1.0)))
+    session = make_session(connect_timeout=1.0, read_timeout=kwargs.get("read", 1.0))
     with pytest.raises(requests.RequestException) as raised:
         session.get(url)
     session.close()

@@ -137,7 +137,7 @@ class _NoInternet(requests.adapters.HTTPAdapter):
 
 
 def test_no_request_goes_to_reddit(fake: FakeReddit) -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     session.mount("https://", _NoInternet())
     adapter = adapter_for(fake, session=session)
     adapter.verify()
@@ -282,7 +282,7 @@ def test_a_read_timeout_uses_the_sessions_timeout_not_prawcores_16_s(
 
 
 def test_refused_after_the_token_is_transient_even_on_submit(fake: FakeReddit) -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     adapter = adapter_for(fake, session=session)
     adapter.verify()
     fake.stop()

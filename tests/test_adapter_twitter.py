@@ -231,6 +231,18 @@ def test_a_dropped_connection_after_sending_is_unknown(
     assert len(fake.tweets) == 1
 
 
+def test_an_answer_dripping_past_the_deadline_is_unknown_not_a_hang(fake: FakeX) -> None:
+    session = make_session(connect_timeout=1.0, read_timeout=5.0, deadline=1.0)
+    adapter = hooks.make_adapter(fake, session=session)
+    fake.drip_next(0.2)  # created; the answer then comes a byte every 0.2 s (about 30 s)
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknownError, match="did not answer in time"):
+        adapter.publish(POST)
+    assert time.monotonic() - started < 5
+    assert 0 < fake.dripped < 60
+    assert len(fake.tweets) == 1
+
+
 def test_connection_refused_is_transient_not_unknown(fake: FakeX) -> None:
     adapter = hooks.make_adapter(fake)
     fake.stop()
@@ -369,7 +381,7 @@ class _Unreachable(BaseAdapter):
 def test_api_base_rewrites_every_request_and_nothing_reaches_api_twitter_com(
     fake: FakeX,
 ) -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     guard = _Unreachable()
     session.mount("https://", guard)
     adapter = hooks.make_adapter(fake, session=session)
@@ -390,7 +402,7 @@ def test_api_base_rewrites_every_request_and_nothing_reaches_api_twitter_com(
 
 
 def test_without_api_base_requests_go_to_api_twitter_com() -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     guard = _Unreachable()
     session.mount("https://", guard)
     adapter = TwitterAdapter(

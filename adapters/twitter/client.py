@@ -10,9 +10,10 @@ content, and it needs none. After an unknown outcome the core sends the very sam
 if the first attempt did land, X answers 403 "duplicate content", which this adapter raises as
 ``DuplicatePostError`` and the core records as done.
 
-Every request carries a timeout (tweepy sends none of its own, so the client gets our session
-from ``make_session``). ``wait_on_rate_limit`` stays off: a 429 becomes ``RateLimitedError``
-with the time X names, and the core schedules the retry.
+Every request has connect and read timeouts and a total deadline (tweepy sends no timeout of
+its own, so the client gets our session from ``make_session``, see ``bot.http``).
+``wait_on_rate_limit`` stays off: a 429 becomes ``RateLimitedError`` with the time X names,
+and the core schedules the retry.
 """
 
 from __future__ import annotations

@@ -231,6 +231,12 @@ class FakeX(FakeServer):
             self._tweet_failures.append((Response(delay=seconds), accept))
         return self
 
+    def drip_next(self, seconds_per_byte: float, *, accept: bool = True) -> FakeX:
+        """The next post is answered (201, created if ``accept``) one body byte at a time."""
+        with self._state:
+            self._tweet_failures.append((Response(drip=seconds_per_byte), accept))
+        return self
+
     def fail_media_next(self, status: int, body: dict[str, Any] | None = None) -> FakeX:
         """The next ``POST /2/media/upload`` answers ``status``."""
         with self._state:
@@ -282,8 +288,9 @@ class FakeX(FakeServer):
             created = self._validate_and_accept(request)
             if created.status != 201:
                 return created  # nothing was created: answer as X would
-            if injected.delay:
+            if injected.delay or injected.drip:
                 created.delay = injected.delay  # created, answered late
+                created.drip = injected.drip  # or slowly
                 return created
             return injected  # created, then the connection drops or X answers 5xx
 
