@@ -5,10 +5,11 @@ X's v2 media endpoints (``POST /2/media/upload``, then ``POST /2/media/metadata`
 text), which tweepy 4.17 does not wrap, over the same session and the same OAuth1 credentials.
 A failed upload never blocks the post: it goes out without the image and a warning says why.
 
-There is no ``find_existing`` here on purpose: X has no cheap, exact way to find a post by
-content, and it needs none. After an unknown outcome the core sends the very same text again;
-if the first attempt did land, X answers 403 "duplicate content", which this adapter raises as
-``DuplicatePostError`` and the core records as done.
+X refuses an identical re-send (403 "duplicate content", raised as ``DuplicatePostError``),
+so re-sending is a safe check. To record *which* post is there, ``find_existing`` reads the
+account's recent timeline (``GET /2/users/:id/tweets``, the last 100 posts) and matches the
+text, after expanding the ``t.co`` links X puts in place of every URL. The core calls it after
+a duplicate and after an unknown outcome.
 
 Every request has connect and read timeouts and a total deadline (tweepy sends no timeout of
 its own, so the client gets our session from ``make_session``, see ``bot.http``).
@@ -18,7 +19,10 @@ and the core schedules the retry.
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -42,6 +46,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.model import MediaFile, Post, Published
+from bot.xtext import find_urls
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,8 @@ MAX_ALT_TEXT = 1000
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 DUPLICATE_MARKER = "duplicate content"
 
-Action = Literal["create", "verify", "media"]
+Action = Literal["create", "verify", "media", "find"]
+TIMELINE_POSTS = 100  # the most X returns in one page
 
 # At DEBUG these log request details: tweepy bodies and headers, oauthlib the access token
 # and signature base strings.
@@ -150,6 +156,7 @@ class TwitterAdapter:
             resource_owner_secret=access_token_secret,
         )
         self._username: str | None = None
+        self._user_id: str | None = None
 
     def __repr__(self) -> str:
         return f"TwitterAdapter(target={self.target!r})"
@@ -172,24 +179,62 @@ class TwitterAdapter:
                 "X accepted the post but its answer has no post id", target=self.target
             )
         tweet_id = str(tweet_id)
-        if self._username:
-            url = f"https://x.com/{self._username}/status/{tweet_id}"
-        else:
-            url = f"https://x.com/i/web/status/{tweet_id}"
+        url = self._url(tweet_id)
         log.debug("target %s: posted %s", self.target, url)
         return Published(remote_id=tweet_id, url=url)
 
     def verify(self) -> str:
-        with self._translate_errors("verify"):
-            response = self._client.get_me(user_auth=True)
-        username = getattr(getattr(response, "data", None), "username", None)
-        if not username:
-            raise TransientError("X answered /2/users/me without a username", target=self.target)
-        self._username = str(username)
+        self._me("verify")
         return f"@{self._username}"
+
+    def find_existing(self, post: Post) -> Published | None:
+        """The account's recent post with ``post``'s text, or ``None`` if there is none.
+
+        Raises ``RateLimitedError`` or ``TransientError`` when the timeline cannot be read.
+        """
+        user_id = self._user_id or self._me("find")
+        wanted = _comparable(post.text)
+        try:
+            with self._translate_errors("find"):
+                response = self._client.get_users_tweets(
+                    user_id,
+                    max_results=TIMELINE_POSTS,
+                    tweet_fields=["entities", "created_at"],
+                    user_auth=True,
+                )
+            for tweet in getattr(response, "data", None) or []:
+                if _comparable(_expanded(tweet.text, tweet.entities)) == wanted:
+                    return Published(remote_id=str(tweet.id), url=self._url(str(tweet.id)))
+        except (AttributeError, KeyError, TypeError, ValueError) as e:  # tweepy read a bad post
+            raise TransientError(
+                f"unreadable timeline from X: {type(e).__name__}: {e}", target=self.target
+            ) from e
+        errors = getattr(response, "errors", None)
+        if errors:  # X answers 200 with only "errors" when it could not list the posts
+            said = "; ".join(str(error.get("detail") or error) for error in errors)
+            raise TransientError(
+                f"X could not list the account's posts: {said}", target=self.target
+            )
+        return None
 
     def close(self) -> None:
         self._session.close()
+
+    def _me(self, action: Action) -> str:
+        """Ask X who the account is; keep its username (for post URLs) and return its id."""
+        with self._translate_errors(action):
+            response = self._client.get_me(user_auth=True)
+        data = getattr(response, "data", None)
+        user_id, username = getattr(data, "id", None), getattr(data, "username", None)
+        if not user_id or not username:
+            raise TransientError("X answered /2/users/me without a username", target=self.target)
+        self._user_id, self._username = str(user_id), str(username)
+        return self._user_id
+
+    def _url(self, tweet_id: str) -> str:
+        if self._username:
+            return f"https://x.com/{self._username}/status/{tweet_id}"
+        return f"https://x.com/i/web/status/{tweet_id}"
 
     # -- media -------------------------------------------------------------------------
     def _upload(self, media: MediaFile) -> str | None:
@@ -253,9 +298,9 @@ class TwitterAdapter:
         try:
             yield
         except tweepy.errors.HTTPException as e:
-            raise self._from_response(e.response, action) from e
+            raise self._for_action(self._from_response(e.response, action), action) from e
         except requests.HTTPError as e:
-            raise self._from_response(e.response, action) from e
+            raise self._for_action(self._from_response(e.response, action), action) from e
         except requests.RequestException as e:
             raise request_error(
                 e,
@@ -265,12 +310,23 @@ class TwitterAdapter:
                 secrets=self._secrets,
             ) from e
 
+    def _for_action(self, error: PublishError, action: Action) -> PublishError:
+        # Looking for an earlier post: any refusal means "cannot tell", try again later.
+        if action == "find" and not isinstance(error, RateLimitedError | TransientError):
+            return TransientError(f"cannot look for earlier posts: {error}", target=self.target)
+        return error
+
     def _from_response(self, response: requests.Response | None, action: Action) -> PublishError:
         if response is None:
             return TransientError("X answered with an error and no response", target=self.target)
         status = response.status_code
         reason = scrub(_reason(response), self._secrets)
-        what = {"create": "the post", "verify": "the account check", "media": "the image"}[action]
+        what = {
+            "create": "the post",
+            "verify": "the account check",
+            "media": "the image",
+            "find": "the timeline lookup",
+        }[action]
         if status == 429:
             retry_at = retry_at_from_headers(response.headers, now=datetime.now(UTC))
             return RateLimitedError(
@@ -327,3 +383,25 @@ def _reason(response: requests.Response) -> str:
         if messages:
             return "; ".join(messages)
     return f"HTTP {response.status_code} {response.reason or ''}".strip()
+
+
+def _expanded(text: str, entities: object) -> str:
+    """A timeline post's text as it was sent: each ``t.co`` link back to its URL, unescaped."""
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    for url in urls or []:
+        if isinstance(url, dict) and url.get("url") and url.get("expanded_url"):
+            text = text.replace(str(url["url"]), str(url["expanded_url"]))
+    return html.unescape(text)  # X shows &, < and > as HTML entities
+
+
+def _comparable(text: str) -> str:
+    """``text`` for comparing: NFC, whitespace runs as one space, every URL without its
+    scheme or a trailing slash (X expands ``example.com`` to ``http://example.com``)."""
+    text = unicodedata.normalize("NFC", text)
+    parts, last = [], 0
+    for start, end in find_urls(text):
+        url = re.sub(r"^[A-Za-z]+://", "", text[start:end]).rstrip("/")
+        parts += [text[last:start], url]
+        last = end
+    parts.append(text[last:])
+    return " ".join("".join(parts).split())
