@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import PlatformSpec
 from bot.model import Limits
-from bot.render import Style
+from bot.render import Style, render_reddit
 from bot.settings import TargetSettings, TemplateStr
 
 LIMITS = Limits(max_title=300, max_body=40_000)
@@ -74,6 +74,7 @@ def style(settings: TargetSettings) -> Style:
     target = RedditTarget.of(settings)
     return Style(
         platform="reddit",
+        shape=render_reddit,
         template=target.title,
         body_template=target.body,
         kind=target.kind,

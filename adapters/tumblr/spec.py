@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr
 
 from adapters.base import PlatformSpec
 from bot.model import Limits
-from bot.render import Style
+from bot.render import Style, render_tumblr
 from bot.settings import TargetSettings, TemplateStr
 
 # A link block's title has no documented limit; 250 keeps the card to a few lines.
@@ -42,6 +42,7 @@ def style(settings: TargetSettings) -> Style:
     target = TumblrTarget.of(settings)
     return Style(
         platform="tumblr",
+        shape=render_tumblr,
         template=target.text,
         tags_from_labels=target.tags_from_labels,
         extra_tags=target.tags,

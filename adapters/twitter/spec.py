@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr
 
 from adapters.base import PlatformSpec
 from bot.model import Limits, Post
-from bot.render import Style
+from bot.render import Style, render_twitter
 from bot.settings import TargetSettings, TemplateStr
 from bot.xtext import find_urls
 
@@ -45,6 +45,7 @@ def style(settings: TargetSettings) -> Style:
     target = TwitterTarget.of(settings)
     return Style(
         platform="twitter",
+        shape=render_twitter,
         template=target.template,
         max_hashtags=target.max_hashtags,
         hashtags_allow=target.hashtags_allow,
