@@ -121,7 +121,7 @@ def test_rejected_post_fails_with_the_platforms_reason(
 def test_interrupted_send_is_checked_not_blindly_resent(
     tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
 ) -> None:
-    """A crash after X accepted the tweet: the identical re-send is X's duplicate check."""
+    """A crash after X accepted the tweet: the post is found on the timeline, not re-sent."""
     path = _config(tmp_path, blog, x_api)
     _run_once(path, clock)
     blog.add_entry("Crash in the middle")
