@@ -1,21 +1,43 @@
-"""Platform registry: platform name -> adapter class, imported only when asked for.
+"""Platform registry: platform name -> its spec module, imported only when asked for.
 
-Importing this package imports no platform library; ``adapter_class`` does, for one platform.
+Importing this package imports no platform library, and neither does ``spec``: a spec module
+holds what the core needs (settings model, limits, renderer options, cost) and names its
+client class, which ``PlatformSpec.open`` imports when a target is opened. Adding a platform
+is a folder ``adapters/<name>/`` (``spec.py`` + ``client.py``) and one line here.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.base import Adapter, PlatformSpec
 
 PLATFORMS: dict[str, str] = {
-    "twitter": "adapters.twitter:TwitterAdapter",
-    "reddit": "adapters.reddit:RedditAdapter",
-    "tumblr": "adapters.tumblr:TumblrAdapter",
+    "twitter": "adapters.twitter.spec",
+    "reddit": "adapters.reddit.spec",
+    "tumblr": "adapters.tumblr.spec",
 }
 
 
-def adapter_class(platform: str) -> Any:
-    """The adapter class for ``platform``; raises ``KeyError`` for an unknown platform."""
-    module_name, _, class_name = PLATFORMS[platform].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+def platforms() -> list[str]:
+    """The names of the known platforms, as ``platform = "..."`` in the config spells them."""
+    return list(PLATFORMS)
+
+
+def spec(platform: str) -> PlatformSpec:
+    """The spec of ``platform``; raises ``KeyError`` for an unknown platform."""
+    from adapters.base import PlatformSpec
+
+    found = getattr(importlib.import_module(PLATFORMS[platform]), "SPEC", None)
+    if not isinstance(found, PlatformSpec) or found.name != platform:
+        raise TypeError(f"{PLATFORMS[platform]}.SPEC is not the PlatformSpec of {platform!r}")
+    return found
+
+
+def adapter_class(platform: str) -> Callable[..., Adapter]:
+    """The adapter class for ``platform`` (imports its platform library); ``KeyError`` if
+    the platform is unknown."""
+    return spec(platform).client_class()

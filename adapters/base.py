@@ -7,17 +7,40 @@ subclass. It never sleeps and never retries: the core decides what happens next.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import ClassVar, Protocol, cast, runtime_checkable
 
 import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import SSLError as UrllibSSLError
 
-from bot import __version__
+from bot import __version__, http
+from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Limits, MediaFile, Post, Published
+from bot.render import Style
+from bot.settings import TargetSettings
 
-__all__ = ["Adapter", "Limits", "Reconciler", "TimeoutSession", "make_session"]
+__all__ = [
+    "Adapter",
+    "Limits",
+    "PlatformSpec",
+    "Reconciler",
+    "describe",
+    "header_time",
+    "make_session",
+    "nothing_sent",
+    "request_error",
+    "retry_at",
+    "scrub",
+]
 
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = http.CONNECT_TIMEOUT_S
+READ_TIMEOUT_S = http.READ_TIMEOUT_S
+DEADLINE_S = http.DEADLINE_S
 USER_AGENT = f"feedrelay/{__version__} (+https://pypi.org/project/feedrelay/)"
 
 
@@ -53,24 +76,174 @@ class Reconciler(Protocol):
     def find_existing(self, post: Post) -> Published | None: ...
 
 
-class TimeoutSession(requests.Session):
-    """A ``requests.Session`` that never waits for ever: every request gets a timeout."""
+def free(post: Post) -> float:
+    """The cost of a post on a platform that charges nothing for it."""
+    return 0.0
 
-    def __init__(self, timeout: tuple[float, float]) -> None:
-        super().__init__()
-        self.timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, *args, **kwargs)
+@dataclass(frozen=True, kw_only=True)
+class PlatformSpec:
+    """What the core knows about one platform, declared in ``adapters/<name>/spec.py``.
+
+    ``client`` names the adapter class as ``"module:Class"``; it is imported only by
+    ``open`` and ``client_class``, so reading a spec loads no platform library.
+    """
+
+    name: str
+    settings_model: type[TargetSettings]
+    limits: Limits
+    # True where the platform itself refuses an identical re-send (``DuplicatePostError``),
+    # so that sending again is a safe way to settle an unknown outcome.
+    resend_is_safe: bool = False
+    # The renderer options of one target (raises ``TypeError`` for another platform's).
+    style: Callable[[TargetSettings], Style]
+    # What one post costs on the platform, in USD.
+    cost: Callable[[Post], float] = free
+    client: str
+
+    def client_class(self) -> Callable[..., Adapter]:
+        """The adapter class, imported now (with its platform library)."""
+        module_name, _, class_name = self.client.partition(":")
+        return cast(
+            "Callable[..., Adapter]", getattr(importlib.import_module(module_name), class_name)
+        )
+
+    def open(
+        self,
+        target_name: str,
+        settings: TargetSettings,
+        *,
+        session: requests.Session | None = None,
+    ) -> Adapter:
+        """The adapter for one configured target; ``session`` replaces its own HTTP session."""
+        if not isinstance(settings, self.settings_model):
+            raise TypeError(f"{self.name}: expected {self.settings_model.__name__} settings")
+        return self.client_class()(
+            target=target_name, session=session, **settings.adapter_options()
+        )
 
 
 def make_session(
     *,
     user_agent: str = USER_AGENT,
-    timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    deadline: float = DEADLINE_S,
 ) -> requests.Session:
-    """A pooled HTTP session with timeouts and FeedRelay's User-Agent."""
-    session = TimeoutSession(timeout)
-    session.headers["User-Agent"] = user_agent
-    return session
+    """A pooled HTTP session with FeedRelay's User-Agent, connect and read timeouts, and a
+    total deadline on every request (``bot.http``)."""
+    return http.make_session(
+        user_agent=user_agent,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        deadline=deadline,
+    )
+
+
+# -- shared HTTP helpers -------------------------------------------------------------------
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every credential value in ``secrets`` masked as ``****``."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "****")
+    return text
+
+
+def header_time(
+    headers: Mapping[str, str], name: str, *, now: datetime, epoch: bool = False
+) -> datetime | None:
+    """The moment header ``name`` names (aware UTC), or ``None`` if it is absent or unreadable.
+
+    The value is a wait as in ``Retry-After`` (seconds, or an HTTP date), or with ``epoch``
+    an epoch time in seconds (``x-rate-limit-reset``). ``name`` is matched case-insensitively.
+    """
+    wanted = name.lower()
+    value = next((v.strip() for k, v in headers.items() if k.lower() == wanted), "")
+    try:
+        number = float(value)
+    except ValueError:
+        if epoch:
+            return None
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        if epoch:
+            return datetime.fromtimestamp(number, UTC)
+        return now + timedelta(seconds=number)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def retry_at(
+    headers: Mapping[str, str],
+    *,
+    now: datetime,
+    default: timedelta,
+    waits: Iterable[str] = ("Retry-After",),
+    resets: Iterable[str] = (),
+) -> datetime:
+    """When a platform takes requests again, from an answer's headers (aware UTC).
+
+    Each header named in ``waits`` holds a wait as ``Retry-After`` does, each in ``resets`` an
+    epoch time (see ``header_time``). The latest readable one wins, never earlier than
+    ``now``; with none, ``now + default``.
+    """
+    moments = [header_time(headers, name, now=now) for name in waits]
+    moments += [header_time(headers, name, now=now, epoch=True) for name in resets]
+    known = [moment for moment in moments if moment is not None]
+    return max(*known, now) if known else now + default
+
+
+def nothing_sent(error: requests.RequestException) -> bool:
+    """True when the request certainly never reached the platform: refused, DNS, connect
+    timeout, TLS handshake or proxy failure."""
+    if isinstance(
+        error,
+        (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
+    ):
+        return True
+    if not isinstance(error, requests.ConnectionError) or not error.args:
+        return False
+    cause = error.args[0]
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, (NewConnectionError, UrllibSSLError))
+
+
+def describe(error: BaseException) -> str:
+    """The exception and its innermost cause, e.g. ``ConnectionError: ... Connection refused``."""
+    cause: object = error.args[0] if error.args else None
+    if isinstance(cause, MaxRetryError) and cause.reason is not None:
+        cause = cause.reason
+    return f"{type(error).__name__}: {cause}" if cause is not None else type(error).__name__
+
+
+def request_error(
+    error: requests.RequestException,
+    *,
+    service: str,
+    target: str,
+    creates: bool,
+    secrets: Iterable[str] = (),
+) -> PublishError:
+    """The ``PublishError`` for a request that got no readable answer from ``service``.
+
+    Nothing sent (``nothing_sent``) is a ``TransientError``. After sending (a read timeout, a
+    dropped connection, an answer that could not be read) the platform may have acted: that
+    is ``OutcomeUnknownError`` when the request ``creates`` a post, else ``TransientError``.
+    An ``HTTPError`` has an answer: the adapter translates that one itself.
+    """
+    said = scrub(describe(error), secrets)
+    if nothing_sent(error):
+        return TransientError(f"could not reach {service}: {said}", target=target)
+    failed = OutcomeUnknownError if creates else TransientError
+    maybe = "; it may have been applied" if creates else ""
+    if isinstance(error, requests.Timeout):
+        return failed(f"{service} did not answer in time{maybe}", target=target)
+    if isinstance(error, requests.ConnectionError):
+        return failed(f"connection to {service} lost after sending: {said}{maybe}", target=target)
+    return failed(f"unreadable answer from {service}: {said}{maybe}", target=target)

@@ -17,7 +17,7 @@ from typing import cast
 
 import requests
 
-from adapters import adapter_class
+from adapters import spec
 from adapters.base import Adapter
 from bot import feeds, reports
 from bot.config import Config, TargetSettings
@@ -50,8 +50,7 @@ def utc_now() -> datetime:
 
 
 def _default_adapter(name: str, target: TargetSettings) -> Adapter:
-    adapter: Adapter = adapter_class(target.platform)(target=name, **target.adapter_options())
-    return adapter
+    return spec(target.platform).open(name, target)
 
 
 def make_app(

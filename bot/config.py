@@ -3,103 +3,60 @@
 Problems are reported together, each as ``dotted.path: what is wrong (line N)``. Secrets are
 ``${ENV_VAR}`` references filled from the environment and kept as ``SecretStr`` so that
 ``repr`` and error messages show ``**********``, never the value.
+
+The settings of a target come from its platform's spec (``adapters.spec(platform)``); what
+every target shares, and the duration and template types, are in ``bot.settings`` (and are
+importable from here too).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import string
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Field, ValidationError
+
+import adapters
+from bot.errors import ConfigError
+from bot.settings import (
+    TEMPLATE_FIELDS,
+    Duration,
+    Section,
+    TargetSettings,
+    TemplateStr,
+    parse_duration,
+    template_fields,
 )
 
-from bot.errors import ConfigError
+__all__ = [
+    "TARGET_MODELS",
+    "TEMPLATE_FIELDS",
+    "BotSettings",
+    "Config",
+    "Duration",
+    "FeedSettings",
+    "TargetSettings",
+    "TemplateStr",
+    "config_path",
+    "load_config",
+    "parse_duration",
+    "template_fields",
+]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
 
-TEMPLATE_FIELDS = frozenset({"title", "url", "summary", "hashtags", "feed_title", "author"})
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-def parse_duration(value: object) -> timedelta:
-    """``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1h30m"`` or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as '90s', '10m', '2h' or '1d'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        parts = _DURATION.findall(value)
-        if parts and "".join(f"{n}{u}" for n, u in parts) == re.sub(r"\s+", "", value):
-            return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
-    raise ValueError(f"{value!r} is not a duration such as '90s', '10m', '2h' or '1d'")
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def template_fields(template: str) -> list[str]:
-    """The fields a template uses; raises ``ValueError`` for anything but plain ``{name}``."""
-    names = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as error:
-        raise ValueError(
-            f"malformed template ({error}); write a literal brace as {{{{ or }}}}"
-        ) from None
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            raise ValueError(
-                f"{{{name}}} is not allowed: only plain fields such as {{title}} "
-                "(no attribute, index or positional access)"
-            )
-        if spec or conversion:
-            raise ValueError(f"{{{name}}} may not have a format spec or conversion")
-        if name not in TEMPLATE_FIELDS:
-            known = ", ".join(f"{{{f}}}" for f in sorted(TEMPLATE_FIELDS))
-            raise ValueError(f"unknown field {{{name}}} (known: {known})")
-        names.append(name)
-    return names
-
-
-def _check_template(value: str) -> str:
-    template_fields(value)
-    return value
-
-
-TemplateStr = Annotated[str, AfterValidator(_check_template)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
-
-
-class BotSettings(_Section):
+class BotSettings(Section):
     database: str = "feedrelay.sqlite"
     poll_interval: Duration = timedelta(minutes=10)
     max_feed_bytes: int = Field(default=10_000_000, gt=0)
@@ -107,7 +64,7 @@ class BotSettings(_Section):
     max_attempts: int = Field(default=8, ge=1)
 
 
-class FeedSettings(_Section):
+class FeedSettings(Section):
     url: str = Field(min_length=1)
     targets: list[str] = Field(default_factory=list)
     backfill: int = Field(default=0, ge=0)
@@ -116,119 +73,9 @@ class FeedSettings(_Section):
     max_age: Duration = timedelta(days=7)
 
 
-class _TargetBase(_Section):
-    platform: str
-    api_base: str | None = None
-    min_interval: Duration = timedelta(0)
-    image: bool = True
-
-    @field_validator("api_base")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
-
-    def credentials(self) -> dict[str, str]:
-        """Every secret field with its value revealed, for the adapter only."""
-        return {
-            name: value.get_secret_value() for name, value in self if isinstance(value, SecretStr)
-        }
-
-    def adapter_options(self) -> dict[str, Any]:
-        """Keyword arguments for this platform's adapter class."""
-        raise NotImplementedError
-
-
-class TwitterTarget(_TargetBase):
-    platform: Literal["twitter"]
-    template: TemplateStr = "{title} {url} {hashtags}"
-    consumer_key: SecretStr
-    consumer_secret: SecretStr
-    access_token: SecretStr
-    access_token_secret: SecretStr
-    max_hashtags: int = Field(default=3, ge=0)
-    hashtags_allow: list[str] | None = None
-    hashtags_deny: list[str] = Field(default_factory=list)
-    hashtags_rename: dict[str, str] = Field(default_factory=dict)
-    neutralize_mentions: bool = True
-
-    def adapter_options(self) -> dict[str, Any]:
-        return {**self.credentials(), "api_base": self.api_base}
-
-
-class RedditTarget(_TargetBase):
-    platform: Literal["reddit"]
-    subreddit: str = Field(min_length=1)
-    kind: Literal["link", "self"] = "link"
-    title: TemplateStr = "{title}"
-    body: TemplateStr = "{summary}\n\n{url}"
-    flair_id: str | None = None
-    flair_text: str | None = None
-    nsfw: bool = False
-    spoiler: bool = False
-    send_replies: bool = False
-    client_id: SecretStr
-    client_secret: SecretStr
-    username: str | None = None
-    password: SecretStr | None = None
-    refresh_token: SecretStr | None = None
-    user_agent: str | None = None
-
-    @field_validator("subreddit")
-    @classmethod
-    def _bare_name(cls, value: str) -> str:
-        name = value.removeprefix("/").removeprefix("r/")
-        if not re.fullmatch(r"[A-Za-z0-9_]{2,21}", name):
-            raise ValueError(f"{value!r} is not a subreddit name (like 'python' or 'r/python')")
-        return name
-
-    @model_validator(mode="after")
-    def _one_way_to_log_in(self) -> RedditTarget:
-        if self.refresh_token is None and (self.username is None or self.password is None):
-            raise ValueError("needs either refresh_token, or username and password")
-        return self
-
-    def adapter_options(self) -> dict[str, Any]:
-        options = self.model_dump(
-            include={
-                "subreddit",
-                "kind",
-                "flair_id",
-                "flair_text",
-                "nsfw",
-                "spoiler",
-                "send_replies",
-                "username",
-                "user_agent",
-                "api_base",
-            }
-        )
-        return {**options, **self.credentials()}
-
-
-class TumblrTarget(_TargetBase):
-    platform: Literal["tumblr"]
-    blog: str = Field(min_length=1)
-    state: Literal["published", "queue", "draft", "private"] = "published"
-    text: TemplateStr = "{summary}"
-    tags_from_labels: bool = True
-    tags: list[str] = Field(default_factory=list)
-    consumer_key: SecretStr
-    consumer_secret: SecretStr
-    oauth_token: SecretStr
-    oauth_token_secret: SecretStr
-
-    def adapter_options(self) -> dict[str, Any]:
-        options = self.model_dump(include={"blog", "state", "api_base"})
-        return {**options, **self.credentials()}
-
-
-TargetSettings = TwitterTarget | RedditTarget | TumblrTarget
-TARGET_MODELS: dict[str, type[TwitterTarget] | type[RedditTarget] | type[TumblrTarget]] = {
-    "twitter": TwitterTarget,
-    "reddit": RedditTarget,
-    "tumblr": TumblrTarget,
+# Each platform's settings model, from its spec (``adapters/<platform>/spec.py``).
+TARGET_MODELS: dict[str, type[TargetSettings]] = {
+    name: adapters.spec(name).settings_model for name in adapters.platforms()
 }
 
 

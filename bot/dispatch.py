@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from adapters import spec
 from adapters.base import Adapter, Reconciler
 from bot import media, policy
 from bot.config import Config, TargetSettings
@@ -303,7 +304,7 @@ class Dispatcher:
                     settlement = policy.after_failed_lookup(delivery, error, now=now)
                 else:
                     settlement = policy.after_lookup(delivery, found, rules=rules, now=now)
-            elif getattr(adapter, "resend_is_safe", False):
+            elif spec(self.config.targets[target].platform).resend_is_safe:
                 # The platform refuses an identical re-send as a duplicate, which is
                 # recorded as posted: sending again (after the backoff) is the check.
                 settlement = policy.after_lookup(delivery, None, rules=rules, now=now)

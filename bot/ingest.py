@@ -16,9 +16,9 @@ from datetime import datetime
 
 import requests
 
-from adapters import adapter_class
+from adapters import spec
 from bot import feeds, policy
-from bot.config import Config, RedditTarget, TargetSettings, TumblrTarget, TwitterTarget
+from bot.config import Config, TargetSettings
 from bot.errors import FeedError
 from bot.failpoints import failpoint
 from bot.model import DeliveryState, Entry, FeedState, Limits
@@ -46,39 +46,12 @@ class FeedResult:
 
 
 def style_for(target: TargetSettings) -> Style:
-    """The rendering options of one configured target."""
-    if isinstance(target, TwitterTarget):
-        return Style(
-            platform="twitter",
-            template=target.template,
-            max_hashtags=target.max_hashtags,
-            hashtags_allow=target.hashtags_allow,
-            hashtags_deny=target.hashtags_deny,
-            hashtags_rename=target.hashtags_rename,
-            neutralize_mentions=target.neutralize_mentions,
-            image=target.image,
-        )
-    if isinstance(target, RedditTarget):
-        return Style(
-            platform="reddit",
-            template=target.title,
-            body_template=target.body,
-            kind=target.kind,
-            image=False,
-        )
-    assert isinstance(target, TumblrTarget)
-    return Style(
-        platform="tumblr",
-        template=target.text,
-        tags_from_labels=target.tags_from_labels,
-        extra_tags=target.tags,
-        image=target.image,
-    )
+    """The rendering options of one configured target (from its platform's spec)."""
+    return spec(target.platform).style(target)
 
 
 def limits_for(platform: str) -> Limits:
-    limits: Limits = adapter_class(platform).limits
-    return limits
+    return spec(platform).limits
 
 
 def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:

@@ -31,11 +31,17 @@ _MENTION = re.compile(r"(?<![\w@])@(?=\w)")
 _NEUTRAL_AT = "@\u2060"
 
 
+Shape = Callable[["Entry", "Style", Limits], "Rendered"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Style:
-    """How one target wants its posts: templates and options, taken from its config."""
+    """How one target wants its posts: templates and options, taken from its config by its
+    platform's spec, which also picks the ``shape`` (``render_twitter``, ``render_reddit``,
+    ``render_tumblr``, or a new platform's own)."""
 
     platform: str
+    shape: Shape
     template: str
     body_template: str = ""
     kind: str = "link"
@@ -60,10 +66,8 @@ class Rendered:
 
 
 def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    renderer = _RENDERERS.get(style.platform)
-    if renderer is None:
-        raise ValueError(f"no renderer for platform {style.platform!r}")
-    return renderer(entry, style, limits)
+    """``entry`` as a post in ``style``'s shape, within ``limits``."""
+    return style.shape(entry, style, limits)
 
 
 def entry_title(entry: Entry) -> str:
@@ -117,7 +121,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return unicodedata.normalize("NFC", text.strip())
 
 
-def _base_values(entry: Entry, style: Style) -> tuple[dict[str, str], str]:
+def _base_values(entry: Entry) -> tuple[dict[str, str], str]:
     """The template's fields, and the summary with its paragraphs kept (Tumblr shows them).
 
     The entry's HTML is turned into text once here: that is the costly part of rendering.
@@ -132,9 +136,6 @@ def _base_values(entry: Entry, style: Style) -> tuple[dict[str, str], str]:
         "feed_title": entry.feed_title,
         "author": entry.author,
     }
-    if style.platform == "twitter" and style.neutralize_mentions:
-        for name in ("title", "summary", "feed_title", "author"):
-            values[name] = _MENTION.sub(_NEUTRAL_AT, values[name])
     return {k: unicodedata.normalize("NFC", v) for k, v in values.items()}, paragraphs
 
 
@@ -146,7 +147,10 @@ def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
 
 def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
     limit = limits.max_text or 280
-    values, _ = _base_values(entry, style)
+    values, _ = _base_values(entry)
+    if style.neutralize_mentions:  # X notifies every @name in a post
+        for name in ("title", "summary", "feed_title", "author"):
+            values[name] = _MENTION.sub(_NEUTRAL_AT, values[name])
     fitted = dict(values, title="", summary="")
 
     def length(candidate: Mapping[str, str]) -> int:
@@ -222,7 +226,7 @@ def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
 
 
 def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    values, _ = _base_values(entry, style)
+    values, _ = _base_values(entry)
     max_title = limits.max_title or 300
     title = fill(style.template, values).replace("\n", " ")
     title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)
@@ -242,7 +246,7 @@ def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
 
 
 def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    values, paragraphs = _base_values(entry, style)
+    values, paragraphs = _base_values(entry)
     max_text = limits.max_text or 4096
     # A Tumblr text block shows paragraphs and list lines as the blog had them; a
     # full-text feed gives its opening paragraphs, not the whole article.
@@ -282,10 +286,3 @@ def _opening(text: str, limit: int = TUMBLR_SUMMARY_CHARS) -> str:
     if not kept:
         return truncate_chars(text.split("\n\n")[0], limit)
     return "\n\n".join(kept).rstrip(" ,;:-–—") + "…"
-
-
-_RENDERERS: dict[str, Callable[[Entry, Style, Limits], Rendered]] = {
-    "twitter": render_twitter,
-    "reddit": render_reddit,
-    "tumblr": render_tumblr,
-}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -198,3 +200,24 @@ def three_platforms(
         reddit_target(reddit.url, reddit_extra),
         tumblr_target(tumblr.url),
     )
+
+
+# Modules that must load only when a configured target is opened.
+PLATFORM_LIBRARIES = (
+    "tweepy",
+    "praw",
+    "prawcore",
+    "requests_oauthlib",
+    "adapters.twitter.client",
+    "adapters.reddit.client",
+    "adapters.tumblr.client",
+)
+
+
+def modules_loaded_by(code: str, modules: tuple[str, ...] = PLATFORM_LIBRARIES) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {modules!r} if m in sys.modules))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    return [name for name in result.stdout.strip().split(",") if name]

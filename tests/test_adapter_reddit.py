@@ -1,4 +1,4 @@
-"""Reddit-specific behaviour of ``adapters.reddit``: real praw against ``FakeReddit``."""
+"""Reddit-specific behaviour of ``adapters.reddit.client``: real praw against ``FakeReddit``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from adapters.base import make_session
-from adapters.reddit import RedditAdapter, _retry_after, parse_ratelimit_wait
+from adapters.reddit.client import RedditAdapter, _retry_at, parse_ratelimit_wait
 from bot import __version__
 from bot.errors import (
     AuthError,
@@ -137,7 +137,7 @@ class _NoInternet(requests.adapters.HTTPAdapter):
 
 
 def test_no_request_goes_to_reddit(fake: FakeReddit) -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     session.mount("https://", _NoInternet())
     adapter = adapter_for(fake, session=session)
     adapter.verify()
@@ -185,10 +185,13 @@ def test_429_waits_for_retry_after_or_the_reset_header(fake: FakeReddit) -> None
     assert raised.value.retry_at - datetime.now(UTC) <= timedelta(seconds=30)
     assert raised.value.retry_at - datetime.now(UTC) > timedelta(seconds=25)
 
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     response = requests.Response()
     response.headers["x-ratelimit-reset"] = "42"
-    assert _retry_after(response) == timedelta(seconds=42)
-    assert _retry_after(requests.Response()) == timedelta(seconds=60)
+    assert _retry_at(response, now=now) == now + timedelta(seconds=42)
+    response.headers["Retry-After"] = "Fri, 01 May 2026 12:05:00 GMT"  # an HTTP date
+    assert _retry_at(response, now=now) == now + timedelta(minutes=5)
+    assert _retry_at(requests.Response(), now=now) == now + timedelta(seconds=60)
 
 
 def test_a_spent_request_quota_raises_instead_of_sleeping(fake: FakeReddit) -> None:
@@ -279,7 +282,7 @@ def test_a_read_timeout_uses_the_sessions_timeout_not_prawcores_16_s(
 
 
 def test_refused_after_the_token_is_transient_even_on_submit(fake: FakeReddit) -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     adapter = adapter_for(fake, session=session)
     adapter.verify()
     fake.stop()

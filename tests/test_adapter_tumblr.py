@@ -1,4 +1,4 @@
-"""Tumblr-specific behaviour of ``adapters.tumblr`` against the loopback ``FakeTumblr``."""
+"""Tumblr-specific behaviour of ``adapters.tumblr.client`` against the loopback ``FakeTumblr``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import requests
 from oauthlib.oauth1.rfc5849 import signature, utils
 from requests_oauthlib import OAuth1
 
-from adapters.tumblr import TumblrAdapter, next_eastern_midnight
+from adapters.tumblr.client import TumblrAdapter, next_eastern_midnight
 from bot.errors import (
     AuthError,
     OutcomeUnknownError,
@@ -386,7 +386,7 @@ def test_verify_refuses_a_blog_the_account_does_not_own(fake: FakeTumblr) -> Non
 
 
 def test_text_becomes_one_block_per_paragraph_and_list_items() -> None:
-    from adapters.tumblr import text_blocks
+    from adapters.tumblr.client import text_blocks
 
     assert text_blocks("First para.\nSecond line.\n\n• one\n• two\n\n1. a\n2. b\n\n") == [
         {"type": "text", "text": "First para.\nSecond line."},

@@ -13,7 +13,7 @@ import requests
 from requests.adapters import BaseAdapter
 
 from adapters.base import make_session
-from adapters.twitter import TwitterAdapter, retry_at_from_headers
+from adapters.twitter.client import TwitterAdapter, retry_at_from_headers
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -231,6 +231,18 @@ def test_a_dropped_connection_after_sending_is_unknown(
     assert len(fake.tweets) == 1
 
 
+def test_an_answer_dripping_past_the_deadline_is_unknown_not_a_hang(fake: FakeX) -> None:
+    session = make_session(connect_timeout=1.0, read_timeout=5.0, deadline=1.0)
+    adapter = hooks.make_adapter(fake, session=session)
+    fake.drip_next(0.2)  # created; the answer then comes a byte every 0.2 s (about 30 s)
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknownError, match="did not answer in time"):
+        adapter.publish(POST)
+    assert time.monotonic() - started < 5
+    assert 0 < fake.dripped < 60
+    assert len(fake.tweets) == 1
+
+
 def test_connection_refused_is_transient_not_unknown(fake: FakeX) -> None:
     adapter = hooks.make_adapter(fake)
     fake.stop()
@@ -369,7 +381,7 @@ class _Unreachable(BaseAdapter):
 def test_api_base_rewrites_every_request_and_nothing_reaches_api_twitter_com(
     fake: FakeX,
 ) -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     guard = _Unreachable()
     session.mount("https://", guard)
     adapter = hooks.make_adapter(fake, session=session)
@@ -390,7 +402,7 @@ def test_api_base_rewrites_every_request_and_nothing_reaches_api_twitter_com(
 
 
 def test_without_api_base_requests_go_to_api_twitter_com() -> None:
-    session = make_session(timeout=hooks.TIMEOUT)
+    session = make_session(**hooks.TIMEOUT)
     guard = _Unreachable()
     session.mount("https://", guard)
     adapter = TwitterAdapter(
@@ -472,3 +484,79 @@ def test_repr_names_only_the_target(fake: FakeX) -> None:
 def test_an_empty_post_is_rejected_with_xs_reason(fake: FakeX, adapter: TwitterAdapter) -> None:
     with pytest.raises(PostRejectedError, match="either text or media"):
         adapter.publish(Post(text=""))
+
+
+# -- finding an existing post ------------------------------------------------------------
+
+
+def test_find_existing_after_a_duplicate_returns_the_earlier_post(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    post = Post(text="Fish & chips, at last: see example.com and https://example.org/2026/05/once/")
+    first = adapter.publish(post)
+    with pytest.raises(DuplicatePostError):
+        adapter.publish(post)
+    # X shows the text with t.co links and escaped: a plain comparison would not match.
+    listed = fake._as_shown(fake.tweets[0], {"entities"})
+    assert "https://t.co/" in listed["text"] and "&amp;" in listed["text"]
+    assert "example.org" not in listed["text"]
+
+    found = adapter.find_existing(post)
+    assert found is not None
+    assert found.remote_id == first.remote_id == fake.tweets[0]["id"]
+    assert found.url == f"https://x.com/{fake.user['username']}/status/{first.remote_id}"
+    (listing,) = fake.requests_to("GET", r"/2/users/\d+/tweets")
+    assert listing.path == f"/2/users/{fake.user['id']}/tweets"
+    assert 5 <= int(listing.query["max_results"][0]) <= 100
+    assert set(listing.query["tweet.fields"][0].split(",")) >= {"entities", "created_at"}
+
+
+def test_find_existing_ignores_whitespace_and_asks_who_the_account_is_once(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    seeded = fake.seed_tweet("Line one\n\nline two https://example.org/a")
+    fake.seed_tweet("Something else")
+    found = adapter.find_existing(Post(text="Line one  line two https://example.org/a"))
+    assert found is not None and found.remote_id == seeded["id"]
+    assert adapter.find_existing(Post(text="Line one")) is None
+    assert len(fake.requests_to("GET", "/2/users/me")) == 1
+
+
+def test_find_existing_is_none_when_the_post_is_not_there(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    assert adapter.find_existing(POST) is None
+    fake.seed_tweet("A different post https://example.org/2026/05/other")
+    assert adapter.find_existing(POST) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, "<html>upstream error</html>", TransientError),
+        (200, {"data": [{"id": "1"}]}, TransientError),  # no text: cannot compare
+        (200, {"errors": [{"detail": "Could not find user"}]}, TransientError),
+        (503, None, TransientError),
+        (401, None, TransientError),
+        (429, None, RateLimitedError),
+    ],
+    ids=["not-json", "no-text", "errors-only", "503", "401", "429"],
+)
+def test_an_unreadable_timeline_cannot_tell(
+    fake: FakeX, adapter: TwitterAdapter, status: int, body: Any, expected: type[PublishError]
+) -> None:
+    adapter.publish(POST)
+    fake.fail_timeline_next(status, body)
+    with pytest.raises(PublishError) as raised:
+        adapter.find_existing(POST)
+    assert type(raised.value) is expected
+    assert raised.value.retryable
+    _no_secrets(str(raised.value))
+
+
+def test_find_existing_when_x_cannot_say_who_the_account_is(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    fake.fail_me_next(503)
+    with pytest.raises(TransientError):
+        adapter.find_existing(POST)

@@ -13,7 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import X_SECRETS, feed_table, write_config, x_target
+from tests.conftest import (
+    PLATFORM_LIBRARIES,
+    X_SECRETS,
+    feed_table,
+    modules_loaded_by,
+    write_config,
+    x_target,
+)
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.x_api import FakeX
 
@@ -153,16 +160,7 @@ def test_run_post_history_and_secrets_never_printed(
 
 
 def test_cli_import_loads_no_platform_library() -> None:
-    code = (
-        "import sys, bot.cli\n"
-        "loaded = [m for m in ('tweepy', 'praw', 'prawcore', 'requests_oauthlib', 'apscheduler',"
-        " 'adapters.twitter', 'adapters.reddit', 'adapters.tumblr') if m in sys.modules]\n"
-        "print(','.join(loaded))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == ""
+    assert modules_loaded_by("import bot.cli", (*PLATFORM_LIBRARIES, "apscheduler")) == []
 
 
 def test_python_dash_m_runs_the_cli() -> None:

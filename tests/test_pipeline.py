@@ -123,7 +123,7 @@ def test_rejected_post_fails_with_the_platforms_reason(
 def test_interrupted_send_is_checked_not_blindly_resent(
     tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
 ) -> None:
-    """A crash after X accepted the tweet: the identical re-send is X's duplicate check."""
+    """A crash after X accepted the tweet: the post is found on the timeline, not re-sent."""
     path = _config(tmp_path, blog, x_api)
     _run_once(path, clock)
     blog.add_entry("Crash in the middle")
@@ -144,6 +144,10 @@ def test_interrupted_send_is_checked_not_blindly_resent(
         (row,) = app.history()
     assert row.state is DeliveryState.POSTED
     assert len(x_api.tweets) == 1
+    # Found on the account's timeline: the record names the post that is there.
+    tweet_id = x_api.tweets[0]["id"]
+    assert row.remote_id == tweet_id
+    assert row.remote_url == f"https://x.com/{x_api.user['username']}/status/{tweet_id}"
 
 
 def test_unknown_outcome_is_recorded_as_unknown(
@@ -158,14 +162,30 @@ def test_unknown_outcome_is_recorded_as_unknown(
     with open_app(path, clock) as app:
         (row,) = app.history()
         assert row.state is DeliveryState.UNKNOWN
-        app.dispatch_due()  # looked up: X does not show it (the fake accepted and failed)
-        (row,) = app.history()
-        assert row.state is DeliveryState.POSTED or row.due_at > clock.now
-        clock.now = max(clock.now, row.due_at)
-        app.dispatch_due()  # a re-send, after the backoff, meets X's duplicate check
+        app.dispatch_due()  # found on the timeline before anything is re-sent
         (row,) = app.history()
     assert row.state is DeliveryState.POSTED
     assert len(x_api.tweets) == 1
+    assert row.remote_id == x_api.tweets[0]["id"]
+    assert len(x_api.requests_to("POST", "/2/tweets")) == 1
+
+
+def test_a_duplicate_records_the_post_that_is_already_there(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    blog.add_entry("Posted by hand earlier")
+    clock.advance(minutes=11)
+    with open_app(path, clock) as app:
+        app.poll_due_feeds()
+        (row,) = app.history()
+        earlier = x_api.seed_tweet(row.post.text)
+        app.dispatch_due()  # X answers 403 duplicate content
+        (row,) = app.history()
+    assert row.state is DeliveryState.POSTED
+    assert row.remote_id == earlier["id"]
+    assert row.remote_url and row.remote_url.endswith(f"/status/{earlier['id']}")
 
 
 def test_a_broken_feed_does_not_stop_the_others(

@@ -8,15 +8,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.model import Entry, Image, Limits
-from bot.render import Style, render, slug_for
+from bot.render import Style, render, render_reddit, render_tumblr, render_twitter, slug_for
 from bot.xtext import find_urls, weighted_length
 
 X_LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
 REDDIT_LIMITS = Limits(max_title=300, max_body=40_000)
 TUMBLR_LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)
-X = Style(platform="twitter", template="{title} {url} {hashtags}")
-REDDIT = Style(platform="reddit", template="{title}")
-TUMBLR = Style(platform="tumblr", template="{summary}", extra_tags=("allotment",))
+X = Style(platform="twitter", shape=render_twitter, template="{title} {url} {hashtags}")
+REDDIT = Style(platform="reddit", shape=render_reddit, template="{title}")
+TUMBLR = Style(
+    platform="tumblr", shape=render_tumblr, template="{summary}", extra_tags=("allotment",)
+)
 LINK = "https://fieldnotes.blogspot.com/2026/11/a-post.html"
 
 
@@ -52,7 +54,9 @@ def test_x_long_title_is_cut_on_a_word_with_an_ellipsis_and_the_link_kept() -> N
 
 
 def test_summary_gets_what_the_title_leaves_then_hashtags_while_they_fit() -> None:
-    style = Style(platform="twitter", template="{title}: {summary} {url} {hashtags}")
+    style = Style(
+        platform="twitter", shape=render_twitter, template="{title}: {summary} {url} {hashtags}"
+    )
     entry = _entry("Short", "<p>" + "words " * 100 + "</p>", labels=("One", "Two", "Three"))
     rendered = render(entry, style, X_LIMITS)
     assert rendered.length <= 280
@@ -64,7 +68,9 @@ def test_mentions_from_the_feed_cannot_notify_on_x() -> None:
     rendered = render(_entry("Thanks @ferris_fan and @rustlang"), X, X_LIMITS)
     assert "@ferris_fan" not in rendered.post.text
     assert "@\u2060ferris_fan" in rendered.post.text
-    allowed = Style(platform="twitter", template="{title}", neutralize_mentions=False)
+    allowed = Style(
+        platform="twitter", shape=render_twitter, template="{title}", neutralize_mentions=False
+    )
     assert render(_entry("Thanks @ferris_fan"), allowed, X_LIMITS).post.text == "Thanks @ferris_fan"
     # Tumblr and Reddit keep the text as written.
     assert render(_entry("Thanks @ferris_fan"), REDDIT, REDDIT_LIMITS).post.title == (
@@ -99,7 +105,7 @@ def test_tumblr_post_shape() -> None:
     assert post.link == LINK and post.title == "Blight"
     assert post.image == Image(url="https://img.example/a.jpg")
     assert post.slug == slug_for(entry) and post.slug.startswith("blight-")
-    no_image = Style(platform="tumblr", template="{summary}", image=False)
+    no_image = Style(platform="tumblr", shape=render_tumblr, template="{summary}", image=False)
     assert render(entry, no_image, TUMBLR_LIMITS).post.image is None
 
 
@@ -140,7 +146,9 @@ def test_any_entry_fits_every_platform(
     title: str, summary: str, tags: list[str], link: str
 ) -> None:
     entry = _entry(title, f"<p>{summary}</p>", labels=tuple(tags), link=link)
-    full = Style(platform="twitter", template="{title} — {summary} {url} {hashtags}")
+    full = Style(
+        platform="twitter", shape=render_twitter, template="{title} — {summary} {url} {hashtags}"
+    )
     for style in (X, full):
         post = render(entry, style, X_LIMITS).post
         assert weighted_length(post.text) <= 280

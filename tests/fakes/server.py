@@ -47,6 +47,9 @@ class Response:
     drop: bool = False
     # Sleep before answering (seconds): lets a test force a client read timeout.
     delay: float = 0.0
+    # Send the body one byte at a time, this many seconds apart: a slow-drip server that
+    # never trips a per-read timeout.
+    drip: float = 0.0
 
     def encoded(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -93,6 +96,8 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        # Body bytes written by dripping answers (``Response.drip``) before the client left.
+        self.dripped = 0
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
         self._httpd: _QuietServer | None = None
@@ -154,8 +159,21 @@ class FakeServer:
                     self.send_header("Connection", "close")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                if self.command != "HEAD":
+                if self.command == "HEAD":
+                    return
+                if not response.drip:
                     self.wfile.write(payload)
+                    return
+                for index in range(len(payload)):
+                    try:
+                        self.wfile.write(payload[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        self.close_connection = True
+                        return
+                    with fake._lock:
+                        fake.dripped += 1
+                    threading.Event().wait(response.drip)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 

@@ -1,9 +1,11 @@
 """A loopback fake of the parts of X's API v2 that FeedRelay uses.
 
-Routes: ``POST /2/tweets``, ``GET /2/users/me``, ``POST /2/media/upload`` (multipart),
-``POST /2/media/metadata``. Bodies and headers follow X's real answers, including the
-duplicate-content 403 and the rate-limit headers (a 15-minute window plus 24-hour user and
-app windows, enforced).
+Routes: ``POST /2/tweets``, ``GET /2/users/me``, ``GET /2/users/:id/tweets`` (the account's
+timeline, newest first), ``POST /2/media/upload`` (multipart), ``POST /2/media/metadata``.
+As X does, the timeline shows a post's text HTML-escaped and with every URL replaced by a
+``https://t.co/<code>`` link, listed in ``entities.urls`` with its ``expanded_url``. Bodies
+and headers follow X's real answers, including the duplicate-content 403 and the rate-limit
+headers (a 15-minute window plus 24-hour user and app windows, enforced).
 
 Every request needs an ``Authorization: OAuth ...`` header for the expected consumer key (and
 access token). Given the two secrets as well, the fake checks the HMAC-SHA1 signature the way
@@ -17,7 +19,9 @@ import base64
 import copy
 import email.parser
 import email.policy
+import hashlib
 import hmac
+import html
 import itertools
 import sys
 import threading
@@ -28,6 +32,7 @@ from urllib.parse import urlencode
 
 from oauthlib.oauth1.rfc5849 import signature, utils
 
+from bot.xtext import find_urls
 from tests.fakes.server import FakeServer, Request, Response
 
 SIGNED_HOST = "https://api.twitter.com"
@@ -167,8 +172,11 @@ class FakeX(FakeServer):
         self._media_failures: list[Response] = []
         self._metadata_failures: list[Response] = []
         self._me_failures: list[Response] = []
+        self._timeline_failures: list[Response] = []
+        self._created_at: dict[str, str] = {}
         self.route("POST", "/2/tweets", self._create_tweet)
         self.route("GET", "/2/users/me", self._users_me)
+        self.route("GET", r"/2/users/(?P<id>\d+)/tweets", self._users_tweets)
         self.route("POST", "/2/media/upload", self._media_upload)
         self.route("POST", "/2/media/metadata", self._media_metadata)
 
@@ -231,6 +239,12 @@ class FakeX(FakeServer):
             self._tweet_failures.append((Response(delay=seconds), accept))
         return self
 
+    def drip_next(self, seconds_per_byte: float, *, accept: bool = True) -> FakeX:
+        """The next post is answered (201, created if ``accept``) one body byte at a time."""
+        with self._state:
+            self._tweet_failures.append((Response(drip=seconds_per_byte), accept))
+        return self
+
     def fail_media_next(self, status: int, body: dict[str, Any] | None = None) -> FakeX:
         """The next ``POST /2/media/upload`` answers ``status``."""
         with self._state:
@@ -247,6 +261,17 @@ class FakeX(FakeServer):
         """The next ``GET /2/users/me`` answers ``status``."""
         with self._state:
             self._me_failures.append(Response(status, copy.deepcopy(body or BODIES[status])))
+        return self
+
+    def fail_timeline_next(
+        self, status: int, body: bytes | str | dict[str, Any] | None = None
+    ) -> FakeX:
+        """The next ``GET /2/users/:id/tweets`` answers ``status`` (with ``body``, e.g. one
+        that is not JSON, else X's body for the status)."""
+        with self._state:
+            self._timeline_failures.append(
+                Response(status, copy.deepcopy(body if body is not None else BODIES[status]))
+            )
         return self
 
     def seed_tweet(self, text: str) -> dict[str, Any]:
@@ -282,8 +307,9 @@ class FakeX(FakeServer):
             created = self._validate_and_accept(request)
             if created.status != 201:
                 return created  # nothing was created: answer as X would
-            if injected.delay:
+            if injected.delay or injected.drip:
                 created.delay = injected.delay  # created, answered late
+                created.drip = injected.drip  # or slowly
                 return created
             return injected  # created, then the connection drops or X answers 5xx
 
@@ -326,6 +352,9 @@ class FakeX(FakeServer):
 
     def _accept(self, text: str, media_ids: list[str]) -> dict[str, Any]:
         tweet = {"id": str(next(self._ids)), "text": text, "media_ids": media_ids}
+        self._created_at[tweet["id"]] = time.strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(self.clock())
+        )
         self.tweets.append(tweet)
         return tweet
 
@@ -336,6 +365,76 @@ class FakeX(FakeServer):
             if self._me_failures:
                 return self._me_failures.pop(0)
         return Response(200, {"data": dict(self.user)}, self._limit_headers())
+
+    def _users_tweets(self, request: Request) -> Response:
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        with self._state:
+            if self._timeline_failures:
+                return self._timeline_failures.pop(0)
+            tweets = list(reversed(self.tweets))
+        assert request.match is not None
+        if request.match["id"] != self.user["id"]:
+            return Response(
+                200,
+                {
+                    "errors": [
+                        {
+                            "value": request.match["id"],
+                            "detail": f"Could not find user with id: [{request.match['id']}].",
+                            "title": "Not Found Error",
+                            "resource_type": "user",
+                            "parameter": "id",
+                            "type": "https://api.twitter.com/2/problems/resource-not-found",
+                        }
+                    ]
+                },
+            )
+        raw_max = (request.query.get("max_results") or ["10"])[-1]
+        if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
+            return Response(
+                400, invalid_request("max_results", raw_max, "must be between 5 and 100")
+            )
+        fields = set(",".join(request.query.get("tweet.fields", [])).split(","))
+        shown = [self._as_shown(tweet, fields) for tweet in tweets[: int(raw_max)]]
+        meta: dict[str, Any] = {"result_count": len(shown)}
+        if shown:
+            meta.update(newest_id=shown[0]["id"], oldest_id=shown[-1]["id"])
+            return Response(200, {"data": shown, "meta": meta}, self._limit_headers())
+        return Response(200, {"meta": meta}, self._limit_headers())
+
+    def _as_shown(self, tweet: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+        """A post as X's timeline shows it: escaped, every URL a t.co link."""
+        text = html.escape(tweet["text"], quote=False)
+        urls: list[dict[str, Any]] = []
+        shown = ""
+        last = 0
+        for start, end in find_urls(text):
+            original = html.unescape(text[start:end])
+            short = "https://t.co/" + hashlib.sha1(original.encode()).hexdigest()[:10]
+            shown += text[last:start]
+            urls.append(
+                {
+                    "start": len(shown),
+                    "end": len(shown) + len(short),
+                    "url": short,
+                    "expanded_url": original if "://" in original else f"http://{original}",
+                    "display_url": original.split("://", 1)[-1][:26],
+                }
+            )
+            shown += short
+            last = end
+        shown += text[last:]
+        data: dict[str, Any] = {
+            "id": tweet["id"],
+            "text": shown,
+            "edit_history_tweet_ids": [tweet["id"]],
+        }
+        if "created_at" in fields:
+            data["created_at"] = self._created_at.get(tweet["id"], "")
+        if "entities" in fields and urls:
+            data["entities"] = {"urls": urls}
+        return data
 
     def _media_upload(self, request: Request) -> Response:
         if (denied := self._check_auth(request)) is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import make_session
-from adapters.reddit import RedditAdapter
+from adapters.reddit.client import RedditAdapter
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -28,7 +28,7 @@ REFRESH_TOKEN = "fr-refresh-token-5Tn"
 ACCESS_TOKEN = "fr-access-token-1Wm"
 SECRETS = (CLIENT_ID, CLIENT_SECRET, PASSWORD, REFRESH_TOKEN, ACCESS_TOKEN)
 # Short enough to keep a read-timeout test fast, long enough for a loopback answer.
-TIMEOUT = (1.0, 1.0)
+TIMEOUT = {"connect_timeout": 1.0, "read_timeout": 1.0}
 
 
 def start_fake() -> FakeReddit:
@@ -51,7 +51,7 @@ def make_adapter(fake: FakeReddit, **options: Any) -> RedditAdapter:
         "username": USERNAME,
         "password": PASSWORD,
         "api_base": fake.url,
-        "session": make_session(timeout=TIMEOUT),
+        "session": make_session(**TIMEOUT),
     }
     settings.update(options)
     return RedditAdapter(**settings)
@@ -141,7 +141,7 @@ FAILURES = [
     ),
     Failure(
         "submit-read-timeout",
-        lambda fake: fake.delay_next(TIMEOUT[1] + 1.0),
+        lambda fake: fake.delay_next(TIMEOUT["read_timeout"] + 1.0),
         OutcomeUnknownError,
     ),
     Failure("submit-dropped", lambda fake: fake.drop_next(), OutcomeUnknownError),

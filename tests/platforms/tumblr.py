@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import make_session
-from adapters.tumblr import TumblrAdapter
+from adapters.tumblr.client import TumblrAdapter
 from bot.errors import AuthError, OutcomeUnknownError, PostRejectedError, RateLimitedError
 from bot.model import Post
 from tests.fakes.tumblr_api import FakeTumblr
@@ -22,7 +22,7 @@ SECRETS = (CONSUMER_KEY, CONSUMER_SECRET, OAUTH_TOKEN, OAUTH_TOKEN_SECRET)
 
 # The contract builds the adapter before arranging a failure, so every test adapter gets a
 # short read timeout; READ_TIMEOUT_DELAY_S outlasts it.
-TEST_TIMEOUT_S = (2.0, 1.0)
+TEST_TIMEOUT_S = {"connect_timeout": 2.0, "read_timeout": 1.0}
 READ_TIMEOUT_DELAY_S = 2.5
 
 
@@ -46,7 +46,7 @@ def make_adapter(fake: FakeTumblr, **options: Any) -> TumblrAdapter:
         "oauth_token": OAUTH_TOKEN,
         "oauth_token_secret": OAUTH_TOKEN_SECRET,
         "api_base": fake.url,
-        "session": make_session(timeout=TEST_TIMEOUT_S),
+        "session": make_session(**TEST_TIMEOUT_S),
     }
     return TumblrAdapter(**(defaults | options))
 

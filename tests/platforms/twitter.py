@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import make_session
-from adapters.twitter import TwitterAdapter
+from adapters.twitter.client import TwitterAdapter
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -26,7 +26,7 @@ ACCESS_TOKEN_SECRET = "ats-Ye4Hn8Tq1Bw6Xk3Jm0Pz5Rc7Lv2Sd9Gf"
 SECRETS = (CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_TOKEN_SECRET)
 
 # Short enough that the read-timeout case stays fast, long enough for a loopback answer.
-TIMEOUT = (1.0, 0.5)
+TIMEOUT = {"connect_timeout": 1.0, "read_timeout": 0.5}
 SLOWER_THAN_TIMEOUT = 1.5
 
 
@@ -42,7 +42,7 @@ def start_fake() -> FakeX:
 
 
 def make_adapter(fake: FakeX, **options: Any) -> TwitterAdapter:
-    options.setdefault("session", make_session(timeout=TIMEOUT))
+    options.setdefault("session", make_session(**TIMEOUT))
     credentials = {
         "consumer_key": CONSUMER_KEY,
         "consumer_secret": CONSUMER_SECRET,

@@ -20,10 +20,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 from requests_oauthlib import OAuth1
-from urllib3.exceptions import MaxRetryError, NewConnectionError
-from urllib3.exceptions import SSLError as UrllibSSLError
 
-from adapters.base import Limits, make_session
+from adapters.base import Limits, make_session, request_error, retry_at
+from adapters.tumblr.spec import LIMITS, STATES
 from bot.errors import (
     AuthError,
     OutcomeUnknownError,
@@ -34,8 +33,6 @@ from bot.errors import (
 )
 from bot.model import MediaFile, Post, Published
 
-STATES = ("published", "queue", "draft", "private")
-
 
 def next_eastern_midnight(now: datetime) -> datetime:
     """The next midnight in America/New_York after ``now``, in UTC (never skipped by DST)."""
@@ -44,25 +41,18 @@ def next_eastern_midnight(now: datetime) -> datetime:
     return datetime.combine(day, time(0), tzinfo=eastern).astimezone(UTC)
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
 def _retry_at(headers: Mapping[str, str], now: datetime) -> datetime:
-    """When a 429 ends: the exhausted window's reset, else Retry-After (seconds), else +1 h."""
-    waits = [
-        wait
+    """When a 429 ends: the exhausted window's reset (seconds from now), else Retry-After,
+    else in an hour."""
+    exhausted = [
+        f"X-Ratelimit-{scope}-Reset"
         for scope in ("Perhour", "Perday")
         if headers.get(f"X-Ratelimit-{scope}-Remaining") == "0"
-        and (wait := _seconds(headers.get(f"X-Ratelimit-{scope}-Reset"))) is not None
+        and headers.get(f"X-Ratelimit-{scope}-Reset")
     ]
-    if waits:
-        return now + timedelta(seconds=max(waits))
-    wait = _seconds(headers.get("Retry-After"))
-    return now + (timedelta(seconds=wait) if wait is not None else timedelta(hours=1))
+    return retry_at(
+        headers, now=now, default=timedelta(hours=1), waits=exhausted or ["Retry-After"]
+    )
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -103,10 +93,7 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
 class TumblrAdapter:
     """One Tumblr blog. ``blog`` is a name, ``name.tumblr.com`` or the blog's own domain."""
 
-    # A link block's title has no documented limit; 250 keeps the card to a few lines.
-    limits: ClassVar[Limits] = Limits(
-        max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1
-    )
+    limits: ClassVar[Limits] = LIMITS
 
     def __init__(
         self,
@@ -130,6 +117,7 @@ class TumblrAdapter:
         self.api_base = (api_base or "https://api.tumblr.com").rstrip("/")
         self._session = session or make_session()
         self._session.auth = OAuth1(consumer_key, consumer_secret, oauth_token, oauth_token_secret)
+        self._secrets = (consumer_key, consumer_secret, oauth_token, oauth_token_secret)
 
     def publish(self, post: Post, media: MediaFile | None = None) -> Published:
         """Create an NPF post. Images go by URL in the link block: ``media`` is unused."""
@@ -200,24 +188,19 @@ class TumblrAdapter:
     @contextmanager
     def _errors(self, action: str, *, sending: bool) -> Iterator[None]:
         """Translate ``requests`` failures; ``sending``: a lost answer may hide a new post."""
-        unknown = OutcomeUnknownError if sending else TransientError
-        where = f"tumblr {action} ({self.api_base})"
         try:
             yield
         except requests.HTTPError as e:
             assert e.response is not None
             raise self._from_response(e.response, action, sending) from e
-        except requests.ConnectTimeout as e:
-            raise TransientError(f"{where}: connect timeout", target=self.target) from e
-        except requests.ReadTimeout as e:
-            raise unknown(f"{where}: no answer in time", target=self.target) from e
-        except requests.ConnectionError as e:
-            reason = e.args[0].reason if e.args and isinstance(e.args[0], MaxRetryError) else None
-            before = isinstance(reason, (NewConnectionError, UrllibSSLError))
-            cls = TransientError if before else unknown
-            raise cls(f"{where}: {type(reason or e).__name__}", target=self.target) from e
         except requests.RequestException as e:
-            raise unknown(f"{where}: {type(e).__name__}", target=self.target) from e
+            raise request_error(
+                e,
+                service=f"tumblr {action} ({self.api_base})",
+                target=self.target,
+                creates=sending,
+                secrets=self._secrets,
+            ) from e
 
     def _from_response(
         self, response: requests.Response, action: str, sending: bool
@@ -235,11 +218,11 @@ class TumblrAdapter:
         if status == 404:
             message += f" (is there a blog {self.blog}?)"
         if status == 403 and 8023 in codes:
-            wait = _seconds(response.headers.get("X-Ratelimit-Perday-Reset"))
-            retry_at = next_eastern_midnight(now)
-            if wait:
-                retry_at = max(retry_at, now + timedelta(seconds=wait))
-            return RateLimitedError(message, target=target, retry_at=retry_at)
+            midnight = next_eastern_midnight(now)
+            app_day = retry_at(
+                response.headers, now=now, default=timedelta(0), waits=["X-Ratelimit-Perday-Reset"]
+            )
+            return RateLimitedError(message, target=target, retry_at=max(midnight, app_day))
         if status == 429:
             return RateLimitedError(
                 message, target=target, retry_at=_retry_at(response.headers, now)

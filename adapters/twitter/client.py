@@ -5,19 +5,24 @@ X's v2 media endpoints (``POST /2/media/upload``, then ``POST /2/media/metadata`
 text), which tweepy 4.17 does not wrap, over the same session and the same OAuth1 credentials.
 A failed upload never blocks the post: it goes out without the image and a warning says why.
 
-There is no ``find_existing`` here on purpose: X has no cheap, exact way to find a post by
-content, and it needs none. After an unknown outcome the core sends the very same text again;
-if the first attempt did land, X answers 403 "duplicate content", which this adapter raises as
-``DuplicatePostError`` and the core records as done.
+X refuses an identical re-send (403 "duplicate content", raised as ``DuplicatePostError``),
+so re-sending is a safe check. To record *which* post is there, ``find_existing`` reads the
+account's recent timeline (``GET /2/users/:id/tweets``, the last 100 posts) and matches the
+text, after expanding the ``t.co`` links X puts in place of every URL. The core calls it after
+a duplicate and after an unknown outcome.
 
-Every request carries a timeout (tweepy sends none of its own, so the client gets our session
-from ``make_session``). ``wait_on_rate_limit`` stays off: a 429 becomes ``RateLimitedError``
-with the time X names, and the core schedules the retry.
+Every request has connect and read timeouts and a total deadline (tweepy sends no timeout of
+its own, so the client gets our session from ``make_session``, see ``bot.http``).
+``wait_on_rate_limit`` stays off: a 429 becomes ``RateLimitedError`` with the time X names,
+and the core schedules the retry.
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,9 +33,9 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from requests.utils import should_bypass_proxies
 from requests_oauthlib import OAuth1
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from adapters.base import USER_AGENT, Limits, make_session
+from adapters.base import USER_AGENT, Limits, make_session, request_error, retry_at, scrub
+from adapters.twitter.spec import SPEC
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -41,6 +46,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.model import MediaFile, Post, Published
+from bot.xtext import find_urls
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,8 @@ MAX_ALT_TEXT = 1000
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 DUPLICATE_MARKER = "duplicate content"
 
-Action = Literal["create", "verify", "media"]
+Action = Literal["create", "verify", "media", "find"]
+TIMELINE_POSTS = 100  # the most X returns in one page
 
 # At DEBUG these log request details: tweepy bodies and headers, oauthlib the access token
 # and signature base strings.
@@ -110,9 +117,8 @@ class _RewriteHostAdapter(HTTPAdapter):
 class TwitterAdapter:
     """One X account (a target), posting with OAuth 1.0a user-context credentials."""
 
-    limits: ClassVar[Limits] = Limits(max_text=280, text_counting="twitter", max_media=4)
-    # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
-    resend_is_safe: ClassVar[bool] = True
+    limits: ClassVar[Limits] = SPEC.limits
+    resend_is_safe: ClassVar[bool] = SPEC.resend_is_safe
 
     def __init__(
         self,
@@ -150,6 +156,7 @@ class TwitterAdapter:
             resource_owner_secret=access_token_secret,
         )
         self._username: str | None = None
+        self._user_id: str | None = None
 
     def __repr__(self) -> str:
         return f"TwitterAdapter(target={self.target!r})"
@@ -172,24 +179,62 @@ class TwitterAdapter:
                 "X accepted the post but its answer has no post id", target=self.target
             )
         tweet_id = str(tweet_id)
-        if self._username:
-            url = f"https://x.com/{self._username}/status/{tweet_id}"
-        else:
-            url = f"https://x.com/i/web/status/{tweet_id}"
+        url = self._url(tweet_id)
         log.debug("target %s: posted %s", self.target, url)
         return Published(remote_id=tweet_id, url=url)
 
     def verify(self) -> str:
-        with self._translate_errors("verify"):
-            response = self._client.get_me(user_auth=True)
-        username = getattr(getattr(response, "data", None), "username", None)
-        if not username:
-            raise TransientError("X answered /2/users/me without a username", target=self.target)
-        self._username = str(username)
+        self._me("verify")
         return f"@{self._username}"
+
+    def find_existing(self, post: Post) -> Published | None:
+        """The account's recent post with ``post``'s text, or ``None`` if there is none.
+
+        Raises ``RateLimitedError`` or ``TransientError`` when the timeline cannot be read.
+        """
+        user_id = self._user_id or self._me("find")
+        wanted = _comparable(post.text)
+        try:
+            with self._translate_errors("find"):
+                response = self._client.get_users_tweets(
+                    user_id,
+                    max_results=TIMELINE_POSTS,
+                    tweet_fields=["entities", "created_at"],
+                    user_auth=True,
+                )
+            for tweet in getattr(response, "data", None) or []:
+                if _comparable(_expanded(tweet.text, tweet.entities)) == wanted:
+                    return Published(remote_id=str(tweet.id), url=self._url(str(tweet.id)))
+        except (AttributeError, KeyError, TypeError, ValueError) as e:  # tweepy read a bad post
+            raise TransientError(
+                f"unreadable timeline from X: {type(e).__name__}: {e}", target=self.target
+            ) from e
+        errors = getattr(response, "errors", None)
+        if errors:  # X answers 200 with only "errors" when it could not list the posts
+            said = "; ".join(str(error.get("detail") or error) for error in errors)
+            raise TransientError(
+                f"X could not list the account's posts: {said}", target=self.target
+            )
+        return None
 
     def close(self) -> None:
         self._session.close()
+
+    def _me(self, action: Action) -> str:
+        """Ask X who the account is; keep its username (for post URLs) and return its id."""
+        with self._translate_errors(action):
+            response = self._client.get_me(user_auth=True)
+        data = getattr(response, "data", None)
+        user_id, username = getattr(data, "id", None), getattr(data, "username", None)
+        if not user_id or not username:
+            raise TransientError("X answered /2/users/me without a username", target=self.target)
+        self._user_id, self._username = str(user_id), str(username)
+        return self._user_id
+
+    def _url(self, tweet_id: str) -> str:
+        if self._username:
+            return f"https://x.com/{self._username}/status/{tweet_id}"
+        return f"https://x.com/i/web/status/{tweet_id}"
 
     # -- media -------------------------------------------------------------------------
     def _upload(self, media: MediaFile) -> str | None:
@@ -253,37 +298,35 @@ class TwitterAdapter:
         try:
             yield
         except tweepy.errors.HTTPException as e:
-            raise self._from_response(e.response, action) from e
+            raise self._for_action(self._from_response(e.response, action), action) from e
         except requests.HTTPError as e:
-            raise self._from_response(e.response, action) from e
-        except requests.ConnectionError as e:
-            if _nothing_sent(e) or action != "create":
-                raise TransientError(
-                    self._clean(f"could not reach X: {_describe(e)}"), target=self.target
-                ) from e
-            raise OutcomeUnknownError(
-                self._clean(f"connection to X lost after sending the post: {_describe(e)}"),
-                target=self.target,
-            ) from e
-        except requests.Timeout as e:  # ReadTimeout; ConnectTimeout is a ConnectionError
-            if action == "create":
-                raise OutcomeUnknownError(
-                    "X did not answer in time after the post was sent", target=self.target
-                ) from e
-            raise TransientError("X did not answer in time", target=self.target) from e
+            raise self._for_action(self._from_response(e.response, action), action) from e
         except requests.RequestException as e:
-            # The answer arrived but could not be read (bad JSON, broken chunked body...).
-            text = self._clean(f"unreadable answer from X: {_describe(e)}")
-            if action == "create":
-                raise OutcomeUnknownError(text, target=self.target) from e
-            raise TransientError(text, target=self.target) from e
+            raise request_error(
+                e,
+                service="X",
+                target=self.target,
+                creates=action == "create",
+                secrets=self._secrets,
+            ) from e
+
+    def _for_action(self, error: PublishError, action: Action) -> PublishError:
+        # Looking for an earlier post: any refusal means "cannot tell", try again later.
+        if action == "find" and not isinstance(error, RateLimitedError | TransientError):
+            return TransientError(f"cannot look for earlier posts: {error}", target=self.target)
+        return error
 
     def _from_response(self, response: requests.Response | None, action: Action) -> PublishError:
         if response is None:
             return TransientError("X answered with an error and no response", target=self.target)
         status = response.status_code
-        reason = self._clean(_reason(response))
-        what = {"create": "the post", "verify": "the account check", "media": "the image"}[action]
+        reason = scrub(_reason(response), self._secrets)
+        what = {
+            "create": "the post",
+            "verify": "the account check",
+            "media": "the image",
+            "find": "the timeline lookup",
+        }[action]
         if status == 429:
             retry_at = retry_at_from_headers(response.headers, now=datetime.now(UTC))
             return RateLimitedError(
@@ -307,12 +350,6 @@ class TwitterAdapter:
             )
         return TransientError(f"X failed on {what} ({status}): {reason}", target=self.target)
 
-    def _clean(self, text: str) -> str:
-        """Mask any credential value that found its way into ``text``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
-
 
 def retry_at_from_headers(headers: Mapping[str, str], *, now: datetime) -> datetime:
     """When X accepts posts again, from a 429's headers (aware UTC).
@@ -320,21 +357,12 @@ def retry_at_from_headers(headers: Mapping[str, str], *, now: datetime) -> datet
     The latest relevant reset wins: the 15-minute window (``x-rate-limit-reset``) and each
     24-hour window (user, app) whose ``remaining`` is ``0``. Without any, ``now`` + 15 min.
     """
-    resets: list[int] = []
-    candidates = [("x-rate-limit-reset", None)] + [
-        (f"x-{who}-limit-24hour-reset", f"x-{who}-limit-24hour-remaining")
+    resets = ["x-rate-limit-reset"] + [
+        f"x-{who}-limit-24hour-reset"
         for who in ("user", "app")
+        if headers.get(f"x-{who}-limit-24hour-remaining", "").strip() == "0"
     ]
-    for reset_name, remaining_name in candidates:
-        if remaining_name is not None and headers.get(remaining_name, "").strip() != "0":
-            continue
-        try:
-            resets.append(int(headers.get(reset_name, "").strip()))
-        except ValueError:
-            continue
-    if not resets:
-        return now + DEFAULT_RATE_LIMIT_WAIT
-    return max(datetime.fromtimestamp(max(resets), UTC), now)
+    return retry_at(headers, now=now, default=DEFAULT_RATE_LIMIT_WAIT, waits=(), resets=resets)
 
 
 def _reason(response: requests.Response) -> str:
@@ -357,22 +385,23 @@ def _reason(response: requests.Response) -> str:
     return f"HTTP {response.status_code} {response.reason or ''}".strip()
 
 
-def _nothing_sent(error: requests.ConnectionError) -> bool:
-    """True when the request certainly never reached X (refused, DNS, connect timeout, TLS)."""
-    if isinstance(
-        error,
-        (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
-    ):
-        return True
-    cause = error.args[0] if error.args else None
-    if isinstance(cause, MaxRetryError):
-        cause = cause.reason
-    return isinstance(cause, NewConnectionError)
+def _expanded(text: str, entities: object) -> str:
+    """A timeline post's text as it was sent: each ``t.co`` link back to its URL, unescaped."""
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    for url in urls or []:
+        if isinstance(url, dict) and url.get("url") and url.get("expanded_url"):
+            text = text.replace(str(url["url"]), str(url["expanded_url"]))
+    return html.unescape(text)  # X shows &, < and > as HTML entities
 
 
-def _describe(error: BaseException) -> str:
-    """The exception and its innermost cause, e.g. ``ConnectionError: ... Connection refused``."""
-    cause: object = error.args[0] if error.args else None
-    if isinstance(cause, MaxRetryError) and cause.reason is not None:
-        cause = cause.reason
-    return f"{type(error).__name__}: {cause}" if cause is not None else type(error).__name__
+def _comparable(text: str) -> str:
+    """``text`` for comparing: NFC, whitespace runs as one space, every URL without its
+    scheme or a trailing slash (X expands ``example.com`` to ``http://example.com``)."""
+    text = unicodedata.normalize("NFC", text)
+    parts, last = [], 0
+    for start, end in find_urls(text):
+        url = re.sub(r"^[A-Za-z]+://", "", text[start:end]).rstrip("/")
+        parts += [text[last:start], url]
+        last = end
+    parts.append(text[last:])
+    return " ".join("".join(parts).split())

@@ -33,11 +33,19 @@ from urllib.parse import urlsplit
 import praw
 import prawcore
 import requests
-import urllib3.exceptions
 from praw.exceptions import RedditAPIException
 from prawcore.sessions import RetryStrategy
 
-from adapters.base import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, Limits, make_session
+from adapters.base import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    Limits,
+    header_time,
+    make_session,
+    request_error,
+    scrub,
+)
+from adapters.reddit.spec import LIMITS
 from bot import __version__
 from bot.errors import (
     AuthError,
@@ -101,7 +109,7 @@ class RedditAdapter:
     Use one instance from one thread only: praw is not thread-safe.
     """
 
-    limits: ClassVar[Limits] = Limits(max_title=300, max_body=40_000)
+    limits: ClassVar[Limits] = LIMITS
 
     def __init__(
         self,
@@ -292,9 +300,19 @@ class RedditAdapter:
     def _transport_error(self, e: prawcore.PrawcoreException, action: Action) -> PublishError:
         target = self.target
         if isinstance(e, prawcore.RequestException):
-            reason = self._scrub(str(e.original_exception))
             token = _is_token_url(e.request_args[1] if len(e.request_args) > 1 else "")
-            if token or _never_sent(e.original_exception) or action != "submit":
+            creates = action == "submit" and not token
+            original = e.original_exception
+            if isinstance(original, requests.RequestException):
+                return request_error(
+                    original,
+                    service="Reddit",
+                    target=target,
+                    creates=creates,
+                    secrets=self._secrets,
+                )
+            reason = self._scrub(str(original))
+            if not creates:
                 return TransientError(f"reddit: cannot reach Reddit: {reason}", target=target)
             return OutcomeUnknownError(
                 f"reddit: the submit to r/{self.subreddit} may have gone through: {reason}",
@@ -316,7 +334,7 @@ class RedditAdapter:
             return RateLimitedError(
                 f"reddit: too many requests (429){said}",
                 target=target,
-                retry_at=datetime.now(UTC) + _retry_after(response),
+                retry_at=_retry_at(response, now=datetime.now(UTC)),
             )
         if isinstance(e, prawcore.InvalidToken):
             # prawcore has dropped the token; the next attempt fetches a new one, and bad
@@ -363,31 +381,18 @@ class RedditAdapter:
         return f" - {self._scrub(text)}" if text else ""
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
+        return scrub(text, self._secrets)
 
 
 def _is_token_url(url: object) -> bool:
     return urlsplit(str(url)).path.endswith(TOKEN_PATH)
 
 
-def _never_sent(exc: Exception) -> bool:
-    """Whether the request certainly never reached Reddit (refused or no connection)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
-        reason = getattr(exc.args[0], "reason", exc.args[0])
-        return isinstance(reason, urllib3.exceptions.NewConnectionError)
-    return False
-
-
-def _retry_after(response: requests.Response) -> timedelta:
-    for header in ("retry-after", "x-ratelimit-reset"):
-        try:
-            seconds = float(response.headers.get(header, ""))
-        except ValueError:
-            continue
-        if seconds > 0:
-            return timedelta(seconds=seconds)
-    return DEFAULT_429_WAIT
+def _retry_at(response: requests.Response, *, now: datetime) -> datetime:
+    """When a 429 ends: ``retry-after``, else ``x-ratelimit-reset`` (seconds until the
+    quota resets), else in a minute."""
+    for name in ("retry-after", "x-ratelimit-reset"):
+        when = header_time(response.headers, name, now=now)
+        if when is not None and when > now:
+            return when
+    return now + DEFAULT_429_WAIT

@@ -1,0 +1,1 @@
+"""Reddit: ``spec`` (what the core needs, no platform library) and ``client`` (praw)."""

@@ -1,0 +1,91 @@
+"""What the core knows about Reddit: settings, limits, rendering options.
+
+Imports no platform library: the client (``adapters.reddit.client``, over praw) is loaded
+only when a configured target is opened.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from adapters.base import PlatformSpec
+from bot.model import Limits
+from bot.render import Style, render_reddit
+from bot.settings import TargetSettings, TemplateStr
+
+LIMITS = Limits(max_title=300, max_body=40_000)
+
+
+class RedditTarget(TargetSettings):
+    platform: Literal["reddit"]
+    subreddit: str = Field(min_length=1)
+    kind: Literal["link", "self"] = "link"
+    title: TemplateStr = "{title}"
+    body: TemplateStr = "{summary}\n\n{url}"
+    flair_id: str | None = None
+    flair_text: str | None = None
+    nsfw: bool = False
+    spoiler: bool = False
+    send_replies: bool = False
+    client_id: SecretStr
+    client_secret: SecretStr
+    username: str | None = None
+    password: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    user_agent: str | None = None
+
+    @field_validator("subreddit")
+    @classmethod
+    def _bare_name(cls, value: str) -> str:
+        name = value.removeprefix("/").removeprefix("r/")
+        if not re.fullmatch(r"[A-Za-z0-9_]{2,21}", name):
+            raise ValueError(f"{value!r} is not a subreddit name (like 'python' or 'r/python')")
+        return name
+
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> RedditTarget:
+        if self.refresh_token is None and (self.username is None or self.password is None):
+            raise ValueError("needs either refresh_token, or username and password")
+        return self
+
+    def adapter_options(self) -> dict[str, object]:
+        options = self.model_dump(
+            include={
+                "subreddit",
+                "kind",
+                "flair_id",
+                "flair_text",
+                "nsfw",
+                "spoiler",
+                "send_replies",
+                "username",
+                "user_agent",
+                "api_base",
+            }
+        )
+        return {**options, **self.credentials()}
+
+
+def style(settings: TargetSettings) -> Style:
+    """The rendering options of one Reddit target (Reddit shows the link's own preview)."""
+    target = RedditTarget.of(settings)
+    return Style(
+        platform="reddit",
+        shape=render_reddit,
+        template=target.title,
+        body_template=target.body,
+        kind=target.kind,
+        image=False,
+    )
+
+
+SPEC = PlatformSpec(
+    name="reddit",
+    settings_model=RedditTarget,
+    limits=LIMITS,
+    style=style,
+    client="adapters.reddit.client:RedditAdapter",
+)

@@ -1,0 +1,1 @@
+"""Tumblr: ``spec`` (what the core needs, no platform library), ``client`` (the API)."""

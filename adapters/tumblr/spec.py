@@ -1,0 +1,59 @@
+"""What the core knows about Tumblr: settings, limits, rendering options.
+
+Imports no platform library: the client (``adapters.tumblr.client``, over requests-oauthlib)
+is loaded only when a configured target is opened.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from adapters.base import PlatformSpec
+from bot.model import Limits
+from bot.render import Style, render_tumblr
+from bot.settings import TargetSettings, TemplateStr
+
+# A link block's title has no documented limit; 250 keeps the card to a few lines.
+LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)
+STATES = ("published", "queue", "draft", "private")
+
+
+class TumblrTarget(TargetSettings):
+    platform: Literal["tumblr"]
+    blog: str = Field(min_length=1)
+    state: Literal["published", "queue", "draft", "private"] = "published"
+    text: TemplateStr = "{summary}"
+    tags_from_labels: bool = True
+    tags: list[str] = Field(default_factory=list)
+    consumer_key: SecretStr
+    consumer_secret: SecretStr
+    oauth_token: SecretStr
+    oauth_token_secret: SecretStr
+
+    def adapter_options(self) -> dict[str, object]:
+        options = self.model_dump(include={"blog", "state", "api_base"})
+        return {**options, **self.credentials()}
+
+
+def style(settings: TargetSettings) -> Style:
+    """The rendering options of one Tumblr target."""
+    target = TumblrTarget.of(settings)
+    return Style(
+        platform="tumblr",
+        shape=render_tumblr,
+        template=target.text,
+        tags_from_labels=target.tags_from_labels,
+        extra_tags=target.tags,
+        image=target.image,
+    )
+
+
+SPEC = PlatformSpec(
+    name="tumblr",
+    settings_model=TumblrTarget,
+    limits=LIMITS,
+    style=style,
+    client="adapters.tumblr.client:TumblrAdapter",
+)

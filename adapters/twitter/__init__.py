@@ -1,0 +1,1 @@
+"""X (Twitter): ``spec`` (what the core needs, no platform library) and ``client`` (tweepy)."""

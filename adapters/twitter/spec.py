@@ -1,0 +1,73 @@
+"""What the core knows about X (Twitter): settings, limits, rendering options, cost.
+
+Imports no platform library: the client (``adapters.twitter.client``, over tweepy) is loaded
+only when a configured target is opened.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from adapters.base import PlatformSpec
+from bot.model import Limits, Post
+from bot.render import Style, render_twitter
+from bot.settings import TargetSettings, TemplateStr
+from bot.xtext import find_urls
+
+LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
+# Pay-per-use pricing (2026), USD: a post, and a post whose text holds a URL (bare domains
+# such as example.com count).
+POST_COST = 0.015
+POST_WITH_URL_COST = 0.20
+
+
+class TwitterTarget(TargetSettings):
+    platform: Literal["twitter"]
+    template: TemplateStr = "{title} {url} {hashtags}"
+    consumer_key: SecretStr
+    consumer_secret: SecretStr
+    access_token: SecretStr
+    access_token_secret: SecretStr
+    max_hashtags: int = Field(default=3, ge=0)
+    hashtags_allow: list[str] | None = None
+    hashtags_deny: list[str] = Field(default_factory=list)
+    hashtags_rename: dict[str, str] = Field(default_factory=dict)
+    neutralize_mentions: bool = True
+
+    def adapter_options(self) -> dict[str, object]:
+        return {**self.credentials(), "api_base": self.api_base}
+
+
+def style(settings: TargetSettings) -> Style:
+    """The rendering options of one X target."""
+    target = TwitterTarget.of(settings)
+    return Style(
+        platform="twitter",
+        shape=render_twitter,
+        template=target.template,
+        max_hashtags=target.max_hashtags,
+        hashtags_allow=target.hashtags_allow,
+        hashtags_deny=target.hashtags_deny,
+        hashtags_rename=target.hashtags_rename,
+        neutralize_mentions=target.neutralize_mentions,
+        image=target.image,
+    )
+
+
+def cost(post: Post) -> float:
+    """What X charges for ``post``, in USD."""
+    return POST_WITH_URL_COST if find_urls(post.text) else POST_COST
+
+
+SPEC = PlatformSpec(
+    name="twitter",
+    settings_model=TwitterTarget,
+    limits=LIMITS,
+    # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
+    resend_is_safe=True,
+    style=style,
+    cost=cost,
+    client="adapters.twitter.client:TwitterAdapter",
+)

@@ -1,0 +1,173 @@
+"""HTTP sessions that never wait for ever: a connect timeout, a read timeout, and a deadline.
+
+``requests`` only bounds each socket operation: a server that sends one byte every few
+seconds keeps a request alive indefinitely. A ``DeadlineSession`` bounds the whole request,
+connect to last body byte. It always streams the answer and reads the body itself, a little
+at a time, checking ``time.monotonic()`` before every read and giving each read at most the
+time that is left. When the deadline passes it raises ``requests.exceptions.ReadTimeout``
+("deadline of N s exceeded"); otherwise the response holds its content as if it had not been
+streamed. A caller that passes ``stream=True`` gets the open stream and reads it with
+``read_body``, which keeps the same deadline and a size cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from typing import Any
+
+import requests
+from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+
+__all__ = ["BodyTooLargeError", "DeadlineSession", "make_session", "read_body"]
+
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+DEADLINE_S = 60.0
+CHUNK_BYTES = 65_536
+
+
+class BodyTooLargeError(requests.RequestException):
+    """An answer's body is larger than the caller accepts."""
+
+
+class DeadlineSession(requests.Session):
+    """A ``requests.Session`` whose every request ends within ``deadline`` seconds."""
+
+    def __init__(self, *, connect_timeout: float, read_timeout: float, deadline: float) -> None:
+        super().__init__()
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.deadline = deadline
+        # (connect, read): what code that hands the session to a library reads as its timeout.
+        self.timeout = (connect_timeout, read_timeout)
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        deadline_at = time.monotonic() + self.deadline
+        stream = bool(kwargs.pop("stream", False))
+        connect, read = _timeouts(kwargs.pop("timeout", None), self.timeout)
+        kwargs["timeout"] = (min(connect, self.deadline), min(read, self.deadline))
+        kwargs["stream"] = True
+        response = super().request(method, url, *args, **kwargs)
+        if stream:
+            # For read_body: the same deadline covers the caller's reading of the stream.
+            response.deadline_at = deadline_at  # type: ignore[attr-defined]
+            return response
+        try:
+            content = read_body(
+                response,
+                max_bytes=None,
+                deadline_at=deadline_at,
+                read_timeout=read,
+                deadline=self.deadline,
+            )
+        except BaseException:
+            response.close()
+            raise
+        # As requests itself stores a body it has read (Response.content).
+        response._content = content
+        response._content_consumed = True  # type: ignore[attr-defined]
+        return response
+
+
+def make_session(
+    *,
+    user_agent: str,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    deadline: float = DEADLINE_S,
+) -> DeadlineSession:
+    """A pooled session with connect and read timeouts, a total deadline per request, and
+    ``user_agent`` on every request."""
+    session = DeadlineSession(
+        connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
+    )
+    session.headers["User-Agent"] = user_agent
+    return session
+
+
+def read_body(
+    response: requests.Response,
+    *,
+    max_bytes: int | None,
+    deadline_at: float,
+    read_timeout: float = READ_TIMEOUT_S,
+    deadline: float | None = None,
+) -> bytes:
+    """The decoded body of a streamed ``response``, read by ``deadline_at`` (a
+    ``time.monotonic()`` value), each read waiting at most ``read_timeout`` seconds.
+
+    Raises ``ReadTimeout`` when the deadline passes, ``BodyTooLargeError`` past ``max_bytes``
+    decoded bytes, and ``ChunkedEncodingError`` or ``ContentDecodingError`` for a broken body,
+    as ``requests`` does. ``deadline`` (seconds) only names the deadline in the error.
+    """
+    raw = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = deadline_at - time.monotonic()
+            if left <= 0:
+                raise _deadline_exceeded(response, deadline)
+            _set_read_timeout(raw, min(read_timeout, left))
+            try:
+                # read1: whatever has arrived (up to a chunk), so the clock is checked often.
+                chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+            except (ReadTimeoutError, TimeoutError) as error:
+                if deadline_at - time.monotonic() <= 0:
+                    raise _deadline_exceeded(response, deadline) from error
+                raise ReadTimeout(error, request=response.request, response=response) from error
+            if not chunk:
+                break
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise BodyTooLargeError(
+                    f"body is larger than {max_bytes} bytes",
+                    request=response.request,
+                    response=response,
+                )
+            chunks.append(chunk)
+    except ProtocolError as error:
+        raise ChunkedEncodingError(error, request=response.request) from error
+    except DecodeError as error:
+        raise ContentDecodingError(error, request=response.request) from error
+    return b"".join(chunks)
+
+
+def _deadline_exceeded(response: requests.Response, deadline: float | None) -> ReadTimeout:
+    said = f"deadline of {deadline:g} s exceeded" if deadline is not None else "deadline exceeded"
+    return ReadTimeout(
+        f"{said} reading {response.url}", request=response.request, response=response
+    )
+
+
+def _timeouts(given: object, default: tuple[float, float]) -> tuple[float, float]:
+    """``(connect, read)`` from what a caller passed as ``timeout`` (a number, a pair, None)."""
+    if given is None:
+        return default
+    if isinstance(given, int | float):
+        return float(given), float(given)
+    if isinstance(given, tuple) and len(given) == 2:
+        connect, read = given
+        return (
+            default[0] if connect is None else float(connect),
+            default[1] if read is None else float(read),
+        )
+    raise TypeError(f"timeout must be a number or a (connect, read) pair, not {given!r}")
+
+
+def _set_read_timeout(raw: Any, seconds: float) -> None:
+    """Make the next read on ``raw``'s socket wait at most ``seconds``.
+
+    urllib3 set the socket's timeout when the request was sent; it is shortened here as the
+    deadline nears. Without a reachable socket the reads keep the request's read timeout.
+    """
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))

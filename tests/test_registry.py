@@ -1,0 +1,99 @@
+"""The platform registry: one spec per platform, read without loading any platform library."""
+
+from __future__ import annotations
+
+import pytest
+
+import adapters
+from adapters.base import PlatformSpec
+from bot.config import TARGET_MODELS
+from bot.model import Post
+from bot.settings import TargetSettings
+from tests.conftest import modules_loaded_by
+from tests.platforms import twitter as x_hooks
+
+
+def test_every_platform_has_a_spec_named_like_its_registry_key() -> None:
+    assert adapters.platforms() == ["twitter", "reddit", "tumblr"]
+    for name in adapters.platforms():
+        found = adapters.spec(name)
+        assert isinstance(found, PlatformSpec)
+        assert found.name == name
+        assert issubclass(found.settings_model, TargetSettings)
+        assert TARGET_MODELS[name] is found.settings_model
+        assert found.client.startswith(f"adapters.{name}.client:")
+        assert adapters.adapter_class(name).limits is found.limits
+
+
+def test_an_unknown_platform_is_a_key_error() -> None:
+    with pytest.raises(KeyError):
+        adapters.spec("myspace")
+
+
+def test_reading_a_spec_imports_no_platform_library() -> None:
+    assert modules_loaded_by('import adapters\nadapters.spec("twitter")') == []
+    assert (
+        modules_loaded_by("import adapters\n[adapters.spec(p) for p in adapters.platforms()]") == []
+    )
+
+
+def test_only_x_refuses_an_identical_resend() -> None:
+    assert adapters.spec("twitter").resend_is_safe
+    assert not adapters.spec("reddit").resend_is_safe
+    assert not adapters.spec("tumblr").resend_is_safe
+
+
+@pytest.mark.parametrize(
+    ("text", "usd"),
+    [
+        ("Just words", 0.015),
+        ("New post https://example.org/a", 0.20),
+        ("See example.com for more", 0.20),  # a bare domain is a URL to X
+        ("me@example.com wrote", 0.015),  # an e-mail address is not
+    ],
+)
+def test_x_charges_more_for_a_post_with_a_url(text: str, usd: float) -> None:
+    assert adapters.spec("twitter").cost(Post(text=text)) == pytest.approx(usd)
+
+
+def test_reddit_and_tumblr_posts_cost_nothing() -> None:
+    post = Post(text="https://example.org/a", link="https://example.org/a", title="A")
+    assert adapters.spec("reddit").cost(post) == 0.0
+    assert adapters.spec("tumblr").cost(post) == 0.0
+
+
+def _x_settings() -> TargetSettings:
+    return adapters.spec("twitter").settings_model.model_validate(
+        {
+            "platform": "twitter",
+            "consumer_key": x_hooks.CONSUMER_KEY,
+            "consumer_secret": x_hooks.CONSUMER_SECRET,
+            "access_token": x_hooks.ACCESS_TOKEN,
+            "access_token_secret": x_hooks.ACCESS_TOKEN_SECRET,
+            "template": "{title} {url}",
+        }
+    )
+
+
+def test_style_comes_from_the_targets_own_settings() -> None:
+    style = adapters.spec("twitter").style(_x_settings())
+    assert style.platform == "twitter"
+    assert style.template == "{title} {url}"
+
+
+def test_a_spec_refuses_another_platforms_settings() -> None:
+    with pytest.raises(TypeError):
+        adapters.spec("reddit").style(_x_settings())
+    with pytest.raises(TypeError):
+        adapters.spec("tumblr").open("t", _x_settings())
+
+
+def test_open_builds_the_adapter_from_the_settings() -> None:
+    with x_hooks.start_fake() as fake:
+        settings = _x_settings().model_copy(update={"api_base": fake.url})
+        adapter = adapters.spec("twitter").open("x-main", settings)
+        try:
+            assert adapter.verify() == f"@{fake.user['username']}"
+        finally:
+            adapter.close()
+    assert repr(adapter) == "TwitterAdapter(target='x-main')"
