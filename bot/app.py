@@ -70,7 +70,11 @@ def make_app(
         clock=clock,
         adapter_factory=adapter_factory,
         dry_run=dry_run,
-        session=session or feeds.make_session(),
+        session=session
+        or feeds.make_session(
+            deadline=config.bot.fetch_deadline.total_seconds(),
+            workers=config.bot.fetch_workers,
+        ),
     )
 
 

@@ -62,6 +62,8 @@ class BotSettings(Section):
     max_feed_bytes: int = Field(default=10_000_000, gt=0)
     max_image_bytes: int = Field(default=5_000_000, gt=0)
     max_attempts: int = Field(default=8, ge=1)
+    fetch_workers: int = Field(default=16, ge=1, le=256)
+    fetch_deadline: Duration = timedelta(seconds=60)
 
 
 class FeedSettings(Section):

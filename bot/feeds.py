@@ -13,6 +13,7 @@ import html
 import io
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,12 +35,15 @@ from feedparser.encodings import convert_to_utf8
 from bot import __version__
 from bot.errors import FeedError
 from bot.htmltext import first_image
+from bot.http import DEADLINE_S, BodyTooLargeError, read_body
+from bot.http import make_session as deadline_session
 from bot.model import Entry, Image
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"feedrelay/{__version__} (feed reader; +https://pypi.org/project/feedrelay/)"
 TIMEOUT = (10.0, 30.0)
+FETCH_WORKERS = 16
 # A DTD internal subset (``<!DOCTYPE x [``) or an entity declaration, wherever it is. Each
 # branch of the DOCTYPE loop starts with a different character: linear, no backtracking.
 _DTD_DECLARATION = re.compile(
@@ -107,12 +111,21 @@ class ParsedFeed:
         return self.warning
 
 
-def make_session() -> requests.Session:
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
+def make_session(*, deadline: float = DEADLINE_S, workers: int = FETCH_WORKERS) -> requests.Session:
+    """One pooled session for every feed, sized for ``workers`` fetches at once, each with
+    a total ``deadline`` in seconds (connect and the whole body)."""
+    session = deadline_session(
+        user_agent=USER_AGENT,
+        connect_timeout=TIMEOUT[0],
+        read_timeout=TIMEOUT[1],
+        deadline=deadline,
+    )
     session.headers["Accept"] = (
         "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"
     )
+    pooled = requests.adapters.HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
+    session.mount("http://", pooled)
+    session.mount("https://", pooled)
     return session
 
 
@@ -139,7 +152,7 @@ def fetch(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        with session.get(url, headers=headers, timeout=TIMEOUT, stream=True) as response:
+        with session.get(url, headers=headers, stream=True) as response:
             if response.status_code == 304:
                 return Fetched(
                     body=None,
@@ -157,7 +170,7 @@ def fetch(
                 raise FeedError(f"HTTP 410 Gone: {url} has been removed", feed=feed, gone=True)
             if response.status_code >= 400:
                 raise FeedError(f"HTTP {_status(response.status_code)} from {url}", feed=feed)
-            body = _read_capped(response.iter_content(65536), feed, max_bytes)
+            body = _read_capped(response, feed, max_bytes)
             permanent = bool(response.history) and all(
                 hop.status_code in (301, 308) for hop in response.history
             )
@@ -187,13 +200,17 @@ def _read_file(feed: str, url: str, max_bytes: int, fetched_at: datetime) -> Fet
     return Fetched(body=body, url=url, headers=headers, fetched_at=fetched_at)
 
 
-def _read_capped(chunks: Iterable[bytes], feed: str, max_bytes: int) -> bytes:
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > max_bytes:
-            raise FeedError(f"feed body is larger than {max_bytes} bytes", feed=feed)
-    return bytes(buffer)
+def _read_capped(response: requests.Response, feed: str, max_bytes: int) -> bytes:
+    """The decoded body, by the session's total deadline and within ``max_bytes``."""
+    deadline_at = getattr(response, "deadline_at", None)
+    if deadline_at is None:  # a plain session (tests may pass one): no deadline of ours
+        deadline_at = time.monotonic() + DEADLINE_S
+    try:
+        return read_body(
+            response, max_bytes=max_bytes, deadline_at=deadline_at, read_timeout=TIMEOUT[1]
+        )
+    except BodyTooLargeError:
+        raise FeedError(f"feed body is larger than {max_bytes} bytes", feed=feed) from None
 
 
 def _retry_after(value: str | None, now: datetime | None) -> datetime | None:

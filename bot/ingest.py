@@ -28,7 +28,6 @@ from bot.store import NewDelivery, NewEntry, Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-FETCH_WORKERS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +114,8 @@ class Poller:
         record each as soon as it arrives."""
         due = self.due_feeds(everything=everything)
         results = []
-        with ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="fetch") as pool:
+        workers = max(1, min(self.config.bot.fetch_workers, len(due)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             futures = {pool.submit(self.fetch, name, state): (name, state) for name, state in due}
             for future in as_completed(futures):
                 name, state = futures[future]

@@ -12,6 +12,7 @@ from bot.model import Decision, DeliveryState, Limits
 from bot.xtext import weighted_length
 from tests.conftest import Clock, feed_table, open_app, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
+from tests.fakes.server import Response
 from tests.fakes.x_api import FakeX
 
 
@@ -288,6 +289,7 @@ def test_a_feed_that_is_gone_is_not_polled_again_until_its_url_changes(
         assert result.error and "410 Gone" in result.error
         clock.advance(days=2)
         assert app.poll_due_feeds() == []
+        assert app.poll_due_feeds(everything=True) == []  # run --once too
     assert len(blog.feed_fetches()) == 1
     moved = write_config(
         tmp_path, feed_table("blog", blog.feed_url + "?new", ["x"]), x_target(x_api.url)
@@ -378,3 +380,27 @@ def test_an_entry_older_than_max_age_is_recorded_but_not_posted(
         assert row.error and "older than max_age" in row.error
         (result,) = app.post_now(blog.entry_url(old))  # by hand it still goes
     assert result.new and len(x_api.tweets) == 1
+
+
+def test_a_feed_that_drips_its_body_is_cut_at_the_deadline_and_the_others_post(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    with FakeBlog() as slow:
+        slow.add_entry("Never arrives")
+        slow.next_responses.append(
+            Response(200, slow.body(), {"Content-Type": "application/atom+xml"}, drip=0.05)
+        )
+        blog.add_entry("Arrives")
+        path = write_config(
+            tmp_path,
+            feed_table("slow", slow.feed_url, ["x"], backfill=1),
+            feed_table("blog", blog.feed_url, ["x"], backfill=1),
+            x_target(x_api.url),
+        )
+        path.write_text(path.read_text().replace("[bot]\n", '[bot]\nfetch_deadline = "1s"\n'))
+        with open_app(path, clock) as app:
+            results = {r.feed: r for r in app.poll_due_feeds()}
+            app.dispatch_due()
+        assert results["slow"].error and "timed out" in results["slow"].error
+        assert 0 < slow.dripped < len(slow.body())
+    assert [t["text"].split(" http")[0] for t in x_api.tweets] == ["Arrives"]
