@@ -104,6 +104,8 @@ class ParsedFeed:
     title: str
     entries: tuple[Entry, ...]
     warning: str | None = None
+    # The feed's next page (``<link rel="next">``), as Blogger pages 25 entries at a time.
+    next_url: str | None = None
 
     @property
     def problem(self) -> str | None:
@@ -284,7 +286,19 @@ def parse(feed: str, fetched: Fetched) -> ParsedFeed:
     if repeated:
         notes.append(f"{repeated} of {total} entries dropped as repeating an earlier id")
     notes.extend(_date_notes(parsed.entries, entries, fetched.fetched_at))
-    return ParsedFeed(title=feed_title, entries=entries, warning="; ".join(notes) or None)
+    return ParsedFeed(
+        title=feed_title,
+        entries=entries,
+        warning="; ".join(notes) or None,
+        next_url=_next_page(parsed.feed, fetched.url),
+    )
+
+
+def _next_page(feed: Any, base: str) -> str | None:
+    for link in feed.get("links", []) or []:
+        if link.get("rel") == "next" and link.get("href"):
+            return urljoin(base, str(link["href"]))
+    return None
 
 
 _UTF8_XML = "application/xml; charset=utf-8"

@@ -28,6 +28,7 @@ from bot.store import NewDelivery, NewEntry, Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+MAX_CATCH_UP_PAGES = 10  # Blogger's 25 a page: up to 275 entries missed in one poll
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +127,8 @@ class Poller:
     def fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
         url = self.config.feed_url(name)
         same_url = state is not None and state.url == url
+        if state is not None and same_url and state.moved_to:
+            url = state.moved_to  # moved permanently: no redirect on every poll
         try:
             fetched = feeds.fetch(
                 self.session,
@@ -153,9 +156,11 @@ class Poller:
             return self._failed(state, fetched, now)
         warning = None
         if fetched.moved_to:
-            warning = f"moved permanently to {fetched.moved_to}: put that url in the config"
-            if fetched.moved_to not in self._moved_reported:
-                self._moved_reported.add(fetched.moved_to)
+            state = replace(state, moved_to=fetched.moved_to)
+        if state.moved_to:
+            warning = f"moved permanently to {state.moved_to}: put that url in the config"
+            if state.moved_to not in self._moved_reported:
+                self._moved_reported.add(state.moved_to)
                 log.warning("feed %s has %s", name, warning)
         if fetched.body is None or fetched.body_hash == state.body_hash:
             self.store.save_feed_state(self._checked(state, fetched, now, warning=warning))
@@ -168,7 +173,13 @@ class Poller:
             warning = parsed.warning
             log.warning("feed %s: %s", name, warning)
         baseline = not state.baseline_done
-        new = _new_in_publication_order(parsed.entries, self.store)
+        entries = list(parsed.entries)
+        new = _new_in_publication_order(entries, self.store)
+        if not baseline and parsed.next_url and entries and len(new) >= len(entries):
+            # Every entry of the page is new: more may be on the next pages (Blogger pages
+            # 25 at a time), after a burst or a long downtime.
+            entries += self._catch_up(name, parsed.next_url, entries)
+            new = _new_in_publication_order(entries, self.store)
         settings = self.config.feeds[name]
         post_from = len(new) - settings.backfill if baseline else 0
         to_post = new[max(post_from, 0) :]
@@ -216,6 +227,35 @@ class Poller:
         return FeedResult(
             feed=name, new=len(new), queued=queued, held=held, baseline=baseline, warning=warning
         )
+
+    def _catch_up(self, name: str, url: str | None, seen: list[Entry]) -> list[Entry]:
+        """The entries of the feed's next pages, until a page holds one already known
+        (or ``MAX_CATCH_UP_PAGES``); a page that fails ends the catch-up, not the poll."""
+        more: list[Entry] = []
+        for _ in range(MAX_CATCH_UP_PAGES):
+            if url is None:
+                break
+            try:
+                fetched = feeds.fetch(
+                    self.session,
+                    feed=name,
+                    url=url,
+                    max_bytes=self.config.bot.max_feed_bytes,
+                    now=self.clock(),
+                )
+                assert fetched.body is not None
+                page = feeds.parse(name, fetched)
+            except FeedError as error:
+                log.warning("feed %s: catching up stopped at %s: %s", name, url, error)
+                break
+            keys = [e.key for e in page.entries]
+            more += page.entries
+            if not keys or self.store.known_keys(name, keys):
+                break
+            url = page.next_url
+        if more:
+            log.info("feed %s: caught up %d more entries from its next pages", name, len(more))
+        return more
 
     def _plan(
         self, entry: Entry, now: datetime, *, flood: bool, new_count: int, baseline: bool

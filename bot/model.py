@@ -185,6 +185,8 @@ class FeedState:
     error_count: int = 0
     # The server said the feed is gone for good (HTTP 410): not polled until its url changes.
     gone: bool = False
+    # Where the feed moved permanently (301/308): fetched there until the config's url changes.
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

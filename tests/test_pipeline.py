@@ -404,3 +404,41 @@ def test_a_feed_that_drips_its_body_is_cut_at_the_deadline_and_the_others_post(
         assert results["slow"].error and "timed out" in results["slow"].error
         assert 0 < slow.dripped < len(slow.body())
     assert [t["text"].split(" http")[0] for t in x_api.tweets] == ["Arrives"]
+
+
+def test_more_new_entries_than_one_page_holds_are_caught_up_from_the_next_pages(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    blog.page_size = 3
+    for title in ("Old one", "Old two", "Old three"):
+        blog.add_entry(title)
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
+    for number in range(1, 6):  # two pages' worth, while the bot was down
+        blog.add_entry(f"Missed {number}")
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    posted = [t["text"].split(" http")[0] for t in x_api.tweets]
+    assert posted == [f"Missed {number}" for number in range(1, 6)]
+    starts = [r.query.get("start-index", ["1"])[0] for r in blog.feed_fetches()]
+    assert starts == ["1", "1", "4"]  # the baseline, then page 1 and page 2
+
+
+def test_a_feed_that_moved_permanently_is_fetched_at_its_new_address(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.url + "/old-feed", ["x"]), x_target(x_api.url)
+    )
+    for _ in range(2):
+        with open_app(path, clock) as app:
+            app.poll_due_feeds(everything=True)
+        clock.advance(minutes=11)
+    assert len(blog.requests_to("GET", "/old-feed")) == 1  # the second poll went direct
+    assert len(blog.feed_fetches()) == 2
+    with open_app(path, clock) as app:
+        state = app.status().feeds["blog"]
+    assert state is not None and state.last_warning
+    assert f"moved permanently to {blog.feed_url}: put that url in the config" in (
+        state.last_warning
+    )

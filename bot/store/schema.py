@@ -56,6 +56,7 @@ feeds = sa.Table(
     # version 2
     sa.Column("last_warning", sa.Text),
     sa.Column("gone", sa.Boolean, nullable=False, default=False),
+    sa.Column("moved_to", sa.Text),
 )
 
 entries = sa.Table(
@@ -184,6 +185,7 @@ def _migrate_to_2(connection: Connection) -> None:
         "ALTER TABLE deliveries ADD COLUMN lease_until TIMESTAMP",
         "ALTER TABLE feeds ADD COLUMN last_warning TEXT",
         "ALTER TABLE feeds ADD COLUMN gone BOOLEAN NOT NULL DEFAULT FALSE",
+        "ALTER TABLE feeds ADD COLUMN moved_to TEXT",
         "DROP INDEX ix_deliveries_due",
         "CREATE INDEX ix_deliveries_due ON deliveries (state, due_at)",
         # status counts per target and state; history by target

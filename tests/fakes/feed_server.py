@@ -44,6 +44,7 @@ class FakeBlog(FakeServer):
         self.route("GET", r"/img/.*", self._image)
         self.route("GET", r"/old-feed", self._moved)
         self.route("GET", r"/\d{4}/\d{2}/[^/]+\.html", self._page)
+        self.page_size: int | None = None  # entries per page, as Blogger's 25
         self.pages: dict[str, str] = {}
         self.images: dict[str, tuple[bytes, str]] = {}
 
@@ -102,8 +103,14 @@ class FakeBlog(FakeServer):
         self.route("GET", re.escape(path), lambda request: Response(status, b"", {"Location": to}))
         return self.url + path
 
-    def body(self) -> bytes:
+    def body(self, start: int = 1) -> bytes:
+        """The feed, newest first; with ``page_size`` set, one page of it from ``start``
+        (1-based) with a ``rel="next"`` link to the next page, as Blogger pages."""
         updated = max((e.updated_at for e in self.entries), default=self._clock)
+        newest_first = sorted(self.entries, key=lambda e: e.published_at, reverse=True)
+        page = newest_first[start - 1 :]
+        if self.page_size is not None:
+            page = page[: self.page_size]
         parts = [
             "<?xml version='1.0' encoding='UTF-8'?>",
             "<feed xmlns='http://www.w3.org/2005/Atom' "
@@ -116,7 +123,13 @@ class FakeBlog(FakeServer):
             "<link rel='hub' href='http://pubsubhubbub.appspot.com/'/>",
             "<generator version='7.00' uri='http://www.blogger.com'>Blogger</generator>",
         ]
-        for entry in sorted(self.entries, key=lambda e: e.published_at, reverse=True):
+        if self.page_size is not None and start - 1 + self.page_size < len(newest_first):
+            after = start + self.page_size
+            parts.append(
+                f"<link rel='next' type='application/atom+xml' href='{self.feed_url}"
+                f"?start-index={after}&amp;max-results={self.page_size}'/>"
+            )
+        for entry in page:
             parts.append("<entry>")
             parts.append(f"<id>tag:blogger.com,1999:blog-{BLOG_ID}.post-{entry.post_id}</id>")
             parts.append(f"<published>{entry.published_at.isoformat()}</published>")
@@ -143,7 +156,7 @@ class FakeBlog(FakeServer):
     def _feed(self, request: Request) -> Response:
         if self.next_responses:
             return self.next_responses.pop(0)
-        body = self.body()
+        body = self.body(int(request.query.get("start-index", ["1"])[0]))
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         updated = max((e.updated_at for e in self.entries), default=self._clock)
         last_modified = format_datetime(updated.astimezone(UTC), usegmt=True)
