@@ -7,7 +7,7 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.errors import (
@@ -143,13 +143,17 @@ def after_error(
         return Settlement(state=DeliveryState.UNKNOWN, error=reason, due_at=now)
     if not error.retryable:
         return Settlement(state=DeliveryState.FAILED, error=reason)
-    if attempts >= rules.max_attempts:
-        return _given_up(attempts, reason)
     if isinstance(error, RateLimitedError):
+        # The platform takes nothing from the target before retry_at, whatever becomes of
+        # this row: the limit is recorded on the target even when the row gives up.
         retry_at = max(error.retry_at, now)
+        if attempts >= rules.max_attempts:
+            return replace(_given_up(attempts, reason), rate_limited_until=retry_at)
         return Settlement(
             state=DeliveryState.RETRY, error=reason, due_at=retry_at, rate_limited_until=retry_at
         )
+    if attempts >= rules.max_attempts:
+        return _given_up(attempts, reason)
     return Settlement(state=DeliveryState.RETRY, error=reason, due_at=now + retry_delay(attempts))
 
 
