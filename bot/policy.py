@@ -7,7 +7,7 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.errors import (
@@ -60,6 +60,8 @@ def target_wait(
     A pause and a platform rate limit hold every post, a manual one too; spacing
     (``min_interval``) holds only what the daemon sends on its own.
     """
+    if _auth_paused(state):
+        return Decision(action="wait", until=None, reason=state.pause_reason or "")
     if state.paused_at(now):
         return Decision(action="wait", until=state.paused_until, reason=state.pause_reason or "")
     if state.rate_limited_until is not None and state.rate_limited_until > now:
@@ -92,6 +94,14 @@ def decide(
         # The same page reached this target through another entry (two feeds of one blog).
         return Decision(action="skip", reason="this link was posted to this target before")
     return Decision(action="send")
+
+
+def _auth_paused(state: TargetState) -> bool:
+    """A pause for refused credentials has no end time: it lasts until lifted (resume, or
+    new credentials), whatever ``paused_until`` says. An operator's pause that ran out
+    leaves its ``paused_until`` (in the past) on the state, and the auth pause's Settlement
+    cannot clear it (``None`` there means "unchanged")."""
+    return state.pause_kind == "auth" and state.pause_reason is not None
 
 
 def pause_lifted(state: TargetState, rules: TargetRules) -> bool:
@@ -143,13 +153,17 @@ def after_error(
         return Settlement(state=DeliveryState.UNKNOWN, error=reason, due_at=now)
     if not error.retryable:
         return Settlement(state=DeliveryState.FAILED, error=reason)
-    if attempts >= rules.max_attempts:
-        return _given_up(attempts, reason)
     if isinstance(error, RateLimitedError):
+        # The platform takes nothing from the target before retry_at, whatever becomes of
+        # this row: the limit is recorded on the target even when the row gives up.
         retry_at = max(error.retry_at, now)
+        if attempts >= rules.max_attempts:
+            return replace(_given_up(attempts, reason), rate_limited_until=retry_at)
         return Settlement(
             state=DeliveryState.RETRY, error=reason, due_at=retry_at, rate_limited_until=retry_at
         )
+    if attempts >= rules.max_attempts:
+        return _given_up(attempts, reason)
     return Settlement(state=DeliveryState.RETRY, error=reason, due_at=now + retry_delay(attempts))
 
 
