@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import (
     AuthError,
+    DuplicatePostError,
     OutcomeUnknownError,
     PublishError,
     RateLimitedError,
@@ -138,6 +139,8 @@ def after_error(
 ) -> Settlement:
     """How a failed attempt (the ``attempts``-th) settles, and what the target learns."""
     reason = str(error)
+    if isinstance(error, DuplicatePostError):
+        return after_duplicate(None, error.message)
     if isinstance(error, AuthError):
         # Every post to the target would fail the same way: this one fails, the others
         # wait, durably, until the credentials change or the operator resumes the target.

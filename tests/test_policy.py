@@ -298,10 +298,11 @@ def test_an_unknown_outcome_on_the_last_attempt_is_still_looked_up() -> None:
     assert settlement.state is DeliveryState.UNKNOWN
 
 
-def test_a_duplicate_through_after_error_is_a_plain_rejection() -> None:
-    # The dispatcher catches DuplicatePostError first (after_duplicate): this is the fallback.
+def test_a_duplicate_through_after_error_is_still_done_not_lost() -> None:
+    # The dispatcher catches DuplicatePostError first (after_duplicate, with the existing
+    # post); through after_error it is the same answer: the platform has it.
     settlement = policy.after_error(DuplicatePostError("dup"), attempts=1, rules=RULES, now=NOW)
-    assert settlement.state is DeliveryState.FAILED
+    assert settlement.state is DeliveryState.POSTED
 
 
 # -- after_lookup / after_failed_lookup --------------------------------------------------

@@ -219,3 +219,22 @@ def test_a_dry_run_store_rolls_everything_back(tmp_path: Path) -> None:
     assert SqlStore.open(path).due(NOW) == []
     assert not open_store(tmp_path / "none.sqlite", dry_run=True).due(NOW)
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_new_pause_replaces_an_expired_one_whole(store: SqlStore) -> None:
+    store.save_target_state(
+        TargetState(
+            target="x",
+            paused_until=NOW - timedelta(minutes=1),
+            pause_reason="paused by the operator",
+            pause_kind="operator",
+        )
+    )
+    store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    (row,) = _claim(store)
+    refused = Settlement(
+        state=DeliveryState.FAILED, pause_reason="credentials refused", pause_kind="auth"
+    )
+    assert store.settle(row, refused, now=NOW)
+    state = store.target_state("x")
+    assert state.paused_until is None and state.paused_at(NOW + timedelta(days=1))

@@ -747,10 +747,13 @@ def _sent(state: TargetState, now: datetime) -> TargetState:
 
 
 def _apply(state: TargetState, changes: dict[str, Any]) -> TargetState:
-    """A settlement's target changes; an empty pause reason lifts the pause."""
+    """A settlement's target changes. A new pause replaces the old one whole (an end time
+    it does not name is no end time); an empty pause reason lifts the pause."""
     if changes.get("pause_reason") == "":
         changes = {**changes, "pause_reason": None, "pause_kind": None, "paused_until": None}
         changes.setdefault("credentials_hash", None)
+    elif "pause_reason" in changes:
+        changes = {"paused_until": None, **changes}
     return replace(state, **changes)
 
 
