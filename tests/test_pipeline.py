@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -442,3 +444,107 @@ def test_a_feed_that_moved_permanently_is_fetched_at_its_new_address(
     assert f"moved permanently to {blog.feed_url}: put that url in the config" in (
         state.last_warning
     )
+
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+
+
+def _utf8_feed_with_one_bad_item() -> bytes:
+    items = "".join(
+        f"<item><guid>g{n}</guid><title>Café crème brûlée {n}</title>"
+        f"<link>https://b.example/{n}</link></item>"
+        for n in range(10)
+    )
+    bad = b"<item><guid>bad</guid><title>Broken \xff here</title></item>"
+    return (
+        b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>T</title>"
+        + items.encode()
+        + bad
+        + b"</channel></rss>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "content_type", "says"),
+    [
+        (
+            "billion laughs",
+            (HOSTILE / "billion-laughs.xml").read_bytes(),
+            "application/xml",
+            "DTD or XML entities",
+        ),
+        (
+            "entity after 100 KB",
+            b"<?xml version='1.0'?><rss><channel>"
+            + b" " * 102_400
+            + b"<!DOCTYPE x [<!ENTITY a 'b'>]></channel></rss>",
+            "application/xml",
+            "ENTITY",
+        ),
+        (
+            "web page",
+            (HOSTILE / "blog-page.html").read_bytes(),
+            "text/html",
+            "web page, not a feed",
+        ),
+        (
+            "invalid utf-8",
+            _utf8_feed_with_one_bad_item(),
+            "application/rss+xml",
+            "invalid UTF-8",
+        ),
+    ],
+)
+def test_a_hostile_feed_is_reported_and_the_healthy_one_beside_it_posts(
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    clock: Clock,
+    name: str,
+    body: bytes,
+    content_type: str,
+    says: str,
+) -> None:
+    with FakeBlog() as hostile:
+        hostile.serve_next(body, content_type)
+        blog.add_entry("Healthy")
+        path = write_config(
+            tmp_path,
+            feed_table("hostile", hostile.feed_url, ["x"], backfill=1),
+            feed_table("blog", blog.feed_url, ["x"], backfill=1),
+            x_target(x_api.url),
+        )
+        with open_app(path, clock) as app:
+            results = {r.feed: r for r in app.poll_due_feeds()}
+            app.dispatch_due()
+            state = app.status().feeds["hostile"]
+    problem = results["hostile"].error or results["hostile"].warning
+    assert problem and says in problem, name
+    assert state is not None and (state.last_error or state.last_warning)
+    posted = [t["text"].split(" http")[0] for t in x_api.tweets]
+    assert "Healthy" in posted
+    assert not any("Broken" in text or "\ufffd" in text for text in posted)
+
+
+def test_each_feed_is_recorded_as_soon_as_it_arrives(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    with FakeBlog() as slow:
+        slow.next_responses.append(
+            Response(200, slow.body(), {"Content-Type": "application/atom+xml"}, delay=2)
+        )
+        path = write_config(
+            tmp_path,
+            feed_table("slow", slow.feed_url, ["x"]),
+            feed_table("fast", blog.feed_url, ["x"]),
+            x_target(x_api.url),
+        )
+        with open_app(path, clock) as app:
+            poll = threading.Thread(target=app.poll_due_feeds)
+            poll.start()
+            while app.store.feed_state("fast") is None:
+                assert poll.is_alive(), "the poll ended before the fast feed was recorded"
+                time.sleep(0.02)
+            assert app.store.feed_state("slow") is None  # still being fetched
+            poll.join(timeout=30)
+            assert app.store.feed_state("slow") is not None
