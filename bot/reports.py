@@ -160,7 +160,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "error": delivery.error,
         "created_at": iso(delivery.created_at),
         "updated_at": iso(delivery.updated_at),
-        "next_attempt_at": iso(delivery.due_at) if waiting else None,
+        "due_at": iso(delivery.due_at) if waiting else None,
         "text": delivery.post.text or delivery.post.title,
     }
 
