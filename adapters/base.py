@@ -76,7 +76,7 @@ class Reconciler(Protocol):
     def find_existing(self, post: Post) -> Published | None: ...
 
 
-def free(post: Post) -> float:
+def free(settings: TargetSettings, post: Post) -> float:
     """The cost of a post on a platform that charges nothing for it."""
     return 0.0
 
@@ -98,7 +98,7 @@ class PlatformSpec:
     # The renderer options of one target (raises ``TypeError`` for another platform's).
     style: Callable[[TargetSettings], Style]
     # What one post costs on the platform, in USD.
-    cost: Callable[[Post], float] = free
+    cost: Callable[[TargetSettings, Post], float] = free
     client: str
 
     def client_class(self) -> Callable[..., Adapter]:

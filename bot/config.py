@@ -30,6 +30,7 @@ from bot.settings import (
     Section,
     TargetSettings,
     TemplateStr,
+    TimeZoneName,
     parse_duration,
     template_fields,
 )
@@ -58,6 +59,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 class BotSettings(Section):
     database: str = "feedrelay.sqlite"
+    timezone: TimeZoneName = "UTC"
     poll_interval: Duration = timedelta(minutes=10)
     max_feed_bytes: int = Field(default=10_000_000, gt=0)
     max_image_bytes: int = Field(default=5_000_000, gt=0)

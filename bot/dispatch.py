@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -91,7 +92,21 @@ def rules_for(config: Config, name: str) -> policy.TargetRules:
         min_interval=target.min_interval,
         max_attempts=config.bot.max_attempts,
         credentials_hash=credentials_hash(name, target),
+        timezone=ZoneInfo(config.bot.timezone),
+        delay=target.delay,
+        max_per_day=target.max_per_day,
+        quiet_hours=target.quiet_hours,
+        slots=tuple(target.slots),
+        jitter=target.jitter,
+        approve=target.approve,
+        monthly_budget=target.budget_usd(),
     )
+
+
+def cost_of(config: Config, name: str, post: Post) -> float:
+    """What the platform charges for ``post`` on this target, in USD."""
+    target = config.targets[name]
+    return spec(target.platform).cost(target, post)
 
 
 class Dispatcher:
@@ -194,9 +209,21 @@ class Dispatcher:
         self, rules: policy.TargetRules, manual: bool
     ) -> Callable[[Delivery, TargetState, bool], Decision]:
         def decide(delivery: Delivery, state: TargetState, link_posted: bool) -> Decision:
-            return policy.decide(
-                delivery, state, rules, self.clock(), link_posted=link_posted, manual=manual
+            now = self.clock()
+            cost = cost_of(self.config, delivery.target, delivery.post)
+            decision = policy.decide(
+                delivery,
+                state,
+                rules,
+                now,
+                link_posted=link_posted,
+                manual=manual or delivery.manual,
+                cost=cost,
             )
+            if decision.action == "send":
+                sent = policy.record_send(state, rules, now, cost=cost)
+                decision = replace(decision, target_state=sent)
+            return decision
 
         return decide
 

@@ -7,6 +7,7 @@ too old, what is a flood: ``policy`` decides.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ import requests
 from adapters import spec
 from bot import feeds, policy
 from bot.config import Config, TargetSettings
+from bot.dispatch import rules_for
 from bot.errors import FeedError
 from bot.failpoints import failpoint
 from bot.model import DeliveryState, Entry, FeedState, Limits
@@ -61,15 +63,45 @@ def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
 
 
 def new_delivery(
-    config: Config, entry: Entry, target_name: str, now: datetime, *, repost: int = 0
+    config: Config,
+    entry: Entry,
+    target_name: str,
+    now: datetime,
+    *,
+    repost: int = 0,
+    by_hand: bool = False,
 ) -> NewDelivery:
-    return NewDelivery(
+    """A delivery of ``entry`` to one target. Found by a poll, it is due after the target's
+    delay and jitter, or held for approval where the target wants that; by hand, now."""
+    delivery = NewDelivery(
         target=target_name,
         platform=config.targets[target_name].platform,
         post=render_for(config, entry, target_name).post,
         due_at=now,
         repost=repost,
     )
+    if by_hand:
+        return delivery
+    rules = rules_for(config, target_name)
+    due_at = policy.planned_at(
+        first_seen_at=now, rules=rules, jitter_fraction=_fraction(entry, target_name)
+    )
+    if rules.approve:
+        return replace(
+            delivery,
+            due_at=due_at,
+            state=DeliveryState.HELD,
+            held_for="approval",
+            error=f"waits for approval: `feedrelay approve ID` or"
+            f" `feedrelay approve --target {target_name} --all`",
+        )
+    return replace(delivery, due_at=due_at)
+
+
+def _fraction(entry: Entry, target_name: str) -> float:
+    """A number in [0, 1) fixed for one (entry, target): its share of the jitter."""
+    digest = hashlib.sha256(f"{entry.feed}\0{entry.key}\0{target_name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
 
 
 class Poller:
@@ -285,6 +317,7 @@ class Poller:
                 delivery = replace(
                     delivery,
                     state=DeliveryState.HELD,
+                    held_for="flood",
                     error=f"flood guard: {new_count} new entries in one poll of feed"
                     f" {entry.feed} (max_new_per_poll = {settings.max_new_per_poll});"
                     f" `feedrelay approve --feed {entry.feed}` releases them",

@@ -121,7 +121,9 @@ class Manual:
                 continue
             repost = max((d.repost for d in existing), default=-1) + 1
             delivery_id = self.store.queue(
-                entry_id, new_delivery(self.config, entry, name, now, repost=repost), now=now
+                entry_id,
+                new_delivery(self.config, entry, name, now, repost=repost, by_hand=True),
+                now=now,
             )
             if delivery_id is not None:
                 to_send[delivery_id] = name

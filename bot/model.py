@@ -159,6 +159,9 @@ class Delivery:
     due_at: datetime | None = None
     claimed_by: str | None = None
     lease_until: datetime | None = None
+    held_for: str | None = None  # why a held row waits: "flood", "approval" or "budget"
+    manual: bool = False  # queued by hand for a chosen time: the target's schedule is waived
+    first_seen_at: datetime | None = None  # when its entry was first seen
     remote_id: str | None = None
     remote_url: str | None = None
     error: str | None = None
@@ -205,8 +208,10 @@ class TargetState:
     credentials_hash: str | None = None  # of the credentials refused, to notice a change
     rate_limited_until: datetime | None = None
     last_sent_at: datetime | None = None
-    sent_day: str | None = None  # the UTC calendar day that sent_today counts (ISO date)
+    sent_day: str | None = None  # the local calendar day that sent_today counts (ISO date)
     sent_today: int = 0
+    spent_month: str | None = None  # the local calendar month spent_usd counts ("2026-12")
+    spent_usd: float = 0.0
 
     def paused_at(self, now: datetime) -> bool:
         return self.pause_reason is not None and (
@@ -226,6 +231,9 @@ class Decision:
     action: Literal["send", "wait", "hold", "skip"]
     until: datetime | None = None
     reason: str = ""
+    held_for: str | None = None  # hold: "budget", "approval" or "flood"
+    # send: the target's state once this post is sent (last sent, counts, spend)
+    target_state: TargetState | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

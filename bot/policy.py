@@ -8,7 +8,7 @@ one-line unit test, not a daemon run.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot.errors import (
     AuthError,
@@ -39,6 +39,7 @@ RETRY_BACKOFF = (
 )
 FEED_BACKOFF_MAX = timedelta(hours=6)
 FEED_JITTER = 0.1  # a feed's next check moves by up to 10% of its interval, either way
+SLOT_OPEN = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +51,15 @@ class TargetRules:
     # A digest of the target's credentials: a pause for refused credentials ends when the
     # credentials in the config change.
     credentials_hash: str = ""
+    # The schedule; times of day are local to ``timezone``.
+    timezone: tzinfo = UTC
+    delay: timedelta = timedelta(0)
+    max_per_day: int = 0
+    quiet_hours: tuple[time, time] | None = None
+    slots: tuple[time, ...] = ()
+    jitter: timedelta = timedelta(0)
+    approve: bool = False
+    monthly_budget: float = 0.0
 
 
 # -- what a due delivery does now -------------------------------------------------------
@@ -71,11 +81,143 @@ def target_wait(
             until=state.rate_limited_until,
             reason=f"rate limited until {_clock(state.rate_limited_until)}",
         )
-    if not manual and rules.min_interval and state.last_sent_at is not None:
-        spaced = state.last_sent_at + rules.min_interval
-        if spaced > now:
-            return Decision(action="wait", until=spaced, reason=f"spacing until {_clock(spaced)}")
+    if manual:
+        return None
+    until, reason = next_slot(state, rules, now)
+    if until > now:
+        return Decision(action="wait", until=until, reason=reason)
     return None
+
+
+def next_slot(state: TargetState, rules: TargetRules, at: datetime) -> tuple[datetime, str]:
+    """The earliest time at or after ``at`` when the target's own schedule lets it post,
+    and why it waits until then ("" if it need not): spacing (``min_interval``), the daily
+    cap, quiet hours and posting slots, each in the target's time zone. Platform limits and
+    pauses are not part of it (``target_wait``)."""
+    when, reason = at, ""
+    for _ in range(64):  # each rule only moves the time later; a few rounds settle it
+        moved = when
+        if rules.min_interval and state.last_sent_at is not None:
+            spaced = state.last_sent_at + rules.min_interval
+            if spaced > moved:
+                moved, reason = spaced, f"spacing until {_local(spaced, rules)}"
+        if rules.max_per_day and sent_on_day(state, rules, moved) >= rules.max_per_day:
+            moved = _next_midnight(moved, rules)
+            reason = (
+                f"daily cap reached ({rules.max_per_day} a day); next day {_local(moved, rules)}"
+            )
+        if rules.quiet_hours is not None and in_quiet_hours(moved, rules):
+            moved = _quiet_end(moved, rules)
+            reason = f"quiet hours until {_local(moved, rules, time_only=True)}"
+        if rules.slots:
+            slot = _next_open_slot(moved, state, rules)
+            if slot > moved:
+                moved, reason = slot, f"next slot {_local(slot, rules, time_only=True)}"
+        if moved == when:
+            return when, reason
+        when = moved
+    return when, reason
+
+
+def sent_on_day(state: TargetState, rules: TargetRules, at: datetime) -> int:
+    """How many posts went to the target on the local calendar day of ``at``."""
+    return state.sent_today if state.sent_day == local_day(at, rules) else 0
+
+
+def local_day(at: datetime, rules: TargetRules) -> str:
+    return at.astimezone(rules.timezone).date().isoformat()
+
+
+def in_quiet_hours(at: datetime, rules: TargetRules) -> bool:
+    assert rules.quiet_hours is not None
+    start, end = rules.quiet_hours
+    clock = at.astimezone(rules.timezone).time()
+    if start < end:
+        return start <= clock < end
+    return clock >= start or clock < end  # the window wraps midnight
+
+
+def _quiet_end(at: datetime, rules: TargetRules) -> datetime:
+    """The first instant after ``at`` that is outside the quiet window."""
+    assert rules.quiet_hours is not None
+    _, end = rules.quiet_hours
+    local = at.astimezone(rules.timezone)
+    for days in range(3):
+        candidate = _at_local(local.date() + timedelta(days=days), end, rules)
+        if candidate > at and not in_quiet_hours(candidate, rules):
+            return candidate
+    return at + timedelta(minutes=1)  # a DST oddity: creep forward, the loop re-checks
+
+
+def _next_midnight(at: datetime, rules: TargetRules) -> datetime:
+    day = at.astimezone(rules.timezone).date() + timedelta(days=1)
+    return _at_local(day, time(0), rules)
+
+
+def _next_open_slot(at: datetime, state: TargetState, rules: TargetRules) -> datetime:
+    """``at`` if a slot is open then, else the next slot: a slot opens at its time, stays
+    open for ``SLOT_OPEN`` (the daemon ticks; a post is never due on the second), and
+    takes one post."""
+    local = at.astimezone(rules.timezone)
+    for days in range(-1, 9):
+        for slot in rules.slots:
+            opens = _at_local(local.date() + timedelta(days=days), slot, rules)
+            if state.last_sent_at is not None and state.last_sent_at >= opens:
+                continue  # this slot has had its post
+            if opens <= at < opens + SLOT_OPEN:
+                return at
+            if opens > at:
+                return opens
+    return at + timedelta(days=1)
+
+
+def _at_local(day: date, clock: time, rules: TargetRules) -> datetime:
+    return datetime.combine(day, clock, tzinfo=rules.timezone).astimezone(UTC)
+
+
+def _local(at: datetime, rules: TargetRules, *, time_only: bool = False) -> str:
+    local = at.astimezone(rules.timezone)
+    return local.strftime("%H:%M") if time_only else local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def planned_at(*, first_seen_at: datetime, rules: TargetRules, jitter_fraction: float) -> datetime:
+    """When a new delivery is first due: after the target's ``delay`` (edits made in the
+    meantime are picked up), plus its share of ``jitter`` (``jitter_fraction`` in [0, 1),
+    fixed per delivery so that planning again gives the same time)."""
+    return first_seen_at + rules.delay + rules.jitter * max(0.0, min(jitter_fraction, 1.0))
+
+
+def record_send(
+    state: TargetState, rules: TargetRules, now: datetime, *, cost: float
+) -> TargetState:
+    """The target's state once a post is sent now: last sent, the local day's count, the
+    month's spend."""
+    day = local_day(now, rules)
+    month = day[:7]
+    return replace(
+        state,
+        last_sent_at=now,
+        sent_day=day,
+        sent_today=state.sent_today + 1 if state.sent_day == day else 1,
+        spent_month=month,
+        spent_usd=(state.spent_usd if state.spent_month == month else 0.0) + cost,
+    )
+
+
+def over_budget(
+    state: TargetState, rules: TargetRules, now: datetime, *, cost: float
+) -> str | None:
+    """Why this post would go over the month's budget, or ``None``."""
+    if not rules.monthly_budget or not cost:
+        return None
+    month = local_day(now, rules)[:7]
+    spent = state.spent_usd if state.spent_month == month else 0.0
+    if spent + cost <= rules.monthly_budget + 1e-9:
+        return None
+    return (
+        f"budget: {spent:.2f} of {rules.monthly_budget:.2f} USD spent this month;"
+        f" this post costs {cost:.2f}"
+    )
 
 
 def decide(
@@ -86,14 +228,20 @@ def decide(
     *,
     link_posted: bool,
     manual: bool = False,
+    cost: float = 0.0,
 ) -> Decision:
-    """What a due delivery does now: send, wait (the whole target), or skip."""
+    """What a due delivery does now: send, wait (the whole target), hold (over the
+    month's budget) or skip. A manual post ignores the target's schedule, never a pause,
+    a platform rate limit or the budget."""
     wait = target_wait(state, rules, now, manual=manual)
     if wait is not None:
         return wait
     if link_posted and not manual:
         # The same page reached this target through another entry (two feeds of one blog).
         return Decision(action="skip", reason="this link was posted to this target before")
+    budget = over_budget(state, rules, now, cost=cost)
+    if budget is not None:
+        return Decision(action="hold", reason=budget, held_for="budget")
     return Decision(action="send")
 
 

@@ -7,26 +7,33 @@ This module imports only pydantic, the standard library, ``bot.errors`` and ``bo
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 
 __all__ = [
     "TEMPLATE_FIELDS",
+    "ClockTime",
     "Duration",
+    "QuietHours",
     "Section",
     "TargetSettings",
     "TemplateStr",
+    "TimeZoneName",
     "parse_duration",
     "template_fields",
 ]
@@ -54,6 +61,46 @@ def parse_duration(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_clock(value: object) -> time:
+    """``"07:00"``, ``"18:30"``: a local time of day, 00:00 to 23:59."""
+    if isinstance(value, time):
+        return value
+    match = _CLOCK.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a time of day such as '07:00' or '18:30'")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_quiet_hours(value: object) -> tuple[time, time]:
+    """``"23:00-07:00"``: a window of local time that may wrap midnight."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, str) or value.count("-") != 1:
+        raise ValueError(f"{value!r} is not a window such as '23:00-07:00'")
+    start, end = (parse_clock(part) for part in value.split("-"))
+    if start == end:
+        raise ValueError(f"{value!r} is empty: start and end are the same time")
+    return start, end
+
+
+def parse_timezone(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected an IANA time zone name such as 'Europe/Berlin'")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone name (IANA, such as 'Europe/Berlin' or 'UTC')"
+        ) from None
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(parse_clock)]
+QuietHours = Annotated[tuple[time, time], BeforeValidator(parse_quiet_hours)]
+TimeZoneName = Annotated[str, AfterValidator(parse_timezone)]
 
 
 def template_fields(template: str) -> list[str]:
@@ -101,8 +148,43 @@ class TargetSettings(Section):
 
     platform: str
     api_base: str | None = None
-    min_interval: Duration = timedelta(0)
     image: bool = True
+    # The schedule (bot.policy applies it; every time of day is in [bot] timezone).
+    delay: Duration = timedelta(0)
+    min_interval: Duration = timedelta(0)
+    max_per_day: int = Field(default=0, ge=0)
+    quiet_hours: QuietHours | None = None
+    slots: list[ClockTime] = Field(default_factory=list)
+    jitter: Duration = timedelta(0)
+    approve: bool = False
+
+    @field_validator("slots")
+    @classmethod
+    def _distinct_slots(cls, value: list[time]) -> list[time]:
+        seen = sorted(value)
+        for earlier, later in itertools.pairwise(seen):
+            if earlier == later:
+                raise ValueError(f"{later:%H:%M} is given twice: one post per slot")
+        return seen
+
+    @model_validator(mode="after")
+    def _slots_fit_the_spacing(self) -> Self:
+        if len(self.slots) > 1 and self.min_interval:
+            day = datetime(2000, 1, 1)
+            times = [datetime.combine(day, slot) for slot in self.slots]
+            times.append(times[0] + timedelta(days=1))
+            gap = min(later - earlier for earlier, later in itertools.pairwise(times))
+            if gap < self.min_interval:
+                raise ValueError(
+                    f"min_interval {self.min_interval} is longer than the {gap} between two"
+                    " slots: a slot would always be missed (shorten min_interval or space"
+                    " the slots)"
+                )
+        return self
+
+    def budget_usd(self) -> float:
+        """The most this target may spend in a calendar month, USD (0: no budget)."""
+        return 0.0
 
     @field_validator("api_base")
     @classmethod

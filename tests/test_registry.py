@@ -53,13 +53,23 @@ def test_only_x_refuses_an_identical_resend() -> None:
     ],
 )
 def test_x_charges_more_for_a_post_with_a_url(text: str, usd: float) -> None:
-    assert adapters.spec("twitter").cost(Post(text=text)) == pytest.approx(usd)
+    assert adapters.spec("twitter").cost(_x_settings(), Post(text=text)) == pytest.approx(usd)
+
+
+def test_x_prices_come_from_the_config() -> None:
+    settings = _x_settings().model_copy(
+        update={"price_per_post": 0.01, "price_per_post_with_url": 0.5}
+    )
+    spec = adapters.spec("twitter")
+    assert spec.cost(settings, Post(text="words")) == pytest.approx(0.01)
+    assert spec.cost(settings, Post(text="see example.com")) == pytest.approx(0.5)
 
 
 def test_reddit_and_tumblr_posts_cost_nothing() -> None:
     post = Post(text="https://example.org/a", link="https://example.org/a", title="A")
-    assert adapters.spec("reddit").cost(post) == 0.0
-    assert adapters.spec("tumblr").cost(post) == 0.0
+    x = _x_settings()
+    assert adapters.spec("reddit").cost(x, post) == 0.0
+    assert adapters.spec("tumblr").cost(x, post) == 0.0
 
 
 def _x_settings() -> TargetSettings:

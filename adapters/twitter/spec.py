@@ -35,6 +35,13 @@ class TwitterTarget(TargetSettings):
     hashtags_deny: list[str] = Field(default_factory=list)
     hashtags_rename: dict[str, str] = Field(default_factory=dict)
     neutralize_mentions: bool = True
+    # Pay-per-use: what X charges (config, since X changes it) and the most to spend.
+    monthly_budget: float = Field(default=0.0, ge=0)
+    price_per_post: float = Field(default=POST_COST, ge=0)
+    price_per_post_with_url: float = Field(default=POST_WITH_URL_COST, ge=0)
+
+    def budget_usd(self) -> float:
+        return self.monthly_budget
 
     def adapter_options(self) -> dict[str, object]:
         return {**self.credentials(), "api_base": self.api_base}
@@ -56,9 +63,10 @@ def style(settings: TargetSettings) -> Style:
     )
 
 
-def cost(post: Post) -> float:
-    """What X charges for ``post``, in USD."""
-    return POST_WITH_URL_COST if find_urls(post.text) else POST_COST
+def cost(settings: TargetSettings, post: Post) -> float:
+    """What X charges for ``post``, in USD, at the target's configured prices."""
+    target = TwitterTarget.of(settings)
+    return target.price_per_post_with_url if find_urls(post.text) else target.price_per_post
 
 
 SPEC = PlatformSpec(

@@ -111,7 +111,13 @@ class Store(Protocol):
         reset_attempts: bool = True,
     ) -> bool: ...
     def release_held(
-        self, *, now: datetime, feed: str | None = None, ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        feed: str | None = None,
+        ids: Collection[int] | None = None,
+        target: str | None = None,
+        held_for: str | None = None,
     ) -> list[int]: ...
     def get(self, delivery_id: int) -> Delivery | None: ...
     def history(

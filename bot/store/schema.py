@@ -97,6 +97,10 @@ deliveries = sa.Table(
     # version 2: who is sending the row, and until when that claim holds
     sa.Column("claimed_by", sa.String(200)),
     sa.Column("lease_until", UTCDateTime),
+    # version 2: why a held row waits ("flood", "approval", "budget"); a row queued by hand
+    # for a time of the operator's choosing (post --at) goes then, whatever the schedule
+    sa.Column("held_for", sa.String(20)),
+    sa.Column("manual", sa.Boolean, nullable=False, default=False),
     sa.UniqueConstraint("entry_id", "target", "repost", name="uq_deliveries_entry_target"),
     sa.Index("ix_deliveries_due", "state", "due_at"),
     sa.Index("ix_deliveries_target_state", "target", "state"),
@@ -115,6 +119,8 @@ target_state = sa.Table(
     sa.Column("last_sent_at", UTCDateTime),
     sa.Column("sent_day", sa.String(10)),
     sa.Column("sent_today", sa.Integer, nullable=False, default=0),
+    sa.Column("spent_month", sa.String(7)),
+    sa.Column("spent_usd", sa.Float, nullable=False, default=0.0),
 )
 
 # version 2: the processes that run on this store, for ``status``
@@ -183,6 +189,8 @@ def _migrate_to_2(connection: Connection) -> None:
         "ALTER TABLE deliveries RENAME COLUMN not_before_at TO due_at",
         "ALTER TABLE deliveries ADD COLUMN claimed_by VARCHAR(200)",
         "ALTER TABLE deliveries ADD COLUMN lease_until TIMESTAMP",
+        "ALTER TABLE deliveries ADD COLUMN held_for VARCHAR(20)",
+        "ALTER TABLE deliveries ADD COLUMN manual BOOLEAN NOT NULL DEFAULT FALSE",
         "ALTER TABLE feeds ADD COLUMN last_warning TEXT",
         "ALTER TABLE feeds ADD COLUMN gone BOOLEAN NOT NULL DEFAULT FALSE",
         "ALTER TABLE feeds ADD COLUMN moved_to TEXT",

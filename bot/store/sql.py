@@ -74,6 +74,8 @@ class NewDelivery:
     state: DeliveryState = DeliveryState.QUEUED
     error: str | None = None
     repost: int = 0
+    held_for: str | None = None
+    manual: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -357,7 +359,12 @@ class SqlStore:
                     c.execute(
                         deliveries.update()
                         .where(deliveries.c.id == delivery.id)
-                        .values(state=settled.value, error=decision.reason, updated_at=now)
+                        .values(
+                            state=settled.value,
+                            error=decision.reason,
+                            held_for=decision.held_for,
+                            updated_at=now,
+                        )
                     )
                     continue
                 c.execute(
@@ -371,7 +378,7 @@ class SqlStore:
                         updated_at=now,
                     )
                 )
-                state = _sent(state, now)
+                state = decision.target_state or _sent(state, now)
                 _save_target_state(c, state)
                 claimed.append(
                     replace(
@@ -519,12 +526,23 @@ class SqlStore:
             return bool(result.rowcount == 1)
 
     def release_held(
-        self, *, now: datetime, feed: str | None = None, ids: Collection[int] | None = None
+        self,
+        *,
+        now: datetime,
+        feed: str | None = None,
+        ids: Collection[int] | None = None,
+        target: str | None = None,
+        held_for: str | None = None,
     ) -> list[int]:
-        """Held rows (of one feed, or by id) become due now; return their ids."""
+        """Held rows (of one feed or target, held for one reason, or by id) become due now;
+        return their ids."""
         condition = deliveries.c.state == DeliveryState.HELD.value
         if ids is not None:
             condition &= deliveries.c.id.in_(list(ids))
+        if target is not None:
+            condition &= deliveries.c.target == target
+        if held_for is not None:
+            condition &= deliveries.c.held_for == held_for
         if feed is not None:
             condition &= deliveries.c.entry_id.in_(
                 sa.select(entries.c.id).where(entries.c.feed == feed)
@@ -536,7 +554,11 @@ class SqlStore:
                     deliveries.update()
                     .where(deliveries.c.id.in_(found))
                     .values(
-                        state=DeliveryState.QUEUED.value, due_at=now, updated_at=now, error=None
+                        state=DeliveryState.QUEUED.value,
+                        due_at=now,
+                        updated_at=now,
+                        error=None,
+                        held_for=None,
                     )
                 )
         return found
@@ -759,7 +781,14 @@ def _apply(state: TargetState, changes: dict[str, Any]) -> TargetState:
 
 def _delivery_query(condition: Any) -> sa.Select[Any]:
     return (
-        sa.select(deliveries, entries.c.feed, entries.c.entry_key, entries.c.link, entries.c.title)
+        sa.select(
+            deliveries,
+            entries.c.feed,
+            entries.c.entry_key,
+            entries.c.link,
+            entries.c.title,
+            entries.c.first_seen_at,
+        )
         .join(entries, entries.c.id == deliveries.c.entry_id)
         .where(condition)
     )
@@ -788,6 +817,9 @@ def _to_delivery(row: Any) -> Delivery:
         sent_at=row["sent_at"],
         claimed_by=row["claimed_by"],
         lease_until=row["lease_until"],
+        held_for=row["held_for"],
+        manual=bool(row["manual"]),
+        first_seen_at=row["first_seen_at"],
     )
 
 
@@ -803,6 +835,8 @@ def _insert_delivery(c: Connection, entry_id: int, delivery: NewDelivery, now: d
             due_at=delivery.due_at,
             post=json.dumps(delivery.post.to_dict()),
             error=delivery.error,
+            held_for=delivery.held_for,
+            manual=delivery.manual,
             created_at=now,
             updated_at=now,
         )
