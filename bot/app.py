@@ -26,6 +26,7 @@ from bot.errors import PublishError
 from bot.ingest import FeedResult, Poller, limits_for, render_for, style_for
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
+from bot.policy import Planned
 from bot.render import Rendered
 from bot.store import Runner, Store, open_store
 
@@ -198,9 +199,14 @@ class App:
 
     # -- by hand -------------------------------------------------------------------------
     def post_now(
-        self, reference: str, *, targets: Sequence[str] = (), force: bool = False
+        self,
+        reference: str,
+        *,
+        targets: Sequence[str] = (),
+        force: bool = False,
+        at: datetime | None = None,
     ) -> list[PostResult]:
-        return self.manual.post_now(reference, targets=targets, force=force)
+        return self.manual.post_now(reference, targets=targets, force=force, at=at)
 
     def retry(self, delivery_id: int) -> Delivery:
         return self.manual.retry(delivery_id)
@@ -211,8 +217,10 @@ class App:
     def resolve(self, delivery_id: int, *, url: str = "", remote_id: str = "") -> Delivery:
         return self.manual.resolve(delivery_id, url=url, remote_id=remote_id)
 
-    def approve(self, *, ids: Collection[int] = (), feed: str | None = None) -> list[int]:
-        return self.manual.approve(ids=ids, feed=feed)
+    def approve(
+        self, *, ids: Collection[int] = (), feed: str | None = None, target: str | None = None
+    ) -> list[int]:
+        return self.manual.approve(ids=ids, feed=feed, target=target)
 
     def pause(self, target: str, *, until: datetime | None = None) -> TargetState:
         return self.manual.pause(target, until=until)
@@ -223,6 +231,9 @@ class App:
     # -- reading -------------------------------------------------------------------------
     def status(self) -> reports.Status:
         return reports.status(self.config, self.store, self.clock())
+
+    def schedule(self, target: str | None = None) -> dict[str, list[Planned]]:
+        return reports.schedule(self.config, self.store, self.clock(), target=target)
 
     def history(
         self,

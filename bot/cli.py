@@ -216,23 +216,36 @@ def _indent(text: str) -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be posted; post and store nothing.")
 @click.option("--force", is_flag=True, help="Post again even where it was posted before.")
+@click.option(
+    "--at",
+    "when",
+    metavar="'YYYY-MM-DD HH:MM'",
+    help="Queue it for this local time ([bot] timezone) instead of now.",
+)
 @pass_context
 @_fail_cleanly
 def post(
-    ctx: Context, reference: str, targets: tuple[str, ...], dry_run: bool, force: bool
+    ctx: Context,
+    reference: str,
+    targets: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    when: str | None,
 ) -> None:
     """Post one entry (by its link or id) now, through the same outbox.
 
-    Exits 0 when a new post went out to every target, 1 when any target got nothing new
-    (already posted, refused as a duplicate, waiting or failed).
+    Exits 0 when a new post went out to every target (or, with --at, was queued for every
+    target), 1 when any target got nothing new (already posted, refused as a duplicate,
+    waiting or failed).
     """
     with ctx.app(dry_run=dry_run) as app:
-        results = app.post_now(reference, targets=targets, force=force)
+        at = _local_time(when, app.config.bot.timezone, app.clock()) if when else None
+        results = app.post_now(reference, targets=targets, force=force, at=at)
     everywhere = bool(results)
     for result in results:
         outcome = result.outcome
         if outcome is None:
-            everywhere = False
+            everywhere = everywhere and at is not None and result.note.startswith("queued for")
             click.echo(f"{result.target}: {result.note}")
             continue
         if dry_run:
@@ -324,6 +337,17 @@ def _print_status(report: Any) -> None:
             click.echo(f"   rate limited until {_when(t.rate_limited_until)}")
         if t.next_post_at:
             click.echo(f"   next post {_when(t.next_post_at)}")
+        if t.budget_usd:
+            left = t.budget_usd - t.spent_usd
+            click.echo(
+                f"   budget: {t.spent_usd:.2f} of {t.budget_usd:.2f} USD spent this month,"
+                f" {left:.2f} left"
+            )
+        for reason, n in sorted(t.held.items()):
+            what = {"approval": "wait for approval", "budget": "wait for the budget"}.get(
+                reason, f"held ({reason})"
+            )
+            click.echo(f"   {n} {what}")
     for name, feed in report.feeds.items():
         if feed is None:
             click.echo(f"feed {name}: not polled yet")
@@ -366,6 +390,25 @@ def _print_status(report: Any) -> None:
         click.echo("being sent now:")
         for d in report.in_flight:
             click.echo(f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
+
+
+def _local_time(text: str, timezone: str, now: Any) -> Any:
+    """``"2026-12-02 09:00"`` in the config's time zone, as aware UTC; in the future."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        naive = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a time such as '2026-12-02 09:00'", param_hint="--at"
+        ) from None
+    if naive.tzinfo is None:
+        naive = naive.replace(tzinfo=ZoneInfo(timezone))
+    at = naive.astimezone(UTC)
+    if at <= now:
+        raise click.BadParameter(f"{text} ({timezone}) is in the past", param_hint="--at")
+    return at
 
 
 def _when(value: Any) -> str:
@@ -417,16 +460,57 @@ def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str) -> None:
 
 
 @main.command()
-@click.argument("delivery_ids", metavar="[ID...]", nargs=-1, type=int)
-@click.option("--feed", metavar="FEED", help="Release every held delivery of this feed.")
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
 @_fail_cleanly
-def approve(ctx: Context, delivery_ids: tuple[int, ...], feed: str | None) -> None:
-    """Release held deliveries (a flood of new entries, say) so that they go out."""
-    if not delivery_ids and not feed:
-        raise click.UsageError("name the deliveries (ID...) or a feed (--feed NAME)")
+def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
+    """When each queued or held delivery is planned to go, and why it waits."""
+    from bot.reports import schedule_json
+
     with ctx.app(posts=False) as app:
-        released = app.approve(ids=delivery_ids, feed=feed)
+        plans = app.schedule(target)
+        timezone = app.config.bot.timezone
+    if as_json:
+        click.echo(json.dumps(schedule_json(plans), indent=2, ensure_ascii=False))
+        return
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    for name, planned in plans.items():
+        click.echo(f"target {name}: {len(planned)} waiting" if planned else f"target {name}: -")
+        for plan in planned:
+            d = plan.delivery
+            when = plan.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if plan.at else "-"
+            click.echo(f"{d.id:>5}  {when:<20} {d.title or d.link}")
+            click.echo(f"       {plan.reason}")
+
+
+@main.command()
+@click.argument("delivery_ids", metavar="[ID...]", nargs=-1, type=int)
+@click.option("--feed", metavar="FEED", help="Release every held delivery of this feed.")
+@click.option("--target", metavar="TARGET", help="With --all: every held delivery of a target.")
+@click.option("--all", "everything", is_flag=True, help="Every held delivery of --target.")
+@pass_context
+@_fail_cleanly
+def approve(
+    ctx: Context,
+    delivery_ids: tuple[int, ...],
+    feed: str | None,
+    target: str | None,
+    everything: bool,
+) -> None:
+    """Release held deliveries (waiting for approval, or a flood) so that they go out."""
+    if target and not everything:
+        raise click.UsageError("--target releases every held delivery of it: add --all")
+    if everything and not target:
+        raise click.UsageError("--all needs --target TARGET")
+    if not delivery_ids and not feed and not target:
+        raise click.UsageError(
+            "name the deliveries (ID...), a feed (--feed NAME) or a target (--target T --all)"
+        )
+    with ctx.app(posts=False) as app:
+        released = app.approve(ids=delivery_ids, feed=feed, target=target)
     if not released:
         click.echo("nothing was held")
         return

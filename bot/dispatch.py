@@ -189,6 +189,7 @@ class Dispatcher:
                 return []
             rules = rules_for(self.config, target)
             self._lift_stale_pause(target, rules)
+            self._release_for_new_month(target, rules)
             self._reconcile(target, adapter, rules, only)
             outcomes: list[Outcome] = []
             while not should_stop():
@@ -226,6 +227,18 @@ class Dispatcher:
             return decision
 
         return decide
+
+    def _release_for_new_month(self, target: str, rules: policy.TargetRules) -> None:
+        now = self.clock()
+        fresh = policy.new_budget_month(self.store.target_state(target), rules, now)
+        if fresh is None:
+            return
+        self.store.save_target_state(fresh)
+        released = self.store.release_held(now=now, target=target, held_for="budget")
+        if released:
+            log.info(
+                "target %s: a new month; %d posts held for the budget go", target, len(released)
+            )
 
     def _lift_stale_pause(self, target: str, rules: policy.TargetRules) -> None:
         state = self.store.target_state(target)

@@ -72,7 +72,8 @@ def new_delivery(
     by_hand: bool = False,
 ) -> NewDelivery:
     """A delivery of ``entry`` to one target. Found by a poll, it is due after the target's
-    delay and jitter, or held for approval where the target wants that; by hand, now."""
+    delay and jitter, or held for approval where the target wants that; by hand, now (the
+    caller marks it ``manual``)."""
     delivery = NewDelivery(
         target=target_name,
         platform=config.targets[target_name].platform,
@@ -205,6 +206,8 @@ class Poller:
             warning = parsed.warning
             log.warning("feed %s: %s", name, warning)
         baseline = not state.baseline_done
+        if not baseline:
+            self._pick_up_edits(name, parsed.entries, now)
         entries = list(parsed.entries)
         new = _new_in_publication_order(entries, self.store)
         if not baseline and parsed.next_url and entries and len(new) >= len(entries):
@@ -259,6 +262,23 @@ class Poller:
         return FeedResult(
             feed=name, new=len(new), queued=queued, held=held, baseline=baseline, warning=warning
         )
+
+    def _pick_up_edits(self, name: str, entries: Sequence[Entry], now: datetime) -> None:
+        """Entries edited since they were seen: posts not sent yet take the edit (this is
+        what a target's ``delay`` is for). An edit never makes a new post."""
+        hashes = self.store.entry_hashes(name, [e.key for e in entries])
+        for entry in entries:
+            known = hashes.get(entry.key)
+            digest = feeds.content_hash(entry)
+            if known is None or known == digest:
+                continue
+            posts = {
+                target: render_for(self.config, entry, target).post
+                for target in self.config.feeds[name].targets
+            }
+            changed = self.store.refresh_unsent(entry, content_hash=digest, posts=posts, now=now)
+            if changed:
+                log.info("feed %s: %s was edited; its unsent posts take the edit", name, entry.link)
 
     def _catch_up(self, name: str, url: str | None, seen: list[Entry]) -> list[Entry]:
         """The entries of the feed's next pages, until a page holds one already known

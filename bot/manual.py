@@ -71,9 +71,16 @@ class Manual:
 
     # -- post now ------------------------------------------------------------------------
     def post_now(
-        self, reference: str, *, targets: Sequence[str] = (), force: bool = False
+        self,
+        reference: str,
+        *,
+        targets: Sequence[str] = (),
+        force: bool = False,
+        at: datetime | None = None,
     ) -> list[PostResult]:
-        """Post one entry (by link or id) to its feed's targets, or the named ones, now."""
+        """Post one entry (by link or id) to its feed's targets, or the named ones, now;
+        or, ``at`` a later time, queue it for then (the target's schedule is waived, never
+        a pause, a platform rate limit or the budget)."""
         entry_id, entry = self._find_entry(reference)
         if not targets and entry.feed not in self.config.feeds:
             raise EntryNotFoundError(
@@ -116,17 +123,20 @@ class Manual:
                         )
                     )
                     continue
-                self.store.requeue(current.id, now=now, from_states=NOT_SENT)
+                self.store.requeue(
+                    current.id, now=now, from_states=NOT_SENT, due_at=at, manual=True
+                )
                 to_send[current.id] = name
                 continue
             repost = max((d.repost for d in existing), default=-1) + 1
-            delivery_id = self.store.queue(
-                entry_id,
-                new_delivery(self.config, entry, name, now, repost=repost, by_hand=True),
-                now=now,
-            )
+            delivery = new_delivery(self.config, entry, name, now, repost=repost, by_hand=True)
+            delivery = replace(delivery, due_at=at or now, manual=True)
+            delivery_id = self.store.queue(entry_id, delivery, now=now)
             if delivery_id is not None:
                 to_send[delivery_id] = name
+        if at is not None:
+            when = f"queued for {at:%Y-%m-%d %H:%M} UTC"
+            return results + [PostResult(target=n, note=when) for n in to_send.values()]
         outcomes = {
             o.delivery.id: o
             for o in self.dispatcher.dispatch_due(
@@ -231,15 +241,22 @@ class Manual:
         )
         return self._delivery(delivery_id)
 
-    def approve(self, *, ids: Collection[int] = (), feed: str | None = None) -> list[int]:
-        """Release held deliveries (a flood, by feed or by id): they go out as usual."""
+    def approve(
+        self, *, ids: Collection[int] = (), feed: str | None = None, target: str | None = None
+    ) -> list[int]:
+        """Release held deliveries (by id, or all of a feed's or a target's): they go out
+        as the target's schedule allows."""
         if feed is not None and feed not in self.config.feeds:
             raise OperatorError(f"no feed named {feed!r}")
+        if target is not None:
+            self._target(target)
         for delivery_id in ids:
             delivery = self._delivery(delivery_id)
             if delivery.state is not DeliveryState.HELD:
                 raise OperatorError(f"delivery {delivery_id} is {delivery.state.value}, not held")
-        return self.store.release_held(now=self.clock(), feed=feed, ids=list(ids) if ids else None)
+        return self.store.release_held(
+            now=self.clock(), feed=feed, target=target, ids=list(ids) if ids else None
+        )
 
     def _delivery(self, delivery_id: int) -> Delivery:
         delivery = self.store.get(delivery_id)

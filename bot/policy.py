@@ -7,6 +7,7 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -178,6 +179,64 @@ def _at_local(day: date, clock: time, rules: TargetRules) -> datetime:
 def _local(at: datetime, rules: TargetRules, *, time_only: bool = False) -> str:
     local = at.astimezone(rules.timezone)
     return local.strftime("%H:%M") if time_only else local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned:
+    """When a waiting delivery is planned to go, and why it waits until then."""
+
+    delivery: Delivery
+    at: datetime | None  # None: it waits for something that has no time (a person)
+    reason: str
+
+
+def plan_queue(
+    waiting: Sequence[Delivery],
+    state: TargetState,
+    rules: TargetRules,
+    now: datetime,
+    *,
+    costs: Mapping[int, float],
+) -> list[Planned]:
+    """The planned times of one target's waiting deliveries, in the order they go: each
+    planned send counts as sent for the ones after it (spacing, daily cap, slots, budget).
+    Held deliveries wait for a person; the rest are planned from their due time."""
+    planned: list[Planned] = []
+    for delivery in waiting:
+        if delivery.state is DeliveryState.HELD:
+            planned.append(Planned(delivery=delivery, at=None, reason=delivery.error or "held"))
+    queue = [d for d in waiting if d.state is not DeliveryState.HELD]
+    for delivery in queue:
+        earliest = max(now, delivery.due_at or now)
+        wait = target_wait(state, rules, earliest, manual=delivery.manual)
+        reason = "due"
+        if wait is not None and wait.until is None:
+            planned.append(Planned(delivery=delivery, at=None, reason=wait.reason))
+            continue
+        if wait is not None and wait.until is not None:
+            earliest, reason = wait.until, wait.reason
+            again = target_wait(state, rules, earliest, manual=delivery.manual)
+            if again is not None and again.until is not None:
+                earliest, reason = again.until, again.reason
+        elif delivery.due_at is not None and delivery.due_at > now:
+            reason = f"delay until {_local(delivery.due_at, rules)}"
+        cost = costs.get(delivery.id, 0.0)
+        budget = over_budget(state, rules, earliest, cost=cost)
+        if budget is not None:
+            planned.append(Planned(delivery=delivery, at=None, reason=budget))
+            continue
+        planned.append(Planned(delivery=delivery, at=earliest, reason=reason))
+        state = record_send(state, rules, earliest, cost=cost)
+    return planned
+
+
+def new_budget_month(state: TargetState, rules: TargetRules, now: datetime) -> TargetState | None:
+    """The target's state at the start of a new month with money spent in an earlier one
+    (what was held for the budget may go again), or ``None`` if the month is the same."""
+    month = local_day(now, rules)[:7]
+    if not rules.monthly_budget or state.spent_month in (None, month):
+        return None
+    return replace(state, spent_month=month, spent_usd=0.0)
 
 
 def planned_at(*, first_seen_at: datetime, rules: TargetRules, jitter_fraction: float) -> datetime:

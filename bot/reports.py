@@ -7,13 +7,13 @@ costs the same with ten deliveries or a million.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot import feeds, policy
 from bot.config import Config
-from bot.dispatch import rules_for
+from bot.dispatch import cost_of, rules_for
 from bot.errors import EntryNotFoundError, FeedError
 from bot.ingest import Poller, publication_order, render_for
 from bot.model import Delivery, DeliveryState, Entry, FeedState
@@ -36,6 +36,9 @@ class TargetReport:
     rate_limited_until: datetime | None = None
     last_sent_at: datetime | None = None
     next_post_at: datetime | None = None
+    held: dict[str, int] = field(default_factory=dict)  # held rows by reason
+    budget_usd: float = 0.0
+    spent_usd: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +65,7 @@ class PreviewItem:
 
 def status(config: Config, store: Store, now: datetime) -> Status:
     counts = store.counts()
+    held = store.held_counts()
     states = store.target_states()
     due = store.next_due()
     targets = []
@@ -73,6 +77,9 @@ def status(config: Config, store: Store, now: datetime) -> Status:
             wait = policy.target_wait(state, rules_for(config, name), now)
             if wait is not None:
                 next_post = max(next_post, wait.until) if wait.until else None
+        rules = rules_for(config, name) if name in config.targets else None
+        month = policy.local_day(now, rules)[:7] if rules else ""
+        spent = state.spent_usd if state and state.spent_month == month else 0.0
         paused = state is not None and state.paused_at(now)
         limited = state is not None and state.rate_limited_until and state.rate_limited_until > now
         targets.append(
@@ -85,6 +92,9 @@ def status(config: Config, store: Store, now: datetime) -> Status:
                 rate_limited_until=state.rate_limited_until if state and limited else None,
                 last_sent_at=state.last_sent_at if state else None,
                 next_post_at=next_post,
+                held=held.get(name, {}),
+                budget_usd=rules.monthly_budget if rules else 0.0,
+                spent_usd=spent,
             )
         )
     feed_states = store.feed_states()
@@ -136,6 +146,37 @@ def preview(
                     )
                 )
     return items
+
+
+SCHEDULE_LIMIT = 500  # per target
+
+
+def schedule(
+    config: Config, store: Store, now: datetime, *, target: str | None = None
+) -> dict[str, list[policy.Planned]]:
+    """Per target, when each queued or held delivery is planned to go, and why it waits."""
+    if target is not None and target not in config.targets:
+        raise EntryNotFoundError(f"no target named {target!r}")
+    plans = {}
+    for name in [target] if target else list(config.targets):
+        waiting = store.waiting(target=name, limit=SCHEDULE_LIMIT)
+        costs = {d.id: cost_of(config, name, d.post) for d in waiting}
+        plans[name] = policy.plan_queue(
+            waiting, store.target_state(name), rules_for(config, name), now, costs=costs
+        )
+    return plans
+
+
+def schedule_json(plans: dict[str, list[policy.Planned]]) -> list[dict[str, Any]]:
+    return [
+        {
+            **delivery_json(plan.delivery),
+            "planned_at": iso(plan.at),
+            "waits_for": plan.reason,
+        }
+        for planned in plans.values()
+        for plan in planned
+    ]
 
 
 # -- JSON ----------------------------------------------------------------------------------
@@ -211,6 +252,10 @@ def status_json(report: Status) -> dict[str, Any]:
                 "rate_limited_until": iso(t.rate_limited_until),
                 "last_sent_at": iso(t.last_sent_at),
                 "next_post_at": iso(t.next_post_at),
+                "held": t.held,
+                "budget_usd": t.budget_usd or None,
+                "spent_usd": round(t.spent_usd, 4) if t.budget_usd else None,
+                "budget_left_usd": round(t.budget_usd - t.spent_usd, 4) if t.budget_usd else None,
             }
             for t in report.targets
         ],

@@ -7,12 +7,12 @@ SQLAlchemy implementation. Every method is one transaction and raises
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from bot.model import Delivery, DeliveryState, Entry, FeedState, Settlement, TargetState
+from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, Settlement, TargetState
 from bot.store.lock import instance_lock, lock_holder
 from bot.store.sql import Decide, NewDelivery, NewEntry, Runner, SqlStore, StoredEntry
 
@@ -42,6 +42,13 @@ class Store(Protocol):
 
     # entries
     def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]: ...
+    def entry_hashes(self, feed: str, keys: Sequence[str]) -> dict[str, str]: ...
+    def refresh_unsent(
+        self, entry: Entry, *, content_hash: str, posts: Mapping[str, Post], now: datetime
+    ) -> int:
+        """An edited entry's new version, and its new post on deliveries never attempted."""
+        ...
+
     def record_poll(
         self, new: Sequence[NewEntry], *, seen_at: datetime, feed_state: FeedState
     ) -> list[int]:
@@ -109,6 +116,8 @@ class Store(Protocol):
         now: datetime,
         from_states: Sequence[DeliveryState],
         reset_attempts: bool = True,
+        due_at: datetime | None = None,
+        manual: bool = False,
     ) -> bool: ...
     def release_held(
         self,
@@ -131,6 +140,8 @@ class Store(Protocol):
     def in_state(self, *states: DeliveryState, limit: int | None = None) -> list[Delivery]: ...
     def counts(self) -> dict[str, dict[str, int]]: ...
     def attention(self, *, limit: int) -> list[Delivery]: ...
+    def held_counts(self) -> dict[str, dict[str, int]]: ...
+    def waiting(self, *, target: str, limit: int) -> list[Delivery]: ...
     def next_due(self) -> dict[str, datetime]: ...
 
     # targets

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -221,6 +221,62 @@ class SqlStore:
                 )
                 found.update(row[0] for row in rows)
         return found
+
+    def entry_hashes(self, feed: str, keys: Sequence[str]) -> dict[str, str]:
+        """The content hash of each of these entries that the store knows."""
+        found: dict[str, str] = {}
+        with self._tx(write=False) as c:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                rows = c.execute(
+                    sa.select(entries.c.entry_key, entries.c.content_hash).where(
+                        entries.c.feed == feed, entries.c.entry_key.in_(chunk)
+                    )
+                )
+                found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def refresh_unsent(
+        self, entry: Entry, *, content_hash: str, posts: Mapping[str, Post], now: datetime
+    ) -> int:
+        """An entry edited before its posts went out: record the new version, and give its
+        deliveries that were never attempted the newly rendered post (by target). Returns
+        how many deliveries changed. A row tried once keeps its post: a retry sends the
+        identical text."""
+        with self._tx() as c:
+            entry_id = c.execute(
+                sa.select(entries.c.id).where(
+                    entries.c.feed == entry.feed, entries.c.entry_key == entry.key
+                )
+            ).scalar()
+            if entry_id is None:
+                return 0
+            c.execute(
+                entries.update()
+                .where(entries.c.id == entry_id)
+                .values(
+                    title=entry.title,
+                    content_hash=content_hash,
+                    published_at=entry.published_at,
+                    data=json.dumps(entry.to_dict()),
+                )
+            )
+            changed = 0
+            for target, post in posts.items():
+                result = c.execute(
+                    deliveries.update()
+                    .where(
+                        deliveries.c.entry_id == entry_id,
+                        deliveries.c.target == target,
+                        deliveries.c.attempts == 0,
+                        deliveries.c.state.in_(
+                            [DeliveryState.QUEUED.value, DeliveryState.HELD.value]
+                        ),
+                    )
+                    .values(post=json.dumps(post.to_dict()), updated_at=now)
+                )
+                changed += int(result.rowcount)
+            return changed
 
     def record_poll(
         self, new: Sequence[NewEntry], *, seen_at: datetime, feed_state: FeedState
@@ -504,13 +560,18 @@ class SqlStore:
         now: datetime,
         from_states: Sequence[DeliveryState],
         reset_attempts: bool = True,
+        due_at: datetime | None = None,
+        manual: bool = False,
     ) -> bool:
-        """Make a row due now again, if it is in one of ``from_states``."""
+        """Make a row due again (now, or at ``due_at``), if it is in one of ``from_states``;
+        ``manual``: queued by hand for that time, the target's schedule waived."""
         values: dict[str, Any] = {
             "state": DeliveryState.QUEUED.value,
-            "due_at": now,
+            "due_at": due_at or now,
             "updated_at": now,
             "error": None,
+            "held_for": None,
+            "manual": manual,
         }
         if reset_attempts:
             values["attempts"] = 0
@@ -605,6 +666,30 @@ class SqlStore:
         for target, state, n in rows:
             counts.setdefault(target, {})[state] = int(n)
         return counts
+
+    def held_counts(self) -> dict[str, dict[str, int]]:
+        """Per target, how many held rows wait for each reason (approval, budget, flood)."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(deliveries.c.target, deliveries.c.held_for, sa.func.count())
+                .where(deliveries.c.state == DeliveryState.HELD.value)
+                .group_by(deliveries.c.target, deliveries.c.held_for)
+            ).all()
+        counts: dict[str, dict[str, int]] = {}
+        for target, held_for, n in rows:
+            counts.setdefault(target, {})[held_for or "other"] = int(n)
+        return counts
+
+    def waiting(self, *, target: str, limit: int) -> list[Delivery]:
+        """A target's queued, retry and held rows, in the order they are due."""
+        return self._deliveries(
+            (deliveries.c.target == target)
+            & deliveries.c.state.in_(
+                [s.value for s in (DeliveryState.QUEUED, DeliveryState.RETRY, DeliveryState.HELD)]
+            ),
+            limit=limit,
+            order=(deliveries.c.due_at, deliveries.c.id),
+        )
 
     def attention(self, *, limit: int) -> list[Delivery]:
         """Rows that are not settled for good (failed, unknown, held, retry, sending),
