@@ -612,9 +612,15 @@ class SqlStore:
         limit: int | None = None,
         order: tuple[Any, ...] = (deliveries.c.id,),
     ) -> list[Delivery]:
-        query = _delivery_query(condition).order_by(*order)
-        if limit is not None:
-            query = query.limit(limit)
+        if limit is None:
+            query = _delivery_query(condition).order_by(*order)
+        else:
+            # The page's ids first, from an index alone, then only those rows: ORDER BY ...
+            # LIMIT over the join made SQLite read and sort every matching row, posts and
+            # all (status: 0.14 s for its attention rows; history --target 0.35 s,
+            # --status posted 2.3 s at 1,000,000 deliveries).
+            page = sa.select(deliveries.c.id).where(condition).order_by(*order).limit(limit)
+            query = _delivery_query(deliveries.c.id.in_(page)).order_by(*order)
         with self._tx(write=False) as c:
             rows = c.execute(query).mappings().all()
         return [_to_delivery(row) for row in rows]
