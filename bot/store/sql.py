@@ -719,9 +719,15 @@ class SqlStore:
         limit: int | None = None,
         order: tuple[Any, ...] = (deliveries.c.id,),
     ) -> list[Delivery]:
-        query = _delivery_query(condition).order_by(*order)
-        if limit is not None:
-            query = query.limit(limit)
+        if limit is None:
+            query = _delivery_query(condition).order_by(*order)
+        else:
+            # The page's ids first, from an index alone, then only those rows: ORDER BY ...
+            # LIMIT over the join made SQLite read and sort every matching row, posts and
+            # all (status: 0.14 s for its attention rows; history --target 0.35 s,
+            # --status posted 2.3 s at 1,000,000 deliveries).
+            page = sa.select(deliveries.c.id).where(condition).order_by(*order).limit(limit)
+            query = _delivery_query(deliveries.c.id.in_(page)).order_by(*order)
         with self._tx(write=False) as c:
             rows = c.execute(query).mappings().all()
         return [_to_delivery(row) for row in rows]
@@ -817,17 +823,17 @@ def _add_entry(c: Connection, item: NewEntry, seen_at: datetime) -> int:
 def _link_posted(c: Connection, target: str, link: str) -> bool:
     if not link:
         return False
-    found = c.execute(
-        sa.select(deliveries.c.id)
+    # Only the link is a condition in SQL: with ``target`` and ``state`` there too, SQLite
+    # (without ANALYZE statistics, as every store is) walks ix_deliveries_target_state,
+    # every row the target ever posted (0.1-0.3 s per call at 1,000,000 deliveries), instead
+    # of the entries with this link. Those entries' few deliveries are checked here.
+    rows = c.execute(
+        sa.select(deliveries.c.target, deliveries.c.state)
         .join(entries, entries.c.id == deliveries.c.entry_id)
-        .where(
-            deliveries.c.target == target,
-            entries.c.link == link,
-            deliveries.c.state == DeliveryState.POSTED.value,
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+        .where(entries.c.link == link)
+    )
+    posted = DeliveryState.POSTED.value
+    return any(row.target == target and row.state == posted for row in rows)
 
 
 def _target_state(c: Connection, target: str, *, lock: bool = False) -> TargetState:
