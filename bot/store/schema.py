@@ -104,6 +104,7 @@ deliveries = sa.Table(
     sa.UniqueConstraint("entry_id", "target", "repost", name="uq_deliveries_entry_target"),
     sa.Index("ix_deliveries_due", "state", "due_at"),
     sa.Index("ix_deliveries_target_state", "target", "state"),
+    sa.Index("ix_deliveries_state_id", "state", "id"),
 )
 
 # version 2
@@ -198,6 +199,8 @@ def _migrate_to_2(connection: Connection) -> None:
         "CREATE INDEX ix_deliveries_due ON deliveries (state, due_at)",
         # status counts per target and state; history by target
         "CREATE INDEX ix_deliveries_target_state ON deliveries (target, state)",
+        # history --status S, newest first
+        "CREATE INDEX ix_deliveries_state_id ON deliveries (state, id)",
         "CREATE INDEX ix_entries_link ON entries (link)",
     ]
     for statement in statements:
