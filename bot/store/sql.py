@@ -352,19 +352,16 @@ class SqlStore:
         )
 
     def targets_with_work(self, now: datetime) -> set[str]:
-        """Targets that have a row to send or to look up now."""
+        """Targets that have a row to send or to look up now, or one held for the budget
+        (a new month may release it)."""
+        due = deliveries.c.state.in_(
+            [s.value for s in (DeliveryState.QUEUED, DeliveryState.RETRY, DeliveryState.UNKNOWN)]
+        ) & (deliveries.c.due_at <= now)
+        budget = (deliveries.c.state == DeliveryState.HELD.value) & (
+            deliveries.c.held_for == "budget"
+        )
         with self._tx(write=False) as c:
-            rows = c.execute(
-                sa.select(deliveries.c.target)
-                .where(
-                    deliveries.c.state.in_(
-                        [s.value for s in (DeliveryState.QUEUED, DeliveryState.RETRY)]
-                        + [DeliveryState.UNKNOWN.value]
-                    ),
-                    deliveries.c.due_at <= now,
-                )
-                .distinct()
-            )
+            rows = c.execute(sa.select(deliveries.c.target).where(due | budget).distinct())
             return {row[0] for row in rows}
 
     def claim_due(
