@@ -119,7 +119,9 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
     with ctx.app(dry_run=dry_run) as app:
         # One runner per store (a daemon or a --once from cron): recovery takes every
         # claim it finds for one of a runner that is gone.
-        lock = nullcontext() if dry_run else instance_lock(app.config.database_path)
+        # On PostgreSQL several runners share the store; claims and leases keep them apart.
+        alone = not dry_run and app.config.database_url is None
+        lock = instance_lock(app.config.database_path) if alone else nullcontext()
         with lock:
             app.start("daemon" if not (once or dry_run) else "once")
             try:
@@ -349,7 +351,7 @@ def _print_status(report: Any) -> None:
             )
             click.echo(f"   {n} {what}")
     for name, feed in report.feeds.items():
-        if feed is None:
+        if feed is None or feed.last_checked_at is None:
             click.echo(f"feed {name}: not polled yet")
             continue
         checked = _when(feed.last_checked_at)
@@ -538,6 +540,40 @@ def pause(ctx: Context, target: str, duration: str | None) -> None:
     with ctx.app(posts=False) as app:
         state = app.pause(target, until=until)
     click.echo(f"{target}: {state.pause_reason}")
+
+
+@main.command("migrate-store")
+@click.option("--to", "url", required=True, metavar="URL", help="An empty PostgreSQL database.")
+@pass_context
+@_fail_cleanly
+def migrate_store(ctx: Context, url: str) -> None:
+    """Copy this config's SQLite store (its whole history) into an empty PostgreSQL one."""
+    import sqlalchemy as sa
+
+    from bot.config import is_server_url
+    from bot.store import SqlStore, instance_lock
+    from bot.store.copy import copy_store
+
+    config = ctx.load(posts=False)
+    if config.database_url is not None:
+        raise click.UsageError("[bot] database is a PostgreSQL store already")
+    if not is_server_url(url):
+        raise click.BadParameter("expected a postgresql://user@host/db URL", param_hint="--to")
+    if not config.database_path.exists():
+        raise click.UsageError(f"no store at {config.database_path}: nothing to copy")
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    with instance_lock(config.database_path):  # no runner writes while it is copied
+        source, target = SqlStore.open(config.database_path), SqlStore.open(url)
+        try:
+            copied = copy_store(source, target)
+        finally:
+            source.close()
+            target.close()
+    click.echo(
+        f"copied into {shown}: {copied['entries']} entries, {copied['deliveries']} deliveries,"
+        f" {copied['feeds']} feeds, {copied['target_state']} target states (counts checked)"
+    )
+    click.echo(f'now set [bot] database = "{shown}" (the password from ${{VAR}}) and start')
 
 
 @main.command()
