@@ -206,10 +206,13 @@ def plan_queue(
         if delivery.state is DeliveryState.HELD:
             planned.append(Planned(delivery=delivery, at=None, reason=delivery.error or "held"))
     queue = [d for d in waiting if d.state is not DeliveryState.HELD]
+    # The lane sends in order: none goes before the one planned ahead of it (a target's
+    # state after that send says nothing of the days before it).
+    after, after_reason = now, "due"
     for delivery in queue:
-        earliest = max(now, delivery.due_at or now)
+        earliest = max(after, delivery.due_at or now)
         wait = target_wait(state, rules, earliest, manual=delivery.manual)
-        reason = "due"
+        reason = after_reason if earliest > (delivery.due_at or now) else "due"
         if wait is not None and wait.until is None:
             planned.append(Planned(delivery=delivery, at=None, reason=wait.reason))
             continue
@@ -218,7 +221,7 @@ def plan_queue(
             again = target_wait(state, rules, earliest, manual=delivery.manual)
             if again is not None and again.until is not None:
                 earliest, reason = again.until, again.reason
-        elif delivery.due_at is not None and delivery.due_at > now:
+        elif delivery.due_at is not None and delivery.due_at == earliest > now:
             reason = f"delay until {_local(delivery.due_at, rules)}"
         cost = costs.get(delivery.id, 0.0)
         budget = over_budget(state, rules, earliest, cost=cost)
@@ -227,6 +230,7 @@ def plan_queue(
             continue
         planned.append(Planned(delivery=delivery, at=earliest, reason=reason))
         state = record_send(state, rules, earliest, cost=cost)
+        after, after_reason = earliest, reason
     return planned
 
 

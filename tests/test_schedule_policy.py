@@ -1,0 +1,83 @@
+"""The schedule (issue 10): spacing, the daily cap, quiet hours, slots and the budget.
+
+First one rule at a time, in the target's time zone and across both DST changes; then
+properties over generated schedules, histories and clocks: a target driven the way the
+daemon drives it (a lane run every tick, the first due delivery first), checked against
+local-time arithmetic of its own, and ``plan_queue`` checked against that simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import policy
+from bot.model import Delivery, DeliveryState, Post, TargetState
+from bot.policy import TargetRules
+
+SEC = timedelta(seconds=1)
+MIN = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # winter: Berlin is UTC+1
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def _berlin(*args: int, fold: int = 0) -> datetime:
+    """A Berlin wall-clock time, as the UTC instant it is."""
+    return datetime(*args, tzinfo=BERLIN, fold=fold).astimezone(UTC)  # type: ignore[misc]
+
+
+def _state(**changes: object) -> TargetState:
+    return replace(TargetState(target="x"), **changes)  # type: ignore[arg-type]
+
+
+def _delivery(n: int, due_at: datetime | None, **changes: object) -> Delivery:
+    base = Delivery(
+        id=n,
+        entry_id=n,
+        feed="blog",
+        entry_key=f"k{n}",
+        target="x",
+        platform="twitter",
+        state=DeliveryState.QUEUED,
+        post=Post(text=f"post {n}"),
+        link=f"https://blog.example/{n}",
+        due_at=due_at,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _wait(state: TargetState, rules: TargetRules, at: datetime) -> datetime:
+    until, _ = policy.next_slot(state, rules, at)
+    return until
+
+
+# == regressions ==========================================================================
+def test_plan_queue_never_plans_a_delivery_before_the_one_ahead_of_it() -> None:
+    """Found by test_plan_queue_agrees_with_the_simulated_daemon: with max_per_day=1 and
+    three deliveries due now, the second was planned for the next midnight, and the third
+    for now again, before the second and over the day's cap: the state after the planned
+    send counts only the day of that send, and the third was planned from its due time."""
+    rules = TargetRules(max_per_day=1)
+    waiting = [_delivery(n, NOW) for n in (1, 2, 3)]
+    plans = policy.plan_queue(waiting, _state(), rules, NOW, costs={})
+    assert [(p.delivery.id, p.at) for p in plans] == [
+        (1, NOW),
+        (2, _utc(2026, 12, 2)),
+        (3, _utc(2026, 12, 3)),
+    ]
+    assert plans[2].reason == "daily cap reached (1 a day); next day 2026-12-03 00:00 UTC"
+
+
+def test_plan_queue_says_a_delivery_waits_for_the_one_ahead_of_it() -> None:
+    rules = TargetRules(max_per_day=2)
+    state = _state(last_sent_at=NOW - HOUR, sent_day="2026-12-01", sent_today=2)
+    waiting = [_delivery(1, NOW), _delivery(2, NOW + 5 * MIN)]
+    plans = policy.plan_queue(waiting, state, rules, NOW, costs={})
+    reason = "daily cap reached (2 a day); next day 2026-12-02 00:00 UTC"
+    assert [(p.at, p.reason) for p in plans] == [(_utc(2026, 12, 2), reason)] * 2
