@@ -172,8 +172,27 @@ def _next_open_slot(at: datetime, state: TargetState, rules: TargetRules) -> dat
     return at + timedelta(days=1)
 
 
-def _at_local(day: date, clock: time, rules: TargetRules) -> datetime:
-    return datetime.combine(day, clock, tzinfo=rules.timezone).astimezone(UTC)
+def _at_local(day: date, clock: time, rules: TargetRules, *, fold: int = 0) -> datetime:
+    """When the local clock reads ``clock`` on ``day``: of a time that comes twice (the
+    clocks go back), the first (``fold`` 1: the second); a time the clocks skip (they go
+    forward) comes at the jump, not an offset's difference after it."""
+    local = datetime.combine(day, clock, tzinfo=rules.timezone).replace(fold=fold)
+    at = local.astimezone(UTC)
+    naive = local.replace(tzinfo=None)
+    if at.astimezone(rules.timezone).replace(tzinfo=None) == naive:
+        return at
+    # Skipped: read with the offset of before the jump, ``at`` is that much after it; read
+    # with the offset of after it, before it. The jump is the first second between the two
+    # whose local clock reads ``clock`` or later.
+    low = int(local.replace(fold=1 - fold).astimezone(UTC).timestamp())
+    low, high = sorted((low, int(at.timestamp())))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, rules.timezone).replace(tzinfo=None) >= naive:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, UTC)
 
 
 def _local(at: datetime, rules: TargetRules, *, time_only: bool = False) -> str:

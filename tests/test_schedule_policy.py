@@ -9,12 +9,12 @@ local-time arithmetic of its own, and ``plan_queue`` checked against that simula
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import policy
-from bot.model import Delivery, DeliveryState, Post, TargetState
-from bot.policy import TargetRules
+from bot.model import Decision, Delivery, DeliveryState, Post, TargetState
+from bot.policy import SLOT_OPEN, TargetRules
 
 SEC = timedelta(seconds=1)
 MIN = timedelta(minutes=1)
@@ -81,3 +81,27 @@ def test_plan_queue_says_a_delivery_waits_for_the_one_ahead_of_it() -> None:
     plans = policy.plan_queue(waiting, state, rules, NOW, costs={})
     reason = "daily cap reached (2 a day); next day 2026-12-02 00:00 UTC"
     assert [(p.at, p.reason) for p in plans] == [(_utc(2026, 12, 2), reason)] * 2
+
+
+def test_a_slot_at_a_time_the_clocks_skip_opens_when_they_jump() -> None:
+    """Found by test_next_slot_is_the_first_moment_the_rules_allow and
+    test_the_simulated_daemon_keeps_every_rule: on 2026-03-29 in Berlin (02:00 -> 03:00)
+    a 02:30 slot opened at 03:30 CEST, read with the winter offset, an hour after the
+    clocks had passed 02:30; from 03:00 to 03:30 the target waited for no rule."""
+    rules = TargetRules(slots=(time(2, 30),), timezone=BERLIN)
+    jump = _utc(2026, 3, 29, 1, 0)  # 02:00 CET becomes 03:00 CEST
+    assert policy.target_wait(_state(), rules, _berlin(2026, 3, 29, 0, 0)) == Decision(
+        action="wait", until=jump, reason="next slot 03:00"
+    )
+    assert policy.target_wait(_state(), rules, jump + SLOT_OPEN - SEC) is None
+    sent = policy.record_send(_state(), rules, jump, cost=0.0)
+    assert _wait(sent, rules, jump + MIN) == _berlin(2026, 3, 30, 2, 30)  # one post per slot
+
+
+def test_quiet_hours_ending_at_a_time_the_clocks_skip_end_when_they_jump() -> None:
+    """The same: quiet hours 22:00-02:30 lasted until 03:30 CEST on 2026-03-29."""
+    rules = TargetRules(quiet_hours=(time(22), time(2, 30)), timezone=BERLIN)
+    until, reason = policy.next_slot(_state(), rules, _berlin(2026, 3, 29, 1, 30))
+    assert until == _utc(2026, 3, 29, 1, 0) and reason == "quiet hours until 03:00"
+    assert not policy.in_quiet_hours(until, rules)
+    assert policy.in_quiet_hours(until - SEC, rules)
