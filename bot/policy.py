@@ -7,6 +7,7 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -143,8 +144,9 @@ def _quiet_end(at: datetime, rules: TargetRules) -> datetime:
     assert rules.quiet_hours is not None
     _, end = rules.quiet_hours
     local = at.astimezone(rules.timezone)
-    for days in range(3):
-        candidate = _at_local(local.date() + timedelta(days=days), end, rules)
+    for days, fold in itertools.product(range(3), (0, 1)):
+        # fold 1: when the clocks go back past the end, the window ends a second time
+        candidate = _at_local(local.date() + timedelta(days=days), end, rules, fold=fold)
         if candidate > at and not in_quiet_hours(candidate, rules):
             return candidate
     return at + timedelta(minutes=1)  # a DST oddity: creep forward, the loop re-checks

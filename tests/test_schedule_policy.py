@@ -105,3 +105,21 @@ def test_quiet_hours_ending_at_a_time_the_clocks_skip_end_when_they_jump() -> No
     assert until == _utc(2026, 3, 29, 1, 0) and reason == "quiet hours until 03:00"
     assert not policy.in_quiet_hours(until, rules)
     assert policy.in_quiet_hours(until - SEC, rules)
+
+
+def test_quiet_hours_ending_at_a_time_that_comes_twice_end_each_time() -> None:
+    """Found by test_next_slot_is_the_first_moment_the_rules_allow (with more examples
+    than it runs; pinned there): on 2026-10-25 in Berlin (03:00 -> 02:00), quiet hours
+    22:00-02:30 end at 02:30 CEST, the clocks go back to 02:00 and the window is quiet
+    again; its end was looked for as the first 02:30 only, in the past by then, so the
+    target waited for 02:30 the next day, 24 hours instead of 15 minutes."""
+    rules = TargetRules(quiet_hours=(time(22), time(2, 30)), timezone=BERLIN)
+    first = _berlin(2026, 10, 25, 2, 30)
+    assert _wait(_state(), rules, _berlin(2026, 10, 25, 2, 15)) == first
+    assert policy.target_wait(_state(), rules, first + 10 * MIN) is None
+    second = _berlin(2026, 10, 25, 2, 30, fold=1)
+    assert second - first == HOUR
+    assert policy.in_quiet_hours(second - 15 * MIN, rules)
+    assert policy.target_wait(_state(), rules, second - 15 * MIN) == Decision(
+        action="wait", until=second, reason="quiet hours until 02:30"
+    )
