@@ -44,7 +44,8 @@ def _the_person_opens(url: str) -> str:
 
 def test_auth_twitter_pin_flow_in_a_terminal(tmp_path: Path, blog: FakeBlog, x_api: FakeX) -> None:
     _config(tmp_path, blog, _x_target(x_api.url))
-    term = Terminal("auth", "twitter", cwd=tmp_path, env=X_APP)
+    # -vv: the debug log is on the screen too, and must not repeat a token.
+    term = Terminal("-vv", "auth", "twitter", cwd=tmp_path, env=X_APP)
     url = term.expect(r"(http://127\.0\.0\.1:\d+/oauth/authorize\?oauth_token=\S+)").group(1)
     pin = _the_person_opens(url)
     term.answer(r"PIN: ", pin)
@@ -54,6 +55,7 @@ def test_auth_twitter_pin_flow_in_a_terminal(tmp_path: Path, blog: FakeBlog, x_a
     assert term.finish() == 0
     assert [(token, token_secret)] == x_api.issued
     assert "shown this once and stored nowhere" in term.screen
+    assert term.screen.count(token) == 1 and term.screen.count(token_secret) == 1
     # Nothing secret the test did not ask for: the app's key and secret, the request token's.
     for secret in (X_SECRETS["X_CONSUMER_KEY"], X_SECRETS["X_CONSUMER_SECRET"], "req-secret"):
         assert secret not in term.screen
