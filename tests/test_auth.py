@@ -229,3 +229,42 @@ def test_auth_subcommands_have_help() -> None:
     for name in ("twitter", "tumblr", "reddit"):
         result = CliRunner().invoke(main, ["auth", name, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_auth_target_choice_errors_say_what_to_pass(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, tumblr_api: FakeTumblr
+) -> None:
+    _config(tmp_path, blog, _x_target(x_api.url), _x_target(x_api.url, name="x2"))
+    several = _invoke("auth", "twitter", env=X_APP)
+    assert several.exit_code == 1
+    assert "has 2 twitter targets (x, x2): name one with --target NAME" in several.output
+    unknown = _invoke("auth", "twitter", "--target", "nope", env=X_APP)
+    assert "has no twitter target named 'nope' (its twitter targets: x, x2)" in unknown.output
+    none = _invoke("auth", "reddit", env=ENV)
+    assert none.exit_code == 1
+    assert "has no reddit target: add one (feedrelay init writes it)" in none.output
+    no_blog = CliRunner().invoke(
+        main,
+        ["--config", "nowhere.toml", "auth", "tumblr", "--api-base", tumblr_api.url,
+         "--consumer-key", tumblr_hooks.CONSUMER_KEY,
+         "--consumer-secret", tumblr_hooks.CONSUMER_SECRET],
+        input="whatever\n",
+    )  # fmt: skip
+    assert no_blog.exit_code == 1
+    assert "Tumblr refused the PIN" in no_blog.output  # the flow ran without a config
+
+
+def test_auth_reddit_on_a_busy_port_says_to_pick_another(
+    tmp_path: Path, blog: FakeBlog, reddit_api: FakeReddit
+) -> None:
+    import socket
+
+    _config(tmp_path, blog, reddit_target(reddit_api.url))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _invoke("auth", "reddit", "--refresh-token", "--port", str(port), env=ENV)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "pass --port N (and set the app's redirect uri to http://127.0.0.1:N/)" in result.output
