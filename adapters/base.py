@@ -29,6 +29,7 @@ __all__ = [
     "Limits",
     "PlatformSpec",
     "Reconciler",
+    "SelfCheck",
     "describe",
     "header_time",
     "make_session",
@@ -74,6 +75,17 @@ class Reconciler(Protocol):
     """
 
     def find_existing(self, post: Post) -> Published | None: ...
+
+
+@runtime_checkable
+class SelfCheck(Protocol):
+    """An adapter that can tell, without posting, what would stop its posts.
+
+    ``problems`` returns each problem found, in plain words and saying what to do (empty:
+    none), and raises ``PublishError`` when it cannot look.
+    """
+
+    def problems(self) -> list[str]: ...
 
 
 def free(settings: TargetSettings, post: Post) -> float:

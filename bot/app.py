@@ -12,17 +12,18 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
 import requests
 
 from adapters import spec
-from adapters.base import Adapter
+from adapters.base import Adapter, SelfCheck
 from bot import feeds, reports
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
-from bot.errors import PublishError
+from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
 from bot.ingest import FeedResult, Poller, limits_for, render_for, style_for
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
@@ -32,9 +33,11 @@ from bot.store import Runner, Store, open_store
 
 __all__ = [
     "App",
+    "FeedCheck",
     "FeedResult",
     "Outcome",
     "PostResult",
+    "TargetCheck",
     "limits_for",
     "make_app",
     "style_for",
@@ -44,6 +47,32 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 AdapterFactory = Callable[[str, TargetSettings], Adapter]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetCheck:
+    """What ``check --online`` found for one target: the account it posts as (when the
+    credentials work), the error that stopped the check, and problems that would stop its
+    posts. ``error`` and each problem say what to do (``fix`` for the error)."""
+
+    platform: str
+    account: str | None = None
+    error: PublishError | None = None
+    fix: str = ""
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedCheck:
+    """One feed fetched and read for ``check --online``; ``fix`` says what to do when it
+    failed (for a web page: the feed it advertises)."""
+
+    result: FeedResult
+    fix: str = ""
 
 
 def utc_now() -> datetime:
@@ -260,6 +289,55 @@ class App:
     def preview(self, feed: str | None = None, *, limit: int = 3) -> list[reports.PreviewItem]:
         return reports.preview(self.config, self.poller, feed, limit=limit)
 
+    def check_targets(self) -> dict[str, TargetCheck]:
+        """Log in to each target, name its account, and look for what would stop its posts
+        (``SelfCheck``: a read-only X app, a subreddit's rules). Posts nothing."""
+        results: dict[str, TargetCheck] = {}
+        for name, target in self.config.targets.items():
+            account: str | None = None
+            try:
+                adapter = self._adapter_factory(name, target)
+                try:
+                    account = adapter.verify()
+                    problems = adapter.problems() if isinstance(adapter, SelfCheck) else []
+                finally:
+                    adapter.close()
+            except PublishError as error:
+                results[name] = TargetCheck(
+                    platform=target.platform,
+                    account=account,
+                    error=error,
+                    fix=_fix_for(target.platform, error),
+                )
+                continue
+            results[name] = TargetCheck(
+                platform=target.platform, account=account, problems=tuple(problems)
+            )
+        return results
+
+    def check_feeds(self) -> list[FeedCheck]:
+        """Fetch and read every feed once (in a dry run nothing is recorded); for a feed that
+        fails, look at its address as ``feedrelay init`` would, to say what to put there."""
+        from bot.setup import discover_feed
+
+        checks = []
+        for result in self.poll_due_feeds(everything=True):
+            fix = ""
+            if result.error:
+                url = self.config.feed_url(result.feed)
+                where = f"[feeds.{result.feed}]"
+                try:
+                    found = discover_feed(url, session=self.session)
+                except FeedRelayError:
+                    fix = f"check url in {where}: open it in a browser; it should show the feed"
+                else:
+                    if found.url != url:
+                        fix = f'set url = "{found.url}" in {where} ({found.how})'
+                    else:
+                        fix = "it reads now: it may have been down; run the check again"
+            checks.append(FeedCheck(result=result, fix=fix))
+        return checks
+
     def verify_targets(self) -> dict[str, str | PublishError]:
         """Each target's account name, or the error its credentials gave."""
         results: dict[str, str | PublishError] = {}
@@ -273,3 +351,19 @@ class App:
             except PublishError as error:
                 results[name] = error
         return results
+
+
+def _fix_for(platform: str, error: PublishError) -> str:
+    """What to do about an error that stopped ``check_targets``."""
+    if isinstance(error, AuthError):
+        return (
+            f"check the target's credentials in the environment; `feedrelay auth {platform}`"
+            " makes new ones"
+        )
+    if isinstance(error, RateLimitedError):
+        return (
+            f"the platform is rate limiting: run the check again after {error.retry_at:%H:%M} UTC"
+        )
+    if error.retryable:
+        return "could not reach the platform: check the network (and api_base), then try again"
+    return "see the platform's reason above"

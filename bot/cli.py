@@ -18,7 +18,7 @@ import click
 
 from bot import __version__
 from bot.config import Config, config_path, load_config
-from bot.errors import ConfigError, FeedRelayError, PublishError
+from bot.errors import ConfigError, FeedRelayError
 from bot.model import Delivery, DeliveryState, Post
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -621,21 +621,35 @@ def check(ctx: Context, online: bool) -> None:
 
     problems = 0
     with make_app(config, dry_run=True) as app:
-        for name, account in app.verify_targets().items():
-            if isinstance(account, PublishError):
+        for name, target in app.check_targets().items():
+            if target.error is not None:
                 problems += 1
-                click.echo(f"target {name}: FAILED: {account}")
+                who = f" (logged in as {target.account})" if target.account else ""
+                click.echo(f"target {name}: FAILED{who}: {target.error}")
+                click.echo(f"   fix: {target.fix}")
+            elif target.problems:
+                problems += 1
+                click.echo(f"target {name}: PROBLEM, posting as {target.account}:")
+                for problem in target.problems:
+                    click.echo(f"   - {problem}")
             else:
-                click.echo(f"target {name}: ok, posting as {account}")
-        for feed in app.poll_due_feeds(everything=True):
+                click.echo(f"target {name}: ok, posting as {target.account}")
+        for checked in app.check_feeds():
+            feed = checked.result
             if feed.error:
                 problems += 1
                 click.echo(f"feed {feed.feed}: FAILED: {feed.error}")
+                click.echo(f"   fix: {checked.fix}")
             else:
                 click.echo(f"feed {feed.feed}: ok")
     if problems:
+        click.echo(f"{problems} problem{'s' if problems > 1 else ''}: fix them and run this again")
         sys.exit(EXIT_FAILED)
 
+
+from bot.cli_setup import register  # noqa: E402  (init, auth: their own module)
+
+register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

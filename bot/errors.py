@@ -9,6 +9,7 @@
     ├── LockedError            another daemon holds the store
     ├── OperatorError          retry/skip/resolve asked for something that cannot be
     ├── StorageError           the store could not be read or written
+    ├── SetupError             ``init`` or ``auth`` cannot go on (says what to do)
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
@@ -71,6 +72,10 @@ class OperatorError(FeedRelayError):
 
 class StorageError(FeedRelayError):
     """The store could not be opened, read or written (locked too long, disk, schema)."""
+
+
+class SetupError(FeedRelayError):
+    """``feedrelay init`` or ``feedrelay auth`` cannot go on; the message says what to do."""
 
 
 class PublishError(FeedRelayError):

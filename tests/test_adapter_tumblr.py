@@ -380,7 +380,9 @@ def test_verify_refuses_a_blog_the_account_does_not_own(fake: FakeTumblr) -> Non
     with pytest.raises(AuthError) as raised:
         adapter.verify()
     assert str(raised.value) == (
-        f"account {hooks.USER} cannot post to blog someone-else.tumblr.com"
+        f"account {hooks.USER} cannot post to blog someone-else.tumblr.com: set blog in"
+        f" [targets.t] to one of its blogs ({hooks.BLOG}), or authorise the account that"
+        " owns it (`feedrelay auth tumblr`)"
     )
     assert raised.value.target == "t"
 

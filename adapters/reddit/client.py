@@ -189,6 +189,36 @@ class RedditAdapter:
         with self._translate("verify"):
             return f"u/{self._me(self._reddit())}"
 
+    def problems(self) -> list[str]:
+        """What the subreddit's rules say about this target's posts: flair required and none
+        set (``post_requirements``), or link or text posts not allowed (``submission_type``
+        in ``/r/{name}/about``)."""
+        where = f"[targets.{self.target}]"
+        sub = f"r/{self.subreddit}"
+        with self._translate("verify"):
+            subreddit = self._reddit().subreddit(self.subreddit)
+            try:
+                requirements = subreddit.post_requirements()
+                allowed = str(getattr(subreddit, "submission_type", "any") or "any")
+            except (prawcore.NotFound, prawcore.Redirect):
+                return [f"{sub} does not exist (or was banned): check subreddit in {where}"]
+            except prawcore.Forbidden:
+                return [
+                    f"{sub} is private or the account is banned there: ask its moderators,"
+                    f" or choose another subreddit in {where}"
+                ]
+        found = []
+        if requirements.get("is_flair_required") and not (self.flair_id or self.flair_text):
+            found.append(
+                f"{sub} requires post flair and this target sets none: set flair_text (or"
+                f" flair_id) in {where} to one of the flairs its post form offers"
+            )
+        if allowed == "self" and self.kind == "link":
+            found.append(f'{sub} allows only text posts: set kind = "self" in {where}')
+        if allowed == "link" and self.kind == "self":
+            found.append(f'{sub} allows only link posts: set kind = "link" in {where}')
+        return found
+
     def find_existing(self, post: Post) -> Published | None:
         """The account's recent submission to this subreddit with the post's URL (link
         posts) or title (self posts); ``None`` if there is none."""

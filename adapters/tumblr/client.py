@@ -171,8 +171,12 @@ class TumblrAdapter:
             names = {urlsplit(blog.get("url", "")).hostname, f"{blog.get('name')}.tumblr.com"}
             if self.blog in names:
                 return str(user.get("name"))
+        own = ", ".join(str(b.get("name")) for b in user.get("blogs", [])) or "none"
         raise AuthError(
-            f"account {user.get('name')} cannot post to blog {self.blog}", target=self.target
+            f"account {user.get('name')} cannot post to blog {self.blog}: set blog in"
+            f" [targets.{self.target}] to one of its blogs ({own}), or authorise the account"
+            " that owns it (`feedrelay auth tumblr`)",
+            target=self.target,
         )
 
     def close(self) -> None:

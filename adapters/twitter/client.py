@@ -187,6 +187,24 @@ class TwitterAdapter:
         self._me("verify")
         return f"@{self._username}"
 
+    def problems(self) -> list[str]:
+        """What X's answer to ``GET /2/users/me`` tells about posting: the app's permission
+        (``x-access-level``: ``read``, ``read-write``, ``read-write-directmessages``).
+
+        A read-only app's tokens pass ``verify`` but every post is refused with a 403.
+        """
+        with self._translate_errors("verify"):
+            response = self._session.get(X_API + "/2/users/me", auth=self._oauth)
+            response.raise_for_status()
+        level = response.headers.get("x-access-level", "").strip().lower()
+        if level and "write" not in level:
+            return [
+                "the X app has read-only permission: set it to Read and write, then generate"
+                " new tokens (`feedrelay auth twitter`) and put them in the environment (the"
+                " permission is under your app's User authentication settings at developer.x.com)"
+            ]
+        return []
+
     def find_existing(self, post: Post) -> Published | None:
         """The account's recent post with ``post``'s text, or ``None`` if there is none.
 

@@ -31,7 +31,9 @@ class BlogEntry:
 
 
 class FakeBlog(FakeServer):
-    """A Blogger-shaped Atom feed at ``/feeds/posts/default``."""
+    """A Blogger-shaped Atom feed at ``/feeds/posts/default``, and the blog's home page at
+    ``/`` advertising it with ``<link rel="alternate">`` (``advertise = False``: a home page
+    that names no feed, as some themes have)."""
 
     def __init__(self, title: str = "Field Notes") -> None:
         super().__init__()
@@ -40,6 +42,8 @@ class FakeBlog(FakeServer):
         self.next_responses: list[Response] = []
         # Recent, as new posts are: older ones would be past the feeds' max_age.
         self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+        self.advertise = True
+        self.route("GET", r"/", self._home)
         self.route("GET", r"/feeds/posts/default", self._feed)
         self.route("GET", r"/img/.*", self._image)
         self.route("GET", r"/old-feed", self._moved)
@@ -171,6 +175,21 @@ class FakeBlog(FakeServer):
                 "Last-Modified": last_modified,
             },
         )
+
+    def _home(self, request: Request) -> Response:
+        links = (
+            f'<link rel="alternate" type="application/atom+xml" title="{escape(self.title)}'
+            f' - Atom" href="{self.url}/feeds/posts/default">'
+            f'<link rel="alternate" type="application/rss+xml" title="{escape(self.title)}'
+            f' - RSS" href="{self.url}/feeds/posts/default?alt=rss">'
+            if self.advertise
+            else ""
+        )
+        page = (
+            f"<!DOCTYPE html><html><head><title>{escape(self.title)}</title>{links}</head>"
+            f"<body><h1>{escape(self.title)}</h1></body></html>"
+        )
+        return Response(200, page, {"Content-Type": "text/html; charset=UTF-8"})
 
     def add_page(self, path: str, html: str) -> str:
         """An HTML page on the blog (an old post no longer in the feed, say)."""

@@ -9,6 +9,13 @@ praw talks to it for real (``oauth_url`` and ``reddit_url`` both point here):
 - ``POST /api/submit/``: form-encoded; errors come inside a 200 as
   ``{"json": {"errors": [[TYPE, message, field]]}}``, with Reddit's own strings.
 - ``GET /api/v1/me`` and ``GET /user/{name}/submitted``.
+- The code flow: ``GET /api/v1/authorize?client_id=...&redirect_uri=...&state=...`` is the
+  person's step (signed in, they choose Allow): it answers 302 to ``redirect_uri`` with
+  ``state`` and a ``code`` (``deny_next_authorize()``: ``error=access_denied``), and grant
+  ``authorization_code`` on the token route trades the code for a refresh token.
+- A subreddit's rules: ``GET /api/v1/{sub}/post_requirements`` (``is_flair_required`` ...)
+  and ``GET /r/{sub}/about/`` (``submission_type`` ``any``, ``link`` or ``self``); set them
+  with ``set_subreddit(...)``, and ``missing_subreddit(name)`` makes one 404.
 
 Every answer carries ``x-ratelimit-remaining/used/reset``. The OAuth routes want
 ``Authorization: bearer <token>`` and answer 401 with ``www-authenticate`` otherwise.
@@ -24,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -96,6 +104,13 @@ class FakeReddit(FakeServer):
         self._ids = itertools.count(int("1f0000", 36))
         self._planned: dict[str, deque[_Planned]] = {name: deque() for name in ROUTES}
         self._api_errors: deque[list[list[str]]] = deque()
+        self.codes: dict[str, str] = {}  # code -> the redirect uri it was issued for
+        self.deny_authorize = False
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.missing: set[str] = set()
+        self.route("GET", "/api/v1/authorize", self._authorize)
+        self.route("GET", r"/api/v1/(?P<sub>[^/]+)/post_requirements/?", self._post_requirements)
+        self.route("GET", r"/r/(?P<sub>[^/]+)/about/?", self._about)
         self.route("POST", ROUTES["token"], self._token)
         self.route("POST", ROUTES["submit"], self._submit)
         self.route("GET", ROUTES["me"], self._me)
@@ -158,6 +173,22 @@ class FakeReddit(FakeServer):
         form = {"sr": subreddit, "title": title, "kind": "link" if url else "self"}
         form.update({"url": url} if url else {"text": selftext})
         return self._record(form, author=author or self.username, accepted=False)
+
+    def deny_next_authorize(self) -> None:
+        """The person chooses Decline on the next authorise page."""
+        self.deny_authorize = True
+
+    def set_subreddit(
+        self, name: str, *, submission_type: str = "any", flair_required: bool = False
+    ) -> None:
+        """A subreddit's rules: ``submission_type`` ``any``, ``link`` or ``self``."""
+        self.rules[name.lower()] = {
+            "submission_type": submission_type,
+            "flair_required": flair_required,
+        }
+
+    def missing_subreddit(self, name: str) -> None:
+        self.missing.add(name.lower())
 
     # -- plumbing ----------------------------------------------------------------------
     def _ratelimit_headers(self) -> dict[str, str]:
@@ -243,6 +274,20 @@ class FakeReddit(FakeServer):
             return self._unauthorized()
         form = request.form()
         grant = form.get("grant_type")
+        if grant == "authorization_code":
+            issued_for = self.codes.pop(form.get("code", ""), None)
+            if issued_for is None or issued_for != form.get("redirect_uri"):
+                return Response(200, {"error": "invalid_grant"})
+            return Response(
+                200,
+                {
+                    "access_token": self.access_token,
+                    "token_type": "bearer",
+                    "expires_in": 86400,
+                    "refresh_token": self.refresh_token,
+                    "scope": form.get("scope", "identity submit read history flair"),
+                },
+            )
         if grant == "password":
             ok = form.get("username") == self.username and form.get("password") == self.password
         elif grant == "refresh_token":
@@ -260,6 +305,81 @@ class FakeReddit(FakeServer):
                 "scope": "*",
             },
         )
+
+    def _authorize(self, request: Request) -> Response:
+        """The authorise page, after the person chose Allow (or Decline)."""
+        query = {k: v[-1] for k, v in request.query.items()}
+        if query.get("client_id") != self.client_id:
+            return Response(400, "<p>invalid client id</p>", {"Content-Type": "text/html"})
+        redirect = query.get("redirect_uri", "")
+        if not redirect.startswith("http"):
+            return Response(400, "<p>invalid redirect_uri parameter</p>")
+        answer = {"state": query.get("state", "")}
+        if self.deny_authorize:
+            self.deny_authorize = False
+            answer["error"] = "access_denied"
+        else:
+            code = f"code-{len(self.codes) + 1}-Zr8"
+            self.codes[code] = redirect
+            answer["code"] = code
+        return Response(302, b"", {"Location": f"{redirect}?{urlencode(answer)}"})
+
+    def _rules(self, name: str) -> dict[str, Any]:
+        return self.rules.get(name.lower(), {"submission_type": "any", "flair_required": False})
+
+    def _post_requirements(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self._unauthorized()
+        assert request.match is not None
+        name = request.match["sub"]
+        if name.lower() in self.missing:
+            return Response(404, {"message": "Not Found", "error": 404})
+        return Response(
+            200,
+            {
+                "title_regexes": [],
+                "body_blacklisted_strings": [],
+                "title_blacklisted_strings": [],
+                "body_text_max_length": None,
+                "title_required_strings": [],
+                "guidelines_text": None,
+                "gallery_min_items": None,
+                "domain_blacklist": [],
+                "domain_whitelist": [],
+                "title_text_max_length": None,
+                "body_restriction_policy": "none",
+                "link_restriction_policy": "none",
+                "guidelines_display_policy": None,
+                "body_required_strings": [],
+                "title_text_min_length": None,
+                "gallery_captions_requirement": "none",
+                "is_flair_required": self._rules(name)["flair_required"],
+                "gallery_max_items": None,
+                "gallery_urls_requirement": "none",
+                "body_regexes": [],
+                "link_repost_age": None,
+                "body_text_min_length": None,
+            },
+        )
+
+    def _about(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self._unauthorized()
+        assert request.match is not None
+        name = request.match["sub"]
+        if name.lower() in self.missing:
+            return Response(404, {"message": "Not Found", "error": 404})
+        data = {
+            "display_name": name,
+            "display_name_prefixed": f"r/{name}",
+            "name": "t5_2qh0y",
+            "id": "2qh0y",
+            "subreddit_type": "public",
+            "submission_type": self._rules(name)["submission_type"],
+            "user_is_banned": False,
+            "over18": False,
+        }
+        return Response(200, {"kind": "t5", "data": data})
 
     def _submit(self, request: Request) -> Response:
         if not self._authorized(request):

@@ -2,6 +2,11 @@
 
 Every request must carry ``Authorization: OAuth ...`` with the expected consumer key and a
 signature; when the fake knows the secrets it checks the HMAC-SHA1 signature too.
+
+It also plays www.tumblr.com's OAuth 1.0a flow under the same host: ``POST
+/oauth/request_token``, ``GET /oauth/authorize?oauth_token=...`` (the person's step: a page
+with the verifier, also kept in ``verifiers``), ``POST /oauth/access_token``, which issues a
+new token and from then on checks signatures with its secret.
 """
 
 from __future__ import annotations
@@ -68,6 +73,10 @@ class FakeTumblr(FakeServer):
         self._next: deque[tuple[str, Response]] = deque()
         self._after_accept: deque[Response] = deque()  # answers after the next accepted post
         self.day_remaining, self.hour_remaining = 5000, 1000
+        self.request_tokens: dict[str, str] = {}  # request token -> its secret
+        self.verifiers: dict[str, str] = {}  # request token -> the verifier shown
+        self.issued: list[tuple[str, str]] = []  # tokens the flow gave out
+        self._oauth_ids = itertools.count(1)
         self.route("POST", r"/v2/blog/(?P<blog>[^/]+)/posts", self._create)
         self.route("GET", r"/v2/blog/(?P<blog>[^/]+)/posts(?:/(?P<kind>queue|draft))?", self._list)
         self.route("GET", r"/v2/user/info", self._user_info)
@@ -132,6 +141,8 @@ class FakeTumblr(FakeServer):
 
     # -- routes ------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
+        if request.path.startswith("/oauth/"):
+            return self._oauth(request)
         refused = self._refuse_auth(request)
         if refused is not None:
             return refused
@@ -141,6 +152,70 @@ class FakeTumblr(FakeServer):
         response = super().dispatch(request)
         response.delay = injected.delay if injected is not None else 0.0
         return response
+
+    # -- www.tumblr.com's OAuth 1.0a flow ----------------------------------------------
+    def _oauth(self, request: Request) -> Response:
+        if request.method == "GET" and request.path == "/oauth/authorize":
+            token = (request.query.get("oauth_token") or [""])[-1]
+            if token not in self.request_tokens:
+                return Response(400, "Invalid request token", {"Content-Type": "text/plain"})
+            verifier = self.verifiers.setdefault(token, f"verifier-{next(self._oauth_ids)}-Tq")
+            page = f"<p>Authorised. Your verifier: <code>{verifier}</code></p>"
+            return Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
+        header = request.header("Authorization")
+        try:
+            params = {k: utils.unescape(v) for k, v in utils.parse_authorization_header(header)}
+        except ValueError:
+            params = {}
+        if request.method == "POST" and request.path == "/oauth/request_token":
+            if params.get("oauth_consumer_key") != self.consumer_key or not self._signed(
+                request, params, ""
+            ):
+                return Response(401, "oauth_signature does not match expected value")
+            number = next(self._oauth_ids)
+            token, secret = f"tumblr-req-{number}", f"tumblr-req-secret-{number}"
+            self.request_tokens[token] = secret
+            return Response(
+                200,
+                urlencode(
+                    {"oauth_token": token, "oauth_token_secret": secret,
+                     "oauth_callback_confirmed": "true"}
+                ),
+            )  # fmt: skip
+        if request.method == "POST" and request.path == "/oauth/access_token":
+            token = params.get("oauth_token", "")
+            secret = self.request_tokens.get(token)
+            if secret is None or not self._signed(request, params, secret):
+                return Response(401, "Invalid request token")
+            if params.get("oauth_verifier") != self.verifiers.get(token):
+                return Response(401, "Invalid oauth_verifier")
+            del self.request_tokens[token], self.verifiers[token]
+            number = next(self._oauth_ids)
+            new_token, new_secret = f"tumblr-new-token-{number}", f"tumblr-new-secret-{number}"
+            self.token_secret = new_secret
+            self.issued.append((new_token, new_secret))
+            return Response(
+                200, urlencode({"oauth_token": new_token, "oauth_token_secret": new_secret})
+            )
+        return Response(404, "Not found")
+
+    def _signed(self, request: Request, params: dict[str, str], token_secret: str) -> bool:
+        if self.consumer_secret is None:
+            return bool(params.get("oauth_signature"))
+        host = request.header("Host")
+        query = urlencode([(k, v) for k, values in request.query.items() for v in values])
+        collected = signature.collect_parameters(uri_query=query, headers=request.headers)
+        base = signature.signature_base_string(
+            request.method,
+            signature.base_string_uri(f"http://{host}{request.path}"),
+            signature.normalize_parameters(collected),
+        )
+        secrets = SimpleNamespace(
+            client_secret=self.consumer_secret, resource_owner_secret=token_secret
+        )
+        return bool(
+            signature.sign_hmac_sha1_with_client(base, secrets) == params.get("oauth_signature")
+        )
 
     def _refuse_auth(self, request: Request) -> Response | None:
         header = request.header("Authorization")

@@ -1,7 +1,12 @@
 """A loopback fake of the parts of X's API v2 that FeedRelay uses.
 
 Routes: ``POST /2/tweets``, ``GET /2/users/me``, ``GET /2/users/:id/tweets`` (the account's
-timeline, newest first), ``POST /2/media/upload`` (multipart), ``POST /2/media/metadata``.
+timeline, newest first), ``POST /2/media/upload`` (multipart), ``POST /2/media/metadata``, and
+the OAuth 1.0a PIN flow: ``POST /oauth/request_token`` (``oauth_callback=oob``), ``GET
+/oauth/authorize?oauth_token=...`` (the person's step: a page showing the PIN, which the fake
+also keeps in ``pins``), ``POST /oauth/access_token`` (``oauth_verifier`` = the PIN), which
+issues new access tokens and from then on expects them. Every user-context answer carries
+``x-access-level`` (``read-write``; ``read_only()`` makes it ``read`` and refuses posts).
 As X does, the timeline shows a post's text HTML-escaped and with every URL replaced by a
 ``https://t.co/<code>`` link, listed in ``entities.urls`` with its ``expanded_url``. Bodies
 and headers follow X's real answers, including the duplicate-content 403 and the rate-limit
@@ -174,6 +179,15 @@ class FakeX(FakeServer):
         self._me_failures: list[Response] = []
         self._timeline_failures: list[Response] = []
         self._created_at: dict[str, str] = {}
+        self.access_level = "read-write"
+        # The PIN flow: request token -> its secret; request token -> the PIN shown.
+        self.request_tokens: dict[str, str] = {}
+        self.pins: dict[str, str] = {}
+        self.issued: list[tuple[str, str]] = []  # access tokens the PIN flow gave out
+        self._oauth_ids = itertools.count(1)
+        self.route("POST", "/oauth/request_token", self._request_token)
+        self.route("GET", "/oauth/authorize", self._authorize)
+        self.route("POST", "/oauth/access_token", self._access_token)
         self.route("POST", "/2/tweets", self._create_tweet)
         self.route("GET", "/2/users/me", self._users_me)
         self.route("GET", r"/2/users/(?P<id>\d+)/tweets", self._users_tweets)
@@ -274,6 +288,11 @@ class FakeX(FakeServer):
             )
         return self
 
+    def read_only(self) -> FakeX:
+        """The app has Read permission only: ``x-access-level: read``, posts refused (403)."""
+        self.access_level = "read"
+        return self
+
     def seed_tweet(self, text: str) -> dict[str, Any]:
         """A post already on the account (made earlier, or by an attempt whose answer was
         lost)."""
@@ -298,6 +317,8 @@ class FakeX(FakeServer):
     def _create_tweet(self, request: Request) -> Response:
         if (denied := self._check_auth(request)) is not None:
             return denied
+        if "write" not in self.access_level:
+            return Response(403, copy.deepcopy(BODIES[403]), self._limit_headers())
         with self._state:
             if not self._tweet_failures:
                 return self._validate_and_accept(request)
@@ -491,9 +512,82 @@ class FakeX(FakeServer):
         body = {"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": alt}}}}
         return Response(200, body)
 
+    # -- the PIN flow ------------------------------------------------------------------
+    def _oauth_params(self, request: Request) -> dict[str, str]:
+        try:
+            pairs = utils.parse_authorization_header(request.header("Authorization"))
+        except ValueError:
+            return {}
+        return {k: utils.unescape(v) for k, v in pairs}
+
+    def _oauth_refused(self, message: str) -> Response:
+        # X's own words for a refused token request (code 32 or a plain text reason).
+        return Response(401, {"errors": [{"code": 32, "message": message}]})
+
+    def _request_token(self, request: Request) -> Response:
+        params = self._oauth_params(request)
+        if params.get("oauth_consumer_key") != self.consumer_key or not self._signature_ok(
+            request, request.header("Authorization"), params.get("oauth_signature", ""), ""
+        ):
+            return self._oauth_refused("Could not authenticate you.")
+        if params.get("oauth_callback") != "oob":
+            return self._oauth_refused("Callback URL not approved for this client application.")
+        number = next(self._oauth_ids)
+        token, secret = f"req-{number}-Kf93hQ", f"req-secret-{number}-p0Zt"
+        with self._state:
+            self.request_tokens[token] = secret
+        body = urlencode(
+            {"oauth_token": token, "oauth_token_secret": secret, "oauth_callback_confirmed": "true"}
+        )
+        return Response(200, body, {"Content-Type": "text/html; charset=utf-8"})
+
+    def _authorize(self, request: Request) -> Response:
+        """The person, signed in, authorises the app: X shows a PIN."""
+        token = (request.query.get("oauth_token") or [""])[-1]
+        if token not in self.request_tokens:
+            return Response(
+                400, "<p>This page is no longer valid.</p>", {"Content-Type": "text/html"}
+            )
+        with self._state:
+            pin = self.pins.setdefault(token, f"{4_900_000 + next(self._oauth_ids)}")
+        page = f"<p>You've granted access. Enter this PIN to complete: <code>{pin}</code></p>"
+        return Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
+
+    def _access_token(self, request: Request) -> Response:
+        params = self._oauth_params(request)
+        token = params.get("oauth_token", "")
+        secret = self.request_tokens.get(token)
+        if secret is None or not self._signature_ok(
+            request, request.header("Authorization"), params.get("oauth_signature", ""), secret
+        ):
+            return Response(401, "Invalid request token.", {"Content-Type": "text/plain"})
+        if params.get("oauth_verifier") != self.pins.get(token):
+            return Response(
+                401,
+                "Error processing your OAuth request: Invalid oauth_verifier parameter",
+                {"Content-Type": "text/plain"},
+            )
+        with self._state:
+            del self.request_tokens[token]
+            del self.pins[token]
+            number = next(self._oauth_ids)
+            self.access_token = f"{self.user['id']}-newAt{number}Qw"
+            self.access_token_secret = f"new-ats-{number}-Lx7"
+            self.issued.append((self.access_token, self.access_token_secret))
+        body = urlencode(
+            {
+                "oauth_token": self.access_token,
+                "oauth_token_secret": self.access_token_secret,
+                "user_id": self.user["id"],
+                "screen_name": self.user["username"],
+            }
+        )
+        return Response(200, body, {"Content-Type": "text/html; charset=utf-8"})
+
     # -- helpers -----------------------------------------------------------------------
     def _limit_headers(self) -> dict[str, str]:
         headers = {
+            "x-access-level": self.access_level,
             "x-rate-limit-limit": str(self._window.limit),
             "x-rate-limit-remaining": str(self._window.remaining),
             "x-rate-limit-reset": str(self._window.reset),
@@ -522,7 +616,9 @@ class FakeX(FakeServer):
             return None
         return Response(401, copy.deepcopy(UNAUTHORIZED_BODY))
 
-    def _signature_ok(self, request: Request, header: str, given: str) -> bool:
+    def _signature_ok(
+        self, request: Request, header: str, given: str, token_secret: str | None = None
+    ) -> bool:
         collected = signature.collect_parameters(
             uri_query=urlencode(request.query, doseq=True),
             body=request.form() if "urlencoded" in request.header("Content-Type") else None,
@@ -533,7 +629,11 @@ class FakeX(FakeServer):
             signature.base_string_uri(SIGNED_HOST + request.path),
             signature.normalize_parameters(collected),
         )
-        secrets = (self.consumer_secret or "", self.access_token_secret or "")
+        if self.consumer_secret is None:
+            return True  # the fake was not told the secrets: it checks the keys only
+        if token_secret is None:
+            token_secret = self.access_token_secret or ""
+        secrets = (self.consumer_secret, token_secret)
         key = "&".join(utils.escape(secret) for secret in secrets)
         digest = hmac.digest(key.encode(), base.encode(), "sha1")
         return hmac.compare_digest(base64.b64encode(digest).decode(), given)

@@ -1,0 +1,448 @@
+"""What ``feedrelay init`` and ``feedrelay auth`` do, without the questions.
+
+- ``discover_feed(address)``: the feed of a blog, from the address of its home page (the
+  page's ``<link rel="alternate">`` feeds, else Blogger's ``/feeds/posts/default``) or of the
+  feed itself, with its title and newest entry.
+- ``Answers`` -> ``render_config`` / ``render_env``: a commented ``feedrelay.toml`` that
+  ``feedrelay check`` accepts once the environment variables are set, and a ``.env`` template
+  with their names and no values. ``write_files`` never overwrites without ``force``.
+- ``auth_target(path, platform)``: the target an ``auth`` command works for, its settings,
+  and the environment variable each credential comes from.
+
+The CLI (``bot.cli_setup``) asks the questions and prints; everything here can be called
+from a test. Errors are ``SetupError`` and ``ConfigError``, each saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+import adapters
+from bot import feeds
+from bot.config import load_config
+from bot.errors import ConfigError, FeedError, SetupError
+from bot.settings import TargetSettings
+
+BLOGGER_FEED_PATH = "/feeds/posts/default"
+FEED_NAME = "blog"  # the [feeds.NAME] init writes
+_PROBE = "init"  # the feed name FeedErrors carry while discovering
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_SUBREDDIT = re.compile(r"[A-Za-z0-9_]{2,21}")
+_TUMBLR_BLOG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+# What each platform's target is called in the config init writes.
+TARGET_NAMES = {"twitter": "x", "reddit": "reddit", "tumblr": "tumblr"}
+
+
+# -- the feed ----------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class FoundFeed:
+    """A feed that was fetched and read: where it is, what it is called, its newest entry."""
+
+    url: str
+    title: str
+    entries: int
+    last_title: str = ""
+    last_link: str = ""
+    last_published_at: datetime | None = None
+    # How it was found: "the address is a feed", "the page advertises it", "Blogger's feed".
+    how: str = ""
+
+
+def discover_feed(
+    address: str, *, session: requests.Session | None = None, max_bytes: int = 10_000_000
+) -> FoundFeed:
+    """The feed at ``address``, or the one the page at ``address`` leads to.
+
+    A web page is searched for ``<link rel="alternate" type="application/atom+xml"
+    (or rss+xml)>`` feeds, in page order; then Blogger's ``/feeds/posts/default`` on the same
+    site is tried. Raises ``SetupError`` naming what was tried and what to do.
+    """
+    url = blog_address(address)
+    own = session is None
+    session = session or feeds.make_session(deadline=30.0, workers=1)
+    try:
+        try:
+            fetched = feeds.fetch(session, feed=_PROBE, url=url, max_bytes=max_bytes)
+        except FeedError as error:
+            raise SetupError(
+                f"cannot read {url}: {_said(error)}; check the address (and that the blog"
+                " is up), then try again"
+            ) from None
+        try:
+            return _read(url, fetched, "the address is a feed")
+        except FeedError as error:
+            first = _said(error)
+        page = fetched.url or url
+        candidates = [(u, "the page advertises it") for u, _ in feeds.advertised_feeds(
+            fetched.body or b"", page
+        )]  # fmt: skip
+        blogger = urljoin(page, BLOGGER_FEED_PATH)
+        if blogger not in (u for u, _ in candidates):
+            candidates.append((blogger, "Blogger's feed"))
+        tried = []
+        for candidate, how in candidates:
+            try:
+                found = feeds.fetch(session, feed=_PROBE, url=candidate, max_bytes=max_bytes)
+                return _read(candidate, found, how)
+            except FeedError as error:
+                tried.append(f"{candidate} ({_said(error)})")
+        raise SetupError(
+            f"found no feed at {url}: {first}; tried {'; '.join(tried)}. Give the feed's own"
+            " address (often /feed, /rss.xml, /atom.xml or /index.xml on the blog)"
+        )
+    finally:
+        if own:
+            session.close()
+
+
+def blog_address(address: str) -> str:
+    """``address`` with ``https://`` in front when it names no scheme (``example.com/blog``)."""
+    address = address.strip()
+    if not address:
+        raise SetupError("no blog address given: type the address of the blog's home page")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", address):
+        return address
+    if address.startswith("/") or address.startswith("."):
+        return Path(address).resolve().as_uri()
+    return "https://" + address
+
+
+def _read(url: str, fetched: feeds.Fetched, how: str) -> FoundFeed:
+    parsed = feeds.parse(_PROBE, fetched)
+    newest = max(
+        parsed.entries,
+        key=lambda e: e.published_at or e.updated_at or datetime.min.replace(tzinfo=UTC),
+        default=None,
+    )
+    return FoundFeed(
+        url=fetched.moved_to or url,
+        title=parsed.title,
+        entries=len(parsed.entries),
+        last_title=newest.title if newest else "",
+        last_link=newest.link if newest else "",
+        last_published_at=(newest.published_at or newest.updated_at) if newest else None,
+        how=how,
+    )
+
+
+def _said(error: FeedError) -> str:
+    return str(error).removeprefix(f"feed {error.feed}: ")
+
+
+# -- the answers -------------------------------------------------------------------------
+def parse_platforms(text: str) -> list[str]:
+    """``"twitter,reddit"`` (also ``x``, spaces, any order) as known platform names, in the
+    registry's order; ``ValueError`` naming the unknown ones."""
+    aliases = {"x": "twitter"}
+    known = adapters.platforms()
+    given = [aliases.get(p.strip().lower(), p.strip().lower()) for p in re.split(r"[,\s]+", text)]
+    given = [p for p in given if p]
+    unknown = [p for p in given if p not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown platform {', '.join(unknown)}: choose from {', '.join(known)}"
+            " (comma-separated)"
+        )
+    if not given:
+        raise ValueError(f"name at least one platform: {', '.join(known)}")
+    return [p for p in known if p in given]
+
+
+def subreddit_name(text: str) -> str:
+    """``python``, ``r/python`` or ``/r/python`` as ``python``; ``ValueError`` otherwise."""
+    name = text.strip().removeprefix("/").removeprefix("r/").strip("/")
+    if not _SUBREDDIT.fullmatch(name):
+        raise ValueError(
+            f"{text.strip()!r} is not a subreddit name: give it as in reddit.com/r/NAME"
+            " (2 to 21 letters, digits or _)"
+        )
+    return name
+
+
+def tumblr_blog_name(text: str) -> str:
+    """A Tumblr blog as ``NAME``, ``NAME.tumblr.com`` or the blog's own domain."""
+    value = text.strip()
+    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    if not host or not _TUMBLR_BLOG.fullmatch(host):
+        raise ValueError(
+            f"{value!r} is not a Tumblr blog: give its name (as in NAME.tumblr.com),"
+            " NAME.tumblr.com or the blog's own domain"
+        )
+    return host.removesuffix(".tumblr.com")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answers:
+    """What ``init`` asked: the feed, the platforms, and each platform's destination."""
+
+    feed: FoundFeed
+    platforms: Sequence[str]
+    subreddit: str | None = None
+    tumblr_blog: str | None = None
+    api_base: Mapping[str, str] = field(default_factory=dict)
+
+
+# Each platform's credentials: (config key, environment variable, what to put in it).
+CREDENTIALS: dict[str, list[tuple[str, str, str]]] = {
+    "twitter": [
+        ("consumer_key", "X_CONSUMER_KEY", "the app's API key (developer.x.com: Keys and tokens)"),
+        ("consumer_secret", "X_CONSUMER_SECRET", "the app's API key secret"),
+        ("access_token", "X_ACCESS_TOKEN", "the posting account's token: feedrelay auth twitter"),
+        ("access_token_secret", "X_ACCESS_TOKEN_SECRET", "... and its secret (same command)"),
+    ],
+    "reddit": [
+        ("client_id", "REDDIT_CLIENT_ID", "the script app's id (reddit.com/prefs/apps)"),
+        ("client_secret", "REDDIT_CLIENT_SECRET", "the app's secret"),
+        ("username", "REDDIT_USERNAME", "the posting account's name (without u/)"),
+        ("password", "REDDIT_PASSWORD", "its password: feedrelay auth reddit checks them"),
+    ],
+    "tumblr": [
+        ("consumer_key", "TUMBLR_CONSUMER_KEY", "the app's OAuth consumer key"),
+        ("consumer_secret", "TUMBLR_CONSUMER_SECRET", "the app's secret key"),
+        ("oauth_token", "TUMBLR_OAUTH_TOKEN", "the account's token: feedrelay auth tumblr"),
+        ("oauth_token_secret", "TUMBLR_OAUTH_TOKEN_SECRET", "... and its secret (same command)"),
+    ],
+}
+REDDIT_REFRESH_TOKEN_ENV = "REDDIT_REFRESH_TOKEN"
+
+
+def _toml(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_config(answers: Answers, *, now: datetime | None = None) -> str:
+    """The commented ``feedrelay.toml`` for ``answers``."""
+    when = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    feed = answers.feed
+    targets = [TARGET_NAMES[p] for p in answers.platforms]
+    lines = [
+        f"# FeedRelay configuration, written by `feedrelay init` on {when}.",
+        "# Every option is described in the README and in config.example.toml.",
+        '# No secret is written here: "${NAME}" is read from the environment variable NAME.',
+        "# Their names are in .env: fill in the values there (or in your service's",
+        "# environment), then run `feedrelay check --online`.",
+        "",
+        "[bot]",
+        'database = "feedrelay.sqlite"    # the record of every entry and delivery (SQLite)',
+        'poll_interval = "10m"            # how often the feed is checked',
+        'timezone = "UTC"                 # IANA name ("Europe/Berlin") for quiet hours, slots',
+        "",
+        f"# {_comment(feed.title) or 'The blog'}",
+        f"[feeds.{FEED_NAME}]",
+        f"url = {_toml(feed.url)}",
+        f"targets = [{', '.join(_toml(t) for t in targets)}]",
+        "# The first poll records what is already there and posts none of it; backfill = N",
+        "# posts the N newest entries on that first poll too.",
+        "backfill = 0",
+        "# max_new_per_poll = 5          # more new entries at once are held for `approve`",
+        '# max_age = "7d"                # older entries are recorded, not posted',
+    ]
+    for platform in answers.platforms:
+        lines += ["", *_target_lines(platform, answers)]
+    return "\n".join(lines) + "\n"
+
+
+def _target_lines(platform: str, answers: Answers) -> list[str]:
+    name = TARGET_NAMES[platform]
+    lines = [f"[targets.{name}]", f'platform = "{platform}"']
+    if platform == "twitter":
+        lines += [
+            "# Fields: {title} {url} {summary} {hashtags} {feed_title} {author}; cut to 280",
+            "# weighted characters, never inside the link.",
+            'template = "{title} {url} {hashtags}"',
+            "max_hashtags = 3                 # hashtags made from the entry's labels",
+            "# The app must have Read and write permission: set it before making the token.",
+        ]
+    elif platform == "reddit":
+        lines += [
+            f"subreddit = {_toml(answers.subreddit or '')}",
+            'kind = "link"                    # "link" (title + link) or "self" (text post)',
+            'title = "{title}"',
+            '# flair_text = "Blog"            # some subreddits require flair',
+            "# A script app (reddit.com/prefs/apps) and the posting account.",
+        ]
+    else:
+        lines += [
+            f"blog = {_toml(answers.tumblr_blog or '')}",
+            'state = "published"              # or "queue", "draft", "private"',
+            "tags = []                        # added to every post, besides the labels",
+        ]
+    for key, env, _what in CREDENTIALS[platform]:
+        lines.append(f'{key} = "${{{env}}}"')
+    if platform == "reddit":
+        lines += [
+            "# Instead of username + password, a refresh token (`feedrelay auth reddit",
+            "# --refresh-token` makes one): remove those two lines and use",
+            f'# refresh_token = "${{{REDDIT_REFRESH_TOKEN_ENV}}}"',
+        ]
+    api_base = answers.api_base.get(platform)
+    if api_base:
+        lines.append(f"api_base = {_toml(api_base)}   # not the platform: a proxy or test server")
+    else:
+        lines.append(
+            '# api_base = "http://127.0.0.1:8080"   # an API-compatible proxy or test server'
+        )
+    return lines
+
+
+def render_env(platforms: Sequence[str]) -> str:
+    """The ``.env`` template: every variable the config names, without values."""
+    lines = [
+        "# The secrets feedrelay.toml reads from the environment. Fill in the values; keep",
+        "# this file private (it is created readable by you only) and out of version control.",
+        "# Load it with `set -a; . ./.env; set +a`, or EnvironmentFile= in a systemd unit.",
+    ]
+    for platform in platforms:
+        lines += ["", f"# {platform}"]
+        for _key, env, what in CREDENTIALS[platform]:
+            lines += [f"# {what}", f"{env}="]
+    return "\n".join(lines) + "\n"
+
+
+def existing_files(config_path: Path) -> list[Path]:
+    """The files ``init`` would write that are already there."""
+    return [p for p in (config_path, env_path(config_path)) if p.exists()]
+
+
+def env_path(config_path: Path) -> Path:
+    return config_path.parent / ".env"
+
+
+def refuse_overwrite(config_path: Path, *, force: bool) -> None:
+    """``SetupError`` when ``init`` would overwrite a file and ``force`` is not given."""
+    there = existing_files(config_path)
+    if there and not force:
+        names = " and ".join(str(p) for p in there)
+        raise SetupError(
+            f"{names} already {'exist' if len(there) > 1 else 'exists'}: pass --force to"
+            " overwrite, or --config PATH to write the config somewhere else"
+        )
+
+
+def write_files(config_path: Path, answers: Answers, *, force: bool = False) -> list[Path]:
+    """Write the config and the ``.env`` template beside it; return their paths.
+
+    Raises ``SetupError`` if either exists and ``force`` is not given. The config written is
+    checked by loading it (without the secrets) before this returns.
+    """
+    refuse_overwrite(config_path, force=force)
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_config(answers)
+    config_path.write_text(text, encoding="utf-8")
+    env = env_path(config_path)
+    descriptor = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(render_env(answers.platforms))
+    load_config(config_path, environ={}, allow_missing_secrets=True)  # a bug if it fails
+    return [config_path, env]
+
+
+# -- auth --------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class AuthTarget:
+    """The target an ``auth`` command works for.
+
+    ``settings`` is validated with the secrets that are set; ``env`` maps each config key
+    given as ``"${NAME}"`` to ``NAME``; ``missing`` lists the keys whose variable is unset.
+    """
+
+    name: str
+    settings: TargetSettings
+    env: Mapping[str, str]
+    missing: frozenset[str]
+
+    def value(self, key: str) -> str | None:
+        """A setting's value (a secret revealed), ``None`` if unset or its variable is not."""
+        if key in self.missing:
+            return None
+        raw = getattr(self.settings, key, None)
+        if raw is None:
+            return None
+        reveal = getattr(raw, "get_secret_value", None)
+        return str(reveal() if reveal else raw)
+
+    def env_name(self, key: str, default: str) -> str:
+        return self.env.get(key, default)
+
+
+def auth_target(
+    path: Path, platform: str, name: str | None = None, *, environ: Mapping[str, str] = os.environ
+) -> AuthTarget:
+    """The ``platform`` target ``name`` of the config at ``path`` (the only one, if no name).
+
+    Raises ``ConfigError`` for a config that is wrong in itself (unset variables are fine:
+    the command may be about to make them), ``SetupError`` when no target fits.
+    """
+    config = load_config(path, environ=environ, allow_missing_secrets=True)
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    mine = [n for n, t in config.targets.items() if t.platform == platform]
+    if name is None:
+        if not mine:
+            raise SetupError(
+                f"{path} has no {platform} target: add one (feedrelay init writes it), or pass"
+                " the app's credentials as options"
+            )
+        if len(mine) > 1:
+            raise SetupError(
+                f"{path} has {len(mine)} {platform} targets ({', '.join(mine)}): name one with"
+                " --target NAME"
+            )
+        name = mine[0]
+    elif name not in mine:
+        raise SetupError(
+            f"{path} has no {platform} target named {name!r}"
+            + (f" (its {platform} targets: {', '.join(mine)})" if mine else "")
+        )
+    table = raw.get("targets", {}).get(name, {})
+    env = {}
+    for key, value in table.items():
+        match = _ENV_REF.match(value) if isinstance(value, str) else None
+        if match:
+            env[key] = match.group(1)
+    missing = frozenset(k for k, variable in env.items() if variable not in environ)
+    return AuthTarget(name=name, settings=config.targets[name], env=env, missing=missing)
+
+
+def missing_credential(target: AuthTarget, key: str, what: str, option: str) -> SetupError:
+    """The error for a credential ``auth`` needs and cannot find."""
+    variable = target.env.get(key)
+    where = f"targets.{target.name}.{key}"
+    if variable:
+        return SetupError(
+            f"{where}: environment variable {variable} is not set: put {what} in it"
+            f" (or pass {option})"
+        )
+    return SetupError(f"{where} is not set: add it to the config (or pass {option})")
+
+
+__all__ = [
+    "Answers",
+    "AuthTarget",
+    "ConfigError",
+    "FoundFeed",
+    "SetupError",
+    "auth_target",
+    "blog_address",
+    "discover_feed",
+    "parse_platforms",
+    "render_config",
+    "render_env",
+    "subreddit_name",
+    "tumblr_blog_name",
+    "write_files",
+]
