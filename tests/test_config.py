@@ -42,16 +42,34 @@ def test_minimal_config_gets_its_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (45, 45)],
+    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("0s", 0)],
 )
 def test_durations(text: object, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("bad", ["soon", "10", "-5m", "m10", True, -1])
+@pytest.mark.parametrize("bad", ["soon", "-5m", "m10", True, -1])
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("bare", [30, "30", 0, 1.5])
+def test_a_duration_without_a_unit_is_refused_with_the_accepted_forms(bare: object) -> None:
+    with pytest.raises(ValueError, match=r"has no unit: write '.*s', '.*m', '2h' or '1d'"):
+        parse_duration(bare)
+
+
+def test_a_bare_number_in_the_config_names_the_forms(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X + "min_interval = 30\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert (
+        "targets.x.min_interval: 30 has no unit: write '30s', '30m', '2h' or '1d' (line 11)"
+        in raised.value.problems
+    )
 
 
 @pytest.mark.parametrize(
