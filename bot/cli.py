@@ -52,6 +52,8 @@ class Context:
         """The config; credentials may be missing in a dry run or where nothing is posted."""
         path = config_path(self.config_option)
         config = load_config(path, allow_missing_secrets=dry_run or not posts)
+        for notice in config.notices:
+            click.echo(f"warning: {notice}", err=True)
         if config.warnings and posts:
             click.echo(
                 f"note: {len(config.warnings)} credentials are not set; a dry run needs none"

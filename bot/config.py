@@ -11,10 +11,11 @@ importable from here too).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -51,9 +52,12 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
+SECTIONS = ("bot", "feeds", "targets")
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# "$NAME" without braces: never filled in, so almost certainly a mistake.
+_BARE_ENV_REF = re.compile(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -92,6 +96,8 @@ class Config:
     feeds: dict[str, FeedSettings]
     targets: dict[str, TargetSettings]
     warnings: tuple[str, ...] = ()
+    # Likely mistakes that are not errors, such as "$NAME" written without braces.
+    notices: tuple[str, ...] = ()
     database_path: Path = field(default=Path("feedrelay.sqlite"))
 
     def feed_url(self, name: str) -> str:
@@ -139,10 +145,18 @@ def _validate(
     def report(loc: tuple[str | int, ...], message: str) -> None:
         problems.append(f"{'.'.join(str(p) for p in loc)}: {message}{locate(loc)}")
 
-    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets)
+    notices: list[str] = []
+    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets, notices)
     for key in raw:
-        if key not in {"bot", "feeds", "targets"}:
-            report((key,), "unknown section (expected [bot], [feeds.NAME], [targets.NAME])")
+        if key not in SECTIONS:
+            report(
+                (key,),
+                "unknown section"
+                + (
+                    _did_you_mean(key, SECTIONS)
+                    or " (expected [bot], [feeds.NAME], [targets.NAME])"
+                ),
+            )
 
     bot = _model(BotSettings, raw.get("bot", {}), ("bot",), report) or BotSettings()
     feeds: dict[str, FeedSettings] = {}
@@ -156,7 +170,8 @@ def _validate(
         model = TARGET_MODELS.get(platform) if isinstance(platform, str) else None
         if model is None:
             known = ", ".join(repr(p) for p in TARGET_MODELS)
-            report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}")
+            hint = _did_you_mean(platform, TARGET_MODELS, quote=True) if platform else ""
+            report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}{hint}")
             continue
         target = _model(model, section, ("targets", name), report)
         if target is not None:
@@ -171,8 +186,10 @@ def _validate(
         if not named:
             report(("feeds", name, "targets"), "lists no targets")
         for index, target_name in enumerate(named):
-            if isinstance(target_name, str) and target_name not in raw.get("targets", {}):
-                report(("feeds", name, "targets", index), f"no target named {target_name!r}")
+            known_targets = raw.get("targets", {})
+            if isinstance(target_name, str) and target_name not in known_targets:
+                hint = _did_you_mean(target_name, known_targets, quote=True)
+                report(("feeds", name, "targets", index), f"no target named {target_name!r}{hint}")
 
     if problems:
         raise ConfigError(problems, path=str(path))
@@ -184,6 +201,7 @@ def _validate(
         feeds=feeds,
         targets=targets,
         warnings=tuple(warnings),
+        notices=tuple(notices),
         database_path=(base / bot.database).resolve(),
     )
 
@@ -213,11 +231,22 @@ def _model(model: type[Any], data: Any, loc: tuple[str, ...], report: Any) -> An
             where = loc + tuple(p for p in item["loc"] if p != "__root__")
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
-                message = "unknown key"
+                key = str(item["loc"][-1]) if item["loc"] else ""
+                message = "unknown key" + _did_you_mean(key, model.model_fields)
             elif item["type"] == "missing":
                 message = "required key is missing"
             report(where, message)
         return None
+
+
+def _did_you_mean(word: str, choices: Collection[str], *, quote: bool = False) -> str:
+    """`` (did you mean min_interval?)`` for the nearest choice, or ``""``; case-blind."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    nearest = by_lower[close[0]]
+    return f" (did you mean {nearest!r}?)" if quote else f" (did you mean {nearest}?)"
 
 
 def _fill_env(
@@ -227,18 +256,27 @@ def _fill_env(
     report: Any,
     warnings: list[str],
     allow_missing: bool,
+    notices: list[str],
 ) -> Any:
     if isinstance(value, dict):
         return {
-            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing)
+            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing, notices)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing)
+            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing, notices)
             for i, v in enumerate(value)
         ]
-    if not isinstance(value, str) or "${" not in value:
+    if not isinstance(value, str):
+        return value
+    for match in _BARE_ENV_REF.finditer(value):
+        where = ".".join(str(p) for p in loc)
+        notices.append(
+            f'{where}: "${match.group(1)}" looks like an environment variable:'
+            f' write "${{{match.group(1)}}}"'
+        )
+    if "${" not in value:
         return value
 
     def substitute(match: re.Match[str]) -> str:

@@ -287,3 +287,16 @@ def test_a_page_on_no_configured_site_needs_named_targets(
     assert len(x_api.tweets) == 1
     missing = _invoke(path, "post", "--to", "x", blog.url + "/2019/05/nothing-here.html")
     assert missing.exit_code == 1 and "HTTP 404" in missing.output
+
+
+def test_check_warns_of_a_dollar_name_without_braces(tmp_path: Path, blog: FakeBlog) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target("http://127.0.0.1:9")
+    )
+    path.write_text(path.read_text().replace('"${X_CONSUMER_KEY}"', '"$X_CONSUMER_KEY"'))
+    result = _invoke(path, "check")
+    assert result.exit_code == 0, result.output
+    assert (
+        'warning: targets.x.consumer_key: "$X_CONSUMER_KEY" looks like an environment variable:'
+        ' write "${X_CONSUMER_KEY}"' in result.output
+    )

@@ -183,3 +183,45 @@ def test_example_config_is_valid_and_every_key_is_documented() -> None:
         documented_keys |= set(type(model).model_fields)
     for key in sorted(documented_keys):
         assert f"`{key}`" in readme, f"README's configuration reference misses `{key}`"
+
+
+def test_unknown_keys_and_target_names_suggest_the_nearest(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[bots]\n\n[feeds.blog]\nurl = "feed.xml"\ntargets = ["X"]\nbackfil = 1\n'
+        + X
+        + 'min_intervall = "1m"\n\n[targets.t]\nplatform = "tumbler"\n',
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    problems = raised.value.problems
+    assert "bots: unknown section (did you mean bot?) (line 1)" in problems
+    assert "feeds.blog.backfil: unknown key (did you mean backfill?) (line 6)" in problems
+    assert "feeds.blog.targets.0: no target named 'X' (did you mean 'x'?) (line 5)" in problems
+    assert any(
+        p.startswith("targets.x.min_intervall: unknown key (did you mean min_interval?)")
+        for p in problems
+    )
+    assert any("not 'tumbler' (did you mean 'tumblr'?)" in p for p in problems)
+
+
+def test_a_name_far_from_every_choice_gets_no_suggestion(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["mastodon"]\n' + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert "feeds.blog.targets.0: no target named 'mastodon' (line 3)" in raised.value.problems
+
+
+def test_dollar_name_without_braces_is_a_notice(tmp_path: Path) -> None:
+    text = X.replace('"${CK}"', '"$X_KEY"')
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + text)
+    config = load_config(path, environ=ENV)
+    assert config.notices == (
+        'targets.x.consumer_key: "$X_KEY" looks like an environment variable: write "${X_KEY}"',
+    )
+    assert (
+        load_config(
+            _write(tmp_path, '[feeds.blog]\nurl = "f.xml"\ntargets = ["x"]\n' + X), environ=ENV
+        ).notices
+        == ()
+    )
