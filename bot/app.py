@@ -179,8 +179,14 @@ class App:
         self.poller.pull_back_next_checks()
 
     # -- the pipeline ----------------------------------------------------------------------
-    def poll_due_feeds(self, *, everything: bool = False) -> list[FeedResult]:
-        return self.poller.poll_due_feeds(everything=everything)
+    def poll_due_feeds(
+        self,
+        *,
+        everything: bool = False,
+        on_result: Callable[[FeedResult, int, int], None] | None = None,
+    ) -> list[FeedResult]:
+        """Poll what is due; ``on_result(result, done, total)`` after each feed."""
+        return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
 
     def dispatch_due(
         self,

@@ -156,7 +156,7 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
     from bot.scheduling import run_daemon, stop_on_signals
     from bot.store import instance_lock
 
-    if not ctx.verbose and not dry_run:
+    if not ctx.verbose and not ctx.quiet and not dry_run:
         logging.getLogger("bot").setLevel(logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
         # One runner per store (a daemon or a --once from cron): recovery takes every
@@ -168,8 +168,8 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
                 if not (once or dry_run):
                     run_daemon(app, reload_config=lambda: ctx.load())
                     return
-                with stop_on_signals() as stopping:
-                    results = app.poll_due_feeds(everything=True)
+                with stop_on_signals() as stopping, _feed_progress(ctx.quiet) as on_result:
+                    results = app.poll_due_feeds(everything=True, on_result=on_result)
                     outcomes = (
                         [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
                     )
@@ -180,8 +180,80 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
         failed = [r for r in results if r.error]
         for result in failed:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
-        if failed and len(failed) == len(results):
+        if not dry_run and not ctx.quiet:
+            _print_run_summary(results, outcomes)
+        if failed or any(o.state is DeliveryState.FAILED for o in outcomes):
             sys.exit(EXIT_FAILED)
+
+
+@contextmanager
+def _feed_progress(
+    quiet: bool, stream: Any = None
+) -> Iterator[Callable[[Any, int, int], None] | None]:
+    """A progress bar of the poll on stderr, only where stderr is a terminal (never in a
+    log, a pipe or cron); log lines are written above it while it is drawn."""
+    stream = stream or sys.stderr
+    if quiet or not stream.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    bar: Any = None
+    failing = 0
+
+    def on_result(result: Any, done: int, total: int) -> None:
+        nonlocal bar, failing
+        if bar is None:
+            bar = tqdm(total=total, desc="polling", unit="feed", file=stream, leave=False)
+        bar.update(1)
+        if result.error:  # rare: drawn at once, whatever tqdm's refresh interval
+            failing += 1
+            bar.set_postfix_str(f"{plural(failing, 'feed')} failing")
+
+    with logging_redirect_tqdm():
+        try:
+            yield on_result
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _print_run_summary(results: list[Any], outcomes: list[Any]) -> None:
+    """One line for the whole run, e.g. ``200 feeds: 5,000 entries recorded as seen,
+    nothing posted; 2 feeds failing``, and what a first run did, said plainly."""
+    seen = sum(r.new for r in results if r.baseline)
+    new = sum(r.new for r in results if not r.baseline)
+    held = sum(r.held for r in results)
+    posted = sum(1 for o in outcomes if o.new)
+    failed_posts = sum(1 for o in outcomes if o.state is DeliveryState.FAILED)
+    failing = sum(1 for r in results if r.error)
+    parts = []
+    if new:
+        parts.append(plural(new, "new entry", "new entries"))
+    if seen:
+        parts.append(f"{plural(seen, 'entry')} recorded as seen")
+    if not (new or seen):
+        parts.append("nothing new")
+    parts.append(f"{plural(posted, 'post')} sent" if posted else "nothing posted")
+    if held:
+        parts.append(f"{held:,} held (`feedrelay status`)")
+    problems = []
+    if failing:
+        problems.append(f"{plural(failing, 'feed')} failing")
+    if failed_posts:
+        problems.append(f"{plural(failed_posts, 'post')} failed")
+    line = f"{plural(len(results), 'feed')}: " + ", ".join(parts)
+    click.echo(line + ("; " + ", ".join(problems) if problems else ""))
+    first = [r for r in results if r.baseline]
+    if first and not any(r.queued or r.held for r in first):
+        which = f"feed {first[0].feed}" if len(first) == 1 else plural(len(first), "feed")
+        click.echo(
+            f"first run of {which}: what is in the feed now was recorded as seen, as a"
+            " baseline, and nothing of it was posted; entries published from now on will be."
+            " To post an older entry: `feedrelay post URL`. To post a new feed's N newest"
+            " entries on its first run, put `backfill = N` in its [feeds.NAME] table first."
+        )
 
 
 def _print_dry_run(app: Any, outcomes: list[Any]) -> None:

@@ -160,7 +160,10 @@ def test_run_post_history_and_secrets_never_printed(
 
 
 def test_cli_import_loads_no_platform_library() -> None:
-    assert modules_loaded_by("import bot.cli", (*PLATFORM_LIBRARIES, "apscheduler")) == []
+    assert (
+        modules_loaded_by("import bot.cli", (*PLATFORM_LIBRARIES, "apscheduler", "tqdm", "apprise"))
+        == []
+    )
 
 
 def test_python_dash_m_runs_the_cli() -> None:
@@ -184,7 +187,9 @@ def test_operator_commands_settle_a_stuck_delivery(
     assert run("run", "--once").exit_code == 0
     blog.add_entry("Refused")
     x_api.fail_next(403)
-    assert run("run", "--once").exit_code == 0
+    refused = run("run", "--once")
+    assert refused.exit_code == 1  # something failed
+    assert "1 feed: 1 new entry, nothing posted; 1 post failed" in refused.output
     status = run("status")
     assert "1 failed" in status.output and "not permitted" in status.output
     (row,) = json.loads(run("history", "--json").output)
@@ -402,3 +407,72 @@ def test_counts_are_plural_only_when_they_should_be() -> None:
     assert plural(2, "feed") == "2 feeds"
     assert plural(0, "entry") == "0 entries"
     assert plural(5000, "delivery") == "5,000 deliveries"
+
+
+def test_run_once_sums_up_and_explains_the_first_run(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    for n in range(3):
+        blog.add_entry(f"Entry {n}")
+    path = write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["x"]),
+        feed_table("down", blog.url + "/no-such-feed", ["x"]),
+        x_target(x_api.url),
+    )
+    first = _invoke(path, "run", "--once")
+    assert first.exit_code == 1  # a feed failed
+    assert "2 feeds: 3 entries recorded as seen, nothing posted; 1 feed failing" in first.stdout
+    assert "first run of feed blog: what is in the feed now was recorded as seen" in first.stdout
+    assert "backfill = N" in first.stdout
+    path.write_text(path.read_text().replace(blog.url + "/no-such-feed", blog.feed_url + "?2"))
+    second = _invoke(path, "run", "--once")
+    assert second.exit_code == 0, second.output
+    blog.add_entry("Fresh")
+    third = _invoke(path, "-q", "run", "--once")
+    assert third.exit_code == 0 and third.output == ""
+    assert len(x_api.tweets) == 1
+
+
+def test_poll_progress_draws_on_a_terminal_only() -> None:
+    import io
+
+    from bot.cli import _feed_progress
+    from bot.ingest import FeedResult
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    piped = io.StringIO()
+    with _feed_progress(False, piped) as on_result:
+        assert on_result is None
+    assert piped.getvalue() == ""
+    with _feed_progress(True, Terminal()) as on_result:
+        assert on_result is None
+    terminal = Terminal()
+    with _feed_progress(False, terminal) as on_result:
+        assert on_result is not None
+        on_result(FeedResult(feed="a"), 1, 2)
+        on_result(FeedResult(feed="b", error="HTTP 404"), 2, 2)
+    drawn = terminal.getvalue()
+    assert "polling" in drawn and "2/2" in drawn and "1 feed failing" in drawn
+    assert drawn.endswith("\r")  # cleared when the poll is done
+
+
+def test_the_poll_reports_each_feed_as_it_is_recorded(
+    tmp_path: Path, blog: FakeBlog, clock: object
+) -> None:
+    from tests.conftest import open_app
+
+    path = write_config(
+        tmp_path,
+        feed_table("a", blog.feed_url, ["x"]),
+        feed_table("b", blog.feed_url + "?b", ["x"]),
+        x_target("http://127.0.0.1:9"),
+    )
+    seen: list[tuple[str, int, int]] = []
+    with open_app(path, clock) as app:  # type: ignore[arg-type]
+        app.poll_due_feeds(on_result=lambda r, done, total: seen.append((r.feed, done, total)))
+    assert sorted(f for f, _, _ in seen) == ["a", "b"]
+    assert [(d, t) for _, d, t in seen] == [(1, 2), (2, 2)]
