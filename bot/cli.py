@@ -173,6 +173,7 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
                     outcomes = (
                         [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
                     )
+                app.notify()
             finally:
                 app.stop()
             if dry_run:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 import adapters
 from bot.errors import ConfigError
@@ -43,6 +43,7 @@ __all__ = [
     "Config",
     "Duration",
     "FeedSettings",
+    "NotifySettings",
     "TargetSettings",
     "TemplateStr",
     "config_path",
@@ -52,7 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
-SECTIONS = ("bot", "feeds", "targets")
+SECTIONS = ("bot", "feeds", "targets", "notify")
+DATABASE_ENV_VAR = "FEEDRELAY_DATABASE"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -81,6 +83,12 @@ class FeedSettings(Section):
     max_age: Duration = timedelta(days=7)
 
 
+class NotifySettings(Section):
+    """Where failure notifications go: Apprise URLs (``"${NTFY_URL}"``, ``"mailto://..."``)."""
+
+    urls: list[SecretStr] = Field(default_factory=list)
+
+
 # Each platform's settings model, from its spec (``adapters/<platform>/spec.py``).
 TARGET_MODELS: dict[str, type[TargetSettings]] = {
     name: adapters.spec(name).settings_model for name in adapters.platforms()
@@ -99,6 +107,9 @@ class Config:
     # Likely mistakes that are not errors, such as "$NAME" written without braces.
     notices: tuple[str, ...] = ()
     database_path: Path = field(default=Path("feedrelay.sqlite"))
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
+    # Every value filled in from the environment, to scrub from anything sent out.
+    secrets: tuple[SecretStr, ...] = field(default=(), repr=False)
 
     def feed_url(self, name: str) -> str:
         return self.feeds[name].url
@@ -146,7 +157,8 @@ def _validate(
         problems.append(f"{'.'.join(str(p) for p in loc)}: {message}{locate(loc)}")
 
     notices: list[str] = []
-    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets, notices)
+    filled: list[str] = []
+    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets, notices, filled)
     for key in raw:
         if key not in SECTIONS:
             report(
@@ -159,6 +171,7 @@ def _validate(
             )
 
     bot = _model(BotSettings, raw.get("bot", {}), ("bot",), report) or BotSettings()
+    notify = _model(NotifySettings, raw.get("notify", {}), ("notify",), report)
     feeds: dict[str, FeedSettings] = {}
     targets: dict[str, TargetSettings] = {}
     for name, section in _tables(raw, "feeds", report):
@@ -195,6 +208,9 @@ def _validate(
         raise ConfigError(problems, path=str(path))
     base = path.resolve().parent
     feeds = {name: _resolve_feed_path(feed, base) for name, feed in feeds.items()}
+    # The environment may put the store elsewhere (a container's volume, systemd's
+    # StateDirectory) without editing the config file.
+    database = environ.get(DATABASE_ENV_VAR) or bot.database
     return Config(
         path=path.resolve(),
         bot=bot,
@@ -202,7 +218,9 @@ def _validate(
         targets=targets,
         warnings=tuple(warnings),
         notices=tuple(notices),
-        database_path=(base / bot.database).resolve(),
+        database_path=(base / database).resolve(),
+        notify=notify or NotifySettings(),
+        secrets=tuple(SecretStr(value) for value in filled if value),
     )
 
 
@@ -257,15 +275,16 @@ def _fill_env(
     warnings: list[str],
     allow_missing: bool,
     notices: list[str],
+    filled: list[str],
 ) -> Any:
     if isinstance(value, dict):
         return {
-            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing, notices)
+            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing, notices, filled)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing, notices)
+            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing, notices, filled)
             for i, v in enumerate(value)
         ]
     if not isinstance(value, str):
@@ -282,6 +301,7 @@ def _fill_env(
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in environ:
+            filled.append(environ[name])
             return environ[name]
         where = ".".join(str(p) for p in loc)
         if allow_missing:

@@ -9,6 +9,7 @@
     ├── LockedError            another daemon holds the store
     ├── OperatorError          retry/skip/resolve asked for something that cannot be
     ├── StorageError           the store could not be read or written
+    ├── NotifyError            no notification service accepted a message
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
@@ -71,6 +72,10 @@ class OperatorError(FeedRelayError):
 
 class StorageError(FeedRelayError):
     """The store could not be opened, read or written (locked too long, disk, schema)."""
+
+
+class NotifyError(FeedRelayError):
+    """A failure notification could not be sent (no service accepted it)."""
 
 
 class PublishError(FeedRelayError):

@@ -225,3 +225,23 @@ def test_dollar_name_without_braces_is_a_notice(tmp_path: Path) -> None:
         ).notices
         == ()
     )
+
+
+def test_the_environment_can_put_the_store_elsewhere(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    elsewhere = tmp_path / "state" / "feedrelay.sqlite"
+    config = load_config(path, environ={**ENV, "FEEDRELAY_DATABASE": str(elsewhere)})
+    assert config.database_path == elsewhere
+
+
+def test_notify_urls_are_secrets(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n'
+        + X
+        + '\n[notify]\nurls = ["${NTFY}", "mailto://me:pw-12345@example.org"]\n',
+    )
+    config = load_config(path, environ={**ENV, "NTFY": "ntfys://tok-abcdef@ntfy.sh/feedrelay"})
+    assert config.notify.urls[0].get_secret_value().startswith("ntfys://tok-abcdef")
+    assert "tok-abcdef" not in repr(config) and "pw-12345" not in repr(config)
+    assert "ntfys://tok-abcdef@ntfy.sh/feedrelay" in [s.get_secret_value() for s in config.secrets]
