@@ -175,11 +175,11 @@ def test_example_config_is_valid_and_every_key_is_documented() -> None:
     raw = tomllib.loads(example.read_text())
     documented_keys = {
         key
-        for section in ("bot", "feeds", "targets")
-        for table in ([raw[section]] if section == "bot" else raw[section].values())
+        for section in ("bot", "feeds", "targets", "notify")
+        for table in ([raw[section]] if section in ("bot", "notify") else raw[section].values())
         for key in table
     }
-    for model in (config.bot, *config.feeds.values(), *config.targets.values()):
+    for model in (config.bot, config.notify, *config.feeds.values(), *config.targets.values()):
         documented_keys |= set(type(model).model_fields)
     for key in sorted(documented_keys):
         assert f"`{key}`" in readme, f"README's configuration reference misses `{key}`"
