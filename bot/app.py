@@ -71,7 +71,7 @@ def make_app(
     """Open the store (under ``dry_run``, one whose changes are all rolled back at close)
     and return the app over it. ``notify_sender`` makes the sender of failure
     notifications from a config (default: Apprise over ``[notify] urls``)."""
-    store = open_store(config.database_path, dry_run=dry_run)
+    store = open_store(config.store, dry_run=dry_run)
     return App(
         config,
         store,
@@ -154,8 +154,11 @@ class App:
     # -- start-up ------------------------------------------------------------------------
     def recover(self) -> int:
         """Claims left by runners that are gone become ``unknown`` (looked up before any
-        re-send). Call it while holding the store alone (the instance lock)."""
-        expired = self.store.expire_claims(self.clock(), other_than=self.runner_id)
+        re-send). On SQLite, call it while holding the store alone (the instance lock):
+        every claim but this runner's is then a dead runner's. On a shared store only claims
+        whose lease ran out are."""
+        other_than = None if self.store.shared else self.runner_id
+        expired = self.store.expire_claims(self.clock(), other_than=other_than)
         if expired:
             log.warning(
                 "%d deliveries were interrupted while sending; will check them", len(expired)

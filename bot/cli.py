@@ -89,7 +89,7 @@ class Context:
         """The config of a command that only reads, or ``None`` (having said so, and printed
         ``empty`` for --json) when there is no store yet: reading never creates one."""
         config = self.load(posts=False)
-        if config.database_path.exists():
+        if config.database_url is not None or config.database_path.exists():
             return config
         message = f"no store yet at {config.database_path}: nothing has run"
         if as_json:
@@ -161,7 +161,9 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
     with ctx.app(dry_run=dry_run) as app:
         # One runner per store (a daemon or a --once from cron): recovery takes every
         # claim it finds for one of a runner that is gone.
-        lock = nullcontext() if dry_run else instance_lock(app.config.database_path)
+        # On PostgreSQL several runners share the store; claims and leases keep them apart.
+        alone = not dry_run and app.config.database_url is None
+        lock = instance_lock(app.config.database_path) if alone else nullcontext()
         with lock:
             app.start("daemon" if not (once or dry_run) else "once")
             try:
@@ -527,7 +529,7 @@ def status(ctx: Context, as_json: bool) -> None:
     from bot.reports import Status, status_json
 
     config = ctx.load(posts=False)
-    if not config.database_path.exists():
+    if config.database_url is None and not config.database_path.exists():
         nothing = Status(
             feeds=dict.fromkeys(config.feeds),
             targets=[],
@@ -587,7 +589,7 @@ def _print_status(report: Any) -> None:
             )
             click.echo(f"   {n} {what}")
     for name, feed in report.feeds.items():
-        if feed is None:
+        if feed is None or feed.last_checked_at is None:
             click.echo(f"feed {name}: not polled yet")
             continue
         checked = _when(feed.last_checked_at)
@@ -787,6 +789,40 @@ def pause(ctx: Context, target: str, duration: str | None) -> None:
     with ctx.app(posts=False) as app:
         state = app.pause(target, until=until)
     click.echo(f"{target}: {state.pause_reason}")
+
+
+@main.command("migrate-store")
+@click.option("--to", "url", required=True, metavar="URL", help="An empty PostgreSQL database.")
+@pass_context
+@_fail_cleanly
+def migrate_store(ctx: Context, url: str) -> None:
+    """Copy this config's SQLite store (its whole history) into an empty PostgreSQL one."""
+    import sqlalchemy as sa
+
+    from bot.config import is_server_url
+    from bot.store import SqlStore, instance_lock
+    from bot.store.copy import copy_store
+
+    config = ctx.load(posts=False)
+    if config.database_url is not None:
+        raise click.UsageError("[bot] database is a PostgreSQL store already")
+    if not is_server_url(url):
+        raise click.BadParameter("expected a postgresql://user@host/db URL", param_hint="--to")
+    if not config.database_path.exists():
+        raise click.UsageError(f"no store at {config.database_path}: nothing to copy")
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    with instance_lock(config.database_path):  # no runner writes while it is copied
+        source, target = SqlStore.open(config.database_path), SqlStore.open(url)
+        try:
+            copied = copy_store(source, target)
+        finally:
+            source.close()
+            target.close()
+    click.echo(
+        f"copied into {shown}: {copied['entries']} entries, {copied['deliveries']} deliveries,"
+        f" {copied['feeds']} feeds, {copied['target_state']} target states (counts checked)"
+    )
+    click.echo(f'now set [bot] database = "{shown}" (the password from ${{VAR}}) and start')
 
 
 @main.command()

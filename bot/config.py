@@ -72,6 +72,9 @@ class BotSettings(Section):
     max_attempts: int = Field(default=8, ge=1)
     fetch_workers: int = Field(default=16, ge=1, le=256)
     fetch_deadline: Duration = timedelta(seconds=60)
+    # How long a runner's claim on a delivery holds: after it, a runner that died while
+    # sending is taken over (its post looked up first). Longer than any post takes.
+    claim_lease: Duration = Field(default=timedelta(minutes=10), ge=timedelta(seconds=1))
 
 
 class FeedSettings(Section):
@@ -110,12 +113,25 @@ class Config:
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
     # Every value filled in from the environment, to scrub from anything sent out.
     secrets: tuple[SecretStr, ...] = field(default=(), repr=False)
+    # A PostgreSQL URL when [bot] database is one (several daemons share that store);
+    # ``None`` for the default SQLite file at ``database_path``.
+    database_url: str | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> str:
+        """What ``open_store`` opens: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database_url or str(self.database_path)
 
     def feed_url(self, name: str) -> str:
         return self.feeds[name].url
 
     def poll_interval(self, feed: str) -> timedelta:
         return self.feeds[feed].poll_interval or self.bot.poll_interval
+
+
+def is_server_url(database: str) -> bool:
+    """Is ``[bot] database`` a PostgreSQL URL (else a SQLite file)?"""
+    return re.match(r"^postgres(?:ql)?(?:\+\w+)?://", database) is not None
 
 
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -218,7 +234,8 @@ def _validate(
         targets=targets,
         warnings=tuple(warnings),
         notices=tuple(notices),
-        database_path=(base / database).resolve(),
+        database_path=(base / database).resolve() if not is_server_url(database) else Path(),
+        database_url=database if is_server_url(database) else None,
         notify=notify or NotifySettings(),
         secrets=tuple(SecretStr(value) for value in filled if value),
     )

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 AdapterFactory = Callable[[str, TargetSettings], Adapter]
-# A claim outlives any one send: each request has a total deadline (bot.http), and a post
-# takes at most an image download and three requests.
-LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +185,8 @@ class Dispatcher:
                 log.error("target %s cannot be used: %s", target, error)
                 return []
             rules = rules_for(self.config, target)
+            # A runner that died mid-post: its expired claims are looked up, never re-sent.
+            self.store.expire_claims(self.clock())
             self._lift_stale_pause(target, rules)
             self._release_for_new_month(target, rules)
             self._reconcile(target, adapter, rules, only)
@@ -197,7 +196,7 @@ class Dispatcher:
                     self.clock(),
                     target=target,
                     worker=self.worker,
-                    lease=LEASE,
+                    lease=self.config.bot.claim_lease,
                     decide=self._decider(rules, manual),
                     only=only,
                 )

@@ -30,6 +30,9 @@ from bot.store import NewDelivery, NewEntry, Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# A feed claimed by a runner on a shared store is another runner's to fetch again after
+# this many fetch deadlines (its runner died mid-poll).
+FEED_LEASE_FACTOR = 5
 MAX_CATCH_UP_PAGES = 10  # Blogger's 25 a page: up to 275 entries missed in one poll
 
 
@@ -153,6 +156,13 @@ class Poller:
         record each as soon as it arrives; ``on_result(result, done, total)`` is called in
         this thread after each feed is recorded (a progress display)."""
         due = self.due_feeds(everything=everything)
+        if self.store.shared:  # several daemons: each feed is fetched by one of them
+            urls = {name: self.config.feed_url(name) for name, _ in due}
+            lease = self.config.bot.fetch_deadline * FEED_LEASE_FACTOR
+            taken = set(
+                self.store.claim_feeds(urls, now=self.clock(), lease=lease, due_only=not everything)
+            )
+            due = [(name, state) for name, state in due if name in taken]
         results = []
         workers = max(1, min(self.config.bot.fetch_workers, len(due)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:

@@ -8,9 +8,11 @@ the most recent of its deliveries that was settled (posted or failed) failed. An
 own ``feedrelay pause`` is not a failure.
 
 What was already said is the notifier's own memory, a small JSON file beside the database,
-``<database>.notified.json``: a key per feed or target notified as failing. It lives outside
-the store so that the store's schema stays as it is; losing it costs at most one repeated
-message. A message that no service accepted is not remembered, so the next check tries again.
+``<database>.notified.json`` (for a PostgreSQL store, beside the config file:
+``<config>.notified.json``, one per host): a key per feed or target notified as failing. It
+lives outside the store so that the store's schema stays as it is; losing it costs at most
+one repeated message. A message that no service accepted is not remembered, so the next
+check tries again.
 
 Every configured secret value (each ``${VAR}`` filled in, every credential, the notification
 URLs themselves) is scrubbed from the text before it leaves. Apprise is imported here only,
@@ -126,13 +128,17 @@ def secret_values(config: Config) -> list[str]:
     """Every value in the config that must never appear in a message."""
     values = [s.get_secret_value() for s in config.secrets]
     values += [url.get_secret_value() for url in config.notify.urls]
+    if config.database_url:
+        values.append(config.database_url)
     for target in config.targets.values():
         values += target.credentials().values()
     return values
 
 
-def memory_path(database: Path) -> Path:
-    return database.with_name(database.name + ".notified.json")
+def memory_path(config: Config) -> Path:
+    """``<database>.notified.json``; for a PostgreSQL store ``<config>.notified.json``."""
+    beside = config.path if config.database_url else config.database_path
+    return beside.with_name(beside.name + ".notified.json")
 
 
 class Notifier:
@@ -143,7 +149,7 @@ class Notifier:
         self.store = store
         self.clock = clock
         self.sender = sender
-        self.path = memory_path(config.database_path)
+        self.path = memory_path(config)
 
     def check(self) -> list[str]:
         """Compare what fails now with what was said; send what changed. Returns the
@@ -201,5 +207,10 @@ class Notifier:
 
     def _save(self, said: dict[str, dict[str, Any]]) -> None:
         temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(said, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(
+                json.dumps(said, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+            os.replace(temporary, self.path)
+        except OSError as error:
+            log.warning("cannot remember what was notified in %s: %s", self.path, error)

@@ -7,6 +7,7 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -143,8 +144,9 @@ def _quiet_end(at: datetime, rules: TargetRules) -> datetime:
     assert rules.quiet_hours is not None
     _, end = rules.quiet_hours
     local = at.astimezone(rules.timezone)
-    for days in range(3):
-        candidate = _at_local(local.date() + timedelta(days=days), end, rules)
+    for days, fold in itertools.product(range(3), (0, 1)):
+        # fold 1: when the clocks go back past the end, the window ends a second time
+        candidate = _at_local(local.date() + timedelta(days=days), end, rules, fold=fold)
         if candidate > at and not in_quiet_hours(candidate, rules):
             return candidate
     return at + timedelta(minutes=1)  # a DST oddity: creep forward, the loop re-checks
@@ -172,8 +174,27 @@ def _next_open_slot(at: datetime, state: TargetState, rules: TargetRules) -> dat
     return at + timedelta(days=1)
 
 
-def _at_local(day: date, clock: time, rules: TargetRules) -> datetime:
-    return datetime.combine(day, clock, tzinfo=rules.timezone).astimezone(UTC)
+def _at_local(day: date, clock: time, rules: TargetRules, *, fold: int = 0) -> datetime:
+    """When the local clock reads ``clock`` on ``day``: of a time that comes twice (the
+    clocks go back), the first (``fold`` 1: the second); a time the clocks skip (they go
+    forward) comes at the jump, not an offset's difference after it."""
+    local = datetime.combine(day, clock, tzinfo=rules.timezone).replace(fold=fold)
+    at = local.astimezone(UTC)
+    naive = local.replace(tzinfo=None)
+    if at.astimezone(rules.timezone).replace(tzinfo=None) == naive:
+        return at
+    # Skipped: read with the offset of before the jump, ``at`` is that much after it; read
+    # with the offset of after it, before it. The jump is the first second between the two
+    # whose local clock reads ``clock`` or later.
+    low = int(local.replace(fold=1 - fold).astimezone(UTC).timestamp())
+    low, high = sorted((low, int(at.timestamp())))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, rules.timezone).replace(tzinfo=None) >= naive:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, UTC)
 
 
 def _local(at: datetime, rules: TargetRules, *, time_only: bool = False) -> str:
@@ -206,10 +227,13 @@ def plan_queue(
         if delivery.state is DeliveryState.HELD:
             planned.append(Planned(delivery=delivery, at=None, reason=delivery.error or "held"))
     queue = [d for d in waiting if d.state is not DeliveryState.HELD]
+    # The lane sends in order: none goes before the one planned ahead of it (a target's
+    # state after that send says nothing of the days before it).
+    after, after_reason = now, "due"
     for delivery in queue:
-        earliest = max(now, delivery.due_at or now)
+        earliest = max(after, delivery.due_at or now)
         wait = target_wait(state, rules, earliest, manual=delivery.manual)
-        reason = "due"
+        reason = after_reason if earliest > (delivery.due_at or now) else "due"
         if wait is not None and wait.until is None:
             planned.append(Planned(delivery=delivery, at=None, reason=wait.reason))
             continue
@@ -218,7 +242,7 @@ def plan_queue(
             again = target_wait(state, rules, earliest, manual=delivery.manual)
             if again is not None and again.until is not None:
                 earliest, reason = again.until, again.reason
-        elif delivery.due_at is not None and delivery.due_at > now:
+        elif delivery.due_at is not None and delivery.due_at == earliest > now:
             reason = f"delay until {_local(delivery.due_at, rules)}"
         cost = costs.get(delivery.id, 0.0)
         budget = over_budget(state, rules, earliest, cost=cost)
@@ -227,6 +251,7 @@ def plan_queue(
             continue
         planned.append(Planned(delivery=delivery, at=earliest, reason=reason))
         state = record_send(state, rules, earliest, cost=cost)
+        after, after_reason = earliest, reason
     return planned
 
 

@@ -106,7 +106,7 @@ def status(config: Config, store: Store, now: datetime) -> Status:
         will_retry=[d for d in attention if d.state in _RETRIES][:ATTENTION_LIMIT],
         in_flight=[d for d in attention if d.state is DeliveryState.SENDING][:ATTENTION_LIMIT],
         runners=[r for r in store.runners() if _alive(r, now)],
-        holder_pid=lock_holder(config.database_path),
+        holder_pid=None if config.database_url else lock_holder(config.database_path),
         now=now,
     )
 
@@ -208,7 +208,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
 
 def status_json(report: Status) -> dict[str, Any]:
     def feed(name: str, state: FeedState | None) -> dict[str, Any]:
-        if state is None:
+        if state is None or state.last_checked_at is None:
             return {"name": name, "status": "not polled yet"}
         health = "gone" if state.gone else "failing" if state.last_error else "ok"
         if health == "ok" and state.last_warning:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,3 +222,28 @@ def modules_loaded_by(code: str, modules: tuple[str, ...] = PLATFORM_LIBRARIES) 
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     return [name for name in result.stdout.strip().split(",") if name]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private PostgreSQL server (the pgserver package's binaries), for this test run
+    only, reached over a Unix socket in a temporary directory; its admin URL."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A new, empty database on the test server, as a FeedRelay ``[bot] database`` URL."""
+    import psycopg
+
+    name = f"feedrelay_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.replace("/postgres?", f"/{name}?")

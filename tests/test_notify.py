@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.notify import memory_path, scrub
+from bot.notify import scrub
 from tests.conftest import X_SECRETS, feed_table, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.server import FakeServer, Request, Response
@@ -93,7 +93,7 @@ def test_failing_and_recovery_are_each_said_once_without_a_secret(
     run()
     assert inbox.titles[1:] == ["feedrelay: target x is failing"]
     assert "paused" in inbox.received[1]["message"]
-    said = json.loads(memory_path(tmp_path / "state.sqlite").read_text())
+    said = json.loads((tmp_path / "state.sqlite.notified.json").read_text())
     assert set(said) == {"feed:private", "target:x"}
 
     blog.add_redirect("/private.xml", "/feeds/posts/default")  # the feed answers again
@@ -109,7 +109,7 @@ def test_failing_and_recovery_are_each_said_once_without_a_secret(
     ]
     run()
     assert len(inbox.received) == 4
-    assert json.loads(memory_path(tmp_path / "state.sqlite").read_text()) == {}
+    assert json.loads((tmp_path / "state.sqlite.notified.json").read_text()) == {}
 
     assert {r.header("x-token") for r in inbox.requests} == {NOTIFY_TOKEN}  # the URL is used
     received = json.dumps(inbox.received)
@@ -124,11 +124,11 @@ def test_a_message_no_service_took_is_tried_again(
     env = _env(inbox)
     inbox.failing = 1
     CliRunner().invoke(main, ["--config", str(path), "run", "--once"], env=env)
-    assert not memory_path(tmp_path / "state.sqlite").exists()
+    assert not (tmp_path / "state.sqlite.notified.json").exists()
     CliRunner().invoke(main, ["--config", str(path), "run", "--once"], env=env)
     # The first attempt was refused (500) and not remembered; the second went through.
     assert inbox.titles == ["feedrelay: feed private is failing"] * 2
-    assert "feed:private" in json.loads(memory_path(tmp_path / "state.sqlite").read_text())
+    assert "feed:private" in json.loads((tmp_path / "state.sqlite.notified.json").read_text())
 
 
 def test_scrub_replaces_plain_and_quoted_secrets() -> None:
@@ -144,4 +144,4 @@ def test_dry_run_and_no_urls_send_nothing(
     path = _config(tmp_path, blog, x_api, blog.url + "/missing.xml")
     CliRunner().invoke(main, ["--config", str(path), "run", "--once", "--dry-run"], env=_env(inbox))
     assert inbox.received == []
-    assert not memory_path(tmp_path / "state.sqlite").exists()
+    assert not (tmp_path / "state.sqlite.notified.json").exists()

@@ -33,12 +33,23 @@ __all__ = [
 class Store(Protocol):
     """What FeedRelay asks of its store. Each method raises ``StorageError``."""
 
+    @property
+    def shared(self) -> bool:
+        """Several runners may use the store at once (PostgreSQL)."""
+        ...
+
     def close(self) -> None: ...
 
     # feeds
     def feed_state(self, name: str) -> FeedState | None: ...
     def feed_states(self) -> dict[str, FeedState]: ...
     def save_feed_state(self, state: FeedState) -> None: ...
+    def claim_feeds(
+        self, feeds: dict[str, str], *, now: datetime, lease: timedelta, due_only: bool
+    ) -> list[str]:
+        """Of these feeds (name -> url), the ones this runner fetches now: on a shared store
+        each is taken by one runner (``SKIP LOCKED``), its next check moved a lease ahead."""
+        ...
 
     # entries
     def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -120,13 +121,23 @@ class SqlStore:
             self._outer = engine.connect()
             self._outer.begin()
 
+    @property
+    def shared(self) -> bool:
+        """Several runners may use this store at once (PostgreSQL): no instance lock, and
+        another runner's claim is only taken over when its lease has run out."""
+        return self.engine.dialect.name == "postgresql"
+
     @classmethod
     def open(cls, path: Path | str, *, dry_run: bool = False) -> SqlStore:
-        """Open (creating and migrating) the SQLite store at ``path``; ``":memory:"`` works.
+        """Open (creating and migrating) the store: a PostgreSQL URL, or the SQLite file at
+        ``path`` (``":memory:"`` works).
 
-        ``dry_run``: everything done through the store is rolled back at ``close``; a store
-        that does not exist yet is not created (the dry run works on an empty one in memory).
+        ``dry_run``: everything done through the store is rolled back at ``close``; a SQLite
+        store that does not exist yet is not created (the dry run works on an empty one in
+        memory).
         """
+        if is_server_url(str(path)):
+            return cls._open_server(str(path), dry_run=dry_run)
         memory = str(path) == ":memory:" or (dry_run and not Path(path).exists())
         try:
             if memory:
@@ -153,6 +164,18 @@ class SqlStore:
             raise StorageError(f"cannot open the store {path}: {error}") from error
         return store
 
+    @classmethod
+    def _open_server(cls, url: str, *, dry_run: bool) -> SqlStore:
+        driver = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql+psycopg://", url)
+        try:
+            engine = sa.create_engine(driver, pool_pre_ping=True, pool_size=8, max_overflow=8)
+            store = cls(engine, rollback_at_close=dry_run)
+            store.migrate()
+        except sa.exc.SQLAlchemyError as error:
+            where = sa.engine.make_url(driver).render_as_string(hide_password=True)
+            raise StorageError(f"cannot open the store {where}: {_reason(error)}") from None
+        return store
+
     def close(self) -> None:
         if self._outer is not None:
             self._outer.rollback()
@@ -162,6 +185,9 @@ class SqlStore:
 
     def migrate(self) -> None:
         with self._tx() as connection:
+            if self.shared:
+                # Daemons starting together: one migrates, the others wait for it.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
             schema_version.create(connection, checkfirst=True)
             version = connection.execute(sa.select(schema_version.c.version)).scalar()
             if version is None:
@@ -191,7 +217,7 @@ class SqlStore:
                 with connection.begin():
                     yield connection
         except sa.exc.OperationalError as error:
-            raise StorageError(f"the store failed: {error.orig}") from error
+            raise StorageError(f"the store failed: {_reason(error)}") from error
 
     # -- feeds ---------------------------------------------------------------------------
     def feed_state(self, name: str) -> FeedState | None:
@@ -207,6 +233,35 @@ class SqlStore:
     def save_feed_state(self, state: FeedState) -> None:
         with self._tx() as c:
             _save_feed_state(c, state)
+
+    def claim_feeds(
+        self, feeds_to_poll: dict[str, str], *, now: datetime, lease: timedelta, due_only: bool
+    ) -> list[str]:
+        """Of these feeds (name -> url), the ones this runner fetches now. On a shared
+        store each feed row is claimed by one runner (``FOR UPDATE SKIP LOCKED``) and its
+        next check moved a lease ahead, so that several daemons spread the feeds instead of
+        each fetching all of them; ``due_only`` takes only those whose next check has come.
+        A single runner (SQLite) takes them all."""
+        if not self.shared or not feeds_to_poll:
+            return list(feeds_to_poll)
+        from sqlalchemy.dialects.postgresql import insert
+
+        names = list(feeds_to_poll)
+        with self._tx() as c:
+            for name, url in feeds_to_poll.items():
+                c.execute(insert(feeds).values(name=name, url=url).on_conflict_do_nothing())
+            condition: sa.ColumnElement[bool] = feeds.c.name.in_(names)
+            if due_only:
+                condition &= feeds.c.next_check_at.is_(None) | (feeds.c.next_check_at <= now)
+            rows = c.execute(
+                sa.select(feeds.c.name).where(condition).with_for_update(skip_locked=True)
+            ).all()
+            taken = [row[0] for row in rows]
+            if taken:
+                c.execute(
+                    feeds.update().where(feeds.c.name.in_(taken)).values(next_check_at=now + lease)
+                )
+        return [name for name in names if name in taken]
 
     # -- entries -------------------------------------------------------------------------
     def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]:
@@ -763,6 +818,16 @@ class SqlStore:
         return [Runner(**row) for row in rows]
 
 
+def is_server_url(database: str) -> bool:
+    return re.match(r"^postgres(?:ql)?(?:\+\w+)?://", database) is not None
+
+
+def _reason(error: sa.exc.SQLAlchemyError) -> str:
+    """The database's own words, without a connection URL's password."""
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -834,6 +899,12 @@ def _link_posted(c: Connection, target: str, link: str) -> bool:
 
 
 def _target_state(c: Connection, target: str, *, lock: bool = False) -> TargetState:
+    """The target's state; ``lock``: held (on PostgreSQL) until the transaction ends, so
+    that two runners apply one target's spacing and caps one after the other."""
+    if lock and c.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        c.execute(insert(target_state).values(target=target).on_conflict_do_nothing())
     query = sa.select(target_state).where(target_state.c.target == target)
     if lock:
         query = query.with_for_update()
