@@ -27,6 +27,7 @@ from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
 from bot.ingest import FeedResult, Poller, limits_for, render_for, style_for
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
+from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
 from bot.render import Rendered
 from bot.store import Runner, Store, open_store
@@ -79,6 +80,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _apprise_sender(config: Config) -> Sender:
+    return AppriseSender([url.get_secret_value() for url in config.notify.urls])
+
+
 def _default_adapter(name: str, target: TargetSettings) -> Adapter:
     return spec(target.platform).open(name, target)
 
@@ -90,9 +95,11 @@ def make_app(
     adapter_factory: AdapterFactory = _default_adapter,
     dry_run: bool = False,
     session: requests.Session | None = None,
+    notify_sender: Callable[[Config], Sender] | None = None,
 ) -> App:
     """Open the store (under ``dry_run``, one whose changes are all rolled back at close)
-    and return the app over it."""
+    and return the app over it. ``notify_sender`` makes the sender of failure
+    notifications from a config (default: Apprise over ``[notify] urls``)."""
     store = open_store(config.store, dry_run=dry_run)
     return App(
         config,
@@ -100,6 +107,7 @@ def make_app(
         clock=clock,
         adapter_factory=adapter_factory,
         dry_run=dry_run,
+        notify_sender=notify_sender,
         session=session
         or feeds.make_session(
             deadline=config.bot.fetch_deadline.total_seconds(),
@@ -120,6 +128,7 @@ class App:
         adapter_factory: AdapterFactory,
         dry_run: bool,
         session: requests.Session,
+        notify_sender: Callable[[Config], Sender] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -146,6 +155,13 @@ class App:
             poller=self.poller,
             dispatcher=self.dispatcher,
         )
+        self._notify_sender = notify_sender or _apprise_sender
+        self.notifier = self._make_notifier(config)
+
+    def _make_notifier(self, config: Config) -> Notifier | None:
+        if self.dry_run or not config.notify.urls:
+            return None
+        return Notifier(config, self.store, clock=self.clock, sender=self._notify_sender(config))
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -208,11 +224,18 @@ class App:
         self.poller.config = config
         self.dispatcher.config = config
         self.manual.config = config
+        self.notifier = self._make_notifier(config)
         self.poller.pull_back_next_checks()
 
     # -- the pipeline ----------------------------------------------------------------------
-    def poll_due_feeds(self, *, everything: bool = False) -> list[FeedResult]:
-        return self.poller.poll_due_feeds(everything=everything)
+    def poll_due_feeds(
+        self,
+        *,
+        everything: bool = False,
+        on_result: Callable[[FeedResult, int, int], None] | None = None,
+    ) -> list[FeedResult]:
+        """Poll what is due; ``on_result(result, done, total)`` after each feed."""
+        return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
 
     def dispatch_due(
         self,
@@ -222,6 +245,11 @@ class App:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> list[Outcome]:
         return self.dispatcher.dispatch_due(only=only, targets=targets, should_stop=should_stop)
+
+    def notify(self) -> list[str]:
+        """Say what started failing or recovered since the last check (``[notify] urls``);
+        the titles of the messages sent. Nothing under a dry run or without urls."""
+        return self.notifier.check() if self.notifier is not None else []
 
     def run_lane(self, target: str, *, should_stop: Callable[[], bool]) -> list[Outcome]:
         return self.dispatcher.run_lane(target, should_stop=should_stop)

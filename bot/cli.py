@@ -23,6 +23,8 @@ from bot.model import Delivery, DeliveryState, Post
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Exit codes, the same for every command (README: "Exit codes"): 0 done, 1 something failed,
+# 2 the command line or the config is wrong (click's own usage errors are 2 as well).
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
 STATUSES = [state.value for state in DeliveryState]
@@ -43,19 +45,28 @@ def _fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 feed"``, ``"2 feeds"``, ``"5,000 entries"``."""
+    many = nouns or (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
+    return f"{count:,} {noun if count == 1 else many}"
+
+
 class Context:
-    def __init__(self, config_option: str | None, verbose: int) -> None:
+    def __init__(self, config_option: str | None, verbose: int, quiet: bool = False) -> None:
         self.config_option = config_option
         self.verbose = verbose
+        self.quiet = quiet
 
     def load(self, *, dry_run: bool = False, posts: bool = True) -> Config:
         """The config; credentials may be missing in a dry run or where nothing is posted."""
         path = config_path(self.config_option)
         config = load_config(path, allow_missing_secrets=dry_run or not posts)
-        if config.warnings and posts:
+        for notice in config.notices:
+            click.echo(f"warning: {notice}", err=True)
+        if config.warnings and posts and not self.quiet:
             click.echo(
-                f"note: {len(config.warnings)} credentials are not set; a dry run needs none"
-                + ("" if self.verbose else " (-v lists them)"),
+                f"note: {plural(len(config.warnings), 'credential')} not set; a dry run needs"
+                " none" + ("" if self.verbose else " (-v lists them)"),
                 err=True,
             )
             if self.verbose:
@@ -64,13 +75,30 @@ class Context:
         return config
 
     @contextmanager
-    def app(self, *, dry_run: bool = False, posts: bool = True) -> Iterator[Any]:
+    def app(
+        self, *, dry_run: bool = False, posts: bool = True, config: Config | None = None
+    ) -> Iterator[Any]:
         """The app; ``posts=False`` for commands that only read or edit the record."""
         from bot.app import make_app
 
-        config = self.load(dry_run=dry_run, posts=posts)
+        config = config or self.load(dry_run=dry_run, posts=posts)
         with make_app(config, dry_run=dry_run) as app:
             yield app
+
+    def existing_store(self, *, as_json: bool, empty: Any) -> Config | None:
+        """The config of a command that only reads, or ``None`` (having said so, and printed
+        ``empty`` for --json) when there is no store yet: reading never creates one."""
+        config = self.load(posts=False)
+        if config.database_url is not None or config.database_path.exists():
+            return config
+        message = f"no store yet at {config.database_path}: nothing has run"
+        if as_json:
+            if not self.quiet:
+                click.echo(message, err=True)
+            click.echo(json.dumps(empty, indent=2, ensure_ascii=False))
+        else:
+            click.echo(message)
+        return None
 
 
 def _setup_logging(verbose: int) -> None:
@@ -79,7 +107,15 @@ def _setup_logging(verbose: int) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     # At DEBUG these libraries print request headers, tokens included.
-    for name in ("tweepy", "prawcore", "praw", "urllib3", "requests_oauthlib", "oauthlib"):
+    for name in (
+        "tweepy",
+        "prawcore",
+        "praw",
+        "urllib3",
+        "requests_oauthlib",
+        "oauthlib",
+        "apprise",
+    ):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     # APScheduler reports every tick at INFO; only -vv wants that.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
@@ -93,12 +129,18 @@ def _setup_logging(verbose: int) -> None:
     help="Config file (default: $FEEDRELAY_CONFIG, else ./feedrelay.toml).",
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v: what happens, -vv: debug).")
-@click.version_option(__version__, prog_name="feedrelay")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, errors and results.")
+@click.version_option(__version__, "-V", "--version", prog_name="feedrelay")
 @click.pass_context
-def main(ctx: click.Context, config_option: str | None, verbose: int) -> None:
-    """Announce every new blog post on X, Reddit and Tumblr, exactly once."""
+def main(ctx: click.Context, config_option: str | None, verbose: int, quiet: bool) -> None:
+    """Announce every new blog post on X, Reddit and Tumblr, exactly once.
+
+    Exit status: 0 done, 1 something failed, 2 a usage or config error.
+    """
+    if quiet and verbose:
+        raise click.UsageError("-q and -v contradict each other: give one")
     _setup_logging(verbose)
-    ctx.obj = Context(config_option, verbose)
+    ctx.obj = Context(config_option, verbose, quiet)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -114,7 +156,7 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
     from bot.scheduling import run_daemon, stop_on_signals
     from bot.store import instance_lock
 
-    if not ctx.verbose and not dry_run:
+    if not ctx.verbose and not ctx.quiet and not dry_run:
         logging.getLogger("bot").setLevel(logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
         # One runner per store (a daemon or a --once from cron): recovery takes every
@@ -128,11 +170,12 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
                 if not (once or dry_run):
                     run_daemon(app, reload_config=lambda: ctx.load())
                     return
-                with stop_on_signals() as stopping:
-                    results = app.poll_due_feeds(everything=True)
+                with stop_on_signals() as stopping, _feed_progress(ctx.quiet) as on_result:
+                    results = app.poll_due_feeds(everything=True, on_result=on_result)
                     outcomes = (
                         [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
                     )
+                app.notify()
             finally:
                 app.stop()
             if dry_run:
@@ -140,15 +183,90 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
         failed = [r for r in results if r.error]
         for result in failed:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
-        if failed and len(failed) == len(results):
+        if not dry_run and not ctx.quiet:
+            _print_run_summary(results, outcomes)
+        if failed or any(o.state is DeliveryState.FAILED for o in outcomes):
             sys.exit(EXIT_FAILED)
+
+
+@contextmanager
+def _feed_progress(
+    quiet: bool, stream: Any = None
+) -> Iterator[Callable[[Any, int, int], None] | None]:
+    """A progress bar of the poll on stderr, only where stderr is a terminal (never in a
+    log, a pipe or cron); log lines are written above it while it is drawn."""
+    stream = stream or sys.stderr
+    if quiet or not stream.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    bar: Any = None
+    failing = 0
+
+    def on_result(result: Any, done: int, total: int) -> None:
+        nonlocal bar, failing
+        if bar is None:
+            bar = tqdm(total=total, desc="polling", unit="feed", file=stream, leave=False)
+        bar.update(1)
+        if result.error:  # rare: drawn at once, whatever tqdm's refresh interval
+            failing += 1
+            bar.set_postfix_str(f"{plural(failing, 'feed')} failing")
+
+    with logging_redirect_tqdm():
+        try:
+            yield on_result
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _print_run_summary(results: list[Any], outcomes: list[Any]) -> None:
+    """One line for the whole run, e.g. ``200 feeds: 5,000 entries recorded as seen,
+    nothing posted; 2 feeds failing``, and what a first run did, said plainly."""
+    seen = sum(r.new for r in results if r.baseline)
+    new = sum(r.new for r in results if not r.baseline)
+    held = sum(r.held for r in results)
+    posted = sum(1 for o in outcomes if o.new)
+    failed_posts = sum(1 for o in outcomes if o.state is DeliveryState.FAILED)
+    failing = sum(1 for r in results if r.error)
+    parts = []
+    if new:
+        parts.append(plural(new, "new entry", "new entries"))
+    if seen:
+        parts.append(f"{plural(seen, 'entry')} recorded as seen")
+    if not (new or seen):
+        parts.append("nothing new")
+    parts.append(f"{plural(posted, 'post')} sent" if posted else "nothing posted")
+    if held:
+        parts.append(f"{held:,} held (`feedrelay status`)")
+    problems = []
+    if failing:
+        problems.append(f"{plural(failing, 'feed')} failing")
+    if failed_posts:
+        problems.append(f"{plural(failed_posts, 'post')} failed")
+    line = f"{plural(len(results), 'feed')}: " + ", ".join(parts)
+    click.echo(line + ("; " + ", ".join(problems) if problems else ""))
+    first = [r for r in results if r.baseline]
+    if first and not any(r.queued or r.held for r in first):
+        which = f"feed {first[0].feed}" if len(first) == 1 else plural(len(first), "feed")
+        click.echo(
+            f"first run of {which}: what is in the feed now was recorded as seen, as a"
+            " baseline, and nothing of it was posted; entries published from now on will be."
+            " To post an older entry: `feedrelay post URL`. To post a new feed's N newest"
+            " entries on its first run, put `backfill = N` in its [feeds.NAME] table first."
+        )
 
 
 def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
     if not outcomes:
         click.echo("dry run: nothing to post now")
     else:
-        click.echo(f"dry run: {len(outcomes)} posts would go out now (nothing was sent or stored)")
+        click.echo(
+            f"dry run: {plural(len(outcomes), 'post')} would go out now"
+            " (nothing was sent or stored)"
+        )
     for outcome in outcomes:
         delivery = outcome.delivery
         click.echo("")
@@ -159,7 +277,7 @@ def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
     later = app.pending()
     if later:
         click.echo("")
-        click.echo(f"{len(later)} more not sent now:")
+        click.echo(f"{len(later):,} more not sent now:")
         for delivery in later:
             when = delivery.due_at.strftime("%Y-%m-%d %H:%M UTC") if delivery.due_at else ""
             click.echo(
@@ -224,6 +342,7 @@ def _indent(text: str) -> str:
     metavar="'YYYY-MM-DD HH:MM'",
     help="Queue it for this local time ([bot] timezone) instead of now.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object a target.")
 @pass_context
 @_fail_cleanly
 def post(
@@ -233,6 +352,7 @@ def post(
     dry_run: bool,
     force: bool,
     when: str | None,
+    as_json: bool,
 ) -> None:
     """Post one entry (by its link or id) now, through the same outbox.
 
@@ -243,6 +363,12 @@ def post(
     with ctx.app(dry_run=dry_run) as app:
         at = _local_time(when, app.config.bot.timezone, app.clock()) if when else None
         results = app.post_now(reference, targets=targets, force=force, at=at)
+    if as_json:
+        rows = [_post_json(result, dry_run=dry_run, queued=at is not None) for result in results]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        if not dry_run and not (rows and all(r["result"] in ("posted", "queued") for r in rows)):
+            sys.exit(EXIT_FAILED)
+        return
     everywhere = bool(results)
     for result in results:
         outcome = result.outcome
@@ -268,33 +394,128 @@ def post(
         sys.exit(EXIT_FAILED)
 
 
+def _post_json(result: Any, *, dry_run: bool, queued: bool) -> dict[str, Any]:
+    """One target's part of ``post --json``: ``result`` is ``posted``, ``queued``, ``would
+    post``, ``already there`` (posted before, or refused as a duplicate), ``not posted``
+    (see ``note``) or the delivery's state (``retry``, ``unknown``, ``failed``, ...)."""
+    from bot.reports import delivery_json
+
+    outcome = result.outcome
+    row: dict[str, Any] = {"target": result.target, "note": result.note or None}
+    if outcome is None:
+        done = queued and result.note.startswith("queued for")
+        row.update(result="queued" if done else "not posted", url=None, error=None, delivery=None)
+        return row
+    if dry_run:
+        verdict = "would post"
+    elif outcome.new:
+        verdict = "posted"
+    elif outcome.state is DeliveryState.POSTED:
+        verdict = "already there"
+    else:
+        verdict = outcome.state.value
+    # The outcome's delivery is the row as it was claimed; what the attempt made of it:
+    delivery = {**delivery_json(outcome.delivery), "status": outcome.state.value}
+    if outcome.published:
+        delivery.update(remote_id=outcome.published.remote_id, remote_url=outcome.published.url)
+    row.update(
+        result=verdict,
+        url=(outcome.published.url if outcome.published else None) or None,
+        error=outcome.error,
+        delivery=delivery,
+    )
+    return row
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("--target", metavar="TARGET", help="Only this target's deliveries.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many, newest first.")
+@click.option(
+    "--since",
+    metavar="DURATION|DATE",
+    help="Only deliveries changed since then: '2d', '12h', '2026-01-31' or '2026-01-31 09:00'"
+    " (local time in [bot] timezone).",
+)
 @pass_context
 @_fail_cleanly
 def history(
-    ctx: Context, as_json: bool, target: str | None, status: str | None, limit: int | None
+    ctx: Context,
+    as_json: bool,
+    target: str | None,
+    status: str | None,
+    limit: int | None,
+    since: str | None,
 ) -> None:
     """List deliveries: what went out where, and what is pending or failed."""
     from bot.reports import delivery_json
 
-    with ctx.app(posts=False) as app:
-        rows = app.history(target=target, state=status, limit=limit)
+    config = ctx.existing_store(as_json=as_json, empty=[])
+    if config is None:
+        return
+    with ctx.app(posts=False, config=config) as app:
+        after = _since(since, app.config.bot.timezone, app.clock()) if since else None
+        rows = app.history(target=target, state=status, limit=limit, since=after)
     if as_json:
         click.echo(json.dumps([delivery_json(d) for d in rows], indent=2, ensure_ascii=False))
         return
     if not rows:
-        click.echo("no deliveries yet")
+        click.echo("no deliveries" + (" since then" if since else " yet"))
         return
+    _print_history(rows)
+
+
+def _print_history(rows: list[Delivery]) -> None:
+    """One row per delivery under a header, titles cut to the terminal's width; where it
+    went (or why not) on a line of its own, never cut."""
+    import shutil
+
+    id_width = max(2, *(len(str(d.id)) for d in rows))
+    target_width = max(6, *(len(d.target) for d in rows))
+    columns = shutil.get_terminal_size((100, 24)).columns
+    title_width = max(20, columns - (id_width + 2 + 16 + 2 + 8 + 1 + target_width + 1))
+    click.echo(
+        f"{'ID':>{id_width}}  {'UPDATED (UTC)':<16}  {'STATUS':<8} {'TARGET':<{target_width}} TITLE"
+    )
     for d in rows:
         when = d.updated_at.strftime("%Y-%m-%d %H:%M") if d.updated_at else ""
+        title = _cut(d.title or d.link, title_width)
+        click.echo(
+            f"{d.id:>{id_width}}  {when:<16}  {d.state.value:<8} {d.target:<{target_width}}"
+            f" {title}".rstrip()
+        )
         detail = d.remote_url or d.error or ""
-        click.echo(f"{d.id:>5}  {when}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
         if detail:
-            click.echo(f"       {detail}")
+            click.echo(f"{'':>{id_width}}  {detail}")
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def _since(text: str, timezone: str, now: Any) -> Any:
+    """``"2d"`` (that long ago) or ``"2026-01-31"`` / ``"2026-01-31 09:00"`` (local time)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.config import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration ('2d', '12h') nor a date ('2026-01-31')",
+            param_hint="--since",
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(timezone))
+    return when.astimezone(UTC)
 
 
 @main.command()
@@ -303,9 +524,25 @@ def history(
 @_fail_cleanly
 def status(ctx: Context, as_json: bool) -> None:
     """Show each target and feed, what waits and why, and what needs attention."""
-    from bot.reports import status_json
+    from datetime import UTC, datetime
 
-    with ctx.app(posts=False) as app:
+    from bot.reports import Status, status_json
+
+    config = ctx.load(posts=False)
+    if config.database_url is None and not config.database_path.exists():
+        nothing = Status(
+            feeds=dict.fromkeys(config.feeds),
+            targets=[],
+            needs_person=[],
+            will_retry=[],
+            in_flight=[],
+            runners=[],
+            holder_pid=None,
+            now=datetime.now(UTC),
+        )
+        ctx.existing_store(as_json=as_json, empty=status_json(nothing))
+        return
+    with ctx.app(posts=False, config=config) as app:
         report = app.status()
     if as_json:
         click.echo(json.dumps(status_json(report), indent=2, ensure_ascii=False))
@@ -346,7 +583,8 @@ def _print_status(report: Any) -> None:
                 f" {left:.2f} left"
             )
         for reason, n in sorted(t.held.items()):
-            what = {"approval": "wait for approval", "budget": "wait for the budget"}.get(
+            wait = "waits" if n == 1 else "wait"
+            what = {"approval": f"{wait} for approval", "budget": f"{wait} for the budget"}.get(
                 reason, f"held ({reason})"
             )
             click.echo(f"   {n} {what}")
@@ -452,10 +690,18 @@ def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 @click.argument("delivery_id", metavar="ID", type=int)
 @click.option("--url", default="", help="Where the post is, as you found it on the platform.")
 @click.option("--remote-id", default="", help="The platform's id of the post.")
+@click.option("--no-link", is_flag=True, help="Record it as posted without a URL or id.")
 @pass_context
 @_fail_cleanly
-def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str) -> None:
+def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str, no_link: bool) -> None:
     """Record that a delivery is on the platform (after checking by hand)."""
+    if no_link and (url or remote_id):
+        raise click.UsageError("--no-link contradicts --url and --remote-id: give one or the other")
+    if not (url or remote_id or no_link):
+        raise click.UsageError(
+            "say where the post is: --url URL or --remote-id ID"
+            " (or --no-link to record it as posted without either)"
+        )
     with ctx.app(posts=False) as app:
         app.resolve(delivery_id, url=url, remote_id=remote_id)
     click.echo(f"{delivery_id}: marked as posted")
@@ -470,7 +716,10 @@ def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
     """When each queued or held delivery is planned to go, and why it waits."""
     from bot.reports import schedule_json
 
-    with ctx.app(posts=False) as app:
+    config = ctx.existing_store(as_json=as_json, empty=[])
+    if config is None:
+        return
+    with ctx.app(posts=False, config=config) as app:
         plans = app.schedule(target)
         timezone = app.config.bot.timezone
     if as_json:
@@ -607,44 +856,82 @@ def preview(ctx: Context, feed: str | None, limit: int) -> None:
 
 @main.command()
 @click.option("--online", is_flag=True, help="Also log in to each target and fetch each feed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_context
 @_fail_cleanly
-def check(ctx: Context, online: bool) -> None:
-    """Validate the config; with --online, verify credentials too."""
-    config = ctx.load()
-    click.echo(
-        f"config {config.path}: ok ({len(config.feeds)} feeds, {len(config.targets)} targets)"
+def check(ctx: Context, online: bool, as_json: bool) -> None:
+    """Validate the config; with --online, verify credentials too.
+
+    Exits 0 when all is well, 1 when a target or feed failed the online check, 2 when the
+    config is wrong.
+    """
+    report: dict[str, Any] = {"config": str(config_path(ctx.config_option)), "ok": True}
+    try:
+        config = ctx.load()
+    except ConfigError as error:
+        if not as_json:
+            raise
+        report.update(ok=False, problems=error.problems)
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        sys.exit(EXIT_CONFIG)
+    report.update(
+        config=str(config.path),
+        feeds=len(config.feeds),
+        targets=len(config.targets),
+        problems=[],
+        warnings=list(config.notices),
     )
-    if not online:
-        return
+    counts = f"{plural(len(config.feeds), 'feed')}, {plural(len(config.targets), 'target')}"
+    if not as_json:
+        click.echo(f"config {config.path}: ok ({counts})")
+    if online:
+        report["online"] = _check_online(config, echo=not as_json)
+        report["ok"] = all(item["ok"] for items in report["online"].values() for item in items)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if not report["ok"]:
+        sys.exit(EXIT_FAILED)
+
+
+def _check_online(config: Config, *, echo: bool) -> dict[str, list[dict[str, Any]]]:
     from bot.app import make_app
 
-    problems = 0
+    targets: list[dict[str, Any]] = []
+    feeds: list[dict[str, Any]] = []
     with make_app(config, dry_run=True) as app:
         for name, target in app.check_targets().items():
+            ok = target.error is None and not target.problems
+            item: dict[str, Any] = {"name": name, "ok": ok, "account": target.account}
             if target.error is not None:
-                problems += 1
+                item.update(error=str(target.error), fix=target.fix)
                 who = f" (logged in as {target.account})" if target.account else ""
-                click.echo(f"target {name}: FAILED{who}: {target.error}")
-                click.echo(f"   fix: {target.fix}")
+                lines = [f"target {name}: FAILED{who}: {target.error}", f"   fix: {target.fix}"]
             elif target.problems:
-                problems += 1
-                click.echo(f"target {name}: PROBLEM, posting as {target.account}:")
-                for problem in target.problems:
-                    click.echo(f"   - {problem}")
+                item["problems"] = list(target.problems)
+                lines = [f"target {name}: PROBLEM, posting as {target.account}:"]
+                lines += [f"   - {problem}" for problem in target.problems]
             else:
-                click.echo(f"target {name}: ok, posting as {target.account}")
+                lines = [f"target {name}: ok, posting as {target.account}"]
+            targets.append(item)
+            if echo:
+                click.echo("\n".join(lines))
         for checked in app.check_feeds():
             feed = checked.result
-            if feed.error:
-                problems += 1
-                click.echo(f"feed {feed.feed}: FAILED: {feed.error}")
-                click.echo(f"   fix: {checked.fix}")
-            else:
-                click.echo(f"feed {feed.feed}: ok")
-    if problems:
-        click.echo(f"{problems} problem{'s' if problems > 1 else ''}: fix them and run this again")
-        sys.exit(EXIT_FAILED)
+            feeds.append(
+                {"name": feed.feed, "ok": not feed.error, "error": feed.error}
+                | ({"fix": checked.fix} if feed.error else {})
+            )
+            if echo:
+                click.echo(
+                    f"feed {feed.feed}: FAILED: {feed.error}\n   fix: {checked.fix}"
+                    if feed.error
+                    else f"feed {feed.feed}: ok"
+                )
+    if echo:
+        problems = sum(not item["ok"] for item in targets + feeds)
+        if problems:
+            click.echo(f"{plural(problems, 'problem')}: fix them and run this again")
+    return {"targets": targets, "feeds": feeds}
 
 
 from bot.cli_setup import register  # noqa: E402  (init, auth: their own module)

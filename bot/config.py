@@ -11,16 +11,17 @@ importable from here too).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 import adapters
 from bot.errors import ConfigError
@@ -42,6 +43,7 @@ __all__ = [
     "Config",
     "Duration",
     "FeedSettings",
+    "NotifySettings",
     "TargetSettings",
     "TemplateStr",
     "config_path",
@@ -51,9 +53,13 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
+SECTIONS = ("bot", "feeds", "targets", "notify")
+DATABASE_ENV_VAR = "FEEDRELAY_DATABASE"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# "$NAME" without braces: never filled in, so almost certainly a mistake.
+_BARE_ENV_REF = re.compile(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -80,6 +86,12 @@ class FeedSettings(Section):
     max_age: Duration = timedelta(days=7)
 
 
+class NotifySettings(Section):
+    """Where failure notifications go: Apprise URLs (``"${NTFY_URL}"``, ``"mailto://..."``)."""
+
+    urls: list[SecretStr] = Field(default_factory=list)
+
+
 # Each platform's settings model, from its spec (``adapters/<platform>/spec.py``).
 TARGET_MODELS: dict[str, type[TargetSettings]] = {
     name: adapters.spec(name).settings_model for name in adapters.platforms()
@@ -95,7 +107,12 @@ class Config:
     feeds: dict[str, FeedSettings]
     targets: dict[str, TargetSettings]
     warnings: tuple[str, ...] = ()
+    # Likely mistakes that are not errors, such as "$NAME" written without braces.
+    notices: tuple[str, ...] = ()
     database_path: Path = field(default=Path("feedrelay.sqlite"))
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
+    # Every value filled in from the environment, to scrub from anything sent out.
+    secrets: tuple[SecretStr, ...] = field(default=(), repr=False)
     # A PostgreSQL URL when [bot] database is one (several daemons share that store);
     # ``None`` for the default SQLite file at ``database_path``.
     database_url: str | None = field(default=None, repr=False)
@@ -155,12 +172,22 @@ def _validate(
     def report(loc: tuple[str | int, ...], message: str) -> None:
         problems.append(f"{'.'.join(str(p) for p in loc)}: {message}{locate(loc)}")
 
-    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets)
+    notices: list[str] = []
+    filled: list[str] = []
+    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets, notices, filled)
     for key in raw:
-        if key not in {"bot", "feeds", "targets"}:
-            report((key,), "unknown section (expected [bot], [feeds.NAME], [targets.NAME])")
+        if key not in SECTIONS:
+            report(
+                (key,),
+                "unknown section"
+                + (
+                    _did_you_mean(key, SECTIONS)
+                    or " (expected [bot], [feeds.NAME], [targets.NAME])"
+                ),
+            )
 
     bot = _model(BotSettings, raw.get("bot", {}), ("bot",), report) or BotSettings()
+    notify = _model(NotifySettings, raw.get("notify", {}), ("notify",), report)
     feeds: dict[str, FeedSettings] = {}
     targets: dict[str, TargetSettings] = {}
     for name, section in _tables(raw, "feeds", report):
@@ -172,7 +199,8 @@ def _validate(
         model = TARGET_MODELS.get(platform) if isinstance(platform, str) else None
         if model is None:
             known = ", ".join(repr(p) for p in TARGET_MODELS)
-            report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}")
+            hint = _did_you_mean(platform, TARGET_MODELS, quote=True) if platform else ""
+            report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}{hint}")
             continue
         target = _model(model, section, ("targets", name), report)
         if target is not None:
@@ -187,23 +215,29 @@ def _validate(
         if not named:
             report(("feeds", name, "targets"), "lists no targets")
         for index, target_name in enumerate(named):
-            if isinstance(target_name, str) and target_name not in raw.get("targets", {}):
-                report(("feeds", name, "targets", index), f"no target named {target_name!r}")
+            known_targets = raw.get("targets", {})
+            if isinstance(target_name, str) and target_name not in known_targets:
+                hint = _did_you_mean(target_name, known_targets, quote=True)
+                report(("feeds", name, "targets", index), f"no target named {target_name!r}{hint}")
 
     if problems:
         raise ConfigError(problems, path=str(path))
     base = path.resolve().parent
     feeds = {name: _resolve_feed_path(feed, base) for name, feed in feeds.items()}
+    # The environment may put the store elsewhere (a container's volume, systemd's
+    # StateDirectory) without editing the config file.
+    database = environ.get(DATABASE_ENV_VAR) or bot.database
     return Config(
         path=path.resolve(),
         bot=bot,
         feeds=feeds,
         targets=targets,
         warnings=tuple(warnings),
-        database_path=(base / bot.database).resolve()
-        if not is_server_url(bot.database)
-        else Path(),
-        database_url=bot.database if is_server_url(bot.database) else None,
+        notices=tuple(notices),
+        database_path=(base / database).resolve() if not is_server_url(database) else Path(),
+        database_url=database if is_server_url(database) else None,
+        notify=notify or NotifySettings(),
+        secrets=tuple(SecretStr(value) for value in filled if value),
     )
 
 
@@ -232,11 +266,22 @@ def _model(model: type[Any], data: Any, loc: tuple[str, ...], report: Any) -> An
             where = loc + tuple(p for p in item["loc"] if p != "__root__")
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
-                message = "unknown key"
+                key = str(item["loc"][-1]) if item["loc"] else ""
+                message = "unknown key" + _did_you_mean(key, model.model_fields)
             elif item["type"] == "missing":
                 message = "required key is missing"
             report(where, message)
         return None
+
+
+def _did_you_mean(word: str, choices: Collection[str], *, quote: bool = False) -> str:
+    """`` (did you mean min_interval?)`` for the nearest choice, or ``""``; case-blind."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    nearest = by_lower[close[0]]
+    return f" (did you mean {nearest!r}?)" if quote else f" (did you mean {nearest}?)"
 
 
 def _fill_env(
@@ -246,23 +291,34 @@ def _fill_env(
     report: Any,
     warnings: list[str],
     allow_missing: bool,
+    notices: list[str],
+    filled: list[str],
 ) -> Any:
     if isinstance(value, dict):
         return {
-            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing)
+            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing, notices, filled)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing)
+            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing, notices, filled)
             for i, v in enumerate(value)
         ]
-    if not isinstance(value, str) or "${" not in value:
+    if not isinstance(value, str):
+        return value
+    for match in _BARE_ENV_REF.finditer(value):
+        where = ".".join(str(p) for p in loc)
+        notices.append(
+            f'{where}: "${match.group(1)}" looks like an environment variable:'
+            f' write "${{{match.group(1)}}}"'
+        )
+    if "${" not in value:
         return value
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in environ:
+            filled.append(environ[name])
             return environ[name]
         where = ".".join(str(p) for p in loc)
         if allow_missing:

@@ -10,6 +10,7 @@
     ├── OperatorError          retry/skip/resolve asked for something that cannot be
     ├── StorageError           the store could not be read or written
     ├── SetupError             ``init`` or ``auth`` cannot go on (says what to do)
+    ├── NotifyError            no notification service accepted a message
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
@@ -76,6 +77,10 @@ class StorageError(FeedRelayError):
 
 class SetupError(FeedRelayError):
     """``feedrelay init`` or ``feedrelay auth`` cannot go on; the message says what to do."""
+
+
+class NotifyError(FeedRelayError):
+    """A failure notification could not be sent (no service accepted it)."""
 
 
 class PublishError(FeedRelayError):

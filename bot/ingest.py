@@ -146,9 +146,15 @@ class Poller:
                 due.append((name, state))
         return due
 
-    def poll_due_feeds(self, *, everything: bool = False) -> list[FeedResult]:
+    def poll_due_feeds(
+        self,
+        *,
+        everything: bool = False,
+        on_result: Callable[[FeedResult, int, int], None] | None = None,
+    ) -> list[FeedResult]:
         """Fetch the feeds that are due (all but the gone ones with ``everything``) and
-        record each as soon as it arrives."""
+        record each as soon as it arrives; ``on_result(result, done, total)`` is called in
+        this thread after each feed is recorded (a progress display)."""
         due = self.due_feeds(everything=everything)
         if self.store.shared:  # several daemons: each feed is fetched by one of them
             urls = {name: self.config.feed_url(name) for name, _ in due}
@@ -164,6 +170,8 @@ class Poller:
             for future in as_completed(futures):
                 name, state = futures[future]
                 results.append(self._ingest(name, state, future.result()))
+                if on_result is not None:
+                    on_result(results[-1], len(results), len(due))
         order = {name: index for index, (name, _) in enumerate(due)}
         return sorted(results, key=lambda result: order[result.feed])
 

@@ -32,6 +32,7 @@ T = TypeVar("T")
 POLL_TICK = timedelta(seconds=30)
 DISPATCH_TICK = timedelta(seconds=15)
 HEARTBEAT_TICK = timedelta(seconds=30)
+NOTIFY_TICK = timedelta(seconds=60)
 
 
 @contextmanager
@@ -121,6 +122,11 @@ def run_daemon(
 
     every("poll", poll, poll_tick)
     every("heartbeat", lambda: _logged(app.heartbeat, "heartbeat"), HEARTBEAT_TICK)
+
+    def notify() -> None:
+        _logged(app.notify, "notifications")
+
+    every("notify", notify, NOTIFY_TICK)
     lanes_for_config()
 
     # shutdown(wait=True) from the signal handler would wait on the very thread it

@@ -44,15 +44,18 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: object) -> timedelta:
-    """``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1h30m"`` or a number of seconds."""
+    """``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1h30m"``. A number without a unit is
+    refused: ``min_interval = 30`` could mean seconds or minutes, so it must say which."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '90s', '10m', '2h' or '1d'")
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(?:\.\d+)?\s*", value):
+        value = float(value) if "." in value else int(value)
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        raise ValueError(f"{value} has no unit: write '{value}s', '{value}m', '2h' or '1d'")
     if isinstance(value, str):
         parts = _DURATION.findall(value)
         if parts and "".join(f"{n}{u}" for n, u in parts) == re.sub(r"\s+", "", value):

@@ -80,7 +80,7 @@ def test_config_from_environment_variable(tmp_path: Path, blog: FakeBlog) -> Non
     )
     result = CliRunner().invoke(main, ["check"], env={**X_SECRETS, "FEEDRELAY_CONFIG": str(path)})
     assert result.exit_code == 0, result.output
-    assert "1 feeds, 1 targets" in result.output
+    assert "(1 feed, 1 target)" in result.output
 
 
 def test_missing_secret_is_a_config_error_outside_dry_run(tmp_path: Path, blog: FakeBlog) -> None:
@@ -160,7 +160,10 @@ def test_run_post_history_and_secrets_never_printed(
 
 
 def test_cli_import_loads_no_platform_library() -> None:
-    assert modules_loaded_by("import bot.cli", (*PLATFORM_LIBRARIES, "apscheduler")) == []
+    assert (
+        modules_loaded_by("import bot.cli", (*PLATFORM_LIBRARIES, "apscheduler", "tqdm", "apprise"))
+        == []
+    )
 
 
 def test_python_dash_m_runs_the_cli() -> None:
@@ -184,7 +187,9 @@ def test_operator_commands_settle_a_stuck_delivery(
     assert run("run", "--once").exit_code == 0
     blog.add_entry("Refused")
     x_api.fail_next(403)
-    assert run("run", "--once").exit_code == 0
+    refused = run("run", "--once")
+    assert refused.exit_code == 1  # something failed
+    assert "1 feed: 1 new entry, nothing posted; 1 post failed" in refused.output
     status = run("status")
     assert "1 failed" in status.output and "not permitted" in status.output
     (row,) = json.loads(run("history", "--json").output)
@@ -287,3 +292,187 @@ def test_a_page_on_no_configured_site_needs_named_targets(
     assert len(x_api.tweets) == 1
     missing = _invoke(path, "post", "--to", "x", blog.url + "/2019/05/nothing-here.html")
     assert missing.exit_code == 1 and "HTTP 404" in missing.output
+
+
+def test_check_warns_of_a_dollar_name_without_braces(tmp_path: Path, blog: FakeBlog) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target("http://127.0.0.1:9")
+    )
+    path.write_text(path.read_text().replace('"${X_CONSUMER_KEY}"', '"$X_CONSUMER_KEY"'))
+    result = _invoke(path, "check")
+    assert result.exit_code == 0, result.output
+    assert (
+        'warning: targets.x.consumer_key: "$X_CONSUMER_KEY" looks like an environment variable:'
+        ' write "${X_CONSUMER_KEY}"' in result.output
+    )
+
+
+def test_version_short_and_long() -> None:
+    for flag in ("-V", "--version"):
+        result = CliRunner().invoke(main, [flag])
+        assert result.exit_code == 0 and result.output.startswith("feedrelay, version ")
+
+
+def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["-q", "-v", "check"])
+    assert result.exit_code == 2 and "-q and -v" in result.output
+
+
+def test_reading_commands_never_create_a_store(tmp_path: Path, blog: FakeBlog) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target("http://127.0.0.1:9")
+    )
+    store = tmp_path / "state.sqlite"
+    for command in ("history", "status", "schedule"):
+        result = _invoke(path, command)
+        assert result.exit_code == 0, result.output
+        assert result.output == f"no store yet at {store}: nothing has run\n"
+    runner = CliRunner()
+    assert (
+        json.loads(runner.invoke(main, ["--config", str(path), "history", "--json"]).stdout) == []
+    )
+    assert (
+        json.loads(runner.invoke(main, ["--config", str(path), "schedule", "--json"]).stdout) == []
+    )
+    shown = json.loads(runner.invoke(main, ["--config", str(path), "status", "--json"]).stdout)
+    assert shown["feeds"] == [{"name": "blog", "status": "not polled yet"}]
+    assert shown["targets"] == []
+    assert not list(tmp_path.glob("state.sqlite*"))
+
+
+def test_check_json(tmp_path: Path, blog: FakeBlog, x_api: FakeX) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    result = _invoke(path, "check", "--json", "--online")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] is True and report["feeds"] == 1 and report["targets"] == 1
+    assert report["online"]["targets"] == [{"name": "x", "ok": True, "account": "@feedrelay_bot"}]
+    assert report["online"]["feeds"] == [{"name": "blog", "ok": True, "error": None}]
+
+    path.write_text(path.read_text().replace('platform = "twitter"', 'platform = "twiter"'))
+    bad = CliRunner().invoke(main, ["--config", str(path), "check", "--json"], env=X_SECRETS)
+    assert bad.exit_code == 2
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False
+    assert any("did you mean 'twitter'?" in p for p in report["problems"])
+
+
+def test_post_json(tmp_path: Path, blog: FakeBlog, x_api: FakeX) -> None:
+    blog.add_entry("Old news")
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    link = blog.entry_url(blog.entries[0])
+    posted = _invoke(path, "post", "--json", link)
+    assert posted.exit_code == 0, posted.output
+    (row,) = json.loads(posted.output)
+    assert row["target"] == "x" and row["result"] == "posted"
+    assert row["url"].startswith("https://x.com/") and row["delivery"]["status"] == "posted"
+    again = _invoke(path, "post", "--json", link)
+    assert again.exit_code == 1
+    (row,) = json.loads(again.output)
+    assert row["result"] == "not posted" and "already posted" in row["note"]
+
+
+def test_history_is_a_table_with_cut_titles_and_since(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    blog.add_entry("A title far too long to fit in the column of a table eighty characters wide")
+    assert _invoke(path, "run", "--once").exit_code == 0
+    result = _invoke(path, "history")
+    header, row, where = result.output.splitlines()
+    assert header.split() == ["ID", "UPDATED", "(UTC)", "STATUS", "TARGET", "TITLE"]
+    assert row.split()[3:5] == ["posted", "x"]
+    assert row.endswith("…") and len(row) <= 80
+    assert where.strip().startswith("https://x.com/")
+    assert len(_invoke(path, "history", "--since", "1h").output.splitlines()) == 3
+    assert _invoke(path, "history", "--since", "2999-01-01").output == "no deliveries since then\n"
+    bad = _invoke(path, "history", "--since", "soonish")
+    assert bad.exit_code == 2 and "neither a duration" in bad.output
+
+
+def test_resolve_needs_a_url_an_id_or_no_link(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["resolve", "1"])
+    assert result.exit_code == 2 and "--url URL or --remote-id ID" in result.output
+    both = CliRunner().invoke(main, ["resolve", "1", "--no-link", "--url", "https://x.com/1"])
+    assert both.exit_code == 2
+
+
+def test_counts_are_plural_only_when_they_should_be() -> None:
+    from bot.cli import plural
+
+    assert plural(1, "feed") == "1 feed"
+    assert plural(2, "feed") == "2 feeds"
+    assert plural(0, "entry") == "0 entries"
+    assert plural(5000, "delivery") == "5,000 deliveries"
+
+
+def test_run_once_sums_up_and_explains_the_first_run(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    for n in range(3):
+        blog.add_entry(f"Entry {n}")
+    path = write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["x"]),
+        feed_table("down", blog.url + "/no-such-feed", ["x"]),
+        x_target(x_api.url),
+    )
+    first = _invoke(path, "run", "--once")
+    assert first.exit_code == 1  # a feed failed
+    assert "2 feeds: 3 entries recorded as seen, nothing posted; 1 feed failing" in first.stdout
+    assert "first run of feed blog: what is in the feed now was recorded as seen" in first.stdout
+    assert "backfill = N" in first.stdout
+    path.write_text(path.read_text().replace(blog.url + "/no-such-feed", blog.feed_url + "?2"))
+    second = _invoke(path, "run", "--once")
+    assert second.exit_code == 0, second.output
+    blog.add_entry("Fresh")
+    third = _invoke(path, "-q", "run", "--once")
+    assert third.exit_code == 0 and third.output == ""
+    assert len(x_api.tweets) == 1
+
+
+def test_poll_progress_draws_on_a_terminal_only() -> None:
+    import io
+
+    from bot.cli import _feed_progress
+    from bot.ingest import FeedResult
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    piped = io.StringIO()
+    with _feed_progress(False, piped) as on_result:
+        assert on_result is None
+    assert piped.getvalue() == ""
+    with _feed_progress(True, Terminal()) as on_result:
+        assert on_result is None
+    terminal = Terminal()
+    with _feed_progress(False, terminal) as on_result:
+        assert on_result is not None
+        on_result(FeedResult(feed="a"), 1, 2)
+        on_result(FeedResult(feed="b", error="HTTP 404"), 2, 2)
+    drawn = terminal.getvalue()
+    assert "polling" in drawn and "2/2" in drawn and "1 feed failing" in drawn
+    assert drawn.endswith("\r")  # cleared when the poll is done
+
+
+def test_the_poll_reports_each_feed_as_it_is_recorded(
+    tmp_path: Path, blog: FakeBlog, clock: object
+) -> None:
+    from tests.conftest import open_app
+
+    path = write_config(
+        tmp_path,
+        feed_table("a", blog.feed_url, ["x"]),
+        feed_table("b", blog.feed_url + "?b", ["x"]),
+        x_target("http://127.0.0.1:9"),
+    )
+    seen: list[tuple[str, int, int]] = []
+    with open_app(path, clock) as app:  # type: ignore[arg-type]
+        app.poll_due_feeds(on_result=lambda r, done, total: seen.append((r.feed, done, total)))
+    assert sorted(f for f, _, _ in seen) == ["a", "b"]
+    assert [(d, t) for _, d, t in seen] == [(1, 2), (2, 2)]

@@ -42,16 +42,34 @@ def test_minimal_config_gets_its_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (45, 45)],
+    [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("0s", 0)],
 )
 def test_durations(text: object, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("bad", ["soon", "10", "-5m", "m10", True, -1])
+@pytest.mark.parametrize("bad", ["soon", "-5m", "m10", True, -1])
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("bare", [30, "30", 0, 1.5])
+def test_a_duration_without_a_unit_is_refused_with_the_accepted_forms(bare: object) -> None:
+    with pytest.raises(ValueError, match=r"has no unit: write '.*s', '.*m', '2h' or '1d'"):
+        parse_duration(bare)
+
+
+def test_a_bare_number_in_the_config_names_the_forms(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X + "min_interval = 30\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert (
+        "targets.x.min_interval: 30 has no unit: write '30s', '30m', '2h' or '1d' (line 11)"
+        in raised.value.problems
+    )
 
 
 @pytest.mark.parametrize(
@@ -157,11 +175,73 @@ def test_example_config_is_valid_and_every_key_is_documented() -> None:
     raw = tomllib.loads(example.read_text())
     documented_keys = {
         key
-        for section in ("bot", "feeds", "targets")
-        for table in ([raw[section]] if section == "bot" else raw[section].values())
+        for section in ("bot", "feeds", "targets", "notify")
+        for table in ([raw[section]] if section in ("bot", "notify") else raw[section].values())
         for key in table
     }
-    for model in (config.bot, *config.feeds.values(), *config.targets.values()):
+    for model in (config.bot, config.notify, *config.feeds.values(), *config.targets.values()):
         documented_keys |= set(type(model).model_fields)
     for key in sorted(documented_keys):
         assert f"`{key}`" in readme, f"README's configuration reference misses `{key}`"
+
+
+def test_unknown_keys_and_target_names_suggest_the_nearest(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[bots]\n\n[feeds.blog]\nurl = "feed.xml"\ntargets = ["X"]\nbackfil = 1\n'
+        + X
+        + 'min_intervall = "1m"\n\n[targets.t]\nplatform = "tumbler"\n',
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    problems = raised.value.problems
+    assert "bots: unknown section (did you mean bot?) (line 1)" in problems
+    assert "feeds.blog.backfil: unknown key (did you mean backfill?) (line 6)" in problems
+    assert "feeds.blog.targets.0: no target named 'X' (did you mean 'x'?) (line 5)" in problems
+    assert any(
+        p.startswith("targets.x.min_intervall: unknown key (did you mean min_interval?)")
+        for p in problems
+    )
+    assert any("not 'tumbler' (did you mean 'tumblr'?)" in p for p in problems)
+
+
+def test_a_name_far_from_every_choice_gets_no_suggestion(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["mastodon"]\n' + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert "feeds.blog.targets.0: no target named 'mastodon' (line 3)" in raised.value.problems
+
+
+def test_dollar_name_without_braces_is_a_notice(tmp_path: Path) -> None:
+    text = X.replace('"${CK}"', '"$X_KEY"')
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + text)
+    config = load_config(path, environ=ENV)
+    assert config.notices == (
+        'targets.x.consumer_key: "$X_KEY" looks like an environment variable: write "${X_KEY}"',
+    )
+    assert (
+        load_config(
+            _write(tmp_path, '[feeds.blog]\nurl = "f.xml"\ntargets = ["x"]\n' + X), environ=ENV
+        ).notices
+        == ()
+    )
+
+
+def test_the_environment_can_put_the_store_elsewhere(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    elsewhere = tmp_path / "state" / "feedrelay.sqlite"
+    config = load_config(path, environ={**ENV, "FEEDRELAY_DATABASE": str(elsewhere)})
+    assert config.database_path == elsewhere
+
+
+def test_notify_urls_are_secrets(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n'
+        + X
+        + '\n[notify]\nurls = ["${NTFY}", "mailto://me:pw-12345@example.org"]\n',
+    )
+    config = load_config(path, environ={**ENV, "NTFY": "ntfys://tok-abcdef@ntfy.sh/feedrelay"})
+    assert config.notify.urls[0].get_secret_value().startswith("ntfys://tok-abcdef")
+    assert "tok-abcdef" not in repr(config) and "pw-12345" not in repr(config)
+    assert "ntfys://tok-abcdef@ntfy.sh/feedrelay" in [s.get_secret_value() for s in config.secrets]

@@ -156,7 +156,7 @@ def test_check_online_names_every_account(
     assert "target reddit: FAILED" in bad.output
     assert "target tumblr: FAILED" in bad.output
     history = CliRunner().invoke(main, ["--config", str(path), "history", "--json"], env=ENV)
-    assert json.loads(history.output) == []
+    assert json.loads(history.stdout) == []
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64

@@ -78,7 +78,7 @@ def test_approve_holds_new_posts_until_approved(
         app.dispatch_due()
         (row,) = app.history()
     assert row.state is DeliveryState.HELD and x_api.tweets == []
-    assert "1 wait for approval" in _cli(path, "status")
+    assert "1 waits for approval" in _cli(path, "status")
     assert "approve --target x --all" in (row.error or "")
     assert "1 delivery released" in _cli(path, "approve", "--target", "x", "--all")
     with open_app(path, clock) as app:
