@@ -171,3 +171,15 @@ def test_tumblr_text_is_the_opening_paragraphs_of_a_full_text_feed() -> None:
     assert len(text) <= 1000
     assert text.startswith("Paragraph 0.") and text.endswith("…")
     assert text.count("\n\n") >= 2  # whole paragraphs, not one cut blob
+
+
+def test_x_counts_a_lone_copyright_or_registered_sign_as_2_the_heavier_count() -> None:
+    """twitter-text JS counts a lone © or ® as 1, its Python port as 2: X may count either,
+    so the post must fit by the heavier count (issue 9)."""
+    title = "Acme® Widget™ © 2024 " * 20
+    rendered = render(_entry(title.strip()), X, X_LIMITS)
+    text = rendered.post.text
+    assert LINK in text
+    as_two = text.replace("©", "日").replace("®", "日")  # 日 weighs 2 everywhere
+    assert weighted_length(as_two) <= 280
+    assert rendered.length == weighted_length(as_two)
