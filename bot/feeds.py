@@ -9,7 +9,6 @@ from __future__ import annotations
 import calendar
 import codecs
 import hashlib
-import html
 import io
 import logging
 import re
@@ -34,7 +33,7 @@ from feedparser.encodings import convert_to_utf8
 
 from bot import __version__
 from bot.errors import FeedError
-from bot.htmltext import first_image
+from bot.htmltext import first_image, title_text
 from bot.http import DEADLINE_S, BodyTooLargeError, read_body
 from bot.http import make_session as deadline_session
 from bot.model import Entry, Image
@@ -274,7 +273,7 @@ def parse(feed: str, fetched: Fetched) -> ParsedFeed:
         notes.append(_malformed(parsed.get("bozo_exception"), added_line))
         if not parsed.entries:
             raise FeedError(f"not a feed: {notes[-1]}", feed=feed)
-    feed_title = _text(parsed.feed.get("title", ""))
+    feed_title = _text(parsed.feed.get("title", ""), parsed.feed.get("title_detail"))
     _refuse_absurd(feed, len(text), "feed title", feed_title)
     sound, dropped = _sound_entries(feed, feed_title, parsed.entries, fetched, len(text))
     total = len(parsed.entries)
@@ -532,7 +531,7 @@ def _entry(feed: str, feed_title: str, raw: Any, base: str) -> Entry:
     entry = Entry(
         feed=feed,
         key="",
-        title=_text(raw.get("title", "")),
+        title=_text(raw.get("title", ""), raw.get("title_detail")),
         link=link,
         content_html=content_html or summary_html,
         summary_html=summary_html if content_html else "",
@@ -547,10 +546,16 @@ def _entry(feed: str, feed_title: str, raw: Any, base: str) -> Entry:
     return Entry(**{**entry.__dict__, "key": str(key)})
 
 
-def _text(value: str) -> str:
-    """One line of plain text. Entities left over from double-escaping feeds (Blogger's
-    ``&amp;amp;``) are decoded: a title never shows ``&amp;``."""
-    return re.sub(r"\s+", " ", html.unescape(value or "")).strip()
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
+
+
+def _text(value: str, detail: Mapping[str, Any] | None = None) -> str:
+    """One line of plain text. A value the feed declares HTML (Atom ``type="html"``, in
+    ``detail``) loses its tags; in plain text, entities left over from double-escaping
+    feeds (Blogger's ``&amp;amp;``) are decoded and escaped markup (an RSS title's
+    ``&lt;i&gt;dogs&lt;/i&gt;``) goes, while ``<IP-ADDRESS>`` stays: see ``title_text``."""
+    kind = str((detail or {}).get("type") or "").lower()
+    return title_text(value or "", is_html=kind in _HTML_TYPES)
 
 
 def _labels(raw: Any) -> tuple[str, ...]:

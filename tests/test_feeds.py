@@ -145,3 +145,33 @@ def test_the_cap_applies_to_the_decoded_body(blog: FakeBlog) -> None:
     )
     with pytest.raises(FeedError, match="larger than 1000000 bytes"):
         feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url, max_bytes=1_000_000)
+
+
+def test_titles_lose_their_markup_but_not_text_that_looks_like_a_tag() -> None:
+    """Atom type="html" titles and RSS titles with escaped markup kept their tags (issue 9)."""
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">Tech &lt;i&gt;news'
+        b'&lt;/i&gt;</title><link href="https://tech.example/"/>'
+        b'<entry><id>1</id><title type="html">Teams is stomping &lt;b&gt;Slack&lt;/b&gt;</title>'
+        b'<link href="https://tech.example/1"/></entry>'
+        b'<entry><id>2</id><title type="html">ssh &amp;lt;IP-ADDRESS&amp;gt;</title>'
+        b'<link href="https://tech.example/2"/></entry></feed>'
+    )
+    parsed = _parse(atom)
+    assert parsed.title == "Tech news"
+    assert [e.title for e in parsed.entries] == ["Teams is stomping Slack", "ssh <IP-ADDRESS>"]
+    rss = (
+        b"<rss version='2.0'><channel><title>T</title><link>https://news.example/</link>"
+        b"<item><title>A GPS collar for &lt;i&gt;dogs&lt;/i&gt;</title><link>https://news.example/a"
+        b'</link></item><item><title>Govt to raise &lt;span class="webrupee"&gt;&#8377;&lt;/span'
+        b"&gt;4,000 crore</title><link>https://news.example/b</link></item>"
+        b"<item><title>A 625ft&lt;sup&gt;2&lt;/sup&gt; flat</title><link>https://news.example/c"
+        b"</link></item><item><title>Log in with ssh &lt;IP-ADDRESS&gt;</title>"
+        b"<link>https://news.example/d</link></item></channel></rss>"
+    )
+    assert [e.title for e in _parse(rss).entries] == [
+        "A GPS collar for dogs",
+        "Govt to raise ₹4,000 crore",
+        "A 625ft² flat",
+        "Log in with ssh <IP-ADDRESS>",
+    ]
