@@ -23,6 +23,8 @@ class RedditTarget(TargetSettings):
     platform: Literal["reddit"]
     subreddit: str = Field(min_length=1)
     kind: Literal["link", "self"] = "link"
+    # An entry without a link, on a link target: a self post, or a skipped delivery.
+    no_link: Literal["self", "skip"] = "self"
     title: TemplateStr = "{title}"
     body: TemplateStr = "{summary}\n\n{url}"
     flair_id: str | None = None
@@ -78,6 +80,7 @@ def style(settings: TargetSettings) -> Style:
         template=target.title,
         body_template=target.body,
         kind=target.kind,
+        no_link=target.no_link,
         image=False,
     )
 
