@@ -91,6 +91,27 @@ def _empty_post(what: str) -> str:
     return f"nothing to post: the {what} came out empty"
 
 
+def measure(post: Post, limits: Limits) -> dict[str, dict[str, int | str]]:
+    """How much of each limited part of ``post`` is used: ``{"text": {"used": 51, "limit":
+    280, "counting": "weighted"}, ...}`` (``weighted`` is X's count, else code points)."""
+    parts: dict[str, dict[str, int | str]] = {}
+    for name, limit in (
+        ("text", limits.max_text),
+        ("title", limits.max_title),
+        ("body", limits.max_body),
+    ):
+        if limit is None:
+            continue
+        value: str = getattr(post, name)
+        weighted = name == "text" and limits.text_counting == "twitter"
+        parts[name] = {
+            "used": weighted_length(value) if weighted else len(value),
+            "limit": limit,
+            "counting": "weighted" if weighted else "chars",
+        }
+    return parts
+
+
 def entry_title(entry: Entry) -> str:
     """The entry's title, or a short excerpt of its text when it has none."""
     return entry.title or _stand_in_title(_one_line(summary_paragraphs(entry)))
@@ -283,8 +304,9 @@ def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
     # full-text feed gives its opening paragraphs, not the whole article.
     opening = _opening(paragraphs)
     template = style.template
-    if not entry.link and "{title}" not in template and entry.title:
-        # No link block to carry the title: the text opens with it.
+    title = values["title"] if entry.title else ""
+    if not entry.link and "{title}" not in template and title and not opening.startswith(title):
+        # No link block to carry the title: the text opens with it (unless it does already).
         template = "{title}\n\n" + template
     text = truncate_chars(fill(template, {**values, "summary": opening}), max_text)
     # The link card repeats the summary only when the text block does not show it already.

@@ -70,6 +70,12 @@ class RedditTarget(TargetSettings):
         )
         return {**options, **self.credentials()}
 
+    def destination(self) -> dict[str, str | None]:
+        return {
+            "account": f"u/{self.username}" if self.username else None,
+            "subreddit": f"r/{self.subreddit}",
+        }
+
 
 def style(settings: TargetSettings) -> Style:
     """The rendering options of one Reddit target (Reddit shows the link's own preview)."""
