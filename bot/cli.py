@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import wraps
 from typing import Any, TypeVar
@@ -149,12 +149,18 @@ pass_context = click.make_pass_decorator(Context)
 @main.command()
 @click.option("--once", is_flag=True, help="Poll every feed once, send what is due, exit.")
 @click.option("--dry-run", is_flag=True, help="Print what would be posted; post and store nothing.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="With --dry-run: a JSON array, one object per post."
+)
 @pass_context
 @_fail_cleanly
-def run(ctx: Context, once: bool, dry_run: bool) -> None:
+def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
     """Watch the feeds and post new entries (a daemon; --once for cron)."""
     from bot.scheduling import run_daemon, stop_on_signals
     from bot.store import instance_lock
+
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run")
 
     if not ctx.verbose and not ctx.quiet and not dry_run:
         logging.getLogger("bot").setLevel(logging.INFO)
@@ -166,6 +172,7 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
         lock = instance_lock(app.config.database_path) if alone else nullcontext()
         with lock:
             app.start("daemon" if not (once or dry_run) else "once")
+            started_at = app.clock()
             try:
                 if not (once or dry_run):
                     run_daemon(app, reload_config=lambda: ctx.load())
@@ -179,7 +186,11 @@ def run(ctx: Context, once: bool, dry_run: bool) -> None:
             finally:
                 app.stop()
             if dry_run:
-                _print_dry_run(app, outcomes)
+                skipped = app.history(state="skipped", since=started_at)
+                if as_json:
+                    _print_dry_run_json(app, outcomes, skipped)
+                else:
+                    _print_dry_run(app, outcomes, skipped)
         failed = [r for r in results if r.error]
         for result in failed:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
@@ -259,7 +270,15 @@ def _print_run_summary(results: list[Any], outcomes: list[Any]) -> None:
         )
 
 
-def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
+def _print_dry_run_json(app: Any, outcomes: list[Any], skipped: list[Delivery]) -> None:
+    from bot.reports import dry_run_json
+
+    sent = [outcome.delivery for outcome in outcomes]
+    data = dry_run_json(app.config, sent, app.pending(), list(reversed(skipped)))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _print_dry_run(app: Any, outcomes: list[Any], skipped: Sequence[Delivery] = ()) -> None:
     if not outcomes:
         click.echo("dry run: nothing to post now")
     else:
@@ -284,6 +303,12 @@ def _print_dry_run(app: Any, outcomes: list[Any]) -> None:
                 f"   {delivery.state.value:<7} {when}  {delivery.target}: "
                 f"{delivery.title or delivery.link}"
             )
+    if skipped:
+        click.echo("")
+        click.echo(f"{len(skipped)} skipped:")
+        for delivery in reversed(skipped):
+            what = delivery.title or delivery.link or delivery.entry_key
+            click.echo(f"   {delivery.target}: {what}: {delivery.error}")
 
 
 def _describe_post(platform: str, post: Post, measure: str) -> str:
@@ -295,7 +320,10 @@ def _describe_post(platform: str, post: Post, measure: str) -> str:
     else:
         lines.append(_indent(post.text))
         if platform == "tumblr":
-            lines.append(f"   link block: {post.link} ({post.title})")
+            if post.link:
+                lines.append(f"   link block: {post.link} ({post.title})")
+            else:
+                lines.append("   (text only: the entry has no link)")
             if post.tags:
                 lines.append(f"   tags: {', '.join(post.tags)}")
     if post.image:
@@ -841,16 +869,25 @@ def resume(ctx: Context, target: str) -> None:
 @click.option(
     "--limit", type=click.IntRange(min=1), default=3, show_default=True, help="Entries per feed."
 )
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per post.")
 @pass_context
 @_fail_cleanly
-def preview(ctx: Context, feed: str | None, limit: int) -> None:
+def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
     """Show the latest entries as each target would post them, with their lengths."""
     with ctx.app(dry_run=True) as app:
         items = app.preview(feed, limit=limit)
+        if as_json:
+            from bot.reports import preview_json
+
+            click.echo(json.dumps(preview_json(app.config, items), indent=2, ensure_ascii=False))
+            return
     for item in items:
-        title = item.entry.title or item.entry.link
+        title = item.entry.title or item.entry.link or item.entry.key
         click.echo(f"── {item.target} ({item.platform}) · {title}")
-        click.echo(_describe_post(item.platform, item.rendered.post, item.rendered.budget))
+        if item.rendered.skip_reason:
+            click.echo(f"   skipped: {item.rendered.skip_reason}")
+        else:
+            click.echo(_describe_post(item.platform, item.rendered.post, item.rendered.budget))
         click.echo("")
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from html import unescape
 from html.entities import html5 as _HTML5_ENTITIES
 from http import HTTPStatus
 from pathlib import Path
@@ -42,7 +43,7 @@ from feedparser.encodings import convert_to_utf8
 
 from bot import __version__
 from bot.errors import FeedError
-from bot.htmltext import first_image, html_to_text
+from bot.htmltext import first_image, title_text
 from bot.http import DEADLINE_S, BodyTooLargeError, read_body
 from bot.http import make_session as deadline_session
 from bot.model import Entry, Image
@@ -113,6 +114,12 @@ _START_TAG = re.compile(
 _TAG_NAME = re.compile(r"<[A-Za-z][\w:-]*+")
 _ATTRIBUTE = re.compile(r"[\s/]++([^\s/>=<\"']++)(?:\s*+=\s*+(\"[^\"]*+\"|'[^']*+'|[^\s>]++))?+")
 _WEB = ("http", "https")
+# A guid or id that is an absolute URL, as written (CDATA or not).
+_URL_ID = re.compile(
+    rb"<(?:[\w.-]{1,32}:)?(?:guid|id)(?:\s[^>]{0,200})?>\s*(?:<!\[CDATA\[)?\s*"
+    rb"(https?://[^<>\s\]]{1,4000})",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,7 +243,9 @@ def _read_file(feed: str, url: str, max_bytes: int, fetched_at: datetime) -> Fet
         raise FeedError(f"cannot read {path}: {error.strerror or error}", feed=feed) from None
     if len(body) > max_bytes:
         raise FeedError(f"{path} is larger than {max_bytes} bytes", feed=feed)
-    headers = {"content-location": url, "content-type": "application/xml"}
+    # No content-location: a relative link in the file is relative to the blog, not to the
+    # file's place on this disk (``parse`` resolves it against the feed's own <link>).
+    headers = {"content-type": "application/xml"}
     return Fetched(body=body, url=url, headers=headers, fetched_at=fetched_at)
 
 
@@ -294,6 +303,10 @@ def parse(feed: str, fetched: Fetched) -> ParsedFeed:
     assert fetched.body is not None
     headers = {k.lower(): v for k, v in fetched.headers.items()}
     headers.setdefault("content-location", fetched.url)
+    if not _is_web_url(headers["content-location"]):
+        # feedparser would join relative links to it: file:///home/... is nobody's page.
+        # They are resolved against the feed's own <link> instead (``_base_url``).
+        del headers["content-location"]
     # Without a Content-Type feedparser assumes ISO-8859-1 (RFC 2616); XML's default is UTF-8.
     headers.setdefault("content-type", "application/xml")
     text, damage = _decode(fetched.body, headers)
@@ -317,10 +330,13 @@ def parse(feed: str, fetched: Fetched) -> ParsedFeed:
         notes.append(_malformed(parsed.get("bozo_exception"), added_line))
         if not parsed.entries:
             raise FeedError(f"not a feed: {notes[-1]}", feed=feed)
-    feed_title = _title(parsed.feed)
+    feed_title = _text(parsed.feed.get("title", ""), parsed.feed.get("title_detail"))
     _refuse_absurd(feed, len(text), "feed title", feed_title)
     site = str(parsed.feed.get("link") or "")
-    sound, dropped = _sound_entries(feed, feed_title, parsed.entries, fetched, len(text), site)
+    link_base = _base_url(parsed.feed, headers.get("content-location", ""))
+    sound, dropped = _sound_entries(
+        feed, feed_title, parsed.entries, text, location=fetched.url, site=site, link_base=link_base
+    )
     total = len(parsed.entries)
     if dropped:
         if dropped == total:
@@ -485,13 +501,22 @@ def _refuse_absurd(feed: str, size: int, what: str, value: str, factor: int = 1)
 
 
 def _sound_entries(
-    feed: str, feed_title: str, raws: list[Any], fetched: Fetched, size: int, site: str
+    feed: str,
+    feed_title: str,
+    raws: list[Any],
+    text: bytes,
+    *,
+    location: str,
+    site: str,
+    link_base: str,
 ) -> tuple[list[Entry], int]:
     """Normalise each entry; drop those whose title or text cannot be read."""
     kept: list[Entry] = []
     dropped = 0
+    size = len(text)
+    url_ids = _url_ids(text) if any(raw.get("guidislink") for raw in raws) else frozenset()
     for raw in raws:
-        entry = _entry(feed, feed_title, raw, fetched.url, site)
+        entry = _entry(feed, feed_title, raw, location, site, link_base=link_base, url_ids=url_ids)
         _refuse_absurd(feed, size, "entry title", entry.title)
         _refuse_absurd(feed, size, "entry text", entry.content_html, factor=8)
         _refuse_absurd(feed, size, "entry summary", entry.summary_html, factor=8)
@@ -567,9 +592,90 @@ def normalise_link(link: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
-def _entry(feed: str, feed_title: str, raw: Any, base: str, site: str = "") -> Entry:
-    link = raw.get("link", "")
-    link = normalise_link(urljoin(base, link)) if link else ""
+def _url_ids(text: bytes) -> frozenset[str]:
+    """The guids and ids the feed writes as absolute http(s) URLs."""
+    return frozenset(
+        unescape(found.group(1).decode("utf-8", "replace")) for found in _URL_ID.finditer(text)
+    )
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _base_url(feed: Any, location: str) -> str:
+    """What the entries' relative links are relative to: where the feed was fetched from
+    over HTTP(S) (feedparser has joined them to it already, and to any ``xml:base``), else
+    the feed's own ``<link>``; ``""`` when neither is a web address."""
+    if _is_web_url(location):
+        return location
+    for link in feed.get("links", []) or []:
+        href = urljoin(location, str(link.get("href") or "").strip())
+        if link.get("rel", "alternate") == "alternate" and _is_web_url(href):
+            return href
+    href = str(feed.get("link") or "").strip()
+    return href if _is_web_url(href) else ""
+
+
+# Link types that are a web page (feedparser gives an Atom link without a type text/html).
+_PAGE_TYPES = frozenset({"", "text/html", "application/xhtml+xml"})
+
+
+def _entry_link(raw: Any, base: str, url_ids: frozenset[str]) -> str:
+    """The entry's web page, as an absolute http(s) URL, or ``""`` when it has none.
+
+    In order: an alternate link that is a web page; the item's ``<link>`` (feedparser's
+    ``link``, which is the RSS guid when that is a permalink, and an Atom id when there is
+    no link at all: only when the feed wrote it as an absolute URL, one of ``url_ids``);
+    an alternate of another type (a PDF,
+    when that is all the entry is).
+    Each is resolved against ``base``; anything that is not then http(s) (a ``tag:`` id,
+    a relative link without a base, ``file:``) is no link.
+    """
+    alternates = [
+        link
+        for link in raw.get("links", []) or []
+        if link.get("href") and (link.get("rel") or "alternate") == "alternate"
+    ]
+    pages = [link for link in alternates if _media_type(link) in _PAGE_TYPES]
+    others = [link for link in alternates if _media_type(link) not in _PAGE_TYPES]
+    candidates = [link["href"] for link in pages]
+    item_link = str(raw.get("link") or "")
+    # feedparser's link is the guid or id when that "is a link", joined to the base: a
+    # guid "12345" becomes https://blog.example/12345, a page nobody wrote. Only an id
+    # written as an absolute URL in the feed is taken for a link.
+    if not (raw.get("guidislink") and item_link == raw.get("id")) or item_link in url_ids:
+        candidates.append(item_link)
+    candidates += [link["href"] for link in others]
+    for candidate in candidates:
+        try:
+            url = urljoin(base, str(candidate).strip()) if candidate else ""
+        except ValueError:
+            continue
+        if _is_web_url(url):
+            return normalise_link(url)
+    return ""
+
+
+def _media_type(link: Any) -> str:
+    return str(link.get("type") or "").split(";")[0].strip().lower()
+
+
+def _entry(
+    feed: str,
+    feed_title: str,
+    raw: Any,
+    base: str,
+    site: str = "",
+    *,
+    link_base: str | None = None,
+    url_ids: frozenset[str] = frozenset(),
+) -> Entry:
+    link = _entry_link(raw, base if link_base is None else link_base, url_ids)
     parts = raw.get("content") or []
     resolved = [_html_value(part, _content_base(part.get("base"), site, base)) for part in parts]
     content_html = "".join(resolved)
@@ -586,7 +692,7 @@ def _entry(feed: str, feed_title: str, raw: Any, base: str, site: str = "") -> E
     entry = Entry(
         feed=feed,
         key="",
-        title=_title(raw),
+        title=_text(raw.get("title", ""), raw.get("title_detail")),
         link=link,
         content_html=content_html or summary_html,
         summary_html=summary_html if content_html else "",
@@ -599,20 +705,6 @@ def _entry(feed: str, feed_title: str, raw: Any, base: str, site: str = "") -> E
     )
     key = raw.get("id") or link or "sha256:" + content_hash(entry)
     return Entry(**{**entry.__dict__, "key": str(key)})
-
-
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-
-
-def _title(element: Any) -> str:
-    """The title of a feed or entry as one line of text. A title declared as HTML is HTML:
-    its tags go and so does what a script or style holds (feedparser's sanitizer no longer
-    removes them)."""
-    value = str(element.get("title", "") or "")
-    detail = element.get("title_detail") or {}
-    if "<" in value and detail.get("type") in _HTML_TYPES:
-        value = html_to_text(value)
-    return _text(value)
 
 
 def _content_base(declared: str | None, site: str, url: str) -> str:
@@ -674,10 +766,16 @@ def _absolute_value(value: str, base: str) -> str | None:
     return '"' + html.escape(absolute, quote=True) + '"'
 
 
-def _text(value: str) -> str:
-    """One line of plain text. Entities left over from double-escaping feeds (Blogger's
-    ``&amp;amp;``) are decoded: a title never shows ``&amp;``."""
-    return re.sub(r"\s+", " ", html.unescape(value or "")).strip()
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
+
+
+def _text(value: str, detail: Mapping[str, Any] | None = None) -> str:
+    """One line of plain text. A value the feed declares HTML (Atom ``type="html"``, in
+    ``detail``) loses its tags; in plain text, entities left over from double-escaping
+    feeds (Blogger's ``&amp;amp;``) are decoded and escaped markup (an RSS title's
+    ``&lt;i&gt;dogs&lt;/i&gt;``) goes, while ``<IP-ADDRESS>`` stays: see ``title_text``."""
+    kind = str((detail or {}).get("type") or "").lower()
+    return title_text(value or "", is_html=kind in _HTML_TYPES)
 
 
 def _labels(raw: Any) -> tuple[str, ...]:
@@ -703,8 +801,11 @@ def _images(raw: Any, html: str, base: str) -> Iterable[Image]:
     seen: set[str] = set()
 
     def add(url: str, alt: str = "") -> Iterable[Image]:
-        url = urljoin(base, url.strip()) if url else ""
-        if url and url not in seen and not url.startswith("data:"):
+        try:
+            url = urljoin(base, url.strip()) if url else ""
+        except ValueError:
+            return
+        if _is_web_url(url) and url not in seen:
             seen.add(url)
             yield Image(url=url, alt=alt)
 

@@ -19,8 +19,10 @@ into plain text.
 
 from __future__ import annotations
 
+import html as _html
 import re
 from collections.abc import Iterator
+from html.entities import html5 as _HTML5_ENTITIES
 from urllib.parse import urljoin, urlsplit
 
 import regex
@@ -36,6 +38,7 @@ __all__ = [
     "first_image",
     "html_to_markdown",
     "html_to_text",
+    "title_text",
 ]
 
 #: Elements whose content is never text for a post.
@@ -100,6 +103,36 @@ _BLOCK_TAGS = frozenset(
 )
 _LIST_TAGS = frozenset({"ul", "ol", "menu"})
 _CELL_TAGS = frozenset({"td", "th"})
+_INLINE_NAMES = (
+    "a abbr b bdi bdo big br cite code col colgroup del dfn em font i img input ins kbd"
+    " label li link mark meta param picture q s samp small source span strike strong sub"
+    " sup tbody tfoot thead time tr tt u var wbr"
+)
+_INLINE_TAGS = frozenset(_INLINE_NAMES.split())
+# Text inside these is shown as written: a code sample's "<div>" is text.
+_CODE_TAGS = frozenset({"pre", "code", "kbd", "samp", "tt", "xmp", "listing", "plaintext"})
+_VOID_TAGS = "br|hr|img|wbr"
+_HTML_NAMES = "|".join(
+    sorted(_BLOCK_TAGS | _LIST_TAGS | _CELL_TAGS | _INLINE_TAGS | SKIP_TAGS, key=len, reverse=True)
+)
+# What in a piece of text can only be HTML escaped once too often (a feed that escaped its
+# HTML twice, feedparser's sanitizer escaping what it could not parse, an RSS title with
+# escaped markup): a comment, the closing tag of an HTML element, an HTML element with
+# attributes, a void element. A lone "<div>" or "<IP-ADDRESS>" may be prose: it is not.
+_MARKUP_IN_TEXT = re.compile(
+    rf"<!--|</(?:{_HTML_NAMES})\s*>|<(?:{_HTML_NAMES})\s+[A-Za-z_:][-\w:.]*\s*="
+    rf"|<(?:{_VOID_TAGS})\s*/?>",
+    re.IGNORECASE,
+)
+# A "<" that starts no HTML element or comment: text, in text read as HTML.
+_NOT_MARKUP = re.compile(rf"<(?!!--|/?(?:{_HTML_NAMES})(?=[\s/>]))", re.IGNORECASE)
+# A character reference left in text after decoding: the text was escaped twice.
+_REFERENCE_IN_TEXT = re.compile(
+    r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+)
+_SUPERSCRIPTS = str.maketrans("0123456789+-=()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿ")
+_SUBSCRIPTS = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
+_SCRIPT_TEXT = re.compile(r"[0-9+\-=()n]{1,8}")
 
 #: Deeper than this, :func:`html_to_markdown` keeps only the text (markdownify recurses).
 MARKDOWN_MAX_DEPTH = 64
@@ -186,6 +219,88 @@ def _parse(html: str) -> BeautifulSoup:
         return BeautifulSoup(_DECLARATION.sub("&lt;!", html), "html.parser")
     except ParserRejectedMarkup:  # pragma: no cover - no known input gets here
         return BeautifulSoup(_ANY_TAG.sub(" ", html).replace("<", "&lt;"), "html.parser")
+
+
+def _parse_text(html: str) -> BeautifulSoup:
+    """Parse for text: markup and references left in the text are parsed once more."""
+    soup = _parse(html)
+    _unescape_escaped(soup)
+    _script_digits(soup)
+    return soup
+
+
+def _has_escaped_reference(text: str) -> bool:
+    return any(
+        m.group().startswith("&#") or m.group()[1:] in _HTML5_ENTITIES
+        for m in _REFERENCE_IN_TEXT.finditer(text)
+    )
+
+
+def _escaped_in(text: str) -> bool:
+    return ("<" in text or "&" in text) and (
+        bool(_MARKUP_IN_TEXT.search(text)) or _has_escaped_reference(text)
+    )
+
+
+def _unescape_escaped(soup: BeautifulSoup) -> None:
+    """Markup and character references that stand in the text (outside code) were escaped
+    once too often: parse that text again, once (:data:`_MARKUP_IN_TEXT`)."""
+    found = [
+        node
+        for entering, node in _walk(soup, SKIP_TAGS | _CODE_TAGS)
+        if entering and _is_text(node) and _escaped_in(str(node))
+    ]
+    for node in found:
+        text = str(node)
+        if not _MARKUP_IN_TEXT.search(text):
+            node.replace_with(NavigableString(_unjunk(_html.unescape(text))))
+            continue
+        try:
+            fragment = BeautifulSoup(_fix_references(_clean(as_markup(text))), "html.parser")
+        except ParserRejectedMarkup:
+            continue
+        node.replace_with(*list(fragment.contents))
+
+
+def _script_digits(soup: BeautifulSoup) -> None:
+    """``625ft<sup>2</sup>`` reads ``625ft²`` once the tags are gone."""
+    for tag in soup.find_all(["sup", "sub"]):
+        text = tag.get_text()
+        if _SCRIPT_TEXT.fullmatch(text):
+            table = _SUPERSCRIPTS if tag.name == "sup" else _SUBSCRIPTS
+            tag.replace_with(NavigableString(text.translate(table)))
+
+
+def as_markup(text: str) -> str:
+    """Text that holds HTML markup, as HTML: every ``<`` that starts no HTML element or
+    comment (``<IP-ADDRESS>``, ``a < b``) is escaped, so it stays text."""
+    return _NOT_MARKUP.sub("&lt;", text)
+
+
+def has_markup(text: str) -> bool:
+    """Whether plain text holds HTML markup (:data:`_MARKUP_IN_TEXT`): escaped once too
+    often somewhere on its way."""
+    return bool(_MARKUP_IN_TEXT.search(text))
+
+
+def title_text(value: str, *, is_html: bool = False) -> str:
+    """One line of plain text for a title, an author or a label.
+
+    ``is_html`` says the feed declared the value HTML (Atom ``type="html"``): its tags go
+    and its references are decoded. Plain text is decoded once more (Blogger's ``&amp;amp;``
+    is a title's ``&``), and where it then holds HTML markup (an RSS title with escaped
+    ``<i>dogs</i>``) that markup goes too; ``<IP-ADDRESS>`` or ``a < b`` stay as written.
+    """
+    if not value:
+        return ""
+    if not is_html:
+        value = _html.unescape(value)
+        if _has_escaped_reference(value):  # escaped three times: once more, no further
+            value = _html.unescape(value)
+        if not has_markup(value):
+            return _WS.sub(" ", _unjunk(value)).strip()
+        value = as_markup(value)
+    return _WS.sub(" ", html_to_text(value)).strip()
 
 
 def _walk(root: Tag, skip: frozenset[str] = SKIP_TAGS) -> Iterator[tuple[bool, PageElement]]:
@@ -312,8 +427,11 @@ def html_to_text(html: str) -> str:
 
     Input without a single tag is taken as plain text: entities are decoded and its blank
     lines are kept as paragraph breaks, all other whitespace collapses.
+
+    Markup and references that stand in the text outside code (HTML escaped twice, or
+    escaped by a sanitizer) are read as HTML; ``<sup>2</sup>`` becomes ``²``.
     """
-    soup = _parse(html)
+    soup = _parse_text(html)
     if soup.find(True) is None:
         return _plain_text_paragraphs(_unjunk("".join(s for s in soup.strings if _is_text(s))))
 
@@ -523,7 +641,7 @@ def html_to_markdown(html: str, base_url: str = "") -> str:
     line in a row. With ``base_url``, relative ``href`` and ``src`` values are resolved
     against it; without, they are left for the caller.
     """
-    soup = _parse(html)
+    soup = _parse_text(html)
     doomed = [
         node
         for entering, node in _walk(soup, frozenset())
@@ -578,7 +696,7 @@ def first_image(html: str, base_url: str = "") -> tuple[str, str] | None:
     against ``base_url`` (a protocol-relative ``//host/...`` gets ``https:`` when there is no
     base); a picture whose address cannot be made an absolute http(s) URL is skipped.
     """
-    soup = _parse(html)
+    soup = _parse_text(html)
     for entering, node in _walk(soup, frozenset({"script", "style", "template"})):
         if not (entering and isinstance(node, Tag) and node.name == "img"):
             continue

@@ -76,14 +76,18 @@ def new_delivery(
 ) -> NewDelivery:
     """A delivery of ``entry`` to one target. Found by a poll, it is due after the target's
     delay and jitter, or held for approval where the target wants that; by hand, now (the
-    caller marks it ``manual``)."""
+    caller marks it ``manual``). A post that must not go out (an empty entry, an entry the
+    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason."""
+    rendered = render_for(config, entry, target_name)
     delivery = NewDelivery(
         target=target_name,
         platform=config.targets[target_name].platform,
-        post=render_for(config, entry, target_name).post,
+        post=rendered.post,
         due_at=now,
         repost=repost,
     )
+    if rendered.skip_reason:
+        return replace(delivery, state=DeliveryState.SKIPPED, error=rendered.skip_reason)
     if by_hand:
         return delivery
     rules = rules_for(config, target_name)
@@ -330,14 +334,22 @@ class Poller:
     def _plan(
         self, entry: Entry, now: datetime, *, flood: bool, new_count: int, baseline: bool
     ) -> list[NewDelivery]:
-        """One delivery per target of the entry's feed: queued, skipped (a link the target
-        posted before, or too old; a backfill asked for is never too old) or held (a
-        flood)."""
+        """One delivery per target of the entry's feed: queued, skipped (nothing to post, a
+        link the target posted before, or too old; a backfill asked for is never too old) or
+        held (a flood)."""
         settings = self.config.feeds[entry.feed]
         planned = []
         for target_name in settings.targets:
             delivery = new_delivery(self.config, entry, target_name, now)
-            if self.store.link_posted(target_name, entry.link):
+            if delivery.state is DeliveryState.SKIPPED:
+                log.info(
+                    "feed %s: %s skipped for %s: %s",
+                    entry.feed,
+                    entry.key,
+                    target_name,
+                    delivery.error,
+                )
+            elif self.store.link_posted(target_name, entry.link):
                 delivery = replace(
                     delivery,
                     state=DeliveryState.SKIPPED,

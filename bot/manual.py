@@ -130,6 +130,9 @@ class Manual:
                 continue
             repost = max((d.repost for d in existing), default=-1) + 1
             delivery = new_delivery(self.config, entry, name, now, repost=repost, by_hand=True)
+            if delivery.state is DeliveryState.SKIPPED:
+                results.append(PostResult(target=name, note=f"not posted: {delivery.error}"))
+                continue
             delivery = replace(delivery, due_at=at or now, manual=True)
             delivery_id = self.store.queue(entry_id, delivery, now=now)
             if delivery_id is not None:

@@ -6,6 +6,11 @@ data (``bot.model.Limits``) and are enforced here, once: an adapter receives a p
 
 On X the budget goes to the title first, then the summary, then hashtags (added one by one
 while they fit); the template's own text and the link are never cut.
+
+A post that should not go out at all carries a ``skip_reason`` (``Rendered.skip_reason``):
+an empty entry (no title, no text, no link), a post the template leaves empty, an entry
+without a link on a Reddit target with ``no_link = "skip"``. The planner records such a
+delivery as ``skipped`` with that reason.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.hashtags import select_hashtags, tumblr_tags
 from bot.htmltext import excerpt, html_to_markdown, html_to_text
@@ -53,6 +58,9 @@ class Style:
     tags_from_labels: bool = True
     extra_tags: Sequence[str] = ()
     image: bool = True
+    # Reddit link targets, for an entry without a link: "self" posts it as a self post,
+    # "skip" records the delivery as skipped.
+    no_link: str = "self"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,11 +71,45 @@ class Rendered:
     length: int
     limit: int | None
     budget: str
+    # Why this post must not go out (it is recorded as a skipped delivery); None if it may.
+    skip_reason: str | None = None
+
+
+EMPTY_ENTRY = "empty entry: no title, no text and no link"
 
 
 def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    """``entry`` as a post in ``style``'s shape, within ``limits``."""
-    return style.shape(entry, style, limits)
+    """``entry`` as a post in ``style``'s shape, within ``limits``; an empty entry's post
+    has a ``skip_reason`` whatever the shape made of it."""
+    rendered = style.shape(entry, style, limits)
+    if not entry.title.strip() and not entry.link and not summary_paragraphs(entry).strip():
+        return replace(rendered, skip_reason=EMPTY_ENTRY)
+    return rendered
+
+
+def _empty_post(what: str) -> str:
+    return f"nothing to post: the {what} came out empty"
+
+
+def measure(post: Post, limits: Limits) -> dict[str, dict[str, int | str]]:
+    """How much of each limited part of ``post`` is used: ``{"text": {"used": 51, "limit":
+    280, "counting": "weighted"}, ...}`` (``weighted`` is X's count, else code points)."""
+    parts: dict[str, dict[str, int | str]] = {}
+    for name, limit in (
+        ("text", limits.max_text),
+        ("title", limits.max_title),
+        ("body", limits.max_body),
+    ):
+        if limit is None:
+            continue
+        value: str = getattr(post, name)
+        weighted = name == "text" and limits.text_counting == "twitter"
+        parts[name] = {
+            "used": weighted_length(value) if weighted else len(value),
+            "limit": limit,
+            "counting": "weighted" if weighted else "chars",
+        }
+    return parts
 
 
 def entry_title(entry: Entry) -> str:
@@ -192,6 +234,7 @@ def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
         length=total,
         limit=limit,
         budget=_explain(parts, total, limit),
+        skip_reason=None if text.strip() else _empty_post("text"),
     )
 
 
@@ -226,22 +269,31 @@ def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
 
 
 def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
+    """A link post, or a self post (``kind = "self"``, or an entry without a link when
+    ``no_link = "self"``); the title falls back to the link when the template gives none."""
     values, _ = _base_values(entry)
     max_title = limits.max_title or 300
     title = fill(style.template, values).replace("\n", " ")
     title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)
+    kind = style.kind
+    skip_reason = None if title.strip() else _empty_post("title")
+    if kind == "link" and not entry.link:
+        kind = "self"  # Reddit refuses a link post without a URL
+        if style.no_link == "skip" and skip_reason is None:
+            skip_reason = 'the entry has no link, and this target has no_link = "skip"'
     body = ""
-    if style.kind == "self":
+    if kind == "self":
         markdown = html_to_markdown(entry.content_html or entry.summary_html, entry.link)
         body = fill(style.body_template, {**values, "summary": markdown})
         body = truncate_chars(body, limits.max_body or 40_000)
-    post = Post(title=title, link=entry.link if style.kind == "link" else "", body=body)
+    post = Post(title=title, link=entry.link if kind == "link" else "", body=body)
     return Rendered(
         post=post,
         length=len(title),
         limit=max_title,
         budget=f"title {len(title)}/{max_title}"
         + (f", body {len(body)}/{limits.max_body}" if body else ""),
+        skip_reason=skip_reason,
     )
 
 
@@ -251,9 +303,14 @@ def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
     # A Tumblr text block shows paragraphs and list lines as the blog had them; a
     # full-text feed gives its opening paragraphs, not the whole article.
     opening = _opening(paragraphs)
-    text = truncate_chars(fill(style.template, {**values, "summary": opening}), max_text)
+    template = style.template
+    title = values["title"] if entry.title else ""
+    if not entry.link and "{title}" not in template and title and not opening.startswith(title):
+        # No link block to carry the title: the text opens with it (unless it does already).
+        template = "{title}\n\n" + template
+    text = truncate_chars(fill(template, {**values, "summary": opening}), max_text)
     # The link card repeats the summary only when the text block does not show it already.
-    description = "" if "{summary}" in style.template else values["summary"]
+    description = "" if "{summary}" in style.template or not entry.link else values["summary"]
     tags = tumblr_tags(entry.labels if style.tags_from_labels else (), style.extra_tags)
     if limits.max_tags is not None:
         tags = tags[: limits.max_tags]
@@ -271,6 +328,7 @@ def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
         length=len(text),
         limit=max_text,
         budget=f"text {len(text)}/{max_text}, {len(tags)} tags",
+        skip_reason=None if text.strip() or entry.link else _empty_post("text"),
     )
 
 

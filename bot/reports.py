@@ -15,9 +15,9 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.dispatch import cost_of, rules_for
 from bot.errors import EntryNotFoundError, FeedError
-from bot.ingest import Poller, publication_order, render_for
-from bot.model import Delivery, DeliveryState, Entry, FeedState
-from bot.render import Rendered
+from bot.ingest import Poller, limits_for, publication_order, render_for
+from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
+from bot.render import Rendered, measure
 from bot.store import Runner, Store, lock_holder
 
 Clock = Callable[[], datetime]
@@ -263,3 +263,98 @@ def status_json(report: Status) -> dict[str, Any]:
         "will_retry": [delivery_json(d) for d in report.will_retry],
         "in_flight": [delivery_json(d) for d in report.in_flight],
     }
+
+
+# -- dry runs and previews as JSON: one object per post ------------------------------------
+WOULD_POST = "would_post"
+
+
+def post_json(
+    config: Config,
+    *,
+    target: str,
+    platform: str,
+    post: Post,
+    status: str,
+    feed: str,
+    entry_id: str,
+    link: str,
+    title: str,
+    reason: str | None = None,
+    due_at: datetime | None = None,
+    budget: str | None = None,
+) -> dict[str, Any]:
+    """One post as ``run --dry-run --json`` and ``preview --json`` print it."""
+    settings = config.targets.get(target)
+    limits = limits_for(platform)
+    length = measure(post, limits)
+    if budget is None:
+        budget = ", ".join(
+            f"{name} {part['used']}/{part['limit']}" for name, part in length.items()
+        )
+    return {
+        "status": status,
+        "reason": reason,
+        "feed": feed,
+        "entry_id": entry_id,
+        "link": link,
+        "title": title,
+        "target": target,
+        "platform": platform,
+        "destination": settings.destination() if settings else {"account": None},
+        "post": post.to_dict(),
+        "length": length,
+        "budget": budget,
+        "due_at": iso(due_at),
+    }
+
+
+def _stored_post_json(config: Config, delivery: Delivery, status: str) -> dict[str, Any]:
+    waiting = status not in (WOULD_POST, DeliveryState.SKIPPED.value)
+    return post_json(
+        config,
+        target=delivery.target,
+        platform=delivery.platform,
+        post=delivery.post,
+        status=status,
+        feed=delivery.feed,
+        entry_id=delivery.entry_key,
+        link=delivery.link,
+        title=delivery.title,
+        reason=delivery.error if status != WOULD_POST else None,
+        due_at=delivery.due_at if waiting else None,
+    )
+
+
+def dry_run_json(
+    config: Config, sent: list[Delivery], later: list[Delivery], skipped: list[Delivery]
+) -> list[dict[str, Any]]:
+    """What a dry run would do: the posts that would go out now (``would_post``), those that
+    wait (``queued``, ``held``, ...: ``due_at`` and, for held ones, the ``reason``), and the
+    deliveries skipped (``skipped`` with the ``reason``)."""
+    return (
+        [_stored_post_json(config, d, WOULD_POST) for d in sent]
+        + [_stored_post_json(config, d, d.state.value) for d in later]
+        + [_stored_post_json(config, d, DeliveryState.SKIPPED.value) for d in skipped]
+    )
+
+
+def preview_json(config: Config, items: list[PreviewItem]) -> list[dict[str, Any]]:
+    """The entries as each target would post them (``would_post``), or why not
+    (``skipped`` with the ``reason``), with each post's length budget."""
+    return [
+        post_json(
+            config,
+            target=item.target,
+            platform=item.platform,
+            post=item.rendered.post,
+            status=DeliveryState.SKIPPED.value if item.rendered.skip_reason else WOULD_POST,
+            reason=item.rendered.skip_reason,
+            feed=item.entry.feed,
+            entry_id=item.entry.key,
+            link=item.entry.link,
+            title=item.entry.title,
+            budget=item.rendered.budget,
+        )
+        for item in items
+    ]

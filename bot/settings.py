@@ -206,6 +206,12 @@ class TargetSettings(Section):
         """Keyword arguments for this platform's adapter class (besides target and session)."""
         raise NotImplementedError
 
+    def destination(self) -> dict[str, str | None]:
+        """Where this target's posts go, for people and tools: ``account`` (None where only
+        the platform knows it, before ``check --online``) and the platform's own place
+        (``subreddit``, ``blog``)."""
+        return {"account": None}
+
     @classmethod
     def of(cls, settings: TargetSettings) -> Self:
         """``settings`` as this platform's model; ``TypeError`` for another platform's."""

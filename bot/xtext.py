@@ -24,8 +24,10 @@ rule used here is written next to the code and pinned by a test in ``tests/test_
 
 Top-level domains come from the Public Suffix List snapshot bundled with ``tldextract``
 (read offline, never fetched). Emoji sequences come from the ``emoji`` package's data.
-``©`` and ``®`` count as emoji only when followed by U+FE0F, as in twitter-text; on their own
-they are ordinary Latin-1 characters of weight 1.
+A lone ``©`` or ``®`` weighs 2: twitter-text JS takes them for emoji only before U+FE0F
+(weight 1 alone), its Python port always (2). Where implementations disagree the heavier
+count wins, so that X never refuses a post this module measured as fitting. (``™`` lies
+outside the light ranges: 2 either way.)
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ _MAX_TCO_SLUG_LENGTH = 40
 
 # Code points of weight 1 (twitter-text v3 "ranges"); every other code point weighs 2.
 _LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+# In a light range, but an emoji on its own for some implementations of X's rules (the
+# Python port of twitter-text): they weigh 2, the heavier count, so X never refuses a post.
+_HEAVY_EMOJI_TEXT = "\u00a9\u00ae"  # ©, ®
 _LATIN_ACCENTS = (
     "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
     "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
@@ -116,6 +121,8 @@ def _weight_table() -> str:
     table = bytearray(b"\x02" * (sys.maxunicode + 1))
     for lo, hi in _LIGHT_RANGES:
         table[lo : hi + 1] = b"\x01" * (hi + 1 - lo)
+    for ch in _HEAVY_EMOJI_TEXT:
+        table[ord(ch)] = 2
     return table.decode("latin-1")
 
 
@@ -219,8 +226,8 @@ _DOTTED_WORD_RE = re.compile(r"(?<!\S)\S*\.\S*")  # stdlib re scans this one fas
 
 def _emoji_sequences() -> Iterable[str]:
     for seq in emoji.EMOJI_DATA:
-        # twitter-text: a lone character of weight 1 ("©", "®") is text; it is an emoji
-        # only with U+FE0F after it ("©️"), and that sequence is in the data.
+        # A lone character of weight 1 is text; an emoji only with U+FE0F after it, and
+        # that sequence is in the data. (A lone "©" or "®" weighs 2 by the table already.)
         if len(seq) == 1 and _char_weight(seq) == 1:
             continue
         yield seq

@@ -115,6 +115,17 @@ def test_self_post_sends_the_body_as_text(fake: FakeReddit) -> None:
     assert published.remote_id == fake.submissions[0]["id"]
 
 
+def test_a_link_target_posts_a_post_without_a_link_as_a_self_post(fake: FakeReddit) -> None:
+    """It sent kind=link with url="", which Reddit refuses (issue 9)."""
+    adapter = adapter_for(fake, kind="link")
+    adapter.publish(SELF_POST)
+    (form,) = submits(fake)
+    assert form["kind"] == "self"
+    assert form["text"] == SELF_POST.body
+    assert "url" not in form
+    assert adapter.find_existing(SELF_POST) is not None
+
+
 def test_the_password_grant_and_the_user_agent(fake: FakeReddit) -> None:
     adapter_for(fake, session=None).publish(POST)
     token, submit = fake.requests

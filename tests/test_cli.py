@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.xtext import weighted_length
 from tests.conftest import (
     PLATFORM_LIBRARIES,
     X_SECRETS,
@@ -476,3 +477,47 @@ def test_the_poll_reports_each_feed_as_it_is_recorded(
         app.poll_due_feeds(on_result=lambda r, done, total: seen.append((r.feed, done, total)))
     assert sorted(f for f, _, _ in seen) == ["a", "b"]
     assert [(d, t) for _, d, t in seen] == [(1, 2), (2, 2)]
+
+
+def test_dry_run_and_preview_as_json_one_object_per_post(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    blog.add_entry("Seen at the baseline")
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    entry = blog.add_entry("Tomatoes in November", labels=["Gardening"])
+    result = CliRunner().invoke(
+        main, ["--config", str(path), "run", "--once", "--dry-run", "--json"], env=X_SECRETS
+    )
+    assert result.exit_code == 0, result.output
+    (post,) = json.loads(result.stdout)
+    text = f"Tomatoes in November {blog.entry_url(entry)} #Gardening"
+    assert post == {
+        "status": "would_post",
+        "reason": None,
+        "feed": "blog",
+        "entry_id": post["entry_id"],
+        "link": blog.entry_url(entry),
+        "title": "Tomatoes in November",
+        "target": "x",
+        "platform": "twitter",
+        "destination": {"account": None},
+        "post": {
+            "text": text,
+            "title": "Tomatoes in November",
+            "link": blog.entry_url(entry),
+            "body": "",
+            "description": "",
+            "tags": ["#Gardening"],
+            "image": None,
+            "slug": "",
+        },
+        "length": {"text": {"used": weighted_length(text), "limit": 280, "counting": "weighted"}},
+        "budget": f"text {weighted_length(text)}/280",
+        "due_at": None,
+    }
+    assert x_api.tweets == []
+    previewed = json.loads(_invoke(path, "preview", "--json", "--limit", "1").stdout)
+    assert [(p["status"], p["post"]["text"]) for p in previewed] == [("would_post", text)]
+    assert previewed[0]["budget"].endswith(f" = {weighted_length(text)}/280")
+    assert _invoke(path, "run", "--once", "--json").exit_code == 2  # --json needs --dry-run

@@ -145,3 +145,94 @@ def test_the_cap_applies_to_the_decoded_body(blog: FakeBlog) -> None:
     )
     with pytest.raises(FeedError, match="larger than 1000000 bytes"):
         feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url, max_bytes=1_000_000)
+
+
+def test_titles_lose_their_markup_but_not_text_that_looks_like_a_tag() -> None:
+    """Atom type="html" titles and RSS titles with escaped markup kept their tags (issue 9)."""
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">Tech &lt;i&gt;news'
+        b'&lt;/i&gt;</title><link href="https://tech.example/"/>'
+        b'<entry><id>1</id><title type="html">Teams is stomping &lt;b&gt;Slack&lt;/b&gt;</title>'
+        b'<link href="https://tech.example/1"/></entry>'
+        b'<entry><id>2</id><title type="html">ssh &amp;lt;IP-ADDRESS&amp;gt;</title>'
+        b'<link href="https://tech.example/2"/></entry></feed>'
+    )
+    parsed = _parse(atom)
+    assert parsed.title == "Tech news"
+    assert [e.title for e in parsed.entries] == ["Teams is stomping Slack", "ssh <IP-ADDRESS>"]
+    rss = (
+        b"<rss version='2.0'><channel><title>T</title><link>https://news.example/</link>"
+        b"<item><title>A GPS collar for &lt;i&gt;dogs&lt;/i&gt;</title><link>https://news.example/a"
+        b'</link></item><item><title>Govt to raise &lt;span class="webrupee"&gt;&#8377;&lt;/span'
+        b"&gt;4,000 crore</title><link>https://news.example/b</link></item>"
+        b"<item><title>A 625ft&lt;sup&gt;2&lt;/sup&gt; flat</title><link>https://news.example/c"
+        b"</link></item><item><title>Log in with ssh &lt;IP-ADDRESS&gt;</title>"
+        b"<link>https://news.example/d</link></item></channel></rss>"
+    )
+    assert [e.title for e in _parse(rss).entries] == [
+        "A GPS collar for dogs",
+        "Govt to raise ₹4,000 crore",
+        "A 625ft² flat",
+        "Log in with ssh <IP-ADDRESS>",
+    ]
+
+
+def test_relative_links_in_a_feed_read_from_disk_resolve_against_its_own_link(
+    tmp_path: Path,
+) -> None:
+    """They became file:///... URLs, joined to the file's place on the disk (issue 9)."""
+    path = tmp_path / "hugo.xml"
+    path.write_bytes(
+        b"<rss version='2.0'><channel><title>T</title><link>https://notes.example/</link>"
+        b"<item><title>Relative</title><link>/posts/relative/</link>"
+        b'<description>&lt;img src="/images/a.png" alt="A"&gt;</description></item>'
+        b"</channel></rss>"
+    )
+    parsed = feeds.parse("f", feeds.fetch(None, feed="f", url=path.as_uri()))  # type: ignore[arg-type]
+    entry = parsed.entries[0]
+    assert entry.link == "https://notes.example/posts/relative/"
+    assert [image.url for image in entry.images] == ["https://notes.example/images/a.png"]
+    atom = tmp_path / "jekyll.xml"
+    atom.write_bytes(
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://noa.example/blog/">'
+        b'<title>T</title><entry><id>1</id><title>x</title><link href="2024/x.html"/></entry>'
+        b'<entry><id>2</id><title>y</title><link href="/y.html"/></entry></feed>'
+    )
+    entries = feeds.parse("f", feeds.fetch(None, feed="f", url=atom.as_uri())).entries  # type: ignore[arg-type]
+    assert [e.link for e in entries] == [
+        "https://noa.example/blog/2024/x.html",
+        "https://noa.example/y.html",
+    ]
+
+
+def test_an_entry_link_is_its_web_page_or_nothing() -> None:
+    """A PDF-only entry was posted with its tag: id as the link (issue 9)."""
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        b'<link href="https://papers.example/"/>'
+        b"<entry><id>tag:papers.example,2024:1</id><title>Only a PDF</title>"
+        b'<link rel="alternate" type="application/pdf" href="/papers/1.pdf"/></entry>'
+        b"<entry><id>tag:papers.example,2024:2</id><title>PDF and page</title>"
+        b'<link rel="alternate" type="application/pdf" href="/papers/2.pdf"/>'
+        b'<link rel="alternate" type="text/html" href="/papers/2/"/></entry>'
+        b"<entry><id>tag:papers.example,2024:3</id><title>No link</title></entry>"
+        b'<entry><id>4</id><title>Replies only</title><link rel="replies" href="/c/4"/>'
+        b"</entry></feed>"
+    )
+    links = [e.link for e in _parse(body, "https://papers.example/feed.atom").entries]
+    assert links == [
+        "https://papers.example/papers/1.pdf",
+        "https://papers.example/papers/2/",
+        "",
+        "",
+    ]
+    rss = (
+        b"<rss version='2.0'><channel><title>T</title><link>https://pod.example/</link>"
+        b"<item><title>Guid, not a link</title><guid isPermaLink='false'>ep-1</guid>"
+        b"<enclosure url='https://cdn.example/ep1.mp3' type='audio/mpeg' length='1'/></item>"
+        b"<item><title>Permalink guid</title><guid>https://pod.example/ep-2</guid></item>"
+        b"<item><title>Not a web link</title><link>mailto:host@pod.example</link></item>"
+        b"<item><title>A guid that is a number</title><guid>12345</guid></item>"
+        b"</channel></rss>"
+    )
+    assert [e.link for e in _parse(rss).entries] == ["", "https://pod.example/ep-2", "", ""]

@@ -14,6 +14,7 @@ from bot.htmltext import (
     first_image,
     html_to_markdown,
     html_to_text,
+    title_text,
 )
 
 # -- html_to_text: engines -------------------------------------------------------------------
@@ -148,7 +149,8 @@ def test_html_to_text_structure(html: str, expected: str) -> None:
         ("<p>soft&shy;hyphen</p>", "softhyphen"),
         ("<p>unknown &bogus; entity &amp</p>", "unknown &bogus; entity &"),
         ("<p>&#0;&#xD800;x</p>", "\ufffd\ufffdx"),
-        ("<p>&amp;amp; stays once-decoded</p>", "&amp; stays once-decoded"),
+        # Escaped twice: a post never shows a reference (issue 9).
+        ("<p>&amp;amp; escaped twice, it&amp;#39;s</p>", "& escaped twice, it's"),
         # html.parser would return everything after a bad "&#" as raw text.
         (
             "<p>Use &# or &#; or &#xZ;</p><script>evil()</script><b>b</b>",
@@ -553,3 +555,62 @@ def test_html_to_text_never_returns_script_content(
     html = f"<p>{before}</p><script{attrs}>{body}{marker}{body}</script><p>{after}</p>"
     assert marker not in html_to_text(html)
     assert marker not in html_to_markdown(html)
+
+
+# -- markup escaped once too often (issue 9) ---------------------------------------------------
+
+REDDIT_TWICE_ESCAPED = (
+    "&lt;!-- SC_OFF --&gt;&lt;div class=&quot;md&quot;&gt;&lt;p&gt;I&amp;#39;m moving to"
+    " Lisbon&lt;/p&gt;&lt;/div&gt;&lt;!-- SC_ON --&gt;"
+)
+SANITIZER_ESCAPED = (
+    '<p>Watch it:</p>&lt;object width="425" height="344"&gt;&lt;param name="movie"'
+    ' value="http://www.youtube.com/v/x"&gt;&lt;/param&gt;&lt;embed'
+    ' src="http://www.youtube.com/v/x" type="application/x-shockwave-flash"&gt;&lt;/embed'
+    "&gt;&lt;/object&gt;<p>After the video.</p>"
+)
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        (REDDIT_TWICE_ESCAPED, "I'm moving to Lisbon"),
+        (SANITIZER_ESCAPED, "Watch it:\n\nAfter the video."),
+        ("<p>Tom &amp;amp; Jerry&amp;#8217;s</p>", "Tom & Jerry’s"),
+        ("<p>625ft<sup>2</sup> of H<sub>2</sub>O, note<sup>a</sup></p>", "625ft² of H₂O, notea"),
+        # Code samples and prose that merely look like a tag are text.
+        ("<p>Run <code>ssh root@&lt;IP-ADDRESS&gt;</code></p>", "Run ssh root@<IP-ADDRESS>"),
+        ("<pre>&lt;div class=&quot;x&quot;&gt;hi&lt;/div&gt;</pre>", '<div class="x">hi</div>'),
+        ("<p>then ssh &lt;IP-ADDRESS&gt; as &lt;user&gt;</p>", "then ssh <IP-ADDRESS> as <user>"),
+        ("<p>wrap it in a &lt;div&gt; and</p>", "wrap it in a <div> and"),
+        ("<p>if a &lt; b &amp;&amp; c &gt; d</p>", "if a < b && c > d"),
+    ],
+)
+def test_html_to_text_reads_markup_escaped_once_too_often(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+def test_html_to_markdown_reads_markup_escaped_once_too_often() -> None:
+    assert html_to_markdown(REDDIT_TWICE_ESCAPED) == "I'm moving to Lisbon"
+    assert "object" not in html_to_markdown(SANITIZER_ESCAPED)
+
+
+@pytest.mark.parametrize(
+    ("value", "is_html", "expected"),
+    [
+        ("Teams is stomping <b>Slack</b>", True, "Teams is stomping Slack"),
+        ("ssh &lt;IP-ADDRESS&gt; &amp; more", True, "ssh <IP-ADDRESS> & more"),
+        ("A smart collar for <i>dogs</i>", False, "A smart collar for dogs"),
+        ('raise <span class="webrupee">₹</span>4,000 crore', False, "raise ₹4,000 crore"),
+        ("A 625ft<sup>2</sup> flat", False, "A 625ft² flat"),
+        ("Teams &lt;b&gt;wins&lt;/b&gt;", False, "Teams wins"),
+        ("How to ssh <IP-ADDRESS> with <b>keys</b>", False, "How to ssh <IP-ADDRESS> with keys"),
+        ("How to ssh <IP-ADDRESS>", False, "How to ssh <IP-ADDRESS>"),
+        ("Fish &amp;amp; chips", False, "Fish & chips"),
+        ("I <3 you, a < b > c", False, "I <3 you, a < b > c"),
+        ("  spaced \n  out  ", False, "spaced out"),
+        ("", False, ""),
+    ],
+)
+def test_title_text(value: str, is_html: bool, expected: str) -> None:
+    assert title_text(value, is_html=is_html) == expected

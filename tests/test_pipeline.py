@@ -548,3 +548,30 @@ def test_each_feed_is_recorded_as_soon_as_it_arrives(
             assert app.store.feed_state("slow") is None  # still being fetched
             poll.join(timeout=30)
             assert app.store.feed_state("slow") is not None
+
+
+def test_an_empty_entry_is_recorded_as_skipped_with_its_reason(
+    tmp_path: Path, x_api: FakeX, clock: Clock
+) -> None:
+    """An item with no title, no text and no link was queued as an empty tweet (issue 9)."""
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        "<rss version='2.0'><channel><title>T</title><link>https://blog.example/</link>"
+        "<item><guid isPermaLink='false'>empty-1</guid><description> </description></item>"
+        "<item><title>Title only</title><guid isPermaLink='false'>t-2</guid></item>"
+        "<item><title>Linked</title><link>/linked/</link></item>"
+        "</channel></rss>"
+    )
+    path = write_config(
+        tmp_path, feed_table("blog", feed.as_uri(), ["x"], backfill=3), x_target(x_api.url)
+    )
+    _run_once(path, clock)
+    assert sorted(t["text"] for t in x_api.tweets) == [
+        "Linked https://blog.example/linked/",
+        "Title only",
+    ]
+    with open_app(path, clock) as app:
+        skipped = app.history(state="skipped")
+    assert [(d.entry_key, d.error) for d in skipped] == [
+        ("empty-1", "empty entry: no title, no text and no link")
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,3 +172,75 @@ def test_tumblr_text_is_the_opening_paragraphs_of_a_full_text_feed() -> None:
     assert len(text) <= 1000
     assert text.startswith("Paragraph 0.") and text.endswith("…")
     assert text.count("\n\n") >= 2  # whole paragraphs, not one cut blob
+
+
+def test_x_counts_a_lone_copyright_or_registered_sign_as_2_the_heavier_count() -> None:
+    """twitter-text JS counts a lone © or ® as 1, its Python port as 2: X may count either,
+    so the post must fit by the heavier count (issue 9)."""
+    title = "Acme® Widget™ © 2024 " * 20
+    rendered = render(_entry(title.strip()), X, X_LIMITS)
+    text = rendered.post.text
+    assert LINK in text
+    as_two = text.replace("©", "日").replace("®", "日")  # 日 weighs 2 everywhere
+    assert weighted_length(as_two) <= 280
+    assert rendered.length == weighted_length(as_two)
+
+
+# -- entries without a link, and empty entries (issue 9) -----------------------------------
+
+REDDIT_BODY = Style(
+    platform="reddit", shape=render_reddit, template="{title}", body_template="{summary}\n\n{url}"
+)
+REDDIT_SKIP = replace(REDDIT_BODY, no_link="skip")
+
+
+def test_an_empty_entry_is_skipped_on_every_platform_with_a_reason() -> None:
+    empty = _entry("", "", link="")
+    for style, limits in ((X, X_LIMITS), (REDDIT, REDDIT_LIMITS), (TUMBLR, TUMBLR_LIMITS)):
+        rendered = render(empty, style, limits)
+        assert rendered.skip_reason == "empty entry: no title, no text and no link"
+    assert render(_entry("", "<p><img src='a.png'></p>", link=""), X, X_LIMITS).skip_reason
+    assert render(_entry("Title only", "", link=""), X, X_LIMITS).skip_reason is None
+    assert render(_entry("", "<p>Text only.</p>", link=""), X, X_LIMITS).skip_reason is None
+
+
+def test_a_template_that_leaves_the_post_empty_is_skipped() -> None:
+    only_link = Style(platform="twitter", shape=render_twitter, template="{url}")
+    rendered = render(_entry("A title", link=""), only_link, X_LIMITS)
+    assert rendered.post.text == ""
+    assert rendered.skip_reason == "nothing to post: the text came out empty"
+
+
+def test_reddit_posts_an_entry_without_a_link_as_a_self_post_or_skips_it() -> None:
+    """It went out as a link post with url="", which Reddit refuses."""
+    entry = _entry("Notes from the plot", "<p>Beans <b>up</b>.</p>", link="")
+    rendered = render(entry, REDDIT_BODY, REDDIT_LIMITS)
+    assert rendered.skip_reason is None
+    assert rendered.post.link == ""
+    assert rendered.post.title == "Notes from the plot"
+    assert rendered.post.body == "Beans **up**."
+    skipped = render(entry, REDDIT_SKIP, REDDIT_LIMITS)
+    assert skipped.skip_reason == 'the entry has no link, and this target has no_link = "skip"'
+    with_link = render(_entry("Linked"), REDDIT_SKIP, REDDIT_LIMITS)
+    assert with_link.skip_reason is None
+    assert with_link.post.link == LINK
+    assert with_link.post.body == ""
+
+
+def test_tumblr_posts_an_entry_without_a_link_as_text_with_its_title() -> None:
+    rendered = render(
+        _entry("Frost tonight", "<p>Cover the kale.</p>", link=""), TUMBLR, TUMBLR_LIMITS
+    )
+    assert rendered.skip_reason is None
+    assert rendered.post.link == ""  # no link block, no source_url
+    assert rendered.post.description == ""
+    assert rendered.post.text == "Frost tonight\n\nCover the kale."
+    linked = render(_entry("Frost tonight", "<p>Cover the kale.</p>"), TUMBLR, TUMBLR_LIMITS)
+    assert linked.post.text == "Cover the kale."
+    assert linked.post.link == LINK
+
+
+def test_x_posts_an_entry_without_a_link_as_its_title() -> None:
+    rendered = render(_entry("Frost tonight", link=""), X, X_LIMITS)
+    assert rendered.post.text == "Frost tonight"
+    assert rendered.skip_reason is None

@@ -173,7 +173,8 @@ class RedditAdapter:
                 "send_replies": self.send_replies,
                 "resubmit": False,
             }
-            if self.kind == "link":
+            # A link target posts an entry without a link as a self post (``no_link``).
+            if self.kind == "link" and post.link:
                 submission = subreddit.submit(post.title, url=post.link, **options)
             else:
                 submission = subreddit.submit(post.title, selftext=post.body, **options)
@@ -221,7 +222,7 @@ class RedditAdapter:
 
     def find_existing(self, post: Post) -> Published | None:
         """The account's recent submission to this subreddit with the post's URL (link
-        posts) or title (self posts); ``None`` if there is none."""
+        posts) or title (self posts, and posts without a link); ``None`` if there is none."""
         with self._translate("find"):
             reddit = self._reddit()
             name = self._username or self._me(reddit)
@@ -229,9 +230,9 @@ class RedditAdapter:
                 data = vars(submission)
                 if str(data.get("subreddit", "")).lower() != self.subreddit.lower():
                     continue
-                if self.kind == "link" and data.get("url") != post.link:
+                if post.link and data.get("url") != post.link:
                     continue
-                if self.kind == "self" and data.get("title") != post.title:
+                if not post.link and data.get("title") != post.title:
                     continue
                 remote_id = str(data["id"])
                 permalink = data.get("permalink") or f"/r/{self.subreddit}/comments/{remote_id}/"

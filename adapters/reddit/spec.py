@@ -23,6 +23,8 @@ class RedditTarget(TargetSettings):
     platform: Literal["reddit"]
     subreddit: str = Field(min_length=1)
     kind: Literal["link", "self"] = "link"
+    # An entry without a link, on a link target: a self post, or a skipped delivery.
+    no_link: Literal["self", "skip"] = "self"
     title: TemplateStr = "{title}"
     body: TemplateStr = "{summary}\n\n{url}"
     flair_id: str | None = None
@@ -68,6 +70,12 @@ class RedditTarget(TargetSettings):
         )
         return {**options, **self.credentials()}
 
+    def destination(self) -> dict[str, str | None]:
+        return {
+            "account": f"u/{self.username}" if self.username else None,
+            "subreddit": f"r/{self.subreddit}",
+        }
+
 
 def style(settings: TargetSettings) -> Style:
     """The rendering options of one Reddit target (Reddit shows the link's own preview)."""
@@ -78,6 +86,7 @@ def style(settings: TargetSettings) -> Style:
         template=target.title,
         body_template=target.body,
         kind=target.kind,
+        no_link=target.no_link,
         image=False,
     )
 

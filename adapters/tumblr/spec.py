@@ -36,6 +36,9 @@ class TumblrTarget(TargetSettings):
         options = self.model_dump(include={"blog", "state", "api_base"})
         return {**options, **self.credentials()}
 
+    def destination(self) -> dict[str, str | None]:
+        return {"account": None, "blog": self.blog}
+
 
 def style(settings: TargetSettings) -> Style:
     """The rendering options of one Tumblr target."""
