@@ -16,7 +16,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
-RUN pip install . && rm -rf /src \
+RUN pip install '.[postgresql]' && rm -rf /src \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin feedrelay \
     && mkdir -p /data /config && chown feedrelay:feedrelay /data
 
