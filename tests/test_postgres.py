@@ -141,7 +141,8 @@ def test_three_daemons_share_the_work_and_survive_one_killed_mid_post(
                 return f"every delivery posted (have {found})"
 
             try:
-                _wait_for(settled, 150, "every delivery posted")
+                # Generous: a lookup that cannot tell waits a backoff (60 s) before it looks again.
+                _wait_for(settled, 300, "every delivery posted")
             except AssertionError:
                 raise AssertionError(counts()) from None
             runners = {r.pid for r in app.status().runners}
