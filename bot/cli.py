@@ -11,38 +11,20 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from bot import __version__
 from bot.config import Config, config_path, load_config
-from bot.errors import ConfigError, FeedRelayError
+from bot.errors import ConfigError
+from bot.exits import EXIT_CONFIG, EXIT_FAILED, _fail_cleanly
 from bot.model import Delivery, DeliveryState, Post
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Exit codes, the same for every command (README: "Exit codes"): 0 done, 1 something failed,
 # 2 the command line or the config is wrong (click's own usage errors are 2 as well).
-EXIT_CONFIG = 2
-EXIT_FAILED = 1
 STATUSES = [state.value for state in DeliveryState]
-
-
-def _fail_cleanly(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except FeedRelayError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_FAILED)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

@@ -13,42 +13,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.errors import ConfigError, FeedRelayError, SetupError
+from bot.errors import SetupError
+from bot.exits import EXIT_FAILED, _fail_cleanly
 
 if TYPE_CHECKING:
     from bot.setup import AuthTarget, FoundFeed
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_CONFIG = 2
-EXIT_FAILED = 1
 
 
 def register(main: click.Group) -> None:
     """Add ``init`` and ``auth`` to the ``feedrelay`` command group."""
     main.add_command(init)
     main.add_command(auth)
-
-
-def _fail_cleanly(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except FeedRelayError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_FAILED)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _config_file(ctx: click.Context, given: str | None = None) -> Path:

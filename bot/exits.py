@@ -1,0 +1,36 @@
+"""Our errors become a clean message and an exit status here, in one place, for every
+command (``bot.cli`` and ``bot.cli_setup``); anything else is a bug and keeps its traceback.
+
+Exit status: 0 done, 1 something failed, 2 a usage or config error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from bot.errors import ConfigError, FeedRelayError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def _fail_cleanly(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except FeedRelayError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
