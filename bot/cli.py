@@ -21,9 +21,8 @@ from bot.errors import ConfigError
 from bot.exits import EXIT_CONFIG, EXIT_FAILED, _fail_cleanly
 from bot.model import Delivery, DeliveryState, Post
 
-
-# Exit codes, the same for every command (README: "Exit codes"): 0 done, 1 something failed,
-# 2 the command line or the config is wrong (click's own usage errors are 2 as well).
+# Exit codes (bot/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
+# line or the config is wrong (click's own usage errors are 2 as well).
 STATUSES = [state.value for state in DeliveryState]
 
 
