@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from requests_oauthlib import OAuth1Session
-from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 
 from adapters.base import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, USER_AGENT, request_error, scrub
 from bot.errors import AuthError
@@ -52,6 +51,16 @@ class Endpoints:
     key_fix: str  # what to do when the consumer key and secret are refused
 
 
+@dataclass(frozen=True)
+class OAuth1Library:
+    """What the flow needs of requests-oauthlib, handed in by the platform's client module
+    (the only place that imports it): the session class and its two refusals."""
+
+    session: Callable[..., Any]
+    denied: type[Exception]  # TokenRequestDenied: the platform answered with an error
+    missing: type[Exception]  # TokenMissing: the answer held no token
+
+
 class PinFlow:
     """One run of the flow for one app: ``start()`` returns the address to open,
     ``finish(pin)`` the account's ``Grant``. Both raise ``AuthError`` when the platform
@@ -65,6 +74,7 @@ class PinFlow:
         self,
         endpoints: Endpoints,
         *,
+        library: OAuth1Library,
         consumer_key: str,
         consumer_secret: str,
         prepare: Callable[[requests.Session], None] = lambda session: None,
@@ -73,7 +83,8 @@ class PinFlow:
         self.endpoints = endpoints
         self._secrets = [consumer_key, consumer_secret]
         self._shown = shown
-        self._session = OAuth1Session(
+        self._library = library
+        self._session = library.session(
             consumer_key, client_secret=consumer_secret, callback_uri="oob"
         )
         self._session.headers["User-Agent"] = USER_AGENT
@@ -118,19 +129,20 @@ class PinFlow:
         service, command = self.endpoints.service, self.endpoints.command
         try:
             yield
-        except TokenRequestDenied as e:
-            said = scrub(_body(e.response), self._secrets)
+        except self._library.denied as e:
+            said = scrub(_body(getattr(e, "response", None)), self._secrets)
+            status = getattr(e, "status_code", "?")
             if verifying:
                 raise AuthError(
-                    f"{service} refused the PIN ({e.status_code}: {said}): run `{command}`"
+                    f"{service} refused the PIN ({status}: {said}): run `{command}`"
                     f" again and type the PIN {service} shows after you authorise the app"
                     " (each PIN works once, for a few minutes)"
                 ) from None
             raise AuthError(
-                f"{service} refused the app's consumer key and secret ({e.status_code}:"
+                f"{service} refused the app's consumer key and secret ({status}:"
                 f" {said}): {self.endpoints.key_fix}"
             ) from None
-        except TokenMissing:
+        except self._library.missing:
             raise AuthError(f"{service} answered without a token; run `{command}` again") from None
         except requests.RequestException as e:
             raise request_error(

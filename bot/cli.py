@@ -806,10 +806,8 @@ def pause(ctx: Context, target: str, duration: str | None) -> None:
 @_fail_cleanly
 def migrate_store(ctx: Context, url: str) -> None:
     """Copy this config's SQLite store (its whole history) into an empty PostgreSQL one."""
-    import sqlalchemy as sa
-
     from bot.config import is_server_url
-    from bot.store import SqlStore, instance_lock
+    from bot.store import SqlStore, instance_lock, shown_url
     from bot.store.copy import copy_store
 
     config = ctx.load(posts=False)
@@ -819,7 +817,7 @@ def migrate_store(ctx: Context, url: str) -> None:
         raise click.BadParameter("expected a postgresql://user@host/db URL", param_hint="--to")
     if not config.database_path.exists():
         raise click.UsageError(f"no store at {config.database_path}: nothing to copy")
-    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(url)
     with instance_lock(config.database_path):  # no runner writes while it is copied
         source, target = SqlStore.open(config.database_path), SqlStore.open(url)
         try:

@@ -442,7 +442,7 @@ def auth_reddit(
     rules against the target.
     """
     import adapters
-    from adapters.reddit.auth import CodeFlow
+    from adapters.reddit.client import CodeFlow
     from bot import setup
 
     target = _target(ctx, "reddit", target_name, needed=True)

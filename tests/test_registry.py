@@ -107,3 +107,21 @@ def test_open_builds_the_adapter_from_the_settings() -> None:
         finally:
             adapter.close()
     assert repr(adapter) == "TwitterAdapter(target='x-main')"
+
+
+def test_platform_libraries_and_sqlalchemy_are_imported_in_their_one_place() -> None:
+    """tweepy, praw and requests-oauthlib only in an adapter's client.py; SQLAlchemy only in
+    bot/store/."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    platform = re.compile(r"^\s*(?:import|from)\s+(tweepy|praw|prawcore|requests_oauthlib)\b", re.M)
+    store = re.compile(r"^\s*(?:import|from)\s+sqlalchemy\b", re.M)
+    for path in [*root.joinpath("bot").rglob("*.py"), *root.joinpath("adapters").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(root).as_posix()
+        if platform.search(text):
+            assert where.startswith("adapters/") and path.name == "client.py", where
+        if store.search(text):
+            assert where.startswith("bot/store/"), where

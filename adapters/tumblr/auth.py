@@ -8,6 +8,7 @@ it (a fake or proxy), as the adapter's API requests are.
 from __future__ import annotations
 
 from adapters.oauth1 import Endpoints, Grant, PinFlow
+from adapters.tumblr.client import OAUTH1
 
 __all__ = ["WWW", "Grant", "endpoints", "pin_flow"]
 
@@ -31,4 +32,9 @@ def endpoints(api_base: str | None = None) -> Endpoints:
 
 def pin_flow(*, consumer_key: str, consumer_secret: str, api_base: str | None = None) -> PinFlow:
     """The flow for one Tumblr app (``api_base``: a fake or proxy instead of Tumblr)."""
-    return PinFlow(endpoints(api_base), consumer_key=consumer_key, consumer_secret=consumer_secret)
+    return PinFlow(
+        endpoints(api_base),
+        library=OAUTH1,
+        consumer_key=consumer_key,
+        consumer_secret=consumer_secret,
+    )

@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
-from requests_oauthlib import OAuth1
+from requests_oauthlib import OAuth1, OAuth1Session
+from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 
 from adapters.base import Limits, make_session, request_error, retry_at
+from adapters.oauth1 import OAuth1Library
 from adapters.tumblr.spec import LIMITS, STATES
 from bot.errors import (
     AuthError,
@@ -236,3 +238,7 @@ class TumblrAdapter:
         if status >= 500:
             return (OutcomeUnknownError if sending else TransientError)(message, target=target)
         return PostRejectedError(message, target=target)
+
+
+# For ``feedrelay auth`` (adapters/oauth1.py): requests-oauthlib, imported only here.
+OAUTH1 = OAuth1Library(session=OAuth1Session, denied=TokenRequestDenied, missing=TokenMissing)

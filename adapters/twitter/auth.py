@@ -11,7 +11,7 @@ from __future__ import annotations
 import requests
 
 from adapters.oauth1 import Endpoints, Grant, PinFlow
-from adapters.twitter.client import X_API, _quiet_library_loggers, _RewriteHostAdapter
+from adapters.twitter.client import OAUTH1, X_API, _quiet_library_loggers, _RewriteHostAdapter
 
 __all__ = ["ENDPOINTS", "Grant", "pin_flow"]
 
@@ -42,6 +42,7 @@ def pin_flow(*, consumer_key: str, consumer_secret: str, api_base: str | None = 
 
     return PinFlow(
         ENDPOINTS,
+        library=OAUTH1,
         consumer_key=consumer_key,
         consumer_secret=consumer_secret,
         prepare=prepare,

@@ -32,9 +32,11 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 from requests.utils import should_bypass_proxies
-from requests_oauthlib import OAuth1
+from requests_oauthlib import OAuth1, OAuth1Session
+from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 
 from adapters.base import USER_AGENT, Limits, make_session, request_error, retry_at, scrub
+from adapters.oauth1 import OAuth1Library
 from adapters.twitter.spec import SPEC
 from bot.errors import (
     AuthError,
@@ -423,3 +425,7 @@ def _comparable(text: str) -> str:
         last = end
     parts.append(text[last:])
     return " ".join("".join(parts).split())
+
+
+# For ``feedrelay auth`` (adapters/oauth1.py): requests-oauthlib, imported only here.
+OAUTH1 = OAuth1Library(session=OAuth1Session, denied=TokenRequestDenied, missing=TokenMissing)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, Settlement, TargetState
 from bot.store.lock import instance_lock, lock_holder
-from bot.store.sql import Decide, NewDelivery, NewEntry, Runner, SqlStore, StoredEntry
+from bot.store.sql import Decide, NewDelivery, NewEntry, Runner, SqlStore, StoredEntry, shown_url
 
 __all__ = [
     "Decide",
@@ -27,6 +27,7 @@ __all__ = [
     "instance_lock",
     "lock_holder",
     "open_store",
+    "shown_url",
 ]
 
 

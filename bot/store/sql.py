@@ -172,7 +172,7 @@ class SqlStore:
             store = cls(engine, rollback_at_close=dry_run)
             store.migrate()
         except sa.exc.SQLAlchemyError as error:
-            where = sa.engine.make_url(driver).render_as_string(hide_password=True)
+            where = shown_url(driver)
             raise StorageError(f"cannot open the store {where}: {_reason(error)}") from None
         return store
 
@@ -816,6 +816,11 @@ class SqlStore:
         with self._tx(write=False) as c:
             rows = c.execute(sa.select(runners).order_by(runners.c.started_at)).mappings().all()
         return [Runner(**row) for row in rows]
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print: its password is ``***``."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def is_server_url(database: str) -> bool:
