@@ -366,20 +366,6 @@ class App:
             checks.append(FeedCheck(result=result, fix=fix))
         return checks
 
-    def verify_targets(self) -> dict[str, str | PublishError]:
-        """Each target's account name, or the error its credentials gave."""
-        results: dict[str, str | PublishError] = {}
-        for name in self.config.targets:
-            try:
-                adapter = self._adapter_factory(name, self.config.targets[name])
-                try:
-                    results[name] = adapter.verify()
-                finally:
-                    adapter.close()
-            except PublishError as error:
-                results[name] = error
-        return results
-
 
 def _fix_for(platform: str, error: PublishError) -> str:
     """What to do about an error that stopped ``check_targets``."""
