@@ -458,12 +458,11 @@ def in_process(built: Built, runs: int) -> dict[str, Timing]:
         app.close()
 
     def dry_run() -> None:
-        with make_app(config, dry_run=True) as dry:
-            dry.start("once")
+        with make_app(config, dry_run=True) as dry, dry.running("once"):
+            dry.start_polling()
             dry.poll_due_feeds(everything=True)
             dry.dispatch_due()
             dry.pending()
-            dry.stop()
 
     results["dry run (open, poll, dispatch, pending, close)"] = timed(dry_run, runs)
     return results
@@ -538,11 +537,11 @@ def explain(built: Built) -> None:
         show(f"history --limit 50 on {built.name}")
 
     def dry(a: Any) -> None:
-        a.start("once")
-        a.poll_due_feeds(everything=True)
-        a.dispatch_due()
-        a.pending()
-        a.stop()
+        with a.running("once"):
+            a.start_polling()
+            a.poll_due_feeds(everything=True)
+            a.dispatch_due()
+            a.pending()
 
     with make_app(config, dry_run=True) as app:
         capture(app, dry)

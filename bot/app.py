@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
@@ -20,7 +20,7 @@ import requests
 
 from adapters import spec
 from adapters.base import Adapter, SelfCheck
-from bot import feeds, reports
+from bot import feeds, reports, runners
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
@@ -135,7 +135,9 @@ class App:
         self.clock = clock
         self.dry_run = dry_run
         self.session = session
-        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.runner_id = runners.new_runner_id()
+        self._scope = runners.process_scope()
+        self._lease_keeper: runners.LeaseKeeper | None = None
         self._adapter_factory = adapter_factory
         self.poller = Poller(config, store, clock=clock, session=session)
         self.dispatcher = Dispatcher(
@@ -146,6 +148,7 @@ class App:
             worker=self.runner_id,
             session=session,
             dry_run=dry_run,
+            dead_runners=self.dead_runners,
         )
         self.manual = Manual(
             config,
@@ -180,23 +183,31 @@ class App:
             return cast(Adapter, DryRunPublisher(limits_for(target.platform)))
         return self._adapter_factory(name, target)
 
-    # -- start-up ------------------------------------------------------------------------
+    # -- this process as a runner ----------------------------------------------------------
+    def dead_runners(self) -> list[str]:
+        """Runners of this machine and pid namespace whose process is gone."""
+        return runners.dead_runners(self.store.runners(), scope=self._scope, me=self.runner_id)
+
     def recover(self) -> int:
-        """Claims left by runners that are gone become ``unknown`` (looked up before any
-        re-send). On SQLite, call it while holding the store alone (the instance lock):
-        every claim but this runner's is then a dead runner's. On a shared store only claims
-        whose lease ran out are."""
-        other_than = None if self.store.shared else self.runner_id
-        expired = self.store.expire_claims(self.clock(), other_than=other_than)
+        """Claims of runners known to be dead, or whose lease ran out, become ``unknown``
+        (looked up before any re-send). A live runner's claim is left alone: this runner
+        starting is no reason to take it."""
+        expired = self.dispatcher.expire_claims()
         if expired:
             log.warning(
                 "%d deliveries were interrupted while sending; will check them", len(expired)
             )
         return len(expired)
 
-    def start(self, mode: str) -> None:
-        """Register this runner, recover interrupted claims, and bring feeds whose next
-        check lies beyond one interval back to it."""
+    @contextmanager
+    def running(self, mode: str) -> Iterator[None]:
+        """While inside, this process is a registered runner of the store (``mode``:
+        ``daemon``, ``once``, ``post``) whose claims in flight are renewed; it is forgotten
+        at the end. Claims left by dead runners are recovered at the start. Nothing is
+        registered in a dry run, whose store is thrown away."""
+        if self.dry_run or self._lease_keeper is not None:
+            yield
+            return
         now = self.clock()
         self.store.register_runner(
             Runner(
@@ -206,16 +217,25 @@ class App:
                 mode=mode,
                 started_at=now,
                 heartbeat_at=now,
+                scope=self._scope,
             )
         )
-        self.recover()
+        keeper = runners.LeaseKeeper(
+            self.store, self.runner_id, clock=self.clock, lease=self.config.bot.claim_lease
+        )
+        self._lease_keeper = keeper
+        keeper.start()
+        try:
+            self.recover()
+            yield
+        finally:
+            keeper.stop()
+            self._lease_keeper = None
+            self.store.remove_runner(self.runner_id)
+
+    def start_polling(self) -> None:
+        """Bring feeds whose next check lies beyond one interval back to it."""
         self.poller.pull_back_next_checks()
-
-    def heartbeat(self) -> None:
-        self.store.heartbeat(self.runner_id, self.clock())
-
-    def stop(self) -> None:
-        self.store.remove_runner(self.runner_id)
 
     def reload(self, config: Config) -> None:
         """Use a new (validated) config from now on: same store, new adapters."""
@@ -266,7 +286,8 @@ class App:
         force: bool = False,
         at: datetime | None = None,
     ) -> list[PostResult]:
-        return self.manual.post_now(reference, targets=targets, force=force, at=at)
+        with self.running("post"):
+            return self.manual.post_now(reference, targets=targets, force=force, at=at)
 
     def retry(self, delivery_id: int) -> Delivery:
         return self.manual.retry(delivery_id)

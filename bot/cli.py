@@ -146,26 +146,22 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
     if not ctx.verbose and not ctx.quiet and not dry_run:
         logging.getLogger("bot").setLevel(logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
-        # One runner per store (a daemon or a --once from cron): recovery takes every
-        # claim it finds for one of a runner that is gone.
-        # On PostgreSQL several runners share the store; claims and leases keep them apart.
+        # One poller per SQLite store (a daemon or a --once from cron); on PostgreSQL several
+        # share it. Either way, claims and their leases keep senders apart (bot/runners.py).
         alone = not dry_run and app.config.database_url is None
         lock = instance_lock(app.config.database_path) if alone else nullcontext()
-        with lock:
-            app.start("daemon" if not (once or dry_run) else "once")
+        with lock, app.running("daemon" if not (once or dry_run) else "once"):
+            app.start_polling()
             started_at = app.clock()
-            try:
-                if not (once or dry_run):
-                    run_daemon(app, reload_config=lambda: ctx.load())
-                    return
-                with stop_on_signals() as stopping, _feed_progress(ctx.quiet) as on_result:
-                    results = app.poll_due_feeds(everything=True, on_result=on_result)
-                    outcomes = (
-                        [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
-                    )
-                app.notify()
-            finally:
-                app.stop()
+            if not (once or dry_run):
+                run_daemon(app, reload_config=lambda: ctx.load())
+                return
+            with stop_on_signals() as stopping, _feed_progress(ctx.quiet) as on_result:
+                results = app.poll_due_feeds(everything=True, on_result=on_result)
+                outcomes = (
+                    [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
+                )
+            app.notify()
             if dry_run:
                 skipped = app.history(state="skipped", since=started_at)
                 if as_json:
@@ -392,6 +388,8 @@ def post(
         where = (outcome.published.url if outcome.published else "") or ""
         if outcome.new:
             click.echo(f"{result.target}: posted {where}".rstrip())
+            if outcome.error:  # what the store holds says more (bot/dispatch.record_outcome)
+                click.echo(f"   note: {outcome.error}")
             continue
         everywhere = False
         if outcome.state is DeliveryState.POSTED:

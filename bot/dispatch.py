@@ -119,12 +119,14 @@ class Dispatcher:
         worker: str,
         session: requests.Session,
         dry_run: bool = False,
+        dead_runners: Callable[[], Collection[str]] = tuple,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.worker = worker
         self.dry_run = dry_run
+        self._dead_runners = dead_runners
         self._open_adapter = open_adapter
         self._session = session
         self._adapters: dict[str, Adapter] = {}
@@ -148,7 +150,7 @@ class Dispatcher:
     ) -> list[Outcome]:
         """Every lane with work, side by side; return what each attempt did."""
         now = self.clock()
-        self.store.expire_claims(now)
+        self.expire_claims()
         if targets is None:
             busy = self.store.targets_with_work(now)
             targets = [name for name in self.config.targets if name in busy]
@@ -185,8 +187,8 @@ class Dispatcher:
                 log.error("target %s cannot be used: %s", target, error)
                 return []
             rules = rules_for(self.config, target)
-            # A runner that died mid-post: its expired claims are looked up, never re-sent.
-            self.store.expire_claims(self.clock())
+            # A runner that died mid-post: its claims are looked up, never re-sent.
+            self.expire_claims()
             self._lift_stale_pause(target, rules)
             self._release_for_new_month(target, rules)
             self._reconcile(target, adapter, rules, only)
@@ -204,6 +206,10 @@ class Dispatcher:
                     break
                 outcomes.append(self._send(claimed[0], adapter, rules))
             return outcomes
+
+    def expire_claims(self) -> list[Delivery]:
+        """Claims of runners known to be dead, or whose lease ran out, become ``unknown``."""
+        return self.store.expire_claims(self.clock(), dead_runners=self._dead_runners())
 
     def _decider(
         self, rules: policy.TargetRules, manual: bool
@@ -290,13 +296,7 @@ class Dispatcher:
         return self._settle(delivery, settlement, new=new)
 
     def _settle(self, delivery: Delivery, settlement: Settlement, *, new: bool = False) -> Outcome:
-        if not self.store.settle(delivery, settlement, now=self.clock()):
-            log.warning(
-                "delivery %d to %s was taken over by another runner; its outcome here: %s",
-                delivery.id,
-                delivery.target,
-                settlement.state.value,
-            )
+        settlement = record_outcome(self.store, delivery, settlement, now=self.clock())
         published = settlement.published
         what = delivery.link or delivery.entry_key
         if self.dry_run:
@@ -392,3 +392,57 @@ class Dispatcher:
             )
             return None
         return replace(found, alt=image.alt)
+
+
+def record_outcome(
+    store: Store, delivery: Delivery, settlement: Settlement, *, now: datetime
+) -> Settlement:
+    """Record how an attempt on ``delivery`` ended; return what the store now holds for it.
+
+    If the claim was taken over meanwhile (its lease ran out while the platform was slow),
+    the outcome is reconciled with the row as it is now (``policy.settle_late``), never
+    dropped: a post that went out is recorded.
+    """
+    if store.settle(delivery, settlement, now=now):
+        return settlement
+    for _ in range(3):  # the row may change between the read and the write: look again
+        current = store.get(delivery.id)
+        if current is None:
+            break
+        late = policy.settle_late(current, settlement)
+        if late is None:
+            log.warning(
+                "delivery %d to %s was taken over by another runner; it is %s there, and this"
+                " attempt's outcome (%s) adds nothing",
+                delivery.id,
+                delivery.target,
+                current.state.value,
+                settlement.state.value,
+            )
+            return _as_settlement(current)
+        if store.settle(current, late, now=now):
+            log.warning(
+                "delivery %d to %s was taken over by another runner while this attempt was in"
+                " flight; recorded %s: %s",
+                delivery.id,
+                delivery.target,
+                late.state.value,
+                late.error,
+            )
+            return late
+    log.error(
+        "delivery %d to %s: this attempt's outcome (%s) could not be recorded; see history",
+        delivery.id,
+        delivery.target,
+        settlement.state.value,
+    )
+    return settlement
+
+
+def _as_settlement(row: Delivery) -> Settlement:
+    published = (
+        Published(remote_id=row.remote_id or "", url=row.remote_url or "")
+        if row.state is DeliveryState.POSTED
+        else None
+    )
+    return Settlement(state=row.state, due_at=row.due_at, error=row.error, published=published)

@@ -431,6 +431,32 @@ def after_failed_lookup(delivery: Delivery, error: PublishError, *, now: datetim
     )
 
 
+def settle_late(current: Delivery, ours: Settlement) -> Settlement | None:
+    """What to record when an attempt ends after its claim was taken over (its lease ran
+    out while the platform was slow): ``current`` is the row as it is now, ``ours`` what
+    the attempt learned. ``None``: the row already says at least as much.
+
+    A post that went out is never forgotten: it is recorded over whatever the row says,
+    even over another runner's claim (whose own outcome then arrives late in turn); a row
+    already posted keeps its post and names ours as a second one, to be deleted by hand.
+    An attempt that ended without a post only answers a row still waiting to be looked up.
+    """
+    if ours.state is DeliveryState.POSTED and ours.published is not None:
+        if current.state is not DeliveryState.POSTED:
+            return replace(ours, error="recorded after its claim had been taken over")
+        if current.remote_id == ours.published.remote_id or not ours.published.remote_id:
+            return None
+        where = ours.published.url or ours.published.remote_id
+        return Settlement(
+            state=DeliveryState.POSTED,
+            published=Published(remote_id=current.remote_id or "", url=current.remote_url or ""),
+            error=f"posted twice: a slow attempt also made {where}; delete one of the two",
+        )
+    if current.state is DeliveryState.UNKNOWN and ours.state is not DeliveryState.UNKNOWN:
+        return ours
+    return None
+
+
 def _given_up(attempts: int, reason: str) -> Settlement:
     return Settlement(
         state=DeliveryState.FAILED, error=f"gave up after {attempts} attempts: {reason}"

@@ -31,7 +31,6 @@ T = TypeVar("T")
 
 POLL_TICK = timedelta(seconds=30)
 DISPATCH_TICK = timedelta(seconds=15)
-HEARTBEAT_TICK = timedelta(seconds=30)
 NOTIFY_TICK = timedelta(seconds=60)
 
 
@@ -121,7 +120,6 @@ def run_daemon(
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
 
     every("poll", poll, poll_tick)
-    every("heartbeat", lambda: _logged(app.heartbeat, "heartbeat"), HEARTBEAT_TICK)
 
     def notify() -> None:
         _logged(app.notify, "notifications")

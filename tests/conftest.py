@@ -18,6 +18,8 @@ from hypothesis import settings
 
 from bot.app import App, make_app
 from bot.config import Config, load_config
+from bot.runners import process_scope
+from bot.store import Runner, Store
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.reddit_api import FakeReddit
 from tests.fakes.tumblr_api import FakeTumblr
@@ -134,6 +136,23 @@ def write_config(directory: Path, *tables: str) -> Path:
         '[bot]\ndatabase = "state.sqlite"\npoll_interval = "10m"\n\n' + "\n".join(tables)
     )
     return path
+
+
+def register_dead_runner(store: Store, runner_id: str, now: datetime) -> None:
+    """A runner of this machine whose process has exited (as after ``kill -9``)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    store.register_runner(
+        Runner(
+            id=runner_id,
+            pid=child.pid,
+            host=socket.gethostname(),
+            mode="daemon",
+            started_at=now,
+            heartbeat_at=now,
+            scope=process_scope(),
+        )
+    )
 
 
 def open_app(path: Path, clock: Clock, env: dict[str, str] | None = None, **kwargs: object) -> App:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,85 @@ def test_killed_at_a_failpoint_then_restarted_posts_each_entry_once(
     assert sorted(_links_posted(platform, fake)) == expected
     with open_app(path, clock, ENV) as app:
         assert sorted(d.state.value for d in app.history()) == ["posted", "posted"]
+
+
+# Where each platform receives a new post.
+POST_PATHS = {
+    "twitter": "/2/tweets",
+    "reddit": "/api/submit/",
+    "tumblr": "/v2/blog/[^/]+/posts",
+}
+
+
+def _remote_ids(platform: str, fake: Any) -> list[str]:
+    if platform == "twitter":
+        return [str(t["id"]) for t in fake.tweets]
+    if platform == "reddit":
+        return [str(s["id"]) for s in fake.submissions]
+    return [str(p["id"]) for p in fake.posts]
+
+
+@pytest.mark.parametrize("platform", sorted(FAKES))
+def test_a_runner_starting_while_a_manual_post_is_in_flight_never_posts_it_twice(
+    tmp_path: Path,
+    blog: FakeBlog,
+    clock: Clock,
+    request: pytest.FixtureRequest,
+    platform: str,
+) -> None:
+    """``feedrelay post URL`` is in flight (its request has not reached the platform yet)
+    when a cron ``run --once`` starts: the runner leaves the live claim alone, both finish,
+    and later runs send nothing more."""
+    fake = request.getfixturevalue(FAKES[platform])
+    entry = blog.add_entry("Posted by hand")
+    path = write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["target"]),
+        TARGETS[platform](fake.url, name="target"),
+    )
+    if platform == "twitter":
+        path.write_text(path.read_text() + 'template = "{title} {url}"\n')
+    baseline = _feedrelay(path, "run", "--once")  # the entry is recorded as seen
+    assert baseline.returncode == 0, baseline.stderr
+
+    gate = fake.hold_next("POST", POST_PATHS[platform])
+    env = {**os.environ, **ENV}
+    env.pop(ENV_VAR, None)
+    manual = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(path), "post", blog.entry_url(entry)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not fake.requests_to("POST", POST_PATHS[platform]):
+            assert manual.poll() is None, manual.communicate()
+            assert time.monotonic() < deadline, "the manual post never reached the platform"
+            time.sleep(0.05)
+
+        runner = _feedrelay(path, "run", "--once")  # starts while the post is in flight
+        assert runner.returncode == 0, runner.stderr
+        assert "interrupted" not in runner.stderr
+    finally:
+        gate.set()
+        stdout, stderr = manual.communicate(timeout=90)
+    assert manual.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+    for _ in range(4):  # later runs, past every backoff, find nothing to send
+        clock.advance(minutes=30)
+        with open_app(path, clock, ENV) as app:
+            app.recover()
+            app.poll_due_feeds()
+            app.dispatch_due()
+
+    assert _links_posted(platform, fake) == [blog.entry_url(entry)]
+    (remote_id,) = _remote_ids(platform, fake)
+    with open_app(path, clock, ENV) as app:
+        (row,) = app.history()
+    assert row.state.value == "posted"
+    assert row.remote_id == remote_id
+    # The command said what the store holds.
+    assert f"target: posted {row.remote_url}".rstrip() in stdout

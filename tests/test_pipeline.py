@@ -12,7 +12,14 @@ import pytest
 
 from bot.model import Decision, DeliveryState, Limits
 from bot.xtext import weighted_length
-from tests.conftest import Clock, feed_table, open_app, write_config, x_target
+from tests.conftest import (
+    Clock,
+    feed_table,
+    open_app,
+    register_dead_runner,
+    write_config,
+    x_target,
+)
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.server import Response
 from tests.fakes.x_api import FakeX
@@ -133,6 +140,7 @@ def test_interrupted_send_is_checked_not_blindly_resent(
     clock.advance(minutes=11)
     with open_app(path, clock) as app:
         app.poll_due_feeds()
+        register_dead_runner(app.store, "crashed", clock.now)
         (row,) = app.store.claim_due(
             clock.now,
             target="x",
@@ -340,11 +348,11 @@ def test_start_brings_a_far_next_check_back_to_one_interval(
         assert state is not None
         app.store.save_feed_state(replace(state, next_check_at=clock.now + timedelta(days=1)))
     with open_app(path, clock) as app:
-        app.start("once")
-        state = app.store.feed_state("blog")
-        assert state is not None and state.next_check_at == clock.now + timedelta(minutes=10)
-        assert [r.mode for r in app.status().runners] == ["once"]
-        app.stop()
+        with app.running("once"):
+            app.start_polling()
+            state = app.store.feed_state("blog")
+            assert state is not None and state.next_check_at == clock.now + timedelta(minutes=10)
+            assert [r.mode for r in app.status().runners] == ["once"]
         assert app.status().runners == []
 
 

@@ -130,15 +130,31 @@ def test_an_expired_lease_becomes_unknown(store: SqlStore) -> None:
     assert not store.settle(row, late, now=NOW + LEASE)
 
 
-def test_claims_of_other_runners_expire_when_the_caller_holds_the_store(tmp_path: Path) -> None:
+def test_a_claim_is_taken_over_early_only_from_a_runner_known_to_be_dead(
+    tmp_path: Path,
+) -> None:
     store = SqlStore.open(tmp_path / "s.sqlite")
     store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
     (row,) = _claim(store, worker="dead")
     store.close()
     reopened = SqlStore.open(tmp_path / "s.sqlite")
-    assert [d.id for d in reopened.expire_claims(NOW, other_than="me")] == [row.id]
+    # Another runner starting is no reason: the lease holds.
+    assert reopened.expire_claims(NOW) == []
+    assert [d.id for d in reopened.expire_claims(NOW, dead_runners=["dead"])] == [row.id]
     stored = reopened.get(row.id)
     assert stored is not None and stored.state is DeliveryState.UNKNOWN
+
+
+def test_a_heartbeat_renews_the_runners_claims_in_flight_and_no_others(store: SqlStore) -> None:
+    store.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    store.add_entry(_entry(key="other"), content_hash="h2", seen_at=NOW, deliveries=[_delivery()])
+    (mine,) = _claim(store, worker="me")
+    (theirs,) = _claim(store, worker="them")
+    later = NOW + LEASE / 2
+    assert store.heartbeat("me", later, lease=LEASE) == 1
+    assert [d.id for d in store.expire_claims(NOW + LEASE)] == [theirs.id]
+    renewed = store.get(mine.id)
+    assert renewed is not None and renewed.lease_until == later + LEASE
 
 
 def test_settle_records_the_outcome_and_the_target_state_together(store: SqlStore) -> None:

@@ -102,13 +102,16 @@ class Store(Protocol):
         transaction, with a lease."""
         ...
 
-    def expire_claims(self, now: datetime, *, other_than: str | None = None) -> list[Delivery]:
-        """Claims of dead runners become ``unknown``."""
+    def expire_claims(self, now: datetime, *, dead_runners: Collection[str] = ()) -> list[Delivery]:
+        """Claims whose lease ran out, or whose runner is one of ``dead_runners``, become
+        ``unknown``; the dead runners are forgotten."""
         ...
 
     def to_reconcile(self, now: datetime, *, target: str, limit: int = 20) -> list[Delivery]: ...
     def settle(self, delivery: Delivery, settlement: Settlement, *, now: datetime) -> bool:
-        """An attempt's outcome and the target's new state, in one transaction."""
+        """An attempt's outcome and the target's new state, in one transaction; ``False``
+        (nothing written) when the row is no longer as ``delivery`` says (its claim was
+        taken over)."""
         ...
 
     def finish(
@@ -163,7 +166,10 @@ class Store(Protocol):
 
     # runners
     def register_runner(self, runner: Runner) -> None: ...
-    def heartbeat(self, runner_id: str, now: datetime) -> None: ...
+    def heartbeat(self, runner_id: str, now: datetime, *, lease: timedelta) -> int:
+        """The runner is alive; its claims in flight hold for ``lease`` from now."""
+        ...
+
     def remove_runner(self, runner_id: str) -> None: ...
     def runners(self) -> list[Runner]: ...
 

@@ -134,9 +134,12 @@ runners = sa.Table(
     sa.Column("mode", sa.String(20), nullable=False),  # "daemon" or "once"
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    # version 3: which processes can see each other's pids (boot and pid namespace); a claim
+    # is taken over early only from a runner of this scope whose process is gone
+    sa.Column("scope", sa.String(200)),
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _migrate_to_1(connection: Connection) -> None:
@@ -208,4 +211,11 @@ def _migrate_to_2(connection: Connection) -> None:
     metadata.create_all(connection, tables=[target_state, runners])
 
 
-MIGRATIONS = [_migrate_to_1, _migrate_to_2]
+def _migrate_to_3(connection: Connection) -> None:
+    """Runners say in which process scope their pid means something. (A store migrated
+    from version 1 got the runners table, column included, from step 2's ``create_all``.)"""
+    if "scope" not in {c["name"] for c in sa.inspect(connection).get_columns("runners")}:
+        connection.execute(sa.text("ALTER TABLE runners ADD COLUMN scope VARCHAR(200)"))
+
+
+MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3]

@@ -96,7 +96,11 @@ class StoredEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class Runner:
-    """A process working on the store (a daemon or a ``run --once``)."""
+    """A process that sends from the store (a daemon, a ``run --once``, a ``post``).
+
+    ``scope`` names where its ``pid`` means something (the machine's boot and its pid
+    namespace): a runner of the same scope whose process is gone is known to be dead.
+    """
 
     id: str
     pid: int
@@ -104,6 +108,7 @@ class Runner:
     mode: str
     started_at: datetime
     heartbeat_at: datetime
+    scope: str | None = None
 
 
 class SqlStore:
@@ -501,20 +506,15 @@ class SqlStore:
                     break
         return claimed
 
-    def expire_claims(self, now: datetime, *, other_than: str | None = None) -> list[Delivery]:
-        """Rows left ``sending`` by a runner that died: their lease ran out or, with
-        ``other_than``, another runner claimed them (the caller knows it holds the store
-        alone). They become ``unknown``, to be looked up on the platform before any re-send.
-        """
-        condition = (deliveries.c.state == DeliveryState.SENDING.value) & (
-            (deliveries.c.lease_until.is_(None)) | (deliveries.c.lease_until <= now)
-        )
-        if other_than is not None:
-            condition = (deliveries.c.state == DeliveryState.SENDING.value) & (
-                deliveries.c.claimed_by.is_(None)
-                | (deliveries.c.claimed_by != other_than)
-                | (deliveries.c.lease_until <= now)
-            )
+    def expire_claims(self, now: datetime, *, dead_runners: Collection[str] = ()) -> list[Delivery]:
+        """Rows left ``sending`` by a runner that is gone: their lease ran out, or their
+        runner is one of ``dead_runners`` (known to be dead). They become ``unknown``, to be
+        looked up on the platform before any re-send. A live runner's claim is never taken
+        over while its lease holds, whoever else starts."""
+        condition = (deliveries.c.lease_until.is_(None)) | (deliveries.c.lease_until <= now)
+        if dead_runners:
+            condition |= deliveries.c.claimed_by.in_(list(dead_runners))
+        condition &= deliveries.c.state == DeliveryState.SENDING.value
         with self._tx() as c:
             rows = c.execute(_delivery_query(condition)).mappings().all()
             expired = [_to_delivery(row) for row in rows]
@@ -531,6 +531,8 @@ class SqlStore:
                         error="interrupted while sending; checking the platform before re-sending",
                     )
                 )
+            if dead_runners:
+                c.execute(runners.delete().where(runners.c.id.in_(list(dead_runners))))
         return expired
 
     def to_reconcile(self, now: datetime, *, target: str, limit: int = 20) -> list[Delivery]:
@@ -804,9 +806,20 @@ class SqlStore:
             c.execute(runners.delete().where(runners.c.id == runner.id))
             c.execute(runners.insert().values(**runner.__dict__))
 
-    def heartbeat(self, runner_id: str, now: datetime) -> None:
+    def heartbeat(self, runner_id: str, now: datetime, *, lease: timedelta) -> int:
+        """The runner is alive: its claims still ``sending`` hold for ``lease`` from now.
+        Return how many claims were renewed."""
         with self._tx() as c:
             c.execute(runners.update().where(runners.c.id == runner_id).values(heartbeat_at=now))
+            renewed = c.execute(
+                deliveries.update()
+                .where(
+                    (deliveries.c.claimed_by == runner_id)
+                    & (deliveries.c.state == DeliveryState.SENDING.value)
+                )
+                .values(lease_until=now + lease)
+            )
+            return int(renewed.rowcount)
 
     def remove_runner(self, runner_id: str) -> None:
         with self._tx() as c:

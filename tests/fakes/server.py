@@ -99,6 +99,7 @@ class FakeServer:
         # Body bytes written by dripping answers (``Response.drip``) before the client left.
         self.dripped = 0
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._holds: list[tuple[str, re.Pattern[str], threading.Event]] = []
         self._lock = threading.Lock()
         self._httpd: _QuietServer | None = None
         self._thread: threading.Thread | None = None
@@ -114,6 +115,24 @@ class FakeServer:
                 request.match = match
                 return handler(request)
         return Response(404, {"error": "not found", "path": request.path})
+
+    def hold_next(self, method: str, path_pattern: str) -> threading.Event:
+        """The next such request is logged when it arrives but reaches the platform only
+        once the returned event is set: a request still on its way in (a slow network),
+        which the platform knows nothing of yet."""
+        gate = threading.Event()
+        with self._lock:
+            self._holds.append((method.upper(), re.compile(path_pattern + r"\Z"), gate))
+        return gate
+
+    def _gate_for(self, request: Request) -> threading.Event | None:
+        with self._lock:
+            for hold in self._holds:
+                method, pattern, gate = hold
+                if method == request.method and pattern.match(request.path):
+                    self._holds.remove(hold)
+                    return gate
+        return None
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -144,6 +163,9 @@ class FakeServer:
                 )
                 with fake._lock:
                     fake.requests.append(request)
+                gate = fake._gate_for(request)
+                if gate is not None:
+                    gate.wait(60)
                 response = fake.dispatch(request)
                 if response.delay:
                     threading.Event().wait(response.delay)
