@@ -121,17 +121,22 @@ def _remote_ids(platform: str, fake: Any) -> list[str]:
     return [str(p["id"]) for p in fake.posts]
 
 
-@pytest.mark.parametrize("platform", sorted(FAKES))
+@pytest.mark.parametrize(
+    ("platform", "engine"),
+    [(platform, "sqlite") for platform in sorted(FAKES)] + [("tumblr", "postgresql")],
+)
 def test_a_runner_starting_while_a_manual_post_is_in_flight_never_posts_it_twice(
     tmp_path: Path,
     blog: FakeBlog,
     clock: Clock,
     request: pytest.FixtureRequest,
     platform: str,
+    engine: str,
 ) -> None:
     """``feedrelay post URL`` is in flight (its request has not reached the platform yet)
     when a cron ``run --once`` starts: the runner leaves the live claim alone, both finish,
-    and later runs send nothing more."""
+    and later runs send nothing more. (Tumblr, which has no duplicate refusal of its own,
+    also on PostgreSQL.)"""
     fake = request.getfixturevalue(FAKES[platform])
     entry = blog.add_entry("Posted by hand")
     path = write_config(
@@ -139,6 +144,9 @@ def test_a_runner_starting_while_a_manual_post_is_in_flight_never_posts_it_twice
         feed_table("blog", blog.feed_url, ["target"]),
         TARGETS[platform](fake.url, name="target"),
     )
+    if engine == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        path.write_text(path.read_text().replace('"state.sqlite"', f'"{url}"'))
     if platform == "twitter":
         path.write_text(path.read_text() + 'template = "{title} {url}"\n')
     baseline = _feedrelay(path, "run", "--once")  # the entry is recorded as seen
