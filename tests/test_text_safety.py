@@ -1,0 +1,188 @@
+"""Feed text that displays as something else, or mentions somebody (issue 15, items 4 and 5).
+
+``bot.unicodetext`` removes bidi controls and invisible characters, keeping joiners where a
+script or an emoji needs them; ``bot.mentions`` neutralises X and Reddit mentions; rendering
+does both for every platform.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import regex
+
+from bot.unicodetext import clean_text
+
+BIDI = [
+    "\u202a",  # LRE
+    "\u202b",  # RLE
+    "\u202c",  # PDF
+    "\u202d",  # LRO
+    "\u202e",  # RLO
+    "\u2066",  # LRI
+    "\u2067",  # RLI
+    "\u2068",  # FSI
+    "\u2069",  # PDI
+    "\u200e",  # LRM
+    "\u200f",  # RLM
+    "\u061c",  # ALM
+]
+INVISIBLE = [
+    "\u200b",  # zero width space
+    "\u2060",  # word joiner
+    "\u2061",  # function application
+    "\u2062",  # invisible times
+    "\u2063",  # invisible separator
+    "\u2064",  # invisible plus
+    "\u206a",  # inhibit symmetric swapping (deprecated)
+    "\u206f",  # nominal digit shapes (deprecated)
+    "\ufeff",  # zero width no-break space, byte order mark
+    "\u00ad",  # soft hyphen
+    "\u17b4",  # Khmer vowel inherent aq
+    "\u3164",  # Hangul filler
+    "\uffa0",  # halfwidth Hangul filler
+    "\ufff9",  # interlinear annotation anchor
+    "\U0001d173",  # musical symbol begin beam
+    "\U000e0001",  # language tag
+    "\U000e0041",  # tag latin capital letter a, outside an emoji tag sequence
+]
+# Default-ignorable code points that stay wherever they are (documented in the module).
+KEPT_ANYWHERE = {0x115F, 0x1160, 0x180B, 0x180C, 0x180D, 0x180F}
+KEPT_ANYWHERE |= set(range(0xFE00, 0xFE10)) | set(range(0xE0100, 0xE01F0))
+# Default-ignorable code points kept only where they do something.
+CONDITIONAL = {0x034F, 0x180E, 0x200C, 0x200D} | set(range(0xE0020, 0xE0080))
+
+
+# -- bidi controls and invisible characters ----------------------------------------------
+
+
+@pytest.mark.parametrize("char", BIDI, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_bidi_control_is_removed(char: str) -> None:
+    assert clean_text(f"gnp{char}.exe") == "gnp.exe"
+    assert clean_text(f"{char}Title{char}") == "Title"
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_invisible_character_is_removed(char: str) -> None:
+    assert clean_text(f"ad{char}min") == "admin"
+
+
+def test_the_override_trick_becomes_plain_text() -> None:
+    # Shown as "exe.png" by a bidi-aware renderer; after cleaning it is what it is.
+    assert clean_text("invoice_\u202egnp.exe") == "invoice_gnp.exe"
+    assert clean_text("\u2067\u202eevil\u202c\u2069 news") == "evil news"
+
+
+def test_every_default_ignorable_code_point_is_decided() -> None:
+    """Each Default_Ignorable_Code_Point is removed, kept, or kept where it does something:
+    a character Unicode adds to the property later fails here until it is decided."""
+    ignorable = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+    undecided = []
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if not ignorable.match(char) or code in KEPT_ANYWHERE | CONDITIONAL:
+            continue
+        if clean_text(f"a{char}b") != "ab":
+            undecided.append(f"U+{code:04X}")
+    assert undecided == []
+    for code in KEPT_ANYWHERE:
+        assert clean_text(f"a{chr(code)}b") == f"a{chr(code)}b"
+
+
+def test_text_without_anything_to_remove_is_returned_as_it_is() -> None:
+    text = "Plain title — with “quotes”, 日本語, العربية and emoji 🎉"
+    assert clean_text(text) is text
+
+
+# -- joiners: kept in emoji sequences and in scripts that need them ------------------------
+
+EMOJI_SEQUENCES = {
+    "technologist": "\U0001f469\u200d\U0001f4bb",  # 👩‍💻
+    "family": "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466",  # 👨‍👩‍👧‍👦
+    "rainbow flag": "\U0001f3f3\ufe0f\u200d\U0001f308",  # 🏳️‍🌈
+    "skin tone": "\U0001f469\U0001f3fd\u200d\U0001f4bb",  # 👩🏽‍💻
+    "skin tones couple": "\U0001f9d1\U0001f3fb\u200d\U0001f91d\u200d\U0001f9d1\U0001f3ff",
+    "red hair": "\U0001f469\u200d\U0001f9b0",  # 👩‍🦰
+    "pirate flag": "\U0001f3f4\u200d\u2620\ufe0f",  # 🏴‍☠️
+    "heart on fire": "\u2764\ufe0f\u200d\U0001f525",  # ❤️‍🔥
+    "flag of Scotland": "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    "keycap": "1\ufe0f\u20e3",  # 1️⃣
+    "flag of Japan": "\U0001f1ef\U0001f1f5",  # 🇯🇵
+}
+
+
+@pytest.mark.parametrize("sequence", EMOJI_SEQUENCES.values(), ids=EMOJI_SEQUENCES.keys())
+def test_emoji_sequences_stay_whole(sequence: str) -> None:
+    text = f"Our trip {sequence} in pictures"
+    assert clean_text(text) == text
+
+
+def test_a_joiner_outside_an_emoji_sequence_goes() -> None:
+    assert clean_text("\U0001f469\u200d and") == "\U0001f469 and"
+    assert clean_text("a\u200d\U0001f4bb") == "a\U0001f4bb"
+    assert clean_text("\U000e0067\U000e0062 hidden tags") == " hidden tags"
+
+
+PERSIAN = {
+    "mikhaham": "می\u200cخواهم",  # I want
+    "laptop": "لپ\u200cتاپ",
+    "ketabha": "کتاب\u200cها",  # books
+}
+
+
+@pytest.mark.parametrize("word", PERSIAN.values(), ids=PERSIAN.keys())
+def test_zwnj_in_persian_is_kept(word: str) -> None:
+    assert clean_text(f"عنوان {word} است") == f"عنوان {word} است"
+
+
+def test_zwnj_next_to_a_space_does_nothing_and_goes() -> None:
+    # From tests/data/real/wordpress-fa-tech.xml: a stray ZWNJ after a space.
+    assert clean_text("روی \u200cلپ\u200cتاپ") == "روی لپ\u200cتاپ"
+
+
+INDIC = {
+    "Devanagari half form": "क्\u200dष",
+    "Devanagari explicit virama": "क्\u200cष",
+    "Malayalam chillu at a word's end": "അവന്\u200d",
+    "Malayalam chillu mid-text": "അവന്\u200d വന്നു",
+    "Sinhala repaya": "ශ්\u200dරී",
+    "Bengali": "র\u200d্য",
+}
+
+
+@pytest.mark.parametrize("word", INDIC.values(), ids=INDIC.keys())
+def test_joiners_in_indic_scripts_are_kept(word: str) -> None:
+    assert clean_text(word) == word
+
+
+def test_zwj_that_shows_an_arabic_joining_form_is_kept() -> None:
+    # Persian abbreviation of the Hijri year: "ه‍" shows its joined form on purpose.
+    assert clean_text("۱۴۰۲ ه\u200d.ش") == "۱۴۰۲ ه\u200d.ش"
+
+
+def test_joiners_between_latin_letters_go() -> None:
+    assert clean_text("pay\u200cpal") == "paypal"
+    assert clean_text("pay\u200dpal") == "paypal"
+    assert clean_text("Ελλ\u200cάδα и Рос\u200dсия") == "Ελλάδα и Россия"
+    assert clean_text("@\u200cname") == "@name"
+
+
+def test_a_run_of_joiners_keeps_one_at_most() -> None:
+    assert clean_text("می\u200c\u200c\u200c\u200cخواهم") == "می\u200cخواهم"
+    assert clean_text("a\u200c\u200d\u200cb") == "ab"
+
+
+def test_combining_grapheme_joiner_and_mongolian_vowel_separator() -> None:
+    assert clean_text("u\u034f\u0308") == "u\u034f\u0308"  # keeps the marks apart
+    assert clean_text("a\u034fb") == "ab"
+    assert clean_text("ᠨᠠ\u180eᠢ") == "ᠨᠠ\u180eᠢ"
+    assert clean_text("a\u180eb") == "ab"
+
+
+def test_cleaning_is_idempotent() -> None:
+    samples = [*EMOJI_SEQUENCES.values(), *PERSIAN.values(), *INDIC.values()]
+    samples.append("gnp\u202e.exe pay\u200cpal a\u200b\u200cb")
+    for text in samples:
+        once = clean_text(text)
+        assert clean_text(once) == once
