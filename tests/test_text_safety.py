@@ -12,7 +12,9 @@ import sys
 import pytest
 import regex
 
+from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.unicodetext import clean_text
+from bot.xtext import weighted_length
 
 BIDI = [
     "\u202a",  # LRE
@@ -186,3 +188,84 @@ def test_cleaning_is_idempotent() -> None:
     for text in samples:
         once = clean_text(text)
         assert clean_text(once) == once
+
+
+# -- mentions ---------------------------------------------------------------------------------
+
+WJ = "\u2060"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@name", f"@{WJ}name"),
+        ("＠name", f"＠{WJ}name"),  # the fullwidth at sign, U+FF20
+        ("Thanks @ferris_fan and ＠rustlang!", f"Thanks @{WJ}ferris_fan and ＠{WJ}rustlang!"),
+        ("RT @name: hello", f"RT @{WJ}name: hello"),
+        ("RT@name rt:@other Rt＠third", f"RT@{WJ}name rt:@{WJ}other Rt＠{WJ}third"),
+        ("@name/list", f"@{WJ}name/list"),
+        ("の@usernameに到着", f"の@{WJ}usernameに到着"),  # twitter-text conformance
+        ("(cc: @username)", f"(cc: @{WJ}username)"),
+        ("@12345 and @_x", f"@{WJ}12345 and @{WJ}_x"),
+        ("@username\n@mention", f"@{WJ}username\n@{WJ}mention"),
+    ],
+)
+def test_x_mentions_are_neutralised(text: str, expected: str) -> None:
+    assert neutralize_x_mentions(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "email@example.com",
+        "mail me: first.last@example.co.uk",
+        "f!@kn f#@kn f$@kn f%@kn f&@kn f*@kn f@@kn f＠＠kn",  # twitter-text: no mention
+        "xRT@name",  # "RT" inside a word is no retweet marker
+        "@ alone, @, ＠",
+        "@名前",  # X's screen names are ASCII
+        "https://mastodon.social/@name/123 is a link",
+        "nothing to see",
+    ],
+)
+def test_what_x_does_not_link_is_left_alone(text: str) -> None:
+    assert neutralize_x_mentions(text) == text
+
+
+def test_a_neutralised_mention_is_no_mention_and_weighs_what_x_counts() -> None:
+    neutral = neutralize_x_mentions("hi @name and ＠other")
+    assert neutral == f"hi @{WJ}name and ＠{WJ}other"
+    # U+2060 lies outside X's weight-1 ranges: 2 each; ＠ is 2 as well.
+    assert weighted_length("hi @name and ＠other") == 20
+    assert weighted_length(neutral) == 24
+    assert neutralize_x_mentions(neutral) == neutral  # nothing left to neutralise
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("thanks u/spez", f"thanks u{WJ}/spez"),
+        ("thanks /u/spez", f"thanks /u{WJ}/spez"),
+        ("U/Spez, (u/a-b_c) and 'u/x'", f"U{WJ}/Spez, (u{WJ}/a-b_c) and 'u{WJ}/x'"),
+        ("u/name at the start", f"u{WJ}/name at the start"),
+        ("- u/name in a list", f"- u{WJ}/name in a list"),
+        ("[u/name](https://www.reddit.com/u/name)", f"[u{WJ}/name](https://www.reddit.com/u/name)"),
+    ],
+)
+def test_reddit_user_mentions_are_neutralised(text: str, expected: str) -> None:
+    assert neutralize_reddit_mentions(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "r/python and /r/rust are subreddits",
+        "menu/item, emu/x, tofu/u",
+        "https://www.reddit.com/user/name and https://www.reddit.com/u/name",
+        "<https://old.reddit.com/u/name>",
+        "www.reddit.com/u/name",
+        "@name (Reddit does not link @)",
+        "u/ alone",
+    ],
+)
+def test_what_reddit_does_not_link_is_left_alone(text: str) -> None:
+    assert neutralize_reddit_mentions(text) == text
