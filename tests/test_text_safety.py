@@ -11,12 +11,21 @@ import sys
 
 import pytest
 import regex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bot.config import Config, load_config
+from bot.ingest import render_for
 from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
-from bot.unicodetext import clean_text
+from bot.model import Entry, Image, Limits
+from bot.render import Style, render, render_reddit, render_tumblr, render_twitter
+from bot.unicodetext import BIDI_CONTROLS, INVISIBLE, clean_text
 from bot.xtext import weighted_length
+from tests.platforms import reddit as reddit_hooks
+from tests.platforms import tumblr as tumblr_hooks
+from tests.platforms import twitter as twitter_hooks
 
-BIDI = [
+BIDI_CHARS = [
     "\u202a",  # LRE
     "\u202b",  # RLE
     "\u202c",  # PDF
@@ -30,7 +39,7 @@ BIDI = [
     "\u200f",  # RLM
     "\u061c",  # ALM
 ]
-INVISIBLE = [
+INVISIBLE_CHARS = [
     "\u200b",  # zero width space
     "\u2060",  # word joiner
     "\u2061",  # function application
@@ -59,13 +68,13 @@ CONDITIONAL = {0x034F, 0x180E, 0x200C, 0x200D} | set(range(0xE0020, 0xE0080))
 # -- bidi controls and invisible characters ----------------------------------------------
 
 
-@pytest.mark.parametrize("char", BIDI, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("char", BIDI_CHARS, ids=lambda c: f"U+{ord(c):04X}")
 def test_every_bidi_control_is_removed(char: str) -> None:
     assert clean_text(f"gnp{char}.exe") == "gnp.exe"
     assert clean_text(f"{char}Title{char}") == "Title"
 
 
-@pytest.mark.parametrize("char", INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("char", INVISIBLE_CHARS, ids=lambda c: f"U+{ord(c):04X}")
 def test_every_invisible_character_is_removed(char: str) -> None:
     assert clean_text(f"ad{char}min") == "admin"
 
@@ -269,3 +278,256 @@ def test_reddit_user_mentions_are_neutralised(text: str, expected: str) -> None:
 )
 def test_what_reddit_does_not_link_is_left_alone(text: str) -> None:
     assert neutralize_reddit_mentions(text) == text
+
+
+# -- every platform's post ------------------------------------------------------------------
+
+LINK = "https://blog.example/2026/05/release-notes.html"
+CONFIG = """
+[feeds.blog]
+url = "https://blog.example/feed.xml"
+targets = ["x", "x-loud", "reddit", "reddit-self", "reddit-loud", "tumblr"]
+
+[targets.x]
+platform = "twitter"
+template = "{title} — {summary} {url} {hashtags}"
+consumer_key = "ck"
+consumer_secret = "cs"
+access_token = "at"
+access_token_secret = "ats"
+
+[targets.x-loud]
+platform = "twitter"
+template = "{title} — {summary} {url} {hashtags}"
+neutralize_mentions = false
+consumer_key = "ck"
+consumer_secret = "cs"
+access_token = "at"
+access_token_secret = "ats"
+
+[targets.reddit]
+platform = "reddit"
+subreddit = "feedrelay"
+client_id = "id"
+client_secret = "secret"
+username = "bot"
+password = "pw"
+
+[targets.reddit-self]
+platform = "reddit"
+subreddit = "feedrelay"
+kind = "self"
+body = "{title}\\n\\n{summary}\\n\\nby {author}: {url}"
+client_id = "id"
+client_secret = "secret"
+username = "bot"
+password = "pw"
+
+[targets.reddit-loud]
+platform = "reddit"
+subreddit = "feedrelay"
+kind = "self"
+body = "{title}\\n\\n{summary}\\n\\nby {author}: {url}"
+neutralize_mentions = false
+client_id = "id"
+client_secret = "secret"
+username = "bot"
+password = "pw"
+
+[targets.tumblr]
+platform = "tumblr"
+blog = "feedrelay-test"
+text = "{title}"
+consumer_key = "ck"
+consumer_secret = "cs"
+oauth_token = "ot"
+oauth_token_secret = "ots"
+"""
+# Bidi and invisible characters in every field, some as HTML references (decoded only when
+# the HTML becomes text), mentions in both at signs and both Reddit forms.
+ENTRY = Entry(
+    feed="blog",
+    key="k1",
+    title="Thanks ＠rustlang and u/spez: invoice_\u202egnp.exe\u200b is out",
+    link=LINK,
+    content_html=(
+        "<p>By @ferris and /u/kn0thing, \u2067hidden\u2069 &#x202E;text&#8236; &rlm;here.</p>"
+        "<p>Persian: می\u200cخواهم. Team 👩\u200d💻, pay\u200cpal.</p>"
+    ),
+    labels=("a\u202eb", "Rust\u200b", "Persian\u2066"),
+    author="＠author\u200f",
+    feed_title="Field\ufeff Notes",
+    images=(Image(url="https://blog.example/cover.png", alt="cover\u202e of a\u200b cat"),),
+)
+CLEAN_TITLE = "Thanks ＠rustlang and u/spez: invoice_gnp.exe is out"
+CLEAN_SUMMARY = "By @ferris and /u/kn0thing, hidden text here."
+HIDDEN = regex.compile(f"[{BIDI_CONTROLS}{INVISIBLE}]")
+
+
+def _shown(text: str) -> str:
+    """``text`` without the word joiners that neutralise mentions."""
+    return regex.sub(f"(?<=[@＠uU]){WJ}", "", text)
+
+
+def _assert_clean(*parts: str) -> None:
+    for part in parts:
+        assert not HIDDEN.search(_shown(part)), repr(part)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    path = tmp_path_factory.mktemp("safety") / "feedrelay.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return load_config(path, environ={})
+
+
+def test_x_post_mentions_nobody_and_shows_what_it_is(config: Config) -> None:
+    rendered = render_for(config, ENTRY, "x")
+    post = rendered.post
+    assert post.text.startswith(f"Thanks ＠{WJ}rustlang and u/spez: invoice_gnp.exe is out — ")
+    assert f"By @{WJ}ferris and /u/kn0thing, hidden text here." in post.text
+    assert "می\u200cخواهم" in post.text and "👩\u200d💻" in post.text and "paypal" in post.text
+    assert post.text.endswith(f" {LINK} #Ab #Rust #Persian")
+    assert post.tags == ("#Ab", "#Rust", "#Persian")
+    assert post.image is not None and post.image.alt == "cover of a cat"
+    _assert_clean(post.text, post.title, post.image.alt)
+    assert rendered.length == weighted_length(post.text) <= 280
+    # Sent as it was rendered.
+    with twitter_hooks.start_fake() as fake:
+        adapter = twitter_hooks.make_adapter(fake)
+        try:
+            adapter.publish(post)
+        finally:
+            adapter.close()
+        [tweet] = fake.tweets
+    assert tweet["text"] == post.text
+
+
+def test_x_without_neutralize_mentions_still_shows_what_it_is(config: Config) -> None:
+    text = render_for(config, ENTRY, "x-loud").post.text
+    assert text.startswith("Thanks ＠rustlang and u/spez: invoice_gnp.exe is out — By @ferris")
+    assert WJ not in text
+    _assert_clean(text)
+
+
+def test_reddit_link_post_title_is_clean(config: Config) -> None:
+    post = render_for(config, ENTRY, "reddit").post
+    assert post.title == CLEAN_TITLE  # a title is plain text: Reddit links nothing in it
+    assert post.link == LINK and post.body == ""
+    with reddit_hooks.start_fake() as fake:
+        adapter = reddit_hooks.make_adapter(fake)
+        try:
+            adapter.publish(post)
+        finally:
+            adapter.close()
+        [sent] = fake.submissions
+    assert (sent["title"], sent["url"], sent["kind"]) == (CLEAN_TITLE, LINK, "link")
+
+
+def test_reddit_self_post_body_mentions_nobody(config: Config) -> None:
+    post = render_for(config, ENTRY, "reddit-self").post
+    assert post.title == CLEAN_TITLE
+    assert post.body == (
+        f"Thanks ＠rustlang and u{WJ}/spez: invoice_gnp.exe is out\n\n"
+        f"By @ferris and /u{WJ}/kn0thing, hidden text here.\n\n"
+        "Persian: می\u200cخواهم. Team 👩\u200d💻, paypal.\n\n"
+        f"by ＠author: {LINK}"
+    )
+    _assert_clean(post.title, post.body)
+    with reddit_hooks.start_fake() as fake:
+        adapter = reddit_hooks.make_adapter(fake, kind="self")
+        try:
+            adapter.publish(post)
+        finally:
+            adapter.close()
+        [sent] = fake.submissions
+    assert (sent["title"], sent["selftext"], sent["kind"]) == (CLEAN_TITLE, post.body, "self")
+
+
+def test_reddit_without_neutralize_mentions_still_shows_what_it_is(config: Config) -> None:
+    body = render_for(config, ENTRY, "reddit-loud").post.body
+    assert "u/spez" in body and "/u/kn0thing" in body and WJ not in body
+    _assert_clean(body)
+
+
+def test_tumblr_blocks_and_tags_are_clean(config: Config) -> None:
+    post = render_for(config, ENTRY, "tumblr").post
+    assert post.text == CLEAN_TITLE  # Tumblr links no plain-text mention: ＠ stays as it is
+    assert post.title == CLEAN_TITLE
+    assert post.description == CLEAN_SUMMARY + " Persian: می\u200cخواهم. Team 👩\u200d💻, paypal."
+    assert post.tags == ("ab", "Rust", "Persian")
+    assert post.link == LINK
+    assert post.slug.startswith("thanks-rustlang-and-u-spez-invoice-gnp-exe-is-out-")
+    _assert_clean(post.text, post.title, post.description, *post.tags)
+    with tumblr_hooks.start_fake() as fake:
+        adapter = tumblr_hooks.make_adapter(fake)
+        try:
+            adapter.publish(post)
+        finally:
+            adapter.close()
+        [sent] = fake.posts
+    assert sent["content"] == [
+        {"type": "text", "text": CLEAN_TITLE},
+        {
+            "type": "link",
+            "url": LINK,
+            "title": CLEAN_TITLE,
+            "description": post.description,
+            "poster": [{"url": "https://blog.example/cover.png", "type": "image/png"}],
+        },
+    ]
+    assert sent["tags"] == "ab,Rust,Persian"
+
+
+# -- any text, any platform -------------------------------------------------------------------
+
+_TRICKS = [*BIDI_CHARS, *INVISIBLE_CHARS, "\u200c", "\u200d", "\u034f", "\u180e"]
+_ALPHABET = st.sampled_from([*"abcXYZ019 .:-_/#", "@", "＠", "u/", "rt", "\n", *_TRICKS])
+_TEXT = st.lists(_ALPHABET, max_size=60).map("".join)
+_STYLES = [
+    (Style(platform="twitter", shape=render_twitter, template="{title} {summary} {url}"), 1),
+    (Style(platform="reddit", shape=render_reddit, template="{title}"), 2),
+    (
+        Style(
+            platform="reddit",
+            shape=render_reddit,
+            template="{title}",
+            kind="self",
+            body_template="{title}\n\n{summary}\n\n{url}",
+        ),
+        2,
+    ),
+    (Style(platform="tumblr", shape=render_tumblr, template="{title}"), 3),
+]
+_LIMITS = {
+    1: Limits(max_text=280, text_counting="twitter", max_media=4),
+    2: Limits(max_title=300, max_body=40_000),
+    3: Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1),
+}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=_TEXT, summary=_TEXT, labels=st.lists(_TEXT, max_size=4))
+def test_no_trick_survives_rendering_and_the_link_stays_whole(
+    title: str, summary: str, labels: list[str]
+) -> None:
+    """Text of Latin letters only: no bidi control, invisible character or joiner has a
+    reason to stay anywhere in any post, every mention is neutralised, the link is whole."""
+    entry = Entry(
+        feed="blog", key="k", title=title, link=LINK, content_html=summary, labels=tuple(labels)
+    )
+    for style, kind in _STYLES:
+        post = render(entry, style, _LIMITS[kind]).post
+        parts = [post.text, post.title, post.body, post.description, *post.tags]
+        for part in parts:
+            shown = _shown(part)
+            assert not HIDDEN.search(shown), (style.platform, part)
+            assert not regex.search("[\u200c\u200d\u034f\u180e]", shown), (style.platform, part)
+        if style.platform == "twitter":
+            assert LINK in post.text
+            assert neutralize_x_mentions(post.text) == post.text
+        elif post.body:
+            assert post.body.endswith(LINK)
+            assert neutralize_reddit_mentions(post.body) == post.body
+        else:
+            assert post.link == LINK
