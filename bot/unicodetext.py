@@ -119,23 +119,24 @@ def clean_text(text: str) -> str:
         return text
     pieces: list[str] = []
     position = 0
+    before_index = -1
     for found in _CONDITIONAL.finditer(text):
         index = found.start()
         pieces.append(text[position:index])
-        if _keep(text, index):
+        if index != position:  # else a run of joiners goes on: the character before it stays
+            before_index = index - 1
+        if _keep(text, index, before_index):
             pieces.append(found.group())
         position = index + 1
     pieces.append(text[position:])
     return "".join(pieces)
 
 
-def _keep(text: str, index: int) -> bool:
-    """Whether the joiner at ``index`` does something where it stands."""
+def _keep(text: str, index: int, before_index: int) -> bool:
+    """Whether the joiner at ``index`` does something where it stands; ``before_index`` is
+    where the nearest character before it that is no joiner stands (-1: none)."""
     joiner = text[index]
     after = text[index + 1] if index + 1 < len(text) else ""
-    before_index = index - 1
-    while before_index >= 0 and text[before_index] in _JOINERS:
-        before_index -= 1
     before = text[before_index] if before_index >= 0 else ""
     if not before or after in _JOINERS:
         return False
