@@ -26,7 +26,8 @@ Always removed:
   space, the usual way to an "empty" name), U+FFF0-U+FFF8 (reserved), U+FFF9-U+FFFB
   (interlinear annotation controls: not default-ignorable, but they mark text to be hidden or
   shown elsewhere), U+1BCA0-U+1BCA3 (shorthand format controls), U+1D173-U+1D17A (musical
-  format controls), and U+E0000-U+E0FFF apart from what is kept below (tags, reserved).
+  format controls), and U+E0000-U+E0FFF (the language tag, reserved code points) but for the
+  tag characters and variation selectors below.
 
 Kept where they do something, removed elsewhere (decided from the characters around them):
 
@@ -38,7 +39,7 @@ Kept where they do something, removed elsewhere (decided from the characters aro
   and a visible virama, and make Malayalam chillu letters (``ന്‍``) even at the end of a word.
 - U+200C and U+200D between two letters or marks when at least one of them is of a script
   other than Latin, Greek, Cyrillic (or a character common to all scripts): Persian
-  ``می‌خواهم``, Arabic, Hebrew, Indic scripts and the like. Between two Latin letters a
+  ``می‌خواهم``, Arabic, Indic scripts and the like. Between two Latin letters a
   joiner changes nothing and only hides a difference (``pay\\u200cpal``).
 - U+200D next to an Arabic-style joining letter on the side it joins (Joining_Type Dual or
   Left before it, Dual or Right after it): Persian ``ه‍`` in abbreviations shows the joined
@@ -54,9 +55,9 @@ it, and by the nearest character before it that is no joiner.
 
 Never touched: variation selectors (U+FE00-U+FE0F, U+E0100-U+E01EF and the Mongolian
 U+180B-U+180D, U+180F), which choose an emoji's or an ideograph's glyph, and the conjoining
-Hangul fillers U+115F and U+1160, which are parts of Old Hangul syllables. Nothing here
-touches visible characters, nor normalises: look-alike letters (``раураl`` in Cyrillic) are
-another problem.
+Hangul fillers U+115F and U+1160, which are parts of Old Hangul syllables. Nothing with a
+glyph is removed (the Hangul fillers above show as a blank at most) and nothing is
+normalised: look-alike letters (``раураl`` in Cyrillic) are another problem.
 
 The module stands alone (only ``regex``), for any text: a title, a label, a text made from
 HTML, a Markdown body. Whoever adds characters on purpose afterwards (a mention neutraliser
