@@ -23,7 +23,7 @@ import html as _html
 import re
 from collections.abc import Iterator
 from html.entities import html5 as _HTML5_ENTITIES
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import regex
 from bs4 import BeautifulSoup, ParserRejectedMarkup
@@ -153,6 +153,8 @@ _ANY_TAG = re.compile(r"<[^<>]*>")
 _REFERENCE = re.compile(r"&(?:#(?!(?:[0-9]+|[xX][0-9a-fA-F]+)[^0-9a-fA-F])|([A-Za-z][-.\w]*);)")
 _KNOWN_ENTITIES = frozenset(EntitySubstitution.HTML_ENTITY_TO_CHARACTER)
 _WS = re.compile(r"\s+")
+# In a URL: whitespace and format characters, percent-encoded in a Markdown link.
+_URL_HIDDEN = regex.compile(r"[\s\p{Z}\p{Cf}]")
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 _TRAILING_SPACE_BEFORE_BLANK = re.compile(r"[^\S\n]+\n(?=\n)")
@@ -533,7 +535,11 @@ def _escape_link_text(text: str) -> str:
 
 
 def _escape_url(url: str) -> str:
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    """A link destination that ends where Markdown expects it and shows nothing hidden:
+    spaces, parentheses and invisible characters (format controls such as U+200B or U+202E)
+    percent-encoded, as a browser would send them."""
+    url = _URL_HIDDEN.sub(lambda m: quote(m.group(), safe=""), url)
+    return url.replace("(", "%28").replace(")", "%29")
 
 
 def _resolve(url: str, base_url: str) -> str:

@@ -11,6 +11,16 @@ A post that should not go out at all carries a ``skip_reason`` (``Rendered.skip_
 an empty entry (no title, no text, no link), a post the template leaves empty, an entry
 without a link on a Reddit target with ``no_link = "skip"``. The planner records such a
 delivery as ``skipped`` with that reason.
+
+Feed text is not trusted. :func:`render` cleans an entry's text once, on its way in, of bidi
+controls and invisible characters (``bot.unicodetext``): title, labels, author, feed title,
+image alt text, and the text and Markdown made from its HTML. Then, where the target has
+``neutralize_mentions`` (the default), mentions are neutralised (``bot.mentions``): X's
+``@name``/``＠name`` in every field of the text, Reddit's ``u/name`` in a self post's body.
+Cleaning happens here, at render time, not when a feed is parsed: an entry is stored as the
+feed wrote it, so its key (a content hash for entries without id or link) and its edit hash
+stay what they were, entries stored before this cleaning existed are cleaned too when they
+are rendered, and the cleaning of HTML can only be done on the text made from it.
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ from dataclasses import dataclass, field, replace
 
 from bot.hashtags import select_hashtags, tumblr_tags
 from bot.htmltext import excerpt, html_to_markdown, html_to_text
+from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.model import Entry, Image, Limits, Post
+from bot.unicodetext import clean_text
 from bot.xtext import truncate_chars, truncate_weighted, weighted_length
 
 UNTITLED_EXCERPT_CHARS = 80
@@ -31,9 +43,8 @@ SLUG_WORDS_CHARS = 60
 _SENTENCE_ENDS = ".!?…。！？\"'”’)"
 TUMBLR_DESCRIPTION_CHARS = 300
 TUMBLR_SUMMARY_CHARS = 1000
-_MENTION = re.compile(r"(?<![\w@])@(?=\w)")
-# A word joiner after "@" keeps "@name" readable but stops it from notifying anybody.
-_NEUTRAL_AT = "@\u2060"
+# The fields of feed text that may hold a mention (the others are the link and hashtags).
+_TEXT_FIELDS = ("title", "summary", "feed_title", "author")
 
 
 Shape = Callable[["Entry", "Style", Limits], "Rendered"]
@@ -54,6 +65,8 @@ class Style:
     hashtags_allow: Sequence[str] | None = None
     hashtags_deny: Sequence[str] = ()
     hashtags_rename: Mapping[str, str] = field(default_factory=dict)
+    # Mentions from the feed cannot notify anybody (X: @name, ＠name; Reddit: u/name in a self
+    # post's body). Bidi and invisible characters are removed whatever this says.
     neutralize_mentions: bool = True
     tags_from_labels: bool = True
     extra_tags: Sequence[str] = ()
@@ -80,11 +93,31 @@ EMPTY_ENTRY = "empty entry: no title, no text and no link"
 
 def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
     """``entry`` as a post in ``style``'s shape, within ``limits``; an empty entry's post
-    has a ``skip_reason`` whatever the shape made of it."""
+    has a ``skip_reason`` whatever the shape made of it.
+
+    The shape gets the entry with its text cleaned (:func:`clean_entry`).
+    """
+    entry = clean_entry(entry)
     rendered = style.shape(entry, style, limits)
     if not entry.title.strip() and not entry.link and not summary_paragraphs(entry).strip():
         return replace(rendered, skip_reason=EMPTY_ENTRY)
     return rendered
+
+
+def clean_entry(entry: Entry) -> Entry:
+    """``entry`` with its plain-text fields cleaned of bidi controls and invisible characters
+    (``bot.unicodetext.clean_text``); its HTML is cleaned once made text
+    (:func:`summary_paragraphs`, and a Reddit self post's Markdown). The link and the image
+    URLs are left as they are."""
+    images = tuple(replace(image, alt=clean_text(image.alt)) for image in entry.images)
+    return replace(
+        entry,
+        title=clean_text(entry.title),
+        labels=tuple(clean_text(label) for label in entry.labels),
+        author=clean_text(entry.author),
+        feed_title=clean_text(entry.feed_title),
+        images=images,
+    )
 
 
 def _empty_post(what: str) -> str:
@@ -129,12 +162,13 @@ def summary_paragraphs(entry: Entry) -> str:
     """The entry's summary (or content) as plain text with its paragraphs and list lines.
 
     Feeds often cut the summary off mid-sentence (Ghost: 50 words, WordPress: 55); when the
-    summary is such a cut of the content, it gets the ellipsis the feed left out.
+    summary is such a cut of the content, it gets the ellipsis the feed left out. The text is
+    cleaned of bidi controls and invisible characters (``bot.unicodetext``).
     """
-    text = html_to_text(entry.summary_html or entry.content_html)
+    text = clean_text(html_to_text(entry.summary_html or entry.content_html))
     if entry.summary_html and entry.content_html and text and text[-1] not in _SENTENCE_ENDS:
         flat = re.sub(r"\s+", " ", text).strip()
-        content = re.sub(r"\s+", " ", html_to_text(entry.content_html)).strip()
+        content = re.sub(r"\s+", " ", clean_text(html_to_text(entry.content_html))).strip()
         if len(content) > len(flat) and content.startswith(flat):
             text = text.rstrip(" ,;:-–—") + "…"
     return text
@@ -190,9 +224,9 @@ def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
 def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
     limit = limits.max_text or 280
     values, _ = _base_values(entry)
-    if style.neutralize_mentions:  # X notifies every @name in a post
-        for name in ("title", "summary", "feed_title", "author"):
-            values[name] = _MENTION.sub(_NEUTRAL_AT, values[name])
+    if style.neutralize_mentions:  # X notifies every @name and ＠name in a post
+        for name in _TEXT_FIELDS:
+            values[name] = neutralize_x_mentions(values[name])
     fitted = dict(values, title="", summary="")
 
     def length(candidate: Mapping[str, str]) -> int:
@@ -270,7 +304,14 @@ def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
 
 def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
     """A link post, or a self post (``kind = "self"``, or an entry without a link when
-    ``no_link = "self"``); the title falls back to the link when the template gives none."""
+    ``no_link = "self"``); the title falls back to the link when the template gives none.
+
+    With ``neutralize_mentions``, ``u/name`` in a self post's body cannot notify anybody.
+    The title is left as written: Reddit shows a title as plain text and links nothing in it
+    (its Markdown, where ``u/name`` links and notifies, is the body's), and a self post is
+    found again after an unknown outcome by its exact title, which an invisible character
+    could make differ from what Reddit keeps.
+    """
     values, _ = _base_values(entry)
     max_title = limits.max_title or 300
     title = fill(style.template, values).replace("\n", " ")
@@ -284,7 +325,11 @@ def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
     body = ""
     if kind == "self":
         markdown = html_to_markdown(entry.content_html or entry.summary_html, entry.link)
-        body = fill(style.body_template, {**values, "summary": markdown})
+        body_values = {**values, "summary": clean_text(markdown)}
+        if style.neutralize_mentions:
+            for name in _TEXT_FIELDS:
+                body_values[name] = neutralize_reddit_mentions(body_values[name])
+        body = fill(style.body_template, body_values)
         body = truncate_chars(body, limits.max_body or 40_000)
     post = Post(title=title, link=entry.link if kind == "link" else "", body=body)
     return Rendered(

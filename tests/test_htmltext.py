@@ -297,6 +297,12 @@ def test_html_to_text_huge_input_is_linear_enough() -> None:
         ),
         ('<p><a name="anchor">no href</a></p>', "no href"),
         ('<p><a href="mailto:me@ex.com">mail me</a></p>', "[mail me](mailto:me@ex.com)"),
+        # Invisible characters in a link's address are percent-encoded: the link still goes
+        # where it went, and cleaning the Markdown of them later cannot change it.
+        (
+            '<p><a href="https://ex.com/a\u200bb\u202e c">x</a></p>',
+            "[x](https://ex.com/a%E2%80%8Bb%E2%80%AE%20c)",
+        ),
     ],
 )
 def test_html_to_markdown(html: str, expected: str) -> None:

@@ -32,6 +32,8 @@ class RedditTarget(TargetSettings):
     nsfw: bool = False
     spoiler: bool = False
     send_replies: bool = False
+    # "u/name" and "/u/name" from the feed, in a self post's body, cannot notify anybody.
+    neutralize_mentions: bool = True
     client_id: SecretStr
     client_secret: SecretStr
     username: str | None = None
@@ -87,6 +89,7 @@ def style(settings: TargetSettings) -> Style:
         body_template=target.body,
         kind=target.kind,
         no_link=target.no_link,
+        neutralize_mentions=target.neutralize_mentions,
         image=False,
     )
 
