@@ -1,43 +1,113 @@
-"""Platform registry: platform name -> its spec module, imported only when asked for.
+"""The platform registry: every platform installed under the entry-point group
+``feedrelay.platforms``, FeedRelay's own included, each loaded only when asked for.
 
-Importing this package imports no platform library, and neither does ``spec``: a spec module
-holds what the core needs (settings model, limits, renderer options, cost) and names its
-client class, which ``PlatformSpec.open`` imports when a target is opened. Adding a platform
-is a folder ``adapters/<name>/`` (``spec.py`` + ``client.py``) and one line here.
+An entry point maps a platform's name (as ``platform = "..."`` spells it) to either its
+``PlatformSpec`` (``adapters.twitter.spec:SPEC``, FeedRelay's own) or a function that takes
+the plugin surface (``adapters.api``) and returns one (``feedrelay_echo:plugin``, a platform
+in another distribution, which so never imports ``bot`` or ``adapters`` by name: see
+``docs/plugins.md``). Listing the platforms reads the installed packages' metadata only;
+nothing of a platform is imported until its spec is asked for, and a spec imports no
+platform library (its client is imported when a target is opened).
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+import importlib.metadata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from bot.errors import PluginError
 
 if TYPE_CHECKING:
     from adapters.base import Adapter, PlatformSpec
 
-PLATFORMS: dict[str, str] = {
-    "twitter": "adapters.twitter.spec",
-    "reddit": "adapters.reddit.spec",
-    "tumblr": "adapters.tumblr.spec",
-}
+__all__ = ["GROUP", "Plugin", "PluginError", "adapter_class", "installed", "platforms", "spec"]
+
+GROUP = "feedrelay.platforms"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plugin:
+    """One installed platform: its name, where its spec is, and the distribution (with its
+    version) that installed it."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+
+@functools.cache
+def installed() -> dict[str, Plugin]:
+    """The installed platforms by name: FeedRelay's own first, then the others, each by
+    name. A name installed twice keeps its first (FeedRelay's own win)."""
+    found: dict[str, Plugin] = {}
+    points = sorted(
+        importlib.metadata.entry_points(group=GROUP),
+        key=lambda p: (_distribution(p) != "feedrelay", p.name),
+    )
+    for point in points:
+        dist = point.dist
+        found.setdefault(
+            point.name,
+            Plugin(
+                name=point.name,
+                value=point.value,
+                distribution=dist.metadata["Name"] if dist is not None else "?",
+                version=dist.version if dist is not None else "?",
+            ),
+        )
+    return found
 
 
 def platforms() -> list[str]:
-    """The names of the known platforms, as ``platform = "..."`` in the config spells them."""
-    return list(PLATFORMS)
+    """The names of the installed platforms, as ``platform = "..."`` in the config spells
+    them (imports nothing)."""
+    return list(installed())
 
 
+@functools.cache
 def spec(platform: str) -> PlatformSpec:
-    """The spec of ``platform``; raises ``KeyError`` for an unknown platform."""
+    """The spec of ``platform``: ``KeyError`` if no such platform is installed,
+    ``PluginError`` (naming it) if it is installed but cannot be loaded."""
+    from adapters import api
     from adapters.base import PlatformSpec
 
-    found = getattr(importlib.import_module(PLATFORMS[platform]), "SPEC", None)
+    plugin = installed()[platform]
+    try:
+        module_name, _, attribute = plugin.value.partition(":")
+        found: object = importlib.import_module(module_name)
+        for part in attribute.split(".") if attribute else ():
+            found = getattr(found, part)
+        if not isinstance(found, PlatformSpec) and callable(found):
+            found = found(api)
+    except Exception as error:  # a plugin's bug must not stop the others
+        raise PluginError(
+            f"platform {platform!r} ({plugin.distribution} {plugin.version}) cannot be loaded:"
+            f" {type(error).__name__}: {error}",
+            platform=platform,
+        ) from error
     if not isinstance(found, PlatformSpec) or found.name != platform:
-        raise TypeError(f"{PLATFORMS[platform]}.SPEC is not the PlatformSpec of {platform!r}")
+        raise PluginError(
+            f"platform {platform!r} ({plugin.distribution} {plugin.version}): {plugin.value}"
+            " is not its PlatformSpec",
+            platform=platform,
+        )
+    if found.api != api.API_VERSION:
+        raise PluginError(
+            f"platform {platform!r} ({plugin.distribution} {plugin.version}) is written for"
+            f" plugin API {found.api}; this FeedRelay has API {api.API_VERSION}",
+            platform=platform,
+        )
     return found
 
 
 def adapter_class(platform: str) -> Callable[..., Adapter]:
-    """The adapter class for ``platform`` (imports its platform library); ``KeyError`` if
-    the platform is unknown."""
+    """The adapter class for ``platform`` (imports its platform library)."""
     return spec(platform).client_class()
+
+
+def _distribution(point: importlib.metadata.EntryPoint) -> str:
+    return point.dist.metadata["Name"] if point.dist is not None else ""

@@ -104,6 +104,8 @@ class PlatformSpec:
     name: str
     settings_model: type[TargetSettings]
     limits: Limits
+    # The plugin surface (``adapters.api.API_VERSION``) this platform is written for.
+    api: int = 1
     # True where the platform itself refuses an identical re-send (``DuplicatePostError``),
     # so that sending again is a safe way to settle an unknown outcome.
     resend_is_safe: bool = False

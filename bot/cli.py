@@ -102,7 +102,11 @@ def _setup_logging(verbose: int) -> None:
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+    no_args_is_help=True,
+)
 @click.option(
     "--config",
     "config_option",
@@ -111,13 +115,24 @@ def _setup_logging(verbose: int) -> None:
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v: what happens, -vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, errors and results.")
-@click.version_option(__version__, "-V", "--version", prog_name="feedrelay")
+@click.option(
+    "-V", "--version", is_flag=True, help="Print the version and exit (-V -v: with platforms)."
+)
 @click.pass_context
-def main(ctx: click.Context, config_option: str | None, verbose: int, quiet: bool) -> None:
+def main(
+    ctx: click.Context, config_option: str | None, verbose: int, quiet: bool, version: bool
+) -> None:
     """Announce every new blog post on X, Reddit and Tumblr, exactly once.
 
     Exit status: 0 done, 1 something failed, 2 a usage or config error.
     """
+    if version:
+        click.echo(f"feedrelay, version {__version__}")
+        if verbose:
+            _print_platforms()
+        ctx.exit(0)
+    if ctx.invoked_subcommand is None:
+        raise click.UsageError("Missing command.")
     if quiet and verbose:
         raise click.UsageError("-q and -v contradict each other: give one")
     _setup_logging(verbose)
@@ -125,6 +140,21 @@ def main(ctx: click.Context, config_option: str | None, verbose: int, quiet: boo
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def _print_platforms() -> None:
+    """The installed platforms, each with the package that brought it and whether it loads."""
+    import adapters
+
+    click.echo("platforms:")
+    for name, plugin in adapters.installed().items():
+        try:
+            adapters.spec(name)
+        except adapters.PluginError as error:
+            state = f"cannot be loaded: {error}"
+        else:
+            state = "ok"
+        click.echo(f"  {name:<10} {plugin.distribution} {plugin.version}  {state}")
 
 
 @main.command()

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError
 
 import adapters
-from bot.errors import ConfigError
+from bot.errors import ConfigError, PluginError
 from bot.settings import (
     TEMPLATE_FIELDS,
     Duration,
@@ -37,7 +37,6 @@ from bot.settings import (
 )
 
 __all__ = [
-    "TARGET_MODELS",
     "TEMPLATE_FIELDS",
     "BotSettings",
     "Config",
@@ -48,6 +47,7 @@ __all__ = [
     "TemplateStr",
     "config_path",
     "load_config",
+    "target_model",
     "parse_duration",
     "template_fields",
 ]
@@ -92,10 +92,11 @@ class NotifySettings(Section):
     urls: list[SecretStr] = Field(default_factory=list)
 
 
-# Each platform's settings model, from its spec (``adapters/<platform>/spec.py``).
-TARGET_MODELS: dict[str, type[TargetSettings]] = {
-    name: adapters.spec(name).settings_model for name in adapters.platforms()
-}
+def target_model(platform: str) -> type[TargetSettings]:
+    """The settings model of an installed platform, from its spec (loaded now, and only
+    for a platform the config uses): ``KeyError`` if none is installed by that name,
+    ``PluginError`` if it cannot be loaded."""
+    return adapters.spec(platform).settings_model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,11 +197,16 @@ def _validate(
             feeds[name] = feed
     for name, section in _tables(raw, "targets", report):
         platform = section.get("platform")
-        model = TARGET_MODELS.get(platform) if isinstance(platform, str) else None
-        if model is None:
-            known = ", ".join(repr(p) for p in TARGET_MODELS)
-            hint = _did_you_mean(platform, TARGET_MODELS, quote=True) if platform else ""
+        installed = adapters.platforms()
+        if not isinstance(platform, str) or platform not in installed:
+            known = ", ".join(repr(p) for p in installed)
+            hint = _did_you_mean(platform, installed, quote=True) if platform else ""
             report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}{hint}")
+            continue
+        try:
+            model = target_model(platform)
+        except PluginError as error:
+            report(("targets", name, "platform"), str(error))
             continue
         target = _model(model, section, ("targets", name), report)
         if target is not None:

@@ -11,6 +11,7 @@
     ├── StorageError           the store could not be read or written
     ├── SetupError             ``init`` or ``auth`` cannot go on (says what to do)
     ├── NotifyError            no notification service accepted a message
+    ├── PluginError            an installed platform cannot be loaded (carries ``platform``)
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
@@ -45,6 +46,15 @@ class ConfigError(FeedRelayError):
     def __str__(self) -> str:
         head = f"invalid config {self.path}" if self.path else "invalid config"
         return head + ":\n" + "\n".join(f"  - {problem}" for problem in self.problems)
+
+
+class PluginError(FeedRelayError):
+    """An installed platform cannot be loaded (its package is broken or too old); the other
+    platforms still work."""
+
+    def __init__(self, message: str, *, platform: str) -> None:
+        self.platform = platform
+        super().__init__(message)
 
 
 class FeedError(FeedRelayError):

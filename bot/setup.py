@@ -142,8 +142,8 @@ def _said(error: FeedError) -> str:
 
 # -- the answers -------------------------------------------------------------------------
 def parse_platforms(text: str) -> list[str]:
-    """``"twitter,reddit"`` (also ``x``, spaces, any order) as known platform names, in the
-    registry's order; ``ValueError`` naming the unknown ones."""
+    """``"twitter,reddit"`` (also ``x``, spaces) as known platform names, in the order given,
+    each once; ``ValueError`` naming the unknown ones."""
     aliases = {"x": "twitter"}
     known = adapters.platforms()
     given = [aliases.get(p.strip().lower(), p.strip().lower()) for p in re.split(r"[,\s]+", text)]
@@ -156,7 +156,7 @@ def parse_platforms(text: str) -> list[str]:
         )
     if not given:
         raise ValueError(f"name at least one platform: {', '.join(known)}")
-    return [p for p in known if p in given]
+    return list(dict.fromkeys(given))
 
 
 def subreddit_name(text: str) -> str:
