@@ -19,14 +19,16 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import AfterValidator, Field, SecretStr, ValidationError
 
 import adapters
 from bot.errors import ConfigError
 from bot.settings import (
+    LONGEST_DURATION,
     TEMPLATE_FIELDS,
+    Between,
     Duration,
     Section,
     TargetSettings,
@@ -63,27 +65,45 @@ _BARE_ENV_REF = re.compile(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+def _no_nul(value: str) -> str:
+    """A path or URL with a NUL character in it: no file system or server takes one."""
+    if "\0" in value:
+        raise ValueError("may not contain a NUL character (\\u0000)")
+    return value
+
+
+# Every duration and number has a range (README's configuration reference gives each);
+# a value outside it is a config error naming the key, the line and the range.
+PollInterval = Annotated[Duration, Between(timedelta(minutes=1), timedelta(days=7))]
+
+
 class BotSettings(Section):
-    database: str = "feedrelay.sqlite"
+    database: Annotated[str, AfterValidator(_no_nul)] = Field(
+        default="feedrelay.sqlite", min_length=1
+    )
     timezone: TimeZoneName = "UTC"
-    poll_interval: Duration = timedelta(minutes=10)
-    max_feed_bytes: int = Field(default=10_000_000, gt=0)
-    max_image_bytes: int = Field(default=5_000_000, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
-    fetch_workers: int = Field(default=16, ge=1, le=256)
-    fetch_deadline: Duration = timedelta(seconds=60)
+    poll_interval: PollInterval = timedelta(minutes=10)
+    max_feed_bytes: Annotated[int, Between(1, 1_000_000_000)] = 10_000_000
+    max_image_bytes: Annotated[int, Between(1, 50_000_000)] = 5_000_000
+    max_attempts: Annotated[int, Between(1, 100)] = 8
+    fetch_workers: Annotated[int, Between(1, 256)] = 16
+    fetch_deadline: Annotated[Duration, Between(timedelta(seconds=1), timedelta(minutes=10))] = (
+        timedelta(seconds=60)
+    )
     # How long a runner's claim on a delivery holds: after it, a runner that died while
     # sending is taken over (its post looked up first). Longer than any post takes.
-    claim_lease: Duration = Field(default=timedelta(minutes=10), ge=timedelta(seconds=1))
+    claim_lease: Annotated[Duration, Between(timedelta(seconds=1), timedelta(days=1))] = timedelta(
+        minutes=10
+    )
 
 
 class FeedSettings(Section):
-    url: str = Field(min_length=1)
+    url: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1)
     targets: list[str] = Field(default_factory=list)
-    backfill: int = Field(default=0, ge=0)
-    poll_interval: Duration | None = None
-    max_new_per_poll: int = Field(default=5, ge=0)
-    max_age: Duration = timedelta(days=7)
+    backfill: Annotated[int, Between(0, 10_000)] = 0
+    poll_interval: PollInterval | None = None
+    max_new_per_poll: Annotated[int, Between(0, 10_000)] = 5
+    max_age: Annotated[Duration, Between(timedelta(0), LONGEST_DURATION)] = timedelta(days=7)
 
 
 class NotifySettings(Section):
@@ -155,6 +175,10 @@ def load_config(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"not valid TOML: {error}"], path=str(path)) from None
+    except ValueError as error:  # tomllib's int() of a number thousands of digits long
+        raise ConfigError(
+            [f"not valid TOML: a number too long to read ({error})"], path=str(path)
+        ) from None
     return _validate(raw, text, path, environ, allow_missing_secrets)
 
 
@@ -199,8 +223,14 @@ def _validate(
         model = TARGET_MODELS.get(platform) if isinstance(platform, str) else None
         if model is None:
             known = ", ".join(repr(p) for p in TARGET_MODELS)
-            hint = _did_you_mean(platform, TARGET_MODELS, quote=True) if platform else ""
-            report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}{hint}")
+            if platform is None:
+                message = f"required key is missing (one of {known})"
+            elif isinstance(platform, str):
+                hint = _did_you_mean(platform, TARGET_MODELS, quote=True)
+                message = f"must be one of {known}, not {platform!r}{hint}"
+            else:  # a number, a list, a table: its value says nothing useful
+                message = f"must be one of {known} (a string)"
+            report(("targets", name, "platform"), message)
             continue
         target = _model(model, section, ("targets", name), report)
         if target is not None:
