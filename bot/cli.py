@@ -806,7 +806,7 @@ def pause(ctx: Context, target: str, duration: str | None) -> None:
 @_fail_cleanly
 def migrate_store(ctx: Context, url: str) -> None:
     """Copy this config's SQLite store (its whole history) into an empty PostgreSQL one."""
-    from bot.config import is_server_url
+    from bot.config import database_url_problem, is_server_url
     from bot.store import SqlStore, instance_lock, shown_url
     from bot.store.copy import copy_store
 
@@ -815,6 +815,9 @@ def migrate_store(ctx: Context, url: str) -> None:
         raise click.UsageError("[bot] database is a PostgreSQL store already")
     if not is_server_url(url):
         raise click.BadParameter("expected a postgresql://user@host/db URL", param_hint="--to")
+    problem = database_url_problem(url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--to")
     if not config.database_path.exists():
         raise click.UsageError(f"no store at {config.database_path}: nothing to copy")
     shown = shown_url(url)

@@ -12,6 +12,7 @@ importable from here too).
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -154,6 +155,40 @@ def is_server_url(database: str) -> bool:
     return re.match(r"^postgres(?:ql)?(?:\+\w+)?://", database) is not None
 
 
+# A database URL as SQLAlchemy reads one (sqlalchemy.engine.url._parse_url), so that a URL
+# it cannot use is a config error at load; SQLAlchemy itself is imported in bot/store only.
+_SERVER_URL = re.compile(
+    r"""
+    (?P<name>[\w+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
+    """,
+    re.X,
+)
+_SERVER_URL_FORM = (
+    "write postgresql://USER:PASSWORD@HOST:PORT/DATABASE (an @ in the password as %40)"
+)
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL URL, or ``None``. Never quotes the URL: it may hold
+    the password."""
+    match = _SERVER_URL.match(url)
+    if match is None:  # pragma: no cover (every part after "://" is optional)
+        return f"not a PostgreSQL URL: {_SERVER_URL_FORM}"
+    ipv6, host, port = match["ipv6host"], match["ipv4host"], match["port"]
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return f"the host in [...] is not an IPv6 address: {_SERVER_URL_FORM}"
+    if host is not None and not re.fullmatch(r"[A-Za-z0-9._~%-]+", host):
+        return f"the host is malformed: {_SERVER_URL_FORM}"
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"the port must be a number from 1 to 65535: {_SERVER_URL_FORM}"
+    return None
+
+
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """``--config``, else ``$FEEDRELAY_CONFIG``, else ``./feedrelay.toml``."""
     return Path(explicit or environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
@@ -250,13 +285,18 @@ def _validate(
                 hint = _did_you_mean(target_name, known_targets, quote=True)
                 report(("feeds", name, "targets", index), f"no target named {target_name!r}{hint}")
 
+    # The environment may put the store elsewhere (a container's volume, systemd's
+    # StateDirectory) without editing the config file.
+    database = environ.get(DATABASE_ENV_VAR) or bot.database
+    if is_server_url(database):
+        problem = database_url_problem(database)
+        if problem:
+            where = ("bot", "database") if database == bot.database else (f"${DATABASE_ENV_VAR}",)
+            report(where, problem)
     if problems:
         raise ConfigError(problems, path=str(path))
     base = path.resolve().parent
     feeds = {name: _resolve_feed_path(feed, base) for name, feed in feeds.items()}
-    # The environment may put the store elsewhere (a container's volume, systemd's
-    # StateDirectory) without editing the config file.
-    database = environ.get(DATABASE_ENV_VAR) or bot.database
     return Config(
         path=path.resolve(),
         bot=bot,

@@ -521,3 +521,15 @@ def test_dry_run_and_preview_as_json_one_object_per_post(
     assert [(p["status"], p["post"]["text"]) for p in previewed] == [("would_post", text)]
     assert previewed[0]["budget"].endswith(f" = {weighted_length(text)}/280")
     assert _invoke(path, "run", "--once", "--json").exit_code == 2  # --json needs --dry-run
+
+
+def test_a_malformed_postgresql_url_is_a_usage_or_config_error(tmp_path: Path) -> None:
+    path = write_config(tmp_path, feed_table("blog", "feed.xml", ["x"]), x_target("http://h"))
+    moved = _invoke(path, "migrate-store", "--to", "postgresql://u:pw-secret@db:notaport/x")
+    assert moved.exit_code == 2, moved.output
+    assert "the port must be a number from 1 to 65535" in moved.output
+    assert "secret" not in moved.output and "Traceback" not in moved.output
+    path.write_text(path.read_text().replace('"state.sqlite"', '"postgresql://u@db:5432:9/x"'))
+    checked = _invoke(path, "check")
+    assert checked.exit_code == 2, checked.output
+    assert "bot.database: the port must be a number from 1 to 65535" in checked.output

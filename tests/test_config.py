@@ -370,3 +370,48 @@ def test_a_nul_character_in_a_path_is_a_config_error(tmp_path: Path) -> None:
         raised.value.problems
     )
     assert any(p.startswith("feeds.blog.url: may not contain a NUL") for p in raised.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://u:pw-secret@host:notaport/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:pw-secret@host:99999/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:pw-secret@host:0/db", "the port must be a number from 1 to 65535"),
+        ("postgres://u@host:5432:1/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:pw@secret@host/db", "the host is malformed"),
+        ("postgresql://u@ho st/db", "the host is malformed"),
+        ("postgresql://u:pw-secret@[::1/db", "the host is malformed"),
+        ("postgresql://u@[not-v6]:5432/db", "the host in [...] is not an IPv6 address"),
+    ],
+)
+def test_a_malformed_postgresql_url_is_a_config_error(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    path = _write(tmp_path, f'[bot]\ndatabase = "{url}"\n\n{FEED}{X}')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    (found,) = raised.value.problems
+    assert found.startswith(f"bot.database: {problem}: write postgresql://USER:PASSWORD@HOST")
+    assert found.endswith("(line 2)")
+    assert "secret" not in found  # never the URL: it may hold the password
+    from_env = _write(tmp_path, FEED + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(from_env, environ={**ENV, "FEEDRELAY_DATABASE": url})
+    assert raised.value.problems[0].startswith(f"$FEEDRELAY_DATABASE: {problem}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://feedrelay:${PW}@db:5432/feedrelay",
+        "postgresql://u@127.0.0.1/db",
+        "postgresql://u@[::1]:5432/db",
+        "postgresql://postgres:@/postgres?host=/tmp/pg",
+        "postgresql+psycopg://u@my_db.example.org:5433/x?sslmode=require",
+    ],
+)
+def test_good_postgresql_urls_are_taken(tmp_path: Path, url: str) -> None:
+    path = _write(tmp_path, f'[bot]\ndatabase = "{url}"\n\n{FEED}{X}')
+    config = load_config(path, environ={**ENV, "PW": "p@ss/w:rd"})
+    assert config.database_url is not None

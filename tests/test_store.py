@@ -289,3 +289,20 @@ def test_feeds_are_spread_over_runners_on_postgresql(postgres_url: str) -> None:
     )
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw-secret@127.0.0.1:notaport/db",
+        "postgresql://u:pw-secret@[::1/db",
+        "postgresql://u:pw@secret@127.0.0.1:x@y/db",
+    ],
+)
+def test_a_malformed_postgresql_url_is_a_storage_error_without_the_password(url: str) -> None:
+    # bot.config refuses these at load; the store still never lets SQLAlchemy's ValueError out.
+    from bot.errors import StorageError
+
+    with pytest.raises(StorageError, match="the URL's host or port is malformed") as raised:
+        SqlStore.open(url)
+    assert "secret" not in str(raised.value)

@@ -174,6 +174,11 @@ class SqlStore:
         except sa.exc.SQLAlchemyError as error:
             where = shown_url(driver)
             raise StorageError(f"cannot open the store {where}: {_reason(error)}") from None
+        except ValueError:  # SQLAlchemy's int() of the port (bot.config checks it at load)
+            where = shown_url(driver)
+            raise StorageError(
+                f"cannot open the store {where}: the URL's host or port is malformed"
+            ) from None
         return store
 
     def close(self) -> None:
@@ -819,8 +824,12 @@ class SqlStore:
 
 
 def shown_url(url: str) -> str:
-    """A database URL fit to print: its password is ``***``."""
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    """A database URL fit to print: its password is ``***`` (also in one that SQLAlchemy
+    cannot read)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)  # to the last @: hide more
 
 
 def is_server_url(database: str) -> bool:
