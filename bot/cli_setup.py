@@ -423,7 +423,7 @@ def auth_tumblr(
 )
 @click.option(
     "--timeout",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 3600),
     default=300,
     show_default=True,
     help="Seconds to wait for Reddit's redirect.",

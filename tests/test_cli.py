@@ -533,3 +533,54 @@ def test_a_malformed_postgresql_url_is_a_usage_or_config_error(tmp_path: Path) -
     checked = _invoke(path, "check")
     assert checked.exit_code == 2, checked.output
     assert "bot.database: the port must be a number from 1 to 65535" in checked.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["history", "--limit", "99999999999999999999"], "not in the range 1<=x<=100000"),
+        (["history", "--limit", "0"], "not in the range 1<=x<=100000"),
+        (["history", "--since", "999999999d"], "is too long: the longest duration is 3650d"),
+        (["history", "--since", "0001-01-01"], "is out of range"),
+        (["preview", "--limit", "99999999999999999999"], "not in the range 1<=x<=1000"),
+        (["pause", "x", "--for", "999999999d"], "must be between 1s and 365d"),
+        (["pause", "x", "--for", "366d"], "must be between 1s and 365d, not 366d"),
+        (["pause", "x", "--for", "0s"], "must be between 1s and 365d, not 0s"),
+        (["pause", "x", "--for", ""], "is not a duration"),
+        (["retry", "99999999999999999999"], "is not a delivery id: ids run from 1 to 9,223,"),
+        (["retry", "1", "0"], "'0' is not a delivery id"),
+        (["skip", "1e5"], "'1e5' is not a delivery id: ids are whole numbers from 1"),
+        (["resolve", "9223372036854775808", "--no-link"], "is not a delivery id"),
+        (["approve", "9" * 5000], "is not a delivery id"),
+        (["post", "https://b.example/1", "--at", "9999-12-31 23:00"], "more than 365d ahead"),
+        (["post", "https://b.example/1", "--at", "0001-01-01"], "is not a time such as"),
+    ],
+)
+def test_an_argument_out_of_range_is_a_usage_error_in_words(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
+    from bot.store import SqlStore
+
+    path = write_config(tmp_path, feed_table("blog", "feed.xml", ["x"]), x_target("http://h"))
+    (tmp_path / "feed.xml").write_text("<rss><channel></channel></rss>")
+    SqlStore.open(tmp_path / "state.sqlite").close()  # a store to read
+    zone = path.read_text().replace("[bot]\n", '[bot]\ntimezone = "Asia/Tokyo"\n')
+    path.write_text(zone)  # east of UTC: 0001-01-01 local is before year 1 in UTC
+    result = _invoke(path, *args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+
+
+def test_the_largest_ids_and_durations_are_taken(tmp_path: Path) -> None:
+    from bot.store import SqlStore
+
+    path = write_config(tmp_path, feed_table("blog", "feed.xml", ["x"]), x_target("http://h"))
+    SqlStore.open(tmp_path / "state.sqlite").close()
+    largest = str(2**63 - 1)
+    for args in (["retry", largest], ["skip", largest], ["approve", largest]):
+        result = _invoke(path, *args)
+        assert result.exit_code == 1, result.output
+        assert f"error: no delivery {largest}" in result.output
+    assert _invoke(path, "pause", "x", "--for", "365d").exit_code == 0
+    assert _invoke(path, "history", "--since", "3650d", "--limit", "100000").exit_code == 0
