@@ -89,6 +89,9 @@ def init(
     from bot import setup
 
     path = _config_file(ctx, config_file)
+    symlinked = setup.symlinked_env(path)
+    if symlinked:  # the command line cannot be carried out: a usage error, before a question
+        raise click.UsageError(symlinked)
     setup.refuse_overwrite(path, force=force)
 
     feed = _ask_feed(blog, yes)
