@@ -113,13 +113,20 @@ class Context:
 
     @contextmanager
     def app(
-        self, *, dry_run: bool = False, posts: bool = True, config: Config | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        posts: bool = True,
+        config: Config | None = None,
+        read_only: bool = False,
     ) -> Iterator[Any]:
-        """The app; ``posts=False`` for commands that only read or edit the record."""
+        """The app; ``posts=False`` for commands that only read or edit the record,
+        ``read_only`` for those that only read it (the store is opened read-only: they work
+        on a full disk, and never migrate or write)."""
         from bot.app import make_app
 
         config = config or self.load(dry_run=dry_run, posts=posts)
-        with make_app(config, dry_run=dry_run) as app:
+        with make_app(config, dry_run=dry_run, read_only=read_only) as app:
             yield app
 
     def existing_store(self, *, as_json: bool, empty: Any) -> Config | None:
@@ -523,7 +530,7 @@ def history(
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
         return
-    with ctx.app(posts=False, config=config) as app:
+    with ctx.app(posts=False, config=config, read_only=True) as app:
         after = _since(since, app.config.bot.timezone, app.clock()) if since else None
         rows = app.history(target=target, state=status, limit=limit, since=after)
     if as_json:
@@ -614,7 +621,7 @@ def status(ctx: Context, as_json: bool) -> None:
         )
         ctx.existing_store(as_json=as_json, empty=status_json(nothing))
         return
-    with ctx.app(posts=False, config=config) as app:
+    with ctx.app(posts=False, config=config, read_only=True) as app:
         report = app.status()
     if as_json:
         click.echo(json.dumps(status_json(report), indent=2, ensure_ascii=False))
@@ -796,7 +803,7 @@ def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
         return
-    with ctx.app(posts=False, config=config) as app:
+    with ctx.app(posts=False, config=config, read_only=True) as app:
         plans = app.schedule(target)
         timezone = app.config.bot.timezone
     if as_json:

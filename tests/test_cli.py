@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -584,3 +585,73 @@ def test_the_largest_ids_and_durations_are_taken(tmp_path: Path) -> None:
         assert f"error: no delivery {largest}" in result.output
     assert _invoke(path, "pause", "x", "--for", "365d").exit_code == 0
     assert _invoke(path, "history", "--since", "3650d", "--limit", "100000").exit_code == 0
+
+
+def _on_a_full_disk(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``feedrelay ARGS`` in a process where no file may grow (``RLIMIT_FSIZE`` 0: a write
+    that needs room fails, as on a full disk; root is bound by it too). Its output goes to
+    pipes, which the limit does not touch."""
+    import os
+    import resource
+
+    def no_room() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(path), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=no_room,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("left", ["closed cleanly", "a WAL of changes and no -shm"])
+def test_reading_commands_work_on_a_full_disk_and_writing_ones_say_so(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, left: str
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    blog.add_entry("Posted before the disk filled up")
+    assert _invoke(path, "run", "--once").exit_code == 0
+    store = tmp_path / "state.sqlite"
+    if left == "a WAL of changes and no -shm":
+        # A runner killed with changes only in the WAL, its -shm gone: the reader must
+        # rebuild the index from the WAL, or it would miss them.
+        live = sqlite3.connect(store)
+        live.execute("PRAGMA wal_autocheckpoint=0")
+        live.execute("UPDATE deliveries SET error = 'only in the WAL'")
+        live.commit()
+        shutil.copy(store, tmp_path / "copy.sqlite")
+        shutil.copy(f"{store}-wal", tmp_path / "copy.sqlite-wal")
+        live.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        (tmp_path / "copy.sqlite").rename(store)
+        (tmp_path / "copy.sqlite-wal").rename(f"{store}-wal")
+        assert not Path(f"{store}-shm").exists() and Path(f"{store}-wal").stat().st_size
+    else:
+        assert not Path(f"{store}-wal").exists()  # the last connection checkpointed it
+    before = store.read_bytes()
+
+    history = _on_a_full_disk(path, "history", "--json")
+    assert history.returncode == 0, history.stderr
+    (row,) = json.loads(history.stdout)
+    assert row["title"] == "Posted before the disk filled up" and row["status"] == "posted"
+    if left == "a WAL of changes and no -shm":
+        assert row["error"] == "only in the WAL"
+        return
+    status = _on_a_full_disk(path, "status")
+    assert status.returncode == 0, status.stderr
+    assert "target x: 1 posted" in status.stdout
+    schedule = _on_a_full_disk(path, "schedule")
+    assert schedule.returncode == 0, schedule.stderr
+    assert store.read_bytes() == before
+
+    paused = _on_a_full_disk(path, "pause", "x")  # it writes: it cannot, and says so
+    assert paused.returncode == 1
+    assert paused.stderr.startswith("error: the store failed: disk I/O error")
+    assert "Traceback" not in paused.stderr
