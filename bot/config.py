@@ -103,7 +103,7 @@ class FeedSettings(Section):
     targets: list[str] = Field(default_factory=list)
     backfill: Annotated[int, Between(0, 10_000)] = 0
     poll_interval: PollInterval | None = None
-    max_new_per_poll: Annotated[int, Between(0, 10_000)] = 5
+    max_new_per_poll: Annotated[int, Between(0, 1_000_000)] = 5
     max_age: Annotated[Duration, Between(timedelta(0), LONGEST_DURATION)] = timedelta(days=7)
 
 

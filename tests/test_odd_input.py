@@ -113,7 +113,7 @@ IN_RANGE: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("bot", "fetch_workers"): st.sampled_from([1, 256]),
     ("bot", "timezone"): st.sampled_from(["UTC", "Pacific/Kiritimati", "America/Adak"]),
     ("feed", "backfill"): st.sampled_from([0, 1, 10_000]),
-    ("feed", "max_new_per_poll"): st.sampled_from([0, 1, 10_000]),
+    ("feed", "max_new_per_poll"): st.sampled_from([0, 1, 1_000_000]),
     ("feed", "max_age"): st.sampled_from(["0s", "3650d", "1ms"]),
     ("feed", "poll_interval"): st.sampled_from(["1m", "7d"]),
     ("target", "delay"): st.sampled_from(["0s", "30d", "29d23h59m"]),
