@@ -96,11 +96,13 @@ def make_app(
     dry_run: bool = False,
     session: requests.Session | None = None,
     notify_sender: Callable[[Config], Sender] | None = None,
+    read_only: bool = False,
 ) -> App:
-    """Open the store (under ``dry_run``, one whose changes are all rolled back at close)
-    and return the app over it. ``notify_sender`` makes the sender of failure
-    notifications from a config (default: Apprise over ``[notify] urls``)."""
-    store = open_store(config.store, dry_run=dry_run)
+    """Open the store (under ``dry_run``, one whose changes are all rolled back at close;
+    ``read_only`` for an app that only reads it) and return the app over it.
+    ``notify_sender`` makes the sender of failure notifications from a config (default:
+    Apprise over ``[notify] urls``)."""
+    store = open_store(config.store, dry_run=dry_run, read_only=read_only)
     return App(
         config,
         store,

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -20,10 +21,65 @@ from bot.config import Config, config_path, load_config
 from bot.errors import ConfigError
 from bot.exits import EXIT_CONFIG, EXIT_FAILED, _fail_cleanly
 from bot.model import Delivery, DeliveryState, Post
+from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
 
 # Exit codes (bot/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
 # line or the config is wrong (click's own usage errors are 2 as well).
 STATUSES = [state.value for state in DeliveryState]
+# What a command line may ask for: a value beyond these is a usage error (exit 2), in words.
+LARGEST_ID = 2**63 - 1  # a store's ids are signed 64-bit integers (SQLite, PostgreSQL bigint)
+HISTORY_LIMIT = 100_000
+PREVIEW_LIMIT = 1_000
+LONGEST_PAUSE = timedelta(days=365)
+FURTHEST_AT = timedelta(days=365)  # post --at: how far ahead a post may be queued
+
+
+def _delivery_ids(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """``ID...`` (a tuple) or ``ID`` as ints: whole numbers from 1, as ``history`` and
+    ``status`` show them, that fit the store; anything else is a usage error in words."""
+    if values is None or isinstance(values, int):
+        return values
+    if isinstance(values, str):
+        return _delivery_id(values, param, ctx)
+    return tuple(_delivery_id(value, param, ctx) for value in values)
+
+
+def _delivery_id(value: Any, param: click.Parameter, ctx: click.Context) -> int:
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()):
+        raise click.BadParameter(
+            f"{_quoted(value)} is not a delivery id: ids are whole numbers from 1, as"
+            " `feedrelay history` shows them",
+            ctx,
+            param,
+        )
+    if len(text.lstrip("0")) > len(str(LARGEST_ID)) or not 1 <= int(text) <= LARGEST_ID:
+        raise click.BadParameter(
+            f"{_quoted(text)} is not a delivery id: ids run from 1 to {LARGEST_ID:,}", ctx, param
+        )
+    return int(text)
+
+
+def _pause_for(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``pause --for``: a duration from 1s to ``LONGEST_PAUSE``, or ``None``."""
+    if value is None:
+        return None
+    shortest = timedelta(seconds=1)
+    allowed = Between(shortest, LONGEST_PAUSE)
+    try:
+        duration = parse_duration(value)
+    except DurationTooLongError:
+        raise click.BadParameter(allowed.message(value), ctx, param) from None
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+    if not shortest <= duration <= LONGEST_PAUSE:
+        raise click.BadParameter(allowed.message(duration), ctx, param)
+    return duration
+
+
+def _quoted(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -57,13 +113,20 @@ class Context:
 
     @contextmanager
     def app(
-        self, *, dry_run: bool = False, posts: bool = True, config: Config | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        posts: bool = True,
+        config: Config | None = None,
+        read_only: bool = False,
     ) -> Iterator[Any]:
-        """The app; ``posts=False`` for commands that only read or edit the record."""
+        """The app; ``posts=False`` for commands that only read or edit the record,
+        ``read_only`` for those that only read it (the store is opened read-only: they work
+        on a full disk, and never migrate or write)."""
         from bot.app import make_app
 
         config = config or self.load(dry_run=dry_run, posts=posts)
-        with make_app(config, dry_run=dry_run) as app:
+        with make_app(config, dry_run=dry_run, read_only=read_only) as app:
             yield app
 
     def existing_store(self, *, as_json: bool, empty: Any) -> Config | None:
@@ -468,7 +531,11 @@ def _post_json(result: Any, *, dry_run: bool, queued: bool) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("--target", metavar="TARGET", help="Only this target's deliveries.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, HISTORY_LIMIT),
+    help=f"At most this many, newest first (1 to {HISTORY_LIMIT:,}).",
+)
 @click.option(
     "--since",
     metavar="DURATION|DATE",
@@ -491,7 +558,7 @@ def history(
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
         return
-    with ctx.app(posts=False, config=config) as app:
+    with ctx.app(posts=False, config=config, read_only=True) as app:
         after = _since(since, app.config.bot.timezone, app.clock()) if since else None
         rows = app.history(target=target, state=status, limit=limit, since=after)
     if as_json:
@@ -537,22 +604,25 @@ def _since(text: str, timezone: str, now: Any) -> Any:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from bot.config import parse_duration
-
     try:
         return now - parse_duration(text)
+    except DurationTooLongError as error:
+        raise click.BadParameter(f"{error}; give a date instead", param_hint="--since") from None
     except ValueError:
         pass
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise click.BadParameter(
-            f"{text!r} is neither a duration ('2d', '12h') nor a date ('2026-01-31')",
+            f"{_quoted(text)} is neither a duration ('2d', '12h') nor a date ('2026-01-31')",
             param_hint="--since",
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(timezone))
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise click.BadParameter(f"{text} is out of range", param_hint="--since") from None
 
 
 @main.command()
@@ -579,7 +649,7 @@ def status(ctx: Context, as_json: bool) -> None:
         )
         ctx.existing_store(as_json=as_json, empty=status_json(nothing))
         return
-    with ctx.app(posts=False, config=config) as app:
+    with ctx.app(posts=False, config=config, read_only=True) as app:
         report = app.status()
     if as_json:
         click.echo(json.dumps(status_json(report), indent=2, ensure_ascii=False))
@@ -676,15 +746,20 @@ def _local_time(text: str, timezone: str, now: Any) -> Any:
 
     try:
         naive = datetime.fromisoformat(text.strip())
-    except ValueError:
+        if naive.tzinfo is None:
+            naive = naive.replace(tzinfo=ZoneInfo(timezone))
+        at = naive.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 across UTC
         raise click.BadParameter(
-            f"{text!r} is not a time such as '2026-12-02 09:00'", param_hint="--at"
+            f"{_quoted(text)} is not a time such as '2026-12-02 09:00'", param_hint="--at"
         ) from None
-    if naive.tzinfo is None:
-        naive = naive.replace(tzinfo=ZoneInfo(timezone))
-    at = naive.astimezone(UTC)
     if at <= now:
         raise click.BadParameter(f"{text} ({timezone}) is in the past", param_hint="--at")
+    if at > now + FURTHEST_AT:
+        raise click.BadParameter(
+            f"{text} ({timezone}) is more than {format_duration(FURTHEST_AT)} ahead",
+            param_hint="--at",
+        )
     return at
 
 
@@ -693,7 +768,7 @@ def _when(value: Any) -> str:
 
 
 @main.command()
-@click.argument("delivery_ids", metavar="ID...", nargs=-1, type=int, required=True)
+@click.argument("delivery_ids", metavar="ID...", nargs=-1, callback=_delivery_ids, required=True)
 @pass_context
 @_fail_cleanly
 def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
@@ -712,7 +787,7 @@ def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 
 
 @main.command()
-@click.argument("delivery_ids", metavar="ID...", nargs=-1, type=int, required=True)
+@click.argument("delivery_ids", metavar="ID...", nargs=-1, callback=_delivery_ids, required=True)
 @pass_context
 @_fail_cleanly
 def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
@@ -724,7 +799,7 @@ def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 
 
 @main.command()
-@click.argument("delivery_id", metavar="ID", type=int)
+@click.argument("delivery_id", metavar="ID", callback=_delivery_ids)
 @click.option("--url", default="", help="Where the post is, as you found it on the platform.")
 @click.option("--remote-id", default="", help="The platform's id of the post.")
 @click.option("--no-link", is_flag=True, help="Record it as posted without a URL or id.")
@@ -756,7 +831,7 @@ def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
         return
-    with ctx.app(posts=False, config=config) as app:
+    with ctx.app(posts=False, config=config, read_only=True) as app:
         plans = app.schedule(target)
         timezone = app.config.bot.timezone
     if as_json:
@@ -775,7 +850,7 @@ def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("delivery_ids", metavar="[ID...]", nargs=-1, type=int)
+@click.argument("delivery_ids", metavar="[ID...]", nargs=-1, callback=_delivery_ids)
 @click.option("--feed", metavar="FEED", help="Release every held delivery of this feed.")
 @click.option("--target", metavar="TARGET", help="With --all: every held delivery of a target.")
 @click.option("--all", "everything", is_flag=True, help="Every held delivery of --target.")
@@ -808,21 +883,20 @@ def approve(
 
 @main.command()
 @click.argument("target")
-@click.option("--for", "duration", metavar="DURATION", help="Resume by itself after this long.")
+@click.option(
+    "--for",
+    "duration",
+    callback=_pause_for,
+    metavar="DURATION",
+    help=f"Resume by itself after this long ('2h', '3d'; at most {LONGEST_PAUSE.days}d).",
+)
 @pass_context
 @_fail_cleanly
-def pause(ctx: Context, target: str, duration: str | None) -> None:
+def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
     """Stop posting to a target until `feedrelay resume` (or for a while)."""
     from datetime import UTC, datetime
 
-    from bot.config import parse_duration
-
-    until = None
-    if duration:
-        try:
-            until = datetime.now(UTC) + parse_duration(duration)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--for") from None
+    until = datetime.now(UTC) + duration if duration is not None else None
     with ctx.app(posts=False) as app:
         state = app.pause(target, until=until)
     click.echo(f"{target}: {state.pause_reason}")
@@ -834,7 +908,7 @@ def pause(ctx: Context, target: str, duration: str | None) -> None:
 @_fail_cleanly
 def migrate_store(ctx: Context, url: str) -> None:
     """Copy this config's SQLite store (its whole history) into an empty PostgreSQL one."""
-    from bot.config import is_server_url
+    from bot.config import database_url_problem, is_server_url
     from bot.store import SqlStore, instance_lock, shown_url
     from bot.store.copy import copy_store
 
@@ -843,6 +917,9 @@ def migrate_store(ctx: Context, url: str) -> None:
         raise click.UsageError("[bot] database is a PostgreSQL store already")
     if not is_server_url(url):
         raise click.BadParameter("expected a postgresql://user@host/db URL", param_hint="--to")
+    problem = database_url_problem(url)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--to")
     if not config.database_path.exists():
         raise click.UsageError(f"no store at {config.database_path}: nothing to copy")
     shown = shown_url(url)
@@ -874,7 +951,11 @@ def resume(ctx: Context, target: str) -> None:
 @main.command()
 @click.argument("feed", required=False)
 @click.option(
-    "--limit", type=click.IntRange(min=1), default=3, show_default=True, help="Entries per feed."
+    "--limit",
+    type=click.IntRange(1, PREVIEW_LIMIT),
+    default=3,
+    show_default=True,
+    help="Entries per feed.",
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per post.")
 @pass_context

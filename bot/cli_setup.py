@@ -89,6 +89,9 @@ def init(
     from bot import setup
 
     path = _config_file(ctx, config_file)
+    symlinked = setup.symlinked_env(path)
+    if symlinked:  # the command line cannot be carried out: a usage error, before a question
+        raise click.UsageError(symlinked)
     setup.refuse_overwrite(path, force=force)
 
     feed = _ask_feed(blog, yes)
@@ -423,7 +426,7 @@ def auth_tumblr(
 )
 @click.option(
     "--timeout",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 3600),
     default=300,
     show_default=True,
     help="Seconds to wait for Reddit's redirect.",

@@ -12,6 +12,7 @@ importable from here too).
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,14 +20,16 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import AfterValidator, Field, SecretStr, ValidationError
 
 import adapters
 from bot.errors import ConfigError, PluginError
 from bot.settings import (
+    LONGEST_DURATION,
     TEMPLATE_FIELDS,
+    Between,
     Duration,
     Section,
     TargetSettings,
@@ -47,8 +50,8 @@ __all__ = [
     "TemplateStr",
     "config_path",
     "load_config",
-    "target_model",
     "parse_duration",
+    "target_model",
     "template_fields",
 ]
 
@@ -63,27 +66,45 @@ _BARE_ENV_REF = re.compile(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+def _no_nul(value: str) -> str:
+    """A path or URL with a NUL character in it: no file system or server takes one."""
+    if "\0" in value:
+        raise ValueError("may not contain a NUL character (\\u0000)")
+    return value
+
+
+# Every duration and number has a range (README's configuration reference gives each);
+# a value outside it is a config error naming the key, the line and the range.
+PollInterval = Annotated[Duration, Between(timedelta(minutes=1), timedelta(days=7))]
+
+
 class BotSettings(Section):
-    database: str = "feedrelay.sqlite"
+    database: Annotated[str, AfterValidator(_no_nul)] = Field(
+        default="feedrelay.sqlite", min_length=1
+    )
     timezone: TimeZoneName = "UTC"
-    poll_interval: Duration = timedelta(minutes=10)
-    max_feed_bytes: int = Field(default=10_000_000, gt=0)
-    max_image_bytes: int = Field(default=5_000_000, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
-    fetch_workers: int = Field(default=16, ge=1, le=256)
-    fetch_deadline: Duration = timedelta(seconds=60)
+    poll_interval: PollInterval = timedelta(minutes=10)
+    max_feed_bytes: Annotated[int, Between(1, 1_000_000_000)] = 10_000_000
+    max_image_bytes: Annotated[int, Between(1, 50_000_000)] = 5_000_000
+    max_attempts: Annotated[int, Between(1, 100)] = 8
+    fetch_workers: Annotated[int, Between(1, 256)] = 16
+    fetch_deadline: Annotated[Duration, Between(timedelta(seconds=1), timedelta(minutes=10))] = (
+        timedelta(seconds=60)
+    )
     # How long a runner's claim on a delivery holds: after it, a runner that died while
     # sending is taken over (its post looked up first). Longer than any post takes.
-    claim_lease: Duration = Field(default=timedelta(minutes=10), ge=timedelta(seconds=1))
+    claim_lease: Annotated[Duration, Between(timedelta(seconds=1), timedelta(days=1))] = timedelta(
+        minutes=10
+    )
 
 
 class FeedSettings(Section):
-    url: str = Field(min_length=1)
+    url: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1)
     targets: list[str] = Field(default_factory=list)
-    backfill: int = Field(default=0, ge=0)
-    poll_interval: Duration | None = None
-    max_new_per_poll: int = Field(default=5, ge=0)
-    max_age: Duration = timedelta(days=7)
+    backfill: Annotated[int, Between(0, 10_000)] = 0
+    poll_interval: PollInterval | None = None
+    max_new_per_poll: Annotated[int, Between(0, 1_000_000)] = 5
+    max_age: Annotated[Duration, Between(timedelta(0), LONGEST_DURATION)] = timedelta(days=7)
 
 
 class NotifySettings(Section):
@@ -135,6 +156,40 @@ def is_server_url(database: str) -> bool:
     return re.match(r"^postgres(?:ql)?(?:\+\w+)?://", database) is not None
 
 
+# A database URL as SQLAlchemy reads one (sqlalchemy.engine.url._parse_url), so that a URL
+# it cannot use is a config error at load; SQLAlchemy itself is imported in bot/store only.
+_SERVER_URL = re.compile(
+    r"""
+    (?P<name>[\w+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
+    """,
+    re.X,
+)
+_SERVER_URL_FORM = (
+    "write postgresql://USER:PASSWORD@HOST:PORT/DATABASE (an @ in the password as %40)"
+)
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL URL, or ``None``. Never quotes the URL: it may hold
+    the password."""
+    match = _SERVER_URL.match(url)
+    if match is None:  # pragma: no cover (every part after "://" is optional)
+        return f"not a PostgreSQL URL: {_SERVER_URL_FORM}"
+    ipv6, host, port = match["ipv6host"], match["ipv4host"], match["port"]
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return f"the host in [...] is not an IPv6 address: {_SERVER_URL_FORM}"
+    if host is not None and not re.fullmatch(r"[A-Za-z0-9._~%-]+", host):
+        return f"the host is malformed: {_SERVER_URL_FORM}"
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"the port must be a number from 1 to 65535: {_SERVER_URL_FORM}"
+    return None
+
+
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """``--config``, else ``$FEEDRELAY_CONFIG``, else ``./feedrelay.toml``."""
     return Path(explicit or environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
@@ -156,6 +211,10 @@ def load_config(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"not valid TOML: {error}"], path=str(path)) from None
+    except ValueError as error:  # tomllib's int() of a number thousands of digits long
+        raise ConfigError(
+            [f"not valid TOML: a number too long to read ({error})"], path=str(path)
+        ) from None
     return _validate(raw, text, path, environ, allow_missing_secrets)
 
 
@@ -200,8 +259,14 @@ def _validate(
         installed = adapters.platforms()
         if not isinstance(platform, str) or platform not in installed:
             known = ", ".join(repr(p) for p in installed)
-            hint = _did_you_mean(platform, installed, quote=True) if platform else ""
-            report(("targets", name, "platform"), f"must be one of {known}, not {platform!r}{hint}")
+            if platform is None:
+                message = f"required key is missing (one of {known})"
+            elif isinstance(platform, str):
+                hint = _did_you_mean(platform, installed, quote=True)
+                message = f"must be one of {known}, not {platform!r}{hint}"
+            else:  # a number, a list, a table: its value says nothing useful
+                message = f"must be one of {known} (a string)"
+            report(("targets", name, "platform"), message)
             continue
         try:
             model = target_model(platform)
@@ -226,13 +291,18 @@ def _validate(
                 hint = _did_you_mean(target_name, known_targets, quote=True)
                 report(("feeds", name, "targets", index), f"no target named {target_name!r}{hint}")
 
+    # The environment may put the store elsewhere (a container's volume, systemd's
+    # StateDirectory) without editing the config file.
+    database = environ.get(DATABASE_ENV_VAR) or bot.database
+    if is_server_url(database):
+        problem = database_url_problem(database)
+        if problem:
+            where = ("bot", "database") if database == bot.database else (f"${DATABASE_ENV_VAR}",)
+            report(where, problem)
     if problems:
         raise ConfigError(problems, path=str(path))
     base = path.resolve().parent
     feeds = {name: _resolve_feed_path(feed, base) for name, feed in feeds.items()}
-    # The environment may put the store elsewhere (a container's volume, systemd's
-    # StateDirectory) without editing the config file.
-    database = environ.get(DATABASE_ENV_VAR) or bot.database
     return Config(
         path=path.resolve(),
         bot=bot,

@@ -8,10 +8,12 @@ This module imports only pydantic, the standard library, ``bot.errors`` and ``bo
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import string
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -20,13 +22,18 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import core_schema
 
 __all__ = [
+    "LONGEST_DURATION",
     "TEMPLATE_FIELDS",
+    "Between",
     "ClockTime",
     "Duration",
     "QuietHours",
@@ -34,6 +41,7 @@ __all__ = [
     "TargetSettings",
     "TemplateStr",
     "TimeZoneName",
+    "format_duration",
     "parse_duration",
     "template_fields",
 ]
@@ -43,15 +51,27 @@ _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+# No duration FeedRelay takes is longer: anything added to a date stays far from year 9999,
+# and a typo such as "999999999d" is an error at load, not an overflow in the daemon.
+LONGEST_DURATION = timedelta(days=3650)
+
+
+class DurationTooLongError(ValueError):
+    """A duration beyond ``LONGEST_DURATION`` (``Between`` turns it into its own range)."""
+
+
 def parse_duration(value: object) -> timedelta:
     """``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1h30m"``. A number without a unit is
-    refused: ``min_interval = 30`` could mean seconds or minutes, so it must say which."""
+    refused: ``min_interval = 30`` could mean seconds or minutes, so it must say which.
+    Anything longer than ``LONGEST_DURATION`` (10 years) is refused too."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '90s', '10m', '2h' or '1d'")
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(?:\.\d+)?\s*", value):
         value = float(value) if "." in value else int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("expected a duration such as '90s', '10m', '2h' or '1d'")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
@@ -59,8 +79,81 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, str):
         parts = _DURATION.findall(value)
         if parts and "".join(f"{n}{u}" for n, u in parts) == re.sub(r"\s+", "", value):
-            return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+            if not math.isfinite(seconds) or seconds > LONGEST_DURATION.total_seconds():
+                raise DurationTooLongError(
+                    f"{value!r} is too long: the longest duration is"
+                    f" {format_duration(LONGEST_DURATION)} (10 years)"
+                )
+            return timedelta(seconds=seconds)
     raise ValueError(f"{value!r} is not a duration such as '90s', '10m', '2h' or '1d'")
+
+
+def format_duration(value: timedelta) -> str:
+    """``"10m"``, ``"7d"``, ``"90s"``: a duration as the config writes it."""
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class Between:
+    """The range of a config value, checked at load; its error says the range in words::
+
+        poll_interval: Annotated[Duration, Between(timedelta(minutes=1), timedelta(days=7))]
+        max_attempts: Annotated[int, Between(1, 100)]
+
+    Also refuses NaN and infinity, and numbers too large to read, with the same words.
+    """
+
+    def __init__(self, low: float | timedelta, high: float | timedelta) -> None:
+        self.low = low
+        self.high = high
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self._validate, handler(source))
+
+    def _validate(self, value: Any, inner: Callable[[Any], Any]) -> Any:
+        try:
+            result = inner(value)
+        except ValidationError as error:
+            if any(_beyond_reach(item) for item in error.errors()):
+                raise ValueError(self.message(value)) from None
+            raise
+        if not self.low <= result <= self.high:  # NaN is never in range
+            raise ValueError(self.message(result))
+        return result
+
+    def message(self, value: object = None) -> str:
+        words = f"must be between {_shown(self.low)} and {_shown(self.high)}"
+        return words if value is None else f"{words}, not {_shown(value)}"
+
+
+def _beyond_reach(item: Any) -> bool:
+    """A value that failed only for its size: an integer too large to read, a duration
+    beyond ``LONGEST_DURATION``."""
+    too_long = isinstance(item.get("ctx", {}).get("error"), DurationTooLongError)
+    too_big = item["type"] in ("int_parsing_size", "finite_number") or (
+        item["type"] == "float_type" and isinstance(item["input"], int)
+    )
+    return too_long or too_big
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, bool):
+        return repr(value).lower()
+    if isinstance(value, int):
+        text = f"{value:,}"
+        return text if len(text) <= 30 else text[:12] + "..."
+    if isinstance(value, float):
+        return f"{value:,g}" if math.isfinite(value) else str(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -153,12 +246,12 @@ class TargetSettings(Section):
     api_base: str | None = None
     image: bool = True
     # The schedule (bot.policy applies it; every time of day is in [bot] timezone).
-    delay: Duration = timedelta(0)
-    min_interval: Duration = timedelta(0)
-    max_per_day: int = Field(default=0, ge=0)
+    delay: Annotated[Duration, Between(timedelta(0), timedelta(days=30))] = timedelta(0)
+    min_interval: Annotated[Duration, Between(timedelta(0), timedelta(days=30))] = timedelta(0)
+    max_per_day: Annotated[int, Between(0, 100_000)] = 0
     quiet_hours: QuietHours | None = None
     slots: list[ClockTime] = Field(default_factory=list)
-    jitter: Duration = timedelta(0)
+    jitter: Annotated[Duration, Between(timedelta(0), timedelta(days=1))] = timedelta(0)
     approve: bool = False
 
     @field_validator("slots")

@@ -323,8 +323,24 @@ def env_path(config_path: Path) -> Path:
     return config_path.parent / ".env"
 
 
+def symlinked_env(config_path: Path) -> str | None:
+    """Why ``init`` will not write ``.env`` (it is a symbolic link), or ``None``."""
+    env = env_path(config_path)
+    if not env.is_symlink():
+        return None
+    return (
+        f"{env} is a symbolic link: init writes .env itself, with mode 0600, and does not"
+        " follow a link to somewhere else; remove the link (or write the config elsewhere"
+        " with --config PATH)"
+    )
+
+
 def refuse_overwrite(config_path: Path, *, force: bool) -> None:
-    """``SetupError`` when ``init`` would overwrite a file and ``force`` is not given."""
+    """``SetupError`` when ``init`` would overwrite a file and ``force`` is not given, or
+    when ``.env`` is a symbolic link (``force`` or not)."""
+    problem = symlinked_env(config_path)
+    if problem:
+        raise SetupError(problem)
     there = existing_files(config_path)
     if there and not force:
         names = " and ".join(str(p) for p in there)
@@ -345,11 +361,23 @@ def write_files(config_path: Path, answers: Answers, *, force: bool = False) -> 
     text = render_config(answers)
     config_path.write_text(text, encoding="utf-8")
     env = env_path(config_path)
-    descriptor = os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(render_env(answers.platforms))
+    _write_private(env, render_env(answers.platforms), config_path)
     load_config(config_path, environ={}, allow_missing_secrets=True)  # a bug if it fails
     return [config_path, env]
+
+
+def _write_private(path: Path, text: str, config_path: Path) -> None:
+    """Write ``path`` with mode 0600, whatever the mode of the file it replaces; never
+    through a symbolic link (``O_NOFOLLOW``: it may point at any file)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        if path.is_symlink():  # made since refuse_overwrite looked
+            raise SetupError(symlinked_env(config_path) or str(error)) from None
+        raise SetupError(f"cannot write {path}: {error.strerror}") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # O_CREAT's mode applies to a new file only
+        handle.write(text)
 
 
 # -- auth --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -521,3 +522,136 @@ def test_dry_run_and_preview_as_json_one_object_per_post(
     assert [(p["status"], p["post"]["text"]) for p in previewed] == [("would_post", text)]
     assert previewed[0]["budget"].endswith(f" = {weighted_length(text)}/280")
     assert _invoke(path, "run", "--once", "--json").exit_code == 2  # --json needs --dry-run
+
+
+def test_a_malformed_postgresql_url_is_a_usage_or_config_error(tmp_path: Path) -> None:
+    path = write_config(tmp_path, feed_table("blog", "feed.xml", ["x"]), x_target("http://h"))
+    moved = _invoke(path, "migrate-store", "--to", "postgresql://u:pw-secret@db:notaport/x")
+    assert moved.exit_code == 2, moved.output
+    assert "the port must be a number from 1 to 65535" in moved.output
+    assert "secret" not in moved.output and "Traceback" not in moved.output
+    path.write_text(path.read_text().replace('"state.sqlite"', '"postgresql://u@db:5432:9/x"'))
+    checked = _invoke(path, "check")
+    assert checked.exit_code == 2, checked.output
+    assert "bot.database: the port must be a number from 1 to 65535" in checked.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["history", "--limit", "99999999999999999999"], "not in the range 1<=x<=100000"),
+        (["history", "--limit", "0"], "not in the range 1<=x<=100000"),
+        (["history", "--since", "999999999d"], "is too long: the longest duration is 3650d"),
+        (["history", "--since", "0001-01-01"], "is out of range"),
+        (["preview", "--limit", "99999999999999999999"], "not in the range 1<=x<=1000"),
+        (["pause", "x", "--for", "999999999d"], "must be between 1s and 365d"),
+        (["pause", "x", "--for", "366d"], "must be between 1s and 365d, not 366d"),
+        (["pause", "x", "--for", "0s"], "must be between 1s and 365d, not 0s"),
+        (["pause", "x", "--for", ""], "is not a duration"),
+        (["retry", "99999999999999999999"], "is not a delivery id: ids run from 1 to 9,223,"),
+        (["retry", "1", "0"], "'0' is not a delivery id"),
+        (["skip", "1e5"], "'1e5' is not a delivery id: ids are whole numbers from 1"),
+        (["resolve", "9223372036854775808", "--no-link"], "is not a delivery id"),
+        (["approve", "9" * 5000], "is not a delivery id"),
+        (["post", "https://b.example/1", "--at", "9999-12-31 23:00"], "more than 365d ahead"),
+        (["post", "https://b.example/1", "--at", "0001-01-01"], "is not a time such as"),
+    ],
+)
+def test_an_argument_out_of_range_is_a_usage_error_in_words(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
+    from bot.store import SqlStore
+
+    path = write_config(tmp_path, feed_table("blog", "feed.xml", ["x"]), x_target("http://h"))
+    (tmp_path / "feed.xml").write_text("<rss><channel></channel></rss>")
+    SqlStore.open(tmp_path / "state.sqlite").close()  # a store to read
+    zone = path.read_text().replace("[bot]\n", '[bot]\ntimezone = "Asia/Tokyo"\n')
+    path.write_text(zone)  # east of UTC: 0001-01-01 local is before year 1 in UTC
+    result = _invoke(path, *args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+
+
+def test_the_largest_ids_and_durations_are_taken(tmp_path: Path) -> None:
+    from bot.store import SqlStore
+
+    path = write_config(tmp_path, feed_table("blog", "feed.xml", ["x"]), x_target("http://h"))
+    SqlStore.open(tmp_path / "state.sqlite").close()
+    largest = str(2**63 - 1)
+    for args in (["retry", largest], ["skip", largest], ["approve", largest]):
+        result = _invoke(path, *args)
+        assert result.exit_code == 1, result.output
+        assert f"error: no delivery {largest}" in result.output
+    assert _invoke(path, "pause", "x", "--for", "365d").exit_code == 0
+    assert _invoke(path, "history", "--since", "3650d", "--limit", "100000").exit_code == 0
+
+
+def _on_a_full_disk(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``feedrelay ARGS`` in a process where no file may grow (``RLIMIT_FSIZE`` 0: a write
+    that needs room fails, as on a full disk; root is bound by it too). Its output goes to
+    pipes, which the limit does not touch."""
+    import os
+    import resource
+
+    def no_room() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(path), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=no_room,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("left", ["closed cleanly", "a WAL of changes and no -shm"])
+def test_reading_commands_work_on_a_full_disk_and_writing_ones_say_so(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, left: str
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+    blog.add_entry("Posted before the disk filled up")
+    assert _invoke(path, "run", "--once").exit_code == 0
+    store = tmp_path / "state.sqlite"
+    if left == "a WAL of changes and no -shm":
+        # A runner killed with changes only in the WAL, its -shm gone: the reader must
+        # rebuild the index from the WAL, or it would miss them.
+        live = sqlite3.connect(store)
+        live.execute("PRAGMA wal_autocheckpoint=0")
+        live.execute("UPDATE deliveries SET error = 'only in the WAL'")
+        live.commit()
+        shutil.copy(store, tmp_path / "copy.sqlite")
+        shutil.copy(f"{store}-wal", tmp_path / "copy.sqlite-wal")
+        live.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        (tmp_path / "copy.sqlite").rename(store)
+        (tmp_path / "copy.sqlite-wal").rename(f"{store}-wal")
+        assert not Path(f"{store}-shm").exists() and Path(f"{store}-wal").stat().st_size
+    else:
+        assert not Path(f"{store}-wal").exists()  # the last connection checkpointed it
+    before = store.read_bytes()
+
+    history = _on_a_full_disk(path, "history", "--json")
+    assert history.returncode == 0, history.stderr
+    (row,) = json.loads(history.stdout)
+    assert row["title"] == "Posted before the disk filled up" and row["status"] == "posted"
+    if left == "a WAL of changes and no -shm":
+        assert row["error"] == "only in the WAL"
+        return
+    status = _on_a_full_disk(path, "status")
+    assert status.returncode == 0, status.stderr
+    assert "target x: 1 posted" in status.stdout
+    schedule = _on_a_full_disk(path, "schedule")
+    assert schedule.returncode == 0, schedule.stderr
+    assert store.read_bytes() == before
+
+    paused = _on_a_full_disk(path, "pause", "x")  # it writes: it cannot, and says so
+    assert paused.returncode == 1
+    assert paused.stderr.startswith("error: the store failed: disk I/O error")
+    assert "Traceback" not in paused.stderr

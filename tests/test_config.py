@@ -245,3 +245,173 @@ def test_notify_urls_are_secrets(tmp_path: Path) -> None:
     assert config.notify.urls[0].get_secret_value().startswith("ntfys://tok-abcdef")
     assert "tok-abcdef" not in repr(config) and "pw-12345" not in repr(config)
     assert "ntfys://tok-abcdef@ntfy.sh/feedrelay" in [s.get_secret_value() for s in config.secrets]
+
+
+# -- ranges: every duration and number is checked at load, with the key, line and range ---
+FEED = '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n'
+
+
+@pytest.mark.parametrize(
+    ("bot", "target", "problem"),
+    [
+        ('poll_interval = "999999999d"', "", "bot.poll_interval: must be between 1m and 7d"),
+        ('poll_interval = "1000000000.5d"', "", "bot.poll_interval: must be between 1m and 7d"),
+        ('poll_interval = "30s"', "", "bot.poll_interval: must be between 1m and 7d, not 30s"),
+        ('fetch_deadline = "0s"', "", "bot.fetch_deadline: must be between 1s and 10m, not 0s"),
+        ('claim_lease = "2d"', "", "bot.claim_lease: must be between 1s and 1d, not 2d"),
+        ("max_attempts = 0", "", "bot.max_attempts: must be between 1 and 100, not 0"),
+        ("max_image_bytes = 99999999999", "", "bot.max_image_bytes: must be between 1 and"),
+        ("fetch_workers = 100000", "", "bot.fetch_workers: must be between 1 and 256"),
+        ("", 'delay = "999999999d"', "targets.x.delay: must be between 0s and 30d"),
+        ("", 'min_interval = "31d"', "targets.x.min_interval: must be between 0s and 30d"),
+        ("", 'jitter = "999999999d"', "targets.x.jitter: must be between 0s and 1d"),
+        ("", "max_per_day = 99999999999999999999", "targets.x.max_per_day: must be between 0"),
+        ("", "max_hashtags = -3", "targets.x.max_hashtags: must be between 0 and 100, not -3"),
+        ("", "monthly_budget = nan", "targets.x.monthly_budget: must be between 0 and"),
+        ("", "price_per_post = inf", "targets.x.price_per_post: must be between 0 and 1,000"),
+        ("", "monthly_budget = -1.5", "targets.x.monthly_budget: must be between 0 and"),
+    ],
+)
+def test_a_value_out_of_its_range_names_key_line_and_range(
+    tmp_path: Path, bot: str, target: str, problem: str
+) -> None:
+    path = _write(tmp_path, f"[bot]\n{bot}\n\n{FEED}{X}{target}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    (found,) = [p for p in raised.value.problems if p.startswith(problem)]
+    line = 2 if bot else 14
+    assert found.endswith(f"(line {line})"), found
+
+
+@pytest.mark.parametrize(
+    ("feed", "problem"),
+    [
+        ("backfill = 1e300", "feeds.blog.backfill: must be between 0 and 10,000"),
+        ("backfill = inf", "feeds.blog.backfill: must be between 0 and 10,000"),
+        ("max_new_per_poll = 99999999999999999999", "feeds.blog.max_new_per_poll: must be betw"),
+        ('poll_interval = "8d"', "feeds.blog.poll_interval: must be between 1m and 7d, not 8d"),
+        ('max_age = "3651d"', "feeds.blog.max_age: must be between 0s and 3650d"),
+    ],
+)
+def test_a_feed_value_out_of_its_range_is_refused(tmp_path: Path, feed: str, problem: str) -> None:
+    path = _write(tmp_path, f"{FEED}{feed}\n{X}")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert any(p.startswith(problem) and p.endswith("(line 4)") for p in raised.value.problems)
+
+
+def test_the_ends_of_each_range_are_accepted(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[bot]\npoll_interval = "7d"\nfetch_deadline = "10m"\nclaim_lease = "1s"\n'
+        "max_attempts = 100\n\n"
+        + FEED
+        + 'max_age = "3650d"\nbackfill = 10000\n'
+        + X
+        + 'delay = "30d"\nmin_interval = "30d"\njitter = "1d"\nmax_per_day = 100000\n',
+    )
+    config = load_config(path, environ=ENV)
+    assert config.bot.poll_interval == timedelta(days=7)
+    assert config.feeds["blog"].max_age == timedelta(days=3650)
+    assert config.targets["x"].delay == timedelta(days=30)
+
+
+def test_no_duration_is_longer_than_ten_years() -> None:
+    assert parse_duration("3650d") == timedelta(days=3650)
+    assert parse_duration("3649d23h60m") == timedelta(days=3650)
+    for huge in ("3650d1ms", "999999999d", "1000000000.5d", "9" * 400 + "s", "1d" * 3651):
+        with pytest.raises(ValueError, match="too long: the longest duration is 3650d"):
+            parse_duration(huge)
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("3", "must be one of 'twitter', 'reddit', 'tumblr' (a string)"),
+        ("[1, 2]", "must be one of 'twitter', 'reddit', 'tumblr' (a string)"),
+        ("{ a = 1 }", "must be one of 'twitter', 'reddit', 'tumblr' (a string)"),
+        ("true", "must be one of 'twitter', 'reddit', 'tumblr' (a string)"),
+        ('"twiter"', "must be one of 'twitter', 'reddit', 'tumblr', not 'twiter' (did you"),
+    ],
+)
+def test_a_platform_of_any_type_gets_words(tmp_path: Path, value: str, problem: str) -> None:
+    path = _write(tmp_path, f"{FEED}\n[targets.x]\nplatform = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert any(p.startswith(f"targets.x.platform: {problem}") for p in raised.value.problems)
+
+
+def test_a_target_without_platform_says_it_is_missing(tmp_path: Path) -> None:
+    path = _write(tmp_path, f'{FEED}\n[targets.x]\ntemplate = "{{title}}"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert (
+        "targets.x.platform: required key is missing (one of 'twitter', 'reddit', 'tumblr')"
+        " (line 5)" in raised.value.problems
+    )
+
+
+def test_a_number_too_long_for_toml_is_a_config_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, f"{FEED}backfill = {'9' * 5000}\n{X}")
+    with pytest.raises(ConfigError, match="not valid TOML: a number too long to read"):
+        load_config(path, environ=ENV)
+
+
+def test_a_nul_character_in_a_path_is_a_config_error(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[bot]\ndatabase = "a\\u0000b"\n[feeds.blog]\nurl = "f\\u0000"\ntargets = ["x"]\n' + X,
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    assert "bot.database: may not contain a NUL character (\\u0000) (line 2)" in (
+        raised.value.problems
+    )
+    assert any(p.startswith("feeds.blog.url: may not contain a NUL") for p in raised.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://u:pw-secret@host:notaport/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:pw-secret@host:99999/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:pw-secret@host:0/db", "the port must be a number from 1 to 65535"),
+        ("postgres://u@host:5432:1/db", "the port must be a number from 1 to 65535"),
+        ("postgresql://u:pw@secret@host/db", "the host is malformed"),
+        ("postgresql://u@ho st/db", "the host is malformed"),
+        ("postgresql://u:pw-secret@[::1/db", "the host is malformed"),
+        ("postgresql://u@[not-v6]:5432/db", "the host in [...] is not an IPv6 address"),
+    ],
+)
+def test_a_malformed_postgresql_url_is_a_config_error(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    path = _write(tmp_path, f'[bot]\ndatabase = "{url}"\n\n{FEED}{X}')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    (found,) = raised.value.problems
+    assert found.startswith(f"bot.database: {problem}: write postgresql://USER:PASSWORD@HOST")
+    assert found.endswith("(line 2)")
+    assert "secret" not in found  # never the URL: it may hold the password
+    from_env = _write(tmp_path, FEED + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(from_env, environ={**ENV, "FEEDRELAY_DATABASE": url})
+    assert raised.value.problems[0].startswith(f"$FEEDRELAY_DATABASE: {problem}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://feedrelay:${PW}@db:5432/feedrelay",
+        "postgresql://u@127.0.0.1/db",
+        "postgresql://u@[::1]:5432/db",
+        "postgresql://postgres:@/postgres?host=/tmp/pg",
+        "postgresql+psycopg://u@my_db.example.org:5433/x?sslmode=require",
+    ],
+)
+def test_good_postgresql_urls_are_taken(tmp_path: Path, url: str) -> None:
+    path = _write(tmp_path, f'[bot]\ndatabase = "{url}"\n\n{FEED}{X}')
+    config = load_config(path, environ={**ENV, "PW": "p@ss/w:rd"})
+    assert config.database_url is not None

@@ -171,3 +171,53 @@ def test_init_without_a_feed_says_what_was_tried_and_what_to_give(
     assert unreachable.exit_code == 1
     assert "cannot read http://127.0.0.1:9/" in unreachable.output
     assert "check the address (and that the blog is up)" in unreachable.output
+
+
+def test_init_force_rewrites_an_existing_env_with_mode_0600(tmp_path: Path, blog: FakeBlog) -> None:
+    env = tmp_path / ".env"
+    env.write_text("X_ACCESS_TOKEN=a-real-token\n")
+    env.chmod(0o644)  # made by hand, readable by everyone
+    result = _invoke("init", "--blog", blog.feed_url, "--yes", "--force")
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert "X_ACCESS_TOKEN=\n" in env.read_text()
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+@pytest.mark.parametrize("dangling", [False, True])
+def test_init_refuses_an_env_that_is_a_symbolic_link(
+    tmp_path: Path, blog: FakeBlog, force: list[str], dangling: bool
+) -> None:
+    target = tmp_path / "elsewhere" / "secrets"
+    target.parent.mkdir()
+    if not dangling:
+        target.write_text("KEEP=me\n")
+        target.chmod(0o640)
+    (tmp_path / ".env").symlink_to(target)
+    result = _invoke("init", "--blog", blog.feed_url, "--yes", *force)
+    assert result.exit_code == 2, result.output
+    assert ".env is a symbolic link: init writes .env itself, with mode 0600" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "feedrelay.toml").exists()
+    if dangling:
+        assert not target.exists()
+    else:
+        assert target.read_text() == "KEEP=me\n"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert blog.requests == []  # refused before fetching or asking anything
+
+
+def test_write_files_never_follows_a_symbolic_link(tmp_path: Path) -> None:
+    from bot import setup
+    from bot.errors import SetupError
+
+    target = tmp_path / "secrets"
+    target.write_text("KEEP=me\n")
+    (tmp_path / ".env").symlink_to(target)
+    answers = setup.Answers(
+        feed=setup.FoundFeed(url="https://b.example/feed", how="given", title="B", entries=0),
+        platforms=["twitter"],
+    )
+    with pytest.raises(SetupError, match="is a symbolic link"):
+        setup.write_files(tmp_path / "feedrelay.toml", answers, force=True)
+    assert target.read_text() == "KEEP=me\n"

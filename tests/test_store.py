@@ -305,3 +305,77 @@ def test_feeds_are_spread_over_runners_on_postgresql(postgres_url: str) -> None:
     )
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw-secret@127.0.0.1:notaport/db",
+        "postgresql://u:pw-secret@[::1/db",
+        "postgresql://u:pw@secret@127.0.0.1:x@y/db",
+    ],
+)
+def test_a_malformed_postgresql_url_is_a_storage_error_without_the_password(url: str) -> None:
+    # bot.config refuses these at load; the store still never lets SQLAlchemy's ValueError out.
+    from bot.errors import StorageError
+
+    with pytest.raises(StorageError, match="the URL's host or port is malformed") as raised:
+        SqlStore.open(url)
+    assert "secret" not in str(raised.value)
+
+
+# -- read-only: what status, history and schedule open -------------------------------------
+def test_a_read_only_sqlite_store_reads_and_never_writes(tmp_path: Path) -> None:
+    from bot.errors import StorageError
+
+    path = tmp_path / "s.sqlite"
+    writer = SqlStore.open(path)
+    writer.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    writer.close()
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    reader = open_store(path, read_only=True)
+    try:
+        (row,) = reader.history()
+        assert row.state is DeliveryState.QUEUED
+        with pytest.raises(StorageError, match="readonly"):
+            reader.save_target_state(TargetState(target="x", pause_reason="by hand"))
+    finally:
+        reader.close()
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert not Path(f"{path}-journal").exists()
+
+
+def test_a_read_only_open_never_creates_or_migrates(tmp_path: Path) -> None:
+    from bot.errors import StorageError
+
+    with pytest.raises(StorageError, match="cannot read the store"):
+        SqlStore.open(tmp_path / "none.sqlite", read_only=True)
+    assert not (tmp_path / "none.sqlite").exists()
+    old = tmp_path / "old.sqlite"
+    db = sqlite3.connect(old)
+    db.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL);")
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    db.commit()
+    db.close()
+    before = old.read_bytes()
+    with pytest.raises(StorageError, match=r"has schema 1, older than this FeedRelay's \("):
+        SqlStore.open(old, read_only=True)
+    assert old.read_bytes() == before  # not migrated
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StorageError, match="has no FeedRelay schema"):
+        SqlStore.open(other, read_only=True)
+
+
+def test_a_read_only_postgresql_store_refuses_writes(postgres_url: str) -> None:
+    writer = SqlStore.open(postgres_url)
+    writer.add_entry(_entry(), content_hash="h", seen_at=NOW, deliveries=[_delivery()])
+    writer.close()
+    reader = SqlStore.open(postgres_url, read_only=True)
+    try:
+        assert len(reader.history()) == 1
+        # The server refuses it (a reading command that wrote would be a bug: a traceback).
+        with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+            reader.save_target_state(TargetState(target="x", pause_reason="by hand"))
+    finally:
+        reader.close()

@@ -6,14 +6,14 @@ only when a configured target is opened.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 
 from adapters.base import PlatformSpec
 from bot.model import Limits, Post
 from bot.render import Style, render_twitter
-from bot.settings import TargetSettings, TemplateStr
+from bot.settings import Between, TargetSettings, TemplateStr
 from bot.xtext import find_urls
 
 LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
@@ -30,15 +30,15 @@ class TwitterTarget(TargetSettings):
     consumer_secret: SecretStr
     access_token: SecretStr
     access_token_secret: SecretStr
-    max_hashtags: int = Field(default=3, ge=0)
+    max_hashtags: Annotated[int, Between(0, 100)] = 3
     hashtags_allow: list[str] | None = None
     hashtags_deny: list[str] = Field(default_factory=list)
     hashtags_rename: dict[str, str] = Field(default_factory=dict)
     neutralize_mentions: bool = True
     # Pay-per-use: what X charges (config, since X changes it) and the most to spend.
-    monthly_budget: float = Field(default=0.0, ge=0)
-    price_per_post: float = Field(default=POST_COST, ge=0)
-    price_per_post_with_url: float = Field(default=POST_WITH_URL_COST, ge=0)
+    monthly_budget: Annotated[float, Between(0, 1_000_000)] = 0.0
+    price_per_post: Annotated[float, Between(0, 1_000)] = POST_COST
+    price_per_post_with_url: Annotated[float, Between(0, 1_000)] = POST_WITH_URL_COST
 
     def budget_usd(self) -> float:
         return self.monthly_budget

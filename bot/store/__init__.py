@@ -174,10 +174,11 @@ class Store(Protocol):
     def runners(self) -> list[Runner]: ...
 
 
-def open_store(database: Path | str, *, dry_run: bool = False) -> Store:
+def open_store(database: Path | str, *, dry_run: bool = False, read_only: bool = False) -> Store:
     """Open the store at ``database`` (a SQLite path, or ``":memory:"``).
 
     ``dry_run``: whatever is done is rolled back at ``close``, and a store that does not
-    exist is not created.
+    exist is not created. ``read_only``: nothing is written, created or migrated; a SQLite
+    store on a full disk can still be read.
     """
-    return SqlStore.open(database, dry_run=dry_run)
+    return SqlStore.open(database, dry_run=dry_run, read_only=read_only)

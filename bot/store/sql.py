@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
+import urllib.parse
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -133,16 +135,22 @@ class SqlStore:
         return self.engine.dialect.name == "postgresql"
 
     @classmethod
-    def open(cls, path: Path | str, *, dry_run: bool = False) -> SqlStore:
+    def open(cls, path: Path | str, *, dry_run: bool = False, read_only: bool = False) -> SqlStore:
         """Open (creating and migrating) the store: a PostgreSQL URL, or the SQLite file at
         ``path`` (``":memory:"`` works).
 
         ``dry_run``: everything done through the store is rolled back at ``close``; a SQLite
         store that does not exist yet is not created (the dry run works on an empty one in
         memory).
+
+        ``read_only``: for commands that only read (``status``, ``history``, ``schedule``):
+        nothing is created, migrated or written (a store that needs migrating is an error
+        that says so), and a SQLite store on a full disk can still be read.
         """
         if is_server_url(str(path)):
-            return cls._open_server(str(path), dry_run=dry_run)
+            return cls._open_server(str(path), dry_run=dry_run, read_only=read_only)
+        if read_only:
+            return cls._open_sqlite_read_only(Path(path))
         memory = str(path) == ":memory:" or (dry_run and not Path(path).exists())
         try:
             if memory:
@@ -170,16 +178,105 @@ class SqlStore:
         return store
 
     @classmethod
-    def _open_server(cls, url: str, *, dry_run: bool) -> SqlStore:
+    def _open_server(cls, url: str, *, dry_run: bool, read_only: bool = False) -> SqlStore:
         driver = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql+psycopg://", url)
         try:
-            engine = sa.create_engine(driver, pool_pre_ping=True, pool_size=8, max_overflow=8)
+            options: dict[str, Any] = {}
+            if read_only:  # every transaction of the session: the server refuses a write
+                options["connect_args"] = {"options": _read_only_options(driver)}
+            engine = sa.create_engine(
+                driver, pool_pre_ping=True, pool_size=8, max_overflow=8, **options
+            )
             store = cls(engine, rollback_at_close=dry_run)
-            store.migrate()
+            if read_only:
+                store._check_schema(shown_url(driver))
+            else:
+                store.migrate()
         except sa.exc.SQLAlchemyError as error:
             where = shown_url(driver)
             raise StorageError(f"cannot open the store {where}: {_reason(error)}") from None
+        except ValueError:  # SQLAlchemy's int() of the port (bot.config checks it at load)
+            where = shown_url(driver)
+            raise StorageError(
+                f"cannot open the store {where}: the URL's host or port is malformed"
+            ) from None
         return store
+
+    @classmethod
+    def _open_sqlite_read_only(cls, path: Path) -> SqlStore:
+        """The SQLite file for reading only (``mode=ro``: the file is opened read-only).
+
+        A reader of a WAL database needs its shared-memory index (``-shm``), which SQLite
+        makes and grows on first use: on a full disk it cannot, and the read fails. Then
+        the file is read without it: through a read-only ``-shm`` (SQLite's
+        ``readonly_shm``, which rebuilds the index in private memory, the WAL included), or,
+        when there is no ``-shm`` and no ``-wal`` holds changes, as it is (``immutable``).
+        """
+        uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+        try:
+            store = cls._read_only_sqlite(uri)
+        except sa.exc.SQLAlchemyError as error:
+            shm, wal = Path(f"{path}-shm"), Path(f"{path}-wal")
+            if shm.exists():
+                fallback = uri + "&readonly_shm=1"
+            elif not wal.exists() or wal.stat().st_size == 0:
+                fallback = uri + "&immutable=1"
+            else:
+                raise StorageError(f"cannot read the store {path}: {_reason(error)}") from error
+            try:
+                store = cls._read_only_sqlite(fallback)
+            except sa.exc.SQLAlchemyError:
+                raise StorageError(f"cannot read the store {path}: {_reason(error)}") from error
+            log.info("read %s without its shared-memory index (%s)", path, _reason(error))
+        try:
+            store._check_schema(str(path))
+        except StorageError:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def _read_only_sqlite(cls, uri: str) -> SqlStore:
+        """A read-only engine on ``uri``, tried with a first read (what fails on a full
+        disk); raises ``SQLAlchemyError``."""
+        engine = sa.create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            poolclass=sa.pool.QueuePool,
+        )
+        sa.event.listen(engine, "connect", _sqlite_read_only_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_own_transactions)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+        except sa.exc.SQLAlchemyError:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def _check_schema(self, where: str) -> None:
+        """A store opened read-only is never migrated: one that would need it is an error."""
+        with self._tx(write=False) as connection:
+            version = None
+            if sa.inspect(connection).has_table(schema_version.name):
+                version = connection.execute(sa.select(schema_version.c.version)).scalar()
+        if version is None:
+            raise StorageError(
+                f"the store {where} has no FeedRelay schema: nothing has run on it yet, or it"
+                " is another program's database"
+            )
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"store schema {version} is newer than this FeedRelay ({SCHEMA_VERSION}):"
+                " upgrade FeedRelay"
+            )
+        if version < SCHEMA_VERSION:
+            raise StorageError(
+                f"the store {where} has schema {version}, older than this FeedRelay's"
+                f" ({SCHEMA_VERSION}): the daemon or `feedrelay run --once` upgrades it when it"
+                " next starts; reading commands never change the store"
+            )
 
     def close(self) -> None:
         if self._outer is not None:
@@ -832,8 +929,12 @@ class SqlStore:
 
 
 def shown_url(url: str) -> str:
-    """A database URL fit to print: its password is ``***``."""
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    """A database URL fit to print: its password is ``***`` (also in one that SQLAlchemy
+    cannot read)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)  # to the last @: hide more
 
 
 def is_server_url(database: str) -> bool:
@@ -853,6 +954,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # No journal_mode or synchronous: setting them may write. query_only: no statement of
+    # this connection writes, whatever the file's permissions (root ignores them).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _read_only_options(url: str) -> str:
+    """libpq's ``options`` for a read-only session, after any the URL gives."""
+    given = sa.engine.make_url(url).query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    return (given + " " if given else "") + "-c default_transaction_read_only=on"
 
 
 def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
