@@ -4,16 +4,20 @@
 seconds keeps a request alive indefinitely. A ``DeadlineSession`` bounds the whole request,
 connect to last body byte. It always streams the answer and reads the body itself, a little
 at a time, checking ``time.monotonic()`` before every read and giving each read at most the
-time that is left. When the deadline passes it raises ``requests.exceptions.ReadTimeout``
-("deadline of N s exceeded"); otherwise the response holds its content as if it had not been
-streamed. A caller that passes ``stream=True`` gets the open stream and reads it with
-``read_body``, which keeps the same deadline and a size cap.
+time that is left. When the deadline passes it raises ``DeadlineExceededError``, a
+``requests.exceptions.ReadTimeout`` ("deadline of N s exceeded"); otherwise the response
+holds its content as if it had not been streamed. A caller that passes ``stream=True`` gets
+the open stream and reads it with ``read_body``, which keeps the same deadline and a size
+cap. The deadline covers redirects too: each hop gets only the time that is left, and a
+redirect's body is read by the deadline (``requests`` itself would read it with no bound
+but the per-read timeout).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 from typing import Any
 
@@ -21,16 +25,29 @@ import requests
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
-__all__ = ["BodyTooLargeError", "DeadlineSession", "make_session", "read_body"]
+__all__ = [
+    "BodyTooLargeError",
+    "DeadlineExceededError",
+    "DeadlineSession",
+    "make_session",
+    "read_body",
+]
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 DEADLINE_S = 60.0
 CHUNK_BYTES = 65_536
+# A redirect's body is read (to reuse the connection) and dropped; more than this is not a
+# redirect page but a server wasting our time.
+REDIRECT_BODY_BYTES = 1_000_000
 
 
 class BodyTooLargeError(requests.RequestException):
     """An answer's body is larger than the caller accepts."""
+
+
+class DeadlineExceededError(ReadTimeout):
+    """A request did not end (connect, redirects, the whole body) within its deadline."""
 
 
 class DeadlineSession(requests.Session):
@@ -43,6 +60,10 @@ class DeadlineSession(requests.Session):
         self.deadline = deadline
         # (connect, read): what code that hands the session to a library reads as its timeout.
         self.timeout = (connect_timeout, read_timeout)
+        # The deadline of the request this thread is making, for ``send``: requests sends
+        # each redirect hop through ``send``, and the session serves several threads.
+        self._current = threading.local()
+        self.hooks["response"].append(self._read_redirect_body)
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
@@ -52,7 +73,12 @@ class DeadlineSession(requests.Session):
         connect, read = _timeouts(kwargs.pop("timeout", None), self.timeout)
         kwargs["timeout"] = (min(connect, self.deadline), min(read, self.deadline))
         kwargs["stream"] = True
-        response = super().request(method, url, *args, **kwargs)
+        outer = getattr(self._current, "deadline_at", None)
+        self._current.deadline_at = deadline_at
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        finally:
+            self._current.deadline_at = outer
         if stream:
             # For read_body: the same deadline covers the caller's reading of the stream.
             response.deadline_at = deadline_at  # type: ignore[attr-defined]
@@ -72,6 +98,39 @@ class DeadlineSession(requests.Session):
         response._content = content
         response._content_consumed = True  # type: ignore[attr-defined]
         return response
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send one request or redirect hop, waiting at most for the time that is left."""
+        deadline_at = getattr(self._current, "deadline_at", None)
+        if deadline_at is not None:
+            left = deadline_at - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceededError(
+                    f"deadline of {self.deadline:g} s exceeded before {request.url}",
+                    request=request,
+                )
+            connect, read = _timeouts(kwargs.get("timeout"), self.timeout)
+            kwargs["timeout"] = (min(connect, left), min(read, left))
+        return super().send(request, **kwargs)
+
+    def _read_redirect_body(self, response: requests.Response, **kwargs: Any) -> None:
+        """A response hook: read a redirect's body by the deadline, before ``requests``
+        reads it (to follow the redirect) with no bound but the per-read timeout."""
+        if not response.is_redirect or response._content_consumed:  # type: ignore[attr-defined]
+            return
+        deadline_at = getattr(self._current, "deadline_at", None)
+        try:
+            response._content = read_body(
+                response,
+                max_bytes=REDIRECT_BODY_BYTES,
+                deadline_at=deadline_at or time.monotonic() + self.deadline,
+                read_timeout=self.read_timeout,
+                deadline=self.deadline,
+            )
+        except BaseException:
+            response.close()
+            raise
+        response._content_consumed = True  # type: ignore[attr-defined]
 
 
 def make_session(
@@ -138,9 +197,11 @@ def read_body(
     return b"".join(chunks)
 
 
-def _deadline_exceeded(response: requests.Response, deadline: float | None) -> ReadTimeout:
+def _deadline_exceeded(
+    response: requests.Response, deadline: float | None
+) -> DeadlineExceededError:
     said = f"deadline of {deadline:g} s exceeded" if deadline is not None else "deadline exceeded"
-    return ReadTimeout(
+    return DeadlineExceededError(
         f"{said} reading {response.url}", request=response.request, response=response
     )
 
