@@ -11,6 +11,9 @@ the open stream and reads it with ``read_body``, which keeps the same deadline a
 cap. The deadline covers redirects too: each hop gets only the time that is left, and a
 redirect's body is read by the deadline (``requests`` itself would read it with no bound
 but the per-read timeout).
+
+``make_content_session`` makes the session for URLs found in feed content (images): the
+same deadline, and every connection through the address guard (``bot.netguard``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ import requests
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
+from bot.netguard import AddressGuard, GuardedAdapter
+
 __all__ = [
     "BodyTooLargeError",
     "DeadlineExceededError",
     "DeadlineSession",
+    "make_content_session",
     "make_session",
     "read_body",
 ]
@@ -40,6 +46,8 @@ CHUNK_BYTES = 65_536
 # A redirect's body is read (to reuse the connection) and dropped; more than this is not a
 # redirect page but a server wasting our time.
 REDIRECT_BODY_BYTES = 1_000_000
+# Content URLs: redirects followed at most (requests' own default is 30).
+CONTENT_MAX_REDIRECTS = 5
 
 
 class BodyTooLargeError(requests.RequestException):
@@ -146,6 +154,39 @@ def make_session(
         connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
     )
     session.headers["User-Agent"] = user_agent
+    return session
+
+
+def make_content_session(
+    *,
+    user_agent: str,
+    guard: AddressGuard,
+    deadline: float,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    pool_size: int = 4,
+) -> DeadlineSession:
+    """The session for URLs found in feed content (an entry's images), which nobody vouches
+    for: every connection, first request and redirect hop alike, is opened through
+    ``guard`` (``bot.netguard``); at most ``CONTENT_MAX_REDIRECTS`` redirects; each request
+    ends within ``deadline`` seconds, connect to last byte.
+
+    Nothing comes from the environment (``trust_env = False``): no proxy, since a proxy
+    would connect to any address on our behalf, and no ``.netrc`` credentials, which are
+    not for hosts that feed content names. (Nor ``REQUESTS_CA_BUNDLE``: certificates are
+    checked against certifi's roots.)
+    """
+    session = make_session(
+        user_agent=user_agent,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        deadline=deadline,
+    )
+    session.trust_env = False
+    session.max_redirects = CONTENT_MAX_REDIRECTS
+    adapter = GuardedAdapter(guard, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
