@@ -75,6 +75,9 @@ class BotSettings(Section):
     # How long a runner's claim on a delivery holds: after it, a runner that died while
     # sending is taken over (its post looked up first). Longer than any post takes.
     claim_lease: Duration = Field(default=timedelta(minutes=10), ge=timedelta(seconds=1))
+    # Images named by feed content may come from loopback, private and link-local addresses
+    # (a blog on the operator's own network; tests). Off: such images are refused.
+    allow_private_images: bool = False
 
 
 class FeedSettings(Section):

@@ -28,6 +28,8 @@ import pytest
 import requests
 
 from bot.http import CONTENT_MAX_REDIRECTS, DeadlineSession, make_content_session
+from bot.media import ImageError, download_image
+from bot.model import Image
 from bot.netguard import AddressGuard, AddressRefusedError, IPAddress
 from tests.fakes.server import FakeServer, Response
 
@@ -286,6 +288,23 @@ def test_a_redirect_to_a_refused_address_is_refused(
     assert [r.path for r in public.requests] == ["/pic.png"]
     assert internal.requests == []
     assert connects == [("127.0.0.1", public.port)]
+
+
+def test_a_refused_redirect_is_named_in_the_image_error(
+    public: FakeServer, internal: FakeServer
+) -> None:
+    target = f"http://127.0.0.1:{internal.port}/a.png"
+    public.route("GET", "/pic.png", lambda _r: Response(301, b"", {"Location": target}))
+    session = _session(PublicForThisTest(public, resolver=_dns_with_public()))
+    url = f"http://public.test:{public.port}/pic.png"
+    with pytest.raises(ImageError) as refused:
+        download_image(session, Image(url=url), max_bytes=1000)
+    session.close()
+    assert str(refused.value) == (
+        f"image {url} refused: redirected to {target}: 127.0.0.1 is a loopback address"
+        " (set [bot] allow_private_images = true for a blog on your network)"
+    )
+    assert internal.requests == []
 
 
 def test_with_allow_private_a_redirect_to_loopback_is_followed(
