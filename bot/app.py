@@ -152,7 +152,9 @@ class App:
         self.content_session = content_session
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._adapter_factory = adapter_factory
-        self.poller = Poller(config, store, clock=clock, session=session)
+        self.poller = Poller(
+            config, store, clock=clock, session=session, content_session=content_session
+        )
         self.dispatcher = Dispatcher(
             config,
             store,

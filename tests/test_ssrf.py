@@ -31,7 +31,10 @@ from bot.http import CONTENT_MAX_REDIRECTS, DeadlineSession, make_content_sessio
 from bot.media import ImageError, download_image
 from bot.model import Image
 from bot.netguard import AddressGuard, AddressRefusedError, IPAddress
+from tests.conftest import LOOPBACK_IMAGES, Clock, feed_table, open_app, write_config, x_target
+from tests.fakes.feed_server import FakeBlog
 from tests.fakes.server import FakeServer, Response
+from tests.fakes.x_api import FakeX
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
@@ -409,3 +412,79 @@ def test_https_checks_the_certificate_against_the_name(
     assert names[:2] == ["secure.test", "other.test"]
     assert connects == [("127.0.0.1", port)] * 2
     assert len(server.requests) == 1
+
+
+# -- a feed's next pages -------------------------------------------------------------------
+
+
+def _run_once(path: Path, clock: Clock) -> None:
+    with open_app(path, clock) as app:
+        app.poll_due_feeds(everything=True)
+        app.dispatch_due()
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_a_next_page_on_another_site_goes_through_the_guard(
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    allow_private: bool,
+) -> None:
+    # The feed's rel="next" names a server inside the network (another loopback origin).
+    # Pages on the feed's own site are the operator's (tests/test_pipeline.py catches up
+    # from them); a page elsewhere is only named by the feed's content.
+    blog.page_size = 3
+    with FakeBlog() as inside:
+        blog.next_base = elsewhere = inside.feed_url
+        for title in ("Old one", "Old two", "Old three"):
+            blog.add_entry(title)
+        path = write_config(
+            tmp_path,
+            feed_table("blog", blog.feed_url, ["x"]),
+            x_target(x_api.url),
+            bot=LOOPBACK_IMAGES if allow_private else "",
+        )
+        _run_once(path, clock)
+        for number in range(1, 6):
+            blog.add_entry(f"Missed {number}")
+        clock.advance(minutes=11)
+        _run_once(path, clock)
+    if allow_private:
+        assert len(inside.feed_fetches()) == 1
+    else:
+        assert inside.requests == []
+        assert (
+            f"feed blog: catching up stopped at {elsewhere}?start-index=4&max-results=3:"
+            f" feed blog: cannot fetch {elsewhere}?start-index=4&max-results=3:"
+            " refused: 127.0.0.1 is a loopback address"
+        ) in caplog.text
+    # The first page's entries go out either way (the page inside lists none).
+    posted = [tweet["text"].split(" http")[0] for tweet in x_api.tweets]
+    assert posted == ["Missed 3", "Missed 4", "Missed 5"]
+
+
+def test_a_next_page_on_this_machine_is_not_read(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A feed on the web names a file here as its next page: FeedRelay reads feeds from
+    # files, but only those the operator configured.
+    local = tmp_path / "private-feed.xml"
+    with FakeBlog() as other:
+        other.add_entry("Read from this machine's disk")
+        local.write_bytes(other.body())
+    blog.page_size = 3
+    blog.next_base = f"file://localhost{local}"  # a form feedparser keeps as it is
+    for title in ("Old one", "Old two", "Old three"):
+        blog.add_entry(title)
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    _run_once(path, clock)
+    for number in range(1, 6):
+        blog.add_entry(f"Missed {number}")
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    posted = [tweet["text"].split(" http")[0] for tweet in x_api.tweets]
+    assert posted == ["Missed 3", "Missed 4", "Missed 5"]
+    assert f"not following its next page file://localhost{local}?start-index=4" in caplog.text
+    assert "caught up" not in caplog.text  # the file was not read
