@@ -24,9 +24,11 @@ from bot import feeds, reports, runners
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
+from bot.http import DeadlineSession, make_content_session
 from bot.ingest import FeedResult, Poller, limits_for, render_for, style_for
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
+from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
 from bot.render import Rendered
@@ -95,13 +97,18 @@ def make_app(
     adapter_factory: AdapterFactory = _default_adapter,
     dry_run: bool = False,
     session: requests.Session | None = None,
+    content_session: DeadlineSession | None = None,
     notify_sender: Callable[[Config], Sender] | None = None,
     read_only: bool = False,
 ) -> App:
     """Open the store (under ``dry_run``, one whose changes are all rolled back at close;
     ``read_only`` for an app that only reads it) and return the app over it.
     ``notify_sender`` makes the sender of failure notifications from a config (default:
-    Apprise over ``[notify] urls``)."""
+    Apprise over ``[notify] urls``).
+
+    ``session`` fetches what the operator configured or named (feeds, ``post URL``'s
+    page); ``content_session`` fetches URLs found in feed content (images), through the
+    address guard (``bot.netguard``), by ``[bot] fetch_deadline``."""
     store = open_store(config.store, dry_run=dry_run, read_only=read_only)
     return App(
         config,
@@ -114,6 +121,12 @@ def make_app(
         or feeds.make_session(
             deadline=config.bot.fetch_deadline.total_seconds(),
             workers=config.bot.fetch_workers,
+        ),
+        content_session=content_session
+        or make_content_session(
+            user_agent=feeds.USER_AGENT,
+            guard=AddressGuard(allow_private=config.bot.allow_private_images),
+            deadline=config.bot.fetch_deadline.total_seconds(),
         ),
     )
 
@@ -130,6 +143,7 @@ class App:
         adapter_factory: AdapterFactory,
         dry_run: bool,
         session: requests.Session,
+        content_session: DeadlineSession,
         notify_sender: Callable[[Config], Sender] | None = None,
     ) -> None:
         self.config = config
@@ -137,18 +151,21 @@ class App:
         self.clock = clock
         self.dry_run = dry_run
         self.session = session
+        self.content_session = content_session
         self.runner_id = runners.new_runner_id()
         self._scope = runners.process_scope()
         self._lease_keeper: runners.LeaseKeeper | None = None
         self._adapter_factory = adapter_factory
-        self.poller = Poller(config, store, clock=clock, session=session)
+        self.poller = Poller(
+            config, store, clock=clock, session=session, content_session=content_session
+        )
         self.dispatcher = Dispatcher(
             config,
             store,
             clock=clock,
             open_adapter=self._open_adapter,
             worker=self.runner_id,
-            session=session,
+            content_session=content_session,
             dry_run=dry_run,
             dead_runners=self.dead_runners,
         )
@@ -172,6 +189,7 @@ class App:
         self.dispatcher.close()
         self.store.close()
         self.session.close()
+        self.content_session.close()
 
     def __enter__(self) -> App:
         return self

@@ -96,6 +96,9 @@ class BotSettings(Section):
     claim_lease: Annotated[Duration, Between(timedelta(seconds=1), timedelta(days=1))] = timedelta(
         minutes=10
     )
+    # Images named by feed content may come from loopback, private and link-local addresses
+    # (a blog on the operator's own network; tests). Off: such images are refused.
+    allow_private_images: bool = False
 
 
 class FeedSettings(Section):

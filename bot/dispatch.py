@@ -17,14 +17,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from adapters import spec
 from adapters.base import Adapter, Reconciler
 from bot import media, policy
 from bot.config import Config, TargetSettings
 from bot.errors import DuplicatePostError, FeedRelayError, PublishError
 from bot.failpoints import failpoint
+from bot.http import DeadlineSession
 from bot.model import (
     Decision,
     Delivery,
@@ -117,10 +116,12 @@ class Dispatcher:
         clock: Clock,
         open_adapter: Callable[[str], Adapter],
         worker: str,
-        session: requests.Session,
+        content_session: DeadlineSession,
         dry_run: bool = False,
         dead_runners: Callable[[], Collection[str]] = tuple,
     ) -> None:
+        """``content_session`` downloads entries' images (``bot.http.make_content_session``:
+        the address guard and the fetch deadline)."""
         self.config = config
         self.store = store
         self.clock = clock
@@ -128,12 +129,15 @@ class Dispatcher:
         self.dry_run = dry_run
         self._dead_runners = dead_runners
         self._open_adapter = open_adapter
-        self._session = session
+        self._content_session = content_session
         self._adapters: dict[str, Adapter] = {}
         self._lanes: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._images: dict[str, MediaFile | media.ImageError] = {}
         self._image_locks: dict[str, threading.Lock] = {}
+        # Why each image URL failed, as logged: a reason is logged once per URL while this
+        # dispatcher lives (a daemon's run), not at every delivery and every dispatch.
+        self._image_failures_told: dict[str, str] = {}
 
     def close(self) -> None:
         for adapter in self._adapters.values():
@@ -381,15 +385,27 @@ class Dispatcher:
             if found is None:
                 try:
                     found = media.download_image(
-                        self._session, image, max_bytes=self.config.bot.max_image_bytes
+                        self._content_session, image, max_bytes=self.config.bot.max_image_bytes
                     )
                 except media.ImageError as error:
                     found = error
                 self._images[image.url] = found
         if isinstance(found, media.ImageError):
-            log.warning(
-                "posting %s to %s without its image: %s", delivery.link, delivery.target, found
-            )
+            with self._guard:  # the reason first, once; lanes that follow refer to it
+                if self._image_failures_told.get(image.url) == str(found):
+                    log.info(
+                        "posting %s to %s without its image (see above)",
+                        delivery.link,
+                        delivery.target,
+                    )
+                else:
+                    self._image_failures_told[image.url] = str(found)
+                    log.warning(
+                        "posting %s to %s without its image: %s",
+                        delivery.link,
+                        delivery.target,
+                        found,
+                    )
             return None
         return replace(found, alt=image.alt)
 

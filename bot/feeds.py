@@ -47,6 +47,7 @@ from bot.htmltext import first_image, title_text
 from bot.http import DEADLINE_S, BodyTooLargeError, read_body
 from bot.http import make_session as deadline_session
 from bot.model import Entry, Image
+from bot.netguard import AddressRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,8 @@ def _status(code: int) -> str:
 
 
 def _reason(error: requests.RequestException) -> str:
+    if isinstance(error, AddressRefusedError):  # a next page only the content names
+        return f"refused: {error}"
     if isinstance(error, requests.TooManyRedirects):
         return "too many redirects (the server redirects in a loop)"
     if isinstance(error, requests.Timeout):

@@ -4,16 +4,23 @@
 seconds keeps a request alive indefinitely. A ``DeadlineSession`` bounds the whole request,
 connect to last body byte. It always streams the answer and reads the body itself, a little
 at a time, checking ``time.monotonic()`` before every read and giving each read at most the
-time that is left. When the deadline passes it raises ``requests.exceptions.ReadTimeout``
-("deadline of N s exceeded"); otherwise the response holds its content as if it had not been
-streamed. A caller that passes ``stream=True`` gets the open stream and reads it with
-``read_body``, which keeps the same deadline and a size cap.
+time that is left. When the deadline passes it raises ``DeadlineExceededError``, a
+``requests.exceptions.ReadTimeout`` ("deadline of N s exceeded"); otherwise the response
+holds its content as if it had not been streamed. A caller that passes ``stream=True`` gets
+the open stream and reads it with ``read_body``, which keeps the same deadline and a size
+cap. The deadline covers redirects too: each hop gets only the time that is left, and a
+redirect's body is read by the deadline (``requests`` itself would read it with no bound
+but the per-read timeout).
+
+``make_content_session`` makes the session for URLs found in feed content (images): the
+same deadline, and every connection through the address guard (``bot.netguard``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 from typing import Any
 
@@ -21,16 +28,34 @@ import requests
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
-__all__ = ["BodyTooLargeError", "DeadlineSession", "make_session", "read_body"]
+from bot.netguard import AddressGuard, GuardedAdapter
+
+__all__ = [
+    "BodyTooLargeError",
+    "DeadlineExceededError",
+    "DeadlineSession",
+    "make_content_session",
+    "make_session",
+    "read_body",
+]
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 DEADLINE_S = 60.0
 CHUNK_BYTES = 65_536
+# A redirect's body is read (to reuse the connection) and dropped; more than this is not a
+# redirect page but a server wasting our time.
+REDIRECT_BODY_BYTES = 1_000_000
+# Content URLs: redirects followed at most (requests' own default is 30).
+CONTENT_MAX_REDIRECTS = 5
 
 
 class BodyTooLargeError(requests.RequestException):
     """An answer's body is larger than the caller accepts."""
+
+
+class DeadlineExceededError(ReadTimeout):
+    """A request did not end (connect, redirects, the whole body) within its deadline."""
 
 
 class DeadlineSession(requests.Session):
@@ -43,6 +68,10 @@ class DeadlineSession(requests.Session):
         self.deadline = deadline
         # (connect, read): what code that hands the session to a library reads as its timeout.
         self.timeout = (connect_timeout, read_timeout)
+        # The deadline of the request this thread is making, for ``send``: requests sends
+        # each redirect hop through ``send``, and the session serves several threads.
+        self._current = threading.local()
+        self.hooks["response"].append(self._read_redirect_body)
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
@@ -52,7 +81,12 @@ class DeadlineSession(requests.Session):
         connect, read = _timeouts(kwargs.pop("timeout", None), self.timeout)
         kwargs["timeout"] = (min(connect, self.deadline), min(read, self.deadline))
         kwargs["stream"] = True
-        response = super().request(method, url, *args, **kwargs)
+        outer = getattr(self._current, "deadline_at", None)
+        self._current.deadline_at = deadline_at
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        finally:
+            self._current.deadline_at = outer
         if stream:
             # For read_body: the same deadline covers the caller's reading of the stream.
             response.deadline_at = deadline_at  # type: ignore[attr-defined]
@@ -73,6 +107,39 @@ class DeadlineSession(requests.Session):
         response._content_consumed = True  # type: ignore[attr-defined]
         return response
 
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send one request or redirect hop, waiting at most for the time that is left."""
+        deadline_at = getattr(self._current, "deadline_at", None)
+        if deadline_at is not None:
+            left = deadline_at - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceededError(
+                    f"deadline of {self.deadline:g} s exceeded before {request.url}",
+                    request=request,
+                )
+            connect, read = _timeouts(kwargs.get("timeout"), self.timeout)
+            kwargs["timeout"] = (min(connect, left), min(read, left))
+        return super().send(request, **kwargs)
+
+    def _read_redirect_body(self, response: requests.Response, **kwargs: Any) -> None:
+        """A response hook: read a redirect's body by the deadline, before ``requests``
+        reads it (to follow the redirect) with no bound but the per-read timeout."""
+        if not response.is_redirect or response._content_consumed:  # type: ignore[attr-defined]
+            return
+        deadline_at = getattr(self._current, "deadline_at", None)
+        try:
+            response._content = read_body(
+                response,
+                max_bytes=REDIRECT_BODY_BYTES,
+                deadline_at=deadline_at or time.monotonic() + self.deadline,
+                read_timeout=self.read_timeout,
+                deadline=self.deadline,
+            )
+        except BaseException:
+            response.close()
+            raise
+        response._content_consumed = True  # type: ignore[attr-defined]
+
 
 def make_session(
     *,
@@ -87,6 +154,39 @@ def make_session(
         connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline
     )
     session.headers["User-Agent"] = user_agent
+    return session
+
+
+def make_content_session(
+    *,
+    user_agent: str,
+    guard: AddressGuard,
+    deadline: float,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    pool_size: int = 4,
+) -> DeadlineSession:
+    """The session for URLs found in feed content (an entry's images), which nobody vouches
+    for: every connection, first request and redirect hop alike, is opened through
+    ``guard`` (``bot.netguard``); at most ``CONTENT_MAX_REDIRECTS`` redirects; each request
+    ends within ``deadline`` seconds, connect to last byte.
+
+    Nothing comes from the environment (``trust_env = False``): no proxy, since a proxy
+    would connect to any address on our behalf, and no ``.netrc`` credentials, which are
+    not for hosts that feed content names. (Nor ``REQUESTS_CA_BUNDLE``: certificates are
+    checked against certifi's roots.)
+    """
+    session = make_session(
+        user_agent=user_agent,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        deadline=deadline,
+    )
+    session.trust_env = False
+    session.max_redirects = CONTENT_MAX_REDIRECTS
+    adapter = GuardedAdapter(guard, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
@@ -138,9 +238,11 @@ def read_body(
     return b"".join(chunks)
 
 
-def _deadline_exceeded(response: requests.Response, deadline: float | None) -> ReadTimeout:
+def _deadline_exceeded(
+    response: requests.Response, deadline: float | None
+) -> DeadlineExceededError:
     said = f"deadline of {deadline:g} s exceeded" if deadline is not None else "deadline exceeded"
-    return ReadTimeout(
+    return DeadlineExceededError(
         f"{said} reading {response.url}", request=response.request, response=response
     )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import requests
 
@@ -116,12 +117,22 @@ class Poller:
     """Polls the feeds of one config into one store."""
 
     def __init__(
-        self, config: Config, store: Store, *, clock: Clock, session: requests.Session
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        session: requests.Session,
+        content_session: requests.Session,
     ) -> None:
+        """``session`` fetches the configured feeds; ``content_session`` (the address guard,
+        ``bot.http.make_content_session``) what only the feed's content names: a next page
+        on another site."""
         self.config = config
         self.store = store
         self.clock = clock
         self.session = session
+        self.content_session = content_session
         self._moved_reported: set[str] = set()
 
     def pull_back_next_checks(self) -> int:
@@ -235,7 +246,7 @@ class Poller:
         if not baseline and parsed.next_url and entries and len(new) >= len(entries):
             # Every entry of the page is new: more may be on the next pages (Blogger pages
             # 25 at a time), after a burst or a long downtime.
-            entries += self._catch_up(name, parsed.next_url, entries)
+            entries += self._catch_up(name, parsed.next_url, entries, read_from=fetched.url)
             new = _new_in_publication_order(entries, self.store)
         settings = self.config.feeds[name]
         post_from = len(new) - settings.backfill if baseline else 0
@@ -302,16 +313,31 @@ class Poller:
             if changed:
                 log.info("feed %s: %s was edited; its unsent posts take the edit", name, entry.link)
 
-    def _catch_up(self, name: str, url: str | None, seen: list[Entry]) -> list[Entry]:
+    def _catch_up(
+        self, name: str, url: str | None, seen: list[Entry], *, read_from: str
+    ) -> list[Entry]:
         """The entries of the feed's next pages, until a page holds one already known
-        (or ``MAX_CATCH_UP_PAGES``); a page that fails ends the catch-up, not the poll."""
+        (or ``MAX_CATCH_UP_PAGES``); a page that fails ends the catch-up, not the poll.
+
+        A next page on the feed's own site (the origin of its configured url, or of the
+        address its first page was read from) is fetched as the feed is. One anywhere else
+        is only named by the feed's content: it goes through the address guard, like an
+        image (a feed cannot send FeedRelay into the operator's network), and one that is
+        not a web address is not followed (a feed on the web cannot make FeedRelay read a
+        file on this machine)."""
+        own = {_origin(self.config.feed_url(name)), _origin(read_from)}
         more: list[Entry] = []
         for _ in range(MAX_CATCH_UP_PAGES):
             if url is None:
                 break
+            origin = _origin(url)
+            if origin not in own and origin[0] not in ("http", "https"):
+                log.warning("feed %s: not following its next page %s: not a web address", name, url)
+                break
+            session = self.session if origin in own else self.content_session
             try:
                 fetched = feeds.fetch(
-                    self.session,
+                    session,
                     feed=name,
                     url=url,
                     max_bytes=self.config.bot.max_feed_bytes,
@@ -427,6 +453,17 @@ def publication_order(entries: Sequence[Entry]) -> list[Entry]:
     undated = [e for e in entries if not e.published_at]
     dated.sort(key=lambda item: (item[0], -item[1]))
     return [e for _, _, e in dated] + list(reversed(undated))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the port filled in for http(s)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # an unreadable port is nobody's origin
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or ""), port or default
 
 
 def _new_in_publication_order(entries: Sequence[Entry], store: Store) -> list[Entry]:

@@ -130,10 +130,16 @@ def feed_table(name: str, url: str, targets: list[str], backfill: int = 0) -> st
     return f'[feeds.{name}]\nurl = "{url}"\ntargets = [{quoted}]\nbackfill = {backfill}\n'
 
 
-def write_config(directory: Path, *tables: str) -> Path:
+# A [bot] line for tests whose blog serves its images from loopback, as every fake does:
+# without it, FeedRelay refuses to fetch them (the address guard, bot/netguard.py).
+LOOPBACK_IMAGES = "allow_private_images = true\n"
+
+
+def write_config(directory: Path, *tables: str, bot: str = "") -> Path:
+    """A config with ``tables``; ``bot``: more lines for its ``[bot]`` table."""
     path = directory / "feedrelay.toml"
     path.write_text(
-        '[bot]\ndatabase = "state.sqlite"\npoll_interval = "10m"\n\n' + "\n".join(tables)
+        '[bot]\ndatabase = "state.sqlite"\npoll_interval = "10m"\n' + bot + "\n" + "\n".join(tables)
     )
     return path
 
@@ -219,6 +225,7 @@ def three_platforms(
     reddit: FakeReddit,
     tumblr: FakeTumblr,
     reddit_extra: str = "",
+    bot: str = "",
 ) -> Path:
     return write_config(
         tmp_path,
@@ -226,6 +233,7 @@ def three_platforms(
         x_target(x.url),
         reddit_target(reddit.url, reddit_extra),
         tumblr_target(tumblr.url),
+        bot=bot,
     )
 
 

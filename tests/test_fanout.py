@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.model import DeliveryState
-from tests.conftest import ENV, Clock, open_app
+from tests.conftest import ENV, LOOPBACK_IMAGES, Clock, open_app
 from tests.conftest import three_platforms as _config
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.reddit_api import FakeReddit
@@ -170,7 +170,7 @@ def test_an_entry_image_reaches_x_as_media_and_tumblr_as_poster(
     tumblr_api: FakeTumblr,
     clock: Clock,
 ) -> None:
-    path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
+    path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api, bot=LOOPBACK_IMAGES)
     _run_once(path, clock)
     image_url = blog.add_image("tomatoes.png", PNG)
     blog.add_entry(
@@ -200,7 +200,7 @@ def test_a_broken_image_never_blocks_the_post(
     clock: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api)
+    path = _config(tmp_path, blog, x_api, reddit_api, tumblr_api, bot=LOOPBACK_IMAGES)
     _run_once(path, clock)
     not_an_image = blog.add_image("fake.png", b"<html>nope</html>", "image/png")
     blog.add_entry("Broken picture", f'<p><img src="{not_an_image}"></p>')

@@ -8,7 +8,13 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bot.http import BodyTooLargeError, DeadlineSession, make_session, read_body
+from bot.http import (
+    BodyTooLargeError,
+    DeadlineExceededError,
+    DeadlineSession,
+    make_session,
+    read_body,
+)
 from tests.fakes.server import FakeServer, Response
 
 BODY = bytes(range(50))  # dripped 1 byte every 0.2 s: 10 s in all
@@ -87,3 +93,19 @@ def test_the_session_sends_its_user_agent(server: FakeServer) -> None:
     session.get(server.url + "/quick")
     session.close()
     assert server.requests[-1].header("User-Agent") == "feedrelay-test/1"
+
+
+def test_a_redirect_that_drips_its_body_stops_at_the_deadline(server: FakeServer) -> None:
+    # requests reads a redirect's body before following it, bounded only by the per-read
+    # timeout: the deadline must cover it, and the hop after it.
+    server.route(
+        "GET",
+        "/moved-slowly",
+        lambda _request: Response(302, BODY, {"Location": "/quick"}, drip=DRIP),
+    )
+    session = _session(deadline=1.0)
+    with pytest.raises(DeadlineExceededError, match="deadline of 1 s exceeded"):
+        session.get(server.url + "/moved-slowly")
+    session.close()
+    assert 0 < server.dripped < len(BODY)
+    assert server.requests_to("GET", "/quick") == []

@@ -49,6 +49,7 @@ class FakeBlog(FakeServer):
         self.route("GET", r"/old-feed", self._moved)
         self.route("GET", r"/\d{4}/\d{2}/[^/]+\.html", self._page)
         self.page_size: int | None = None  # entries per page, as Blogger's 25
+        self.next_base: str | None = None  # where rel="next" points (default: this feed)
         self.pages: dict[str, str] = {}
         self.images: dict[str, tuple[bytes, str]] = {}
 
@@ -129,8 +130,9 @@ class FakeBlog(FakeServer):
         ]
         if self.page_size is not None and start - 1 + self.page_size < len(newest_first):
             after = start + self.page_size
+            base = self.next_base or self.feed_url
             parts.append(
-                f"<link rel='next' type='application/atom+xml' href='{self.feed_url}"
+                f"<link rel='next' type='application/atom+xml' href='{base}"
                 f"?start-index={after}&amp;max-results={self.page_size}'/>"
             )
         for entry in page:

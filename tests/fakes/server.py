@@ -1,7 +1,8 @@
 """A tiny loopback HTTP server that fake platforms build on.
 
 Each fake registers routes; every request it receives is recorded so tests can assert on
-exactly what the real client library sent. Only 127.0.0.1 is ever bound.
+exactly what the real client library sent. Only loopback is ever bound: 127.0.0.1, or
+``FakeServer(host="::1")``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import json
 import re
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -94,7 +96,10 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeServer:
     """Routes + request log on a threaded loopback server. Use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None) -> None:
+        assert host in ("127.0.0.1", "::1"), "fakes listen on loopback only"
+        self.host = host
+        self.tls = tls  # a server-side context: HTTPS
         self.requests: list[Request] = []
         # Body bytes written by dripping answers (``Response.drip``) before the client left.
         self.dripped = 0
@@ -139,7 +144,13 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in str(host) else f"{scheme}://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
 
     def start(self) -> FakeServer:
         """Start serving; starting a running server does nothing."""
@@ -202,7 +213,16 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), _Handler)
+        server_class = _QuietServer
+        if ":" in self.host:
+
+            class _QuietServer6(_QuietServer):
+                address_family = socket.AF_INET6
+
+            server_class = _QuietServer6
+        self._httpd = server_class((self.host, 0), _Handler)
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
