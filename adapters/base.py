@@ -8,17 +8,15 @@ subclass. It never sleeps and never retries: the core decides what happens next.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import ClassVar, Protocol, cast, runtime_checkable
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import SSLError as UrllibSSLError
 
-from bot import __version__, http
+from bot import http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Limits, MediaFile, Post, Published
 from bot.render import Style
@@ -42,7 +40,10 @@ __all__ = [
 CONNECT_TIMEOUT_S = http.CONNECT_TIMEOUT_S
 READ_TIMEOUT_S = http.READ_TIMEOUT_S
 DEADLINE_S = http.DEADLINE_S
-USER_AGENT = f"feedrelay/{__version__} (+https://pypi.org/project/feedrelay/)"
+USER_AGENT = http.USER_AGENT
+header_time = http.header_time
+retry_at = http.retry_at
+scrub = http.scrub
 
 
 class Adapter(Protocol):
@@ -155,61 +156,6 @@ def make_session(
 
 
 # -- shared HTTP helpers -------------------------------------------------------------------
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every credential value in ``secrets`` masked as ``****``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text
-
-
-def header_time(
-    headers: Mapping[str, str], name: str, *, now: datetime, epoch: bool = False
-) -> datetime | None:
-    """The moment header ``name`` names (aware UTC), or ``None`` if it is absent or unreadable.
-
-    The value is a wait as in ``Retry-After`` (seconds, or an HTTP date), or with ``epoch``
-    an epoch time in seconds (``x-rate-limit-reset``). ``name`` is matched case-insensitively.
-    """
-    wanted = name.lower()
-    value = next((v.strip() for k, v in headers.items() if k.lower() == wanted), "")
-    try:
-        number = float(value)
-    except ValueError:
-        if epoch:
-            return None
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
-    try:
-        if epoch:
-            return datetime.fromtimestamp(number, UTC)
-        return now + timedelta(seconds=number)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def retry_at(
-    headers: Mapping[str, str],
-    *,
-    now: datetime,
-    default: timedelta,
-    waits: Iterable[str] = ("Retry-After",),
-    resets: Iterable[str] = (),
-) -> datetime:
-    """When a platform takes requests again, from an answer's headers (aware UTC).
-
-    Each header named in ``waits`` holds a wait as ``Retry-After`` does, each in ``resets`` an
-    epoch time (see ``header_time``). The latest readable one wins, never earlier than
-    ``now``; with none, ``now + default``.
-    """
-    moments = [header_time(headers, name, now=now) for name in waits]
-    moments += [header_time(headers, name, now=now, epoch=True) for name in resets]
-    known = [moment for moment in moments if moment is not None]
-    return max(*known, now) if known else now + default
 
 
 def nothing_sent(error: requests.RequestException) -> bool:

@@ -24,7 +24,7 @@ from bot import feeds, reports, runners
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
-from bot.http import DeadlineSession, make_content_session
+from bot.http import USER_AGENT, DeadlineSession, make_content_session
 from bot.ingest import FeedResult, Poller, limits_for, render_for, style_for
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
@@ -124,7 +124,7 @@ def make_app(
         ),
         content_session=content_session
         or make_content_session(
-            user_agent=feeds.USER_AGENT,
+            user_agent=USER_AGENT,
             guard=AddressGuard(allow_private=config.bot.allow_private_images),
             deadline=config.bot.fetch_deadline.total_seconds(),
         ),

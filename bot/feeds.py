@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from html import unescape
 from html.entities import html5 as _HTML5_ENTITIES
 from http import HTTPStatus
@@ -41,17 +40,15 @@ from bs4.element import Tag
 from bs4.filter import SoupStrainer
 from feedparser.encodings import convert_to_utf8
 
-from bot import __version__
 from bot.errors import FeedError
 from bot.htmltext import first_image, title_text
-from bot.http import DEADLINE_S, BodyTooLargeError, read_body
+from bot.http import DEADLINE_S, USER_AGENT, BodyTooLargeError, header_time, read_body
 from bot.http import make_session as deadline_session
 from bot.model import Entry, Image
 from bot.netguard import AddressRefusedError
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"feedrelay/{__version__} (feed reader; +https://pypi.org/project/feedrelay/)"
 TIMEOUT = (10.0, 30.0)
 FETCH_WORKERS = 16
 # A DTD internal subset (``<!DOCTYPE x [``) or an entity declaration, wherever it is. Each
@@ -210,7 +207,9 @@ def fetch(
                     fetched_at=fetched_at,
                 )
             if response.status_code in (429, 503):
-                retry_at = _retry_after(response.headers.get("Retry-After"), now)
+                retry_at = header_time(
+                    response.headers, "Retry-After", now=now or datetime.now(UTC)
+                )
                 raise FeedError(
                     f"HTTP {response.status_code} from {url}", feed=feed, retry_at=retry_at
                 )
@@ -261,18 +260,6 @@ def _read_capped(response: requests.Response, feed: str, max_bytes: int) -> byte
         )
     except BodyTooLargeError:
         raise FeedError(f"feed body is larger than {max_bytes} bytes", feed=feed) from None
-
-
-def _retry_after(value: str | None, now: datetime | None) -> datetime | None:
-    if not value:
-        return None
-    now = now or datetime.now(UTC)
-    if value.strip().isdigit():
-        return now + timedelta(seconds=int(value.strip()))
-    try:
-        return parsedate_to_datetime(value).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 def _status(code: int) -> str:

@@ -22,12 +22,17 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
+from bot import __version__
 from bot.netguard import AddressGuard, GuardedAdapter
 
 __all__ = [
@@ -273,3 +278,66 @@ def _set_read_timeout(raw: Any, seconds: float) -> None:
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.settimeout(max(seconds, 0.001))
+
+
+# -- what every HTTP caller shares ---------------------------------------------------------
+USER_AGENT = f"feedrelay/{__version__} (+https://pypi.org/project/feedrelay/)"
+SCRUBBED = "****"
+# Shorter values are not masked: a one-character "secret" would mask every such letter.
+MIN_SECRET_LENGTH = 4
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value (and its URL-quoted form) replaced by ``****``."""
+    forms = {form for s in secrets if len(s) >= MIN_SECRET_LENGTH for form in (s, quote(s, ""))}
+    for secret in sorted(forms, key=len, reverse=True):
+        text = text.replace(secret, SCRUBBED)
+    return text
+
+
+def header_time(
+    headers: Mapping[str, str], name: str, *, now: datetime, epoch: bool = False
+) -> datetime | None:
+    """The moment header ``name`` names (aware UTC), or ``None`` if it is absent or unreadable.
+
+    The value is a wait as in ``Retry-After`` (seconds, or an HTTP date), or with ``epoch``
+    an epoch time in seconds (``x-rate-limit-reset``). ``name`` is matched case-insensitively.
+    """
+    wanted = name.lower()
+    value = next((v.strip() for k, v in headers.items() if k.lower() == wanted), "")
+    try:
+        number = float(value)
+    except ValueError:
+        if epoch:
+            return None
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        if epoch:
+            return datetime.fromtimestamp(number, UTC)
+        return now + timedelta(seconds=number)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def retry_at(
+    headers: Mapping[str, str],
+    *,
+    now: datetime,
+    default: timedelta,
+    waits: Iterable[str] = ("Retry-After",),
+    resets: Iterable[str] = (),
+) -> datetime:
+    """When a server takes requests again, from an answer's headers (aware UTC).
+
+    Each header named in ``waits`` holds a wait as ``Retry-After`` does, each in ``resets`` an
+    epoch time (see ``header_time``). The latest readable one wins, never earlier than
+    ``now``; with none, ``now + default``.
+    """
+    moments = [header_time(headers, name, now=now) for name in waits]
+    moments += [header_time(headers, name, now=now, epoch=True) for name in resets]
+    known = [moment for moment in moments if moment is not None]
+    return max(*known, now) if known else now + default

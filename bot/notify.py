@@ -24,25 +24,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from bot.config import Config
 from bot.errors import NotifyError
+from bot.http import scrub
 from bot.model import DeliveryState
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-SCRUBBED = "****"
-# Shorter values are not scrubbed: replacing every "ab" in a message would garble it, and a
-# credential that short protects nothing.
-MIN_SECRET_LENGTH = 4
 # How many of a target's newest deliveries are searched for the last settled one.
 RECENT_DELIVERIES = 20
 
@@ -114,14 +110,6 @@ def failing_now(config: Config, store: Store, now: datetime) -> dict[str, Proble
             reason = f"delivery {last.id} failed: {last.error or 'no reason given'}"
         problems[f"target:{name}"] = Problem(kind="target", name=name, reason=reason)
     return problems
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value (and its URL-quoted form) replaced by ``****``."""
-    forms = {form for s in secrets if len(s) >= MIN_SECRET_LENGTH for form in (s, quote(s, ""))}
-    for secret in sorted(forms, key=len, reverse=True):
-        text = text.replace(secret, SCRUBBED)
-    return text
 
 
 def secret_values(config: Config) -> list[str]:

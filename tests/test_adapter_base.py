@@ -16,8 +16,10 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def test_scrub_masks_every_secret_longest_first() -> None:
-    assert scrub("key=abc123 and abc", ["abc", "abc123", ""]) == "key=**** and ****"
+    assert scrub("key=abcd123 and abcd", ["abcd", "abcd123", ""]) == "key=**** and ****"
     assert scrub("nothing here", []) == "nothing here"
+    # Its URL-quoted form too; a value too short to be a credential is left alone.
+    assert scrub("u=a%2Fb%3Dc&x=ab", ["a/b=c", "ab"]) == "u=****&x=ab"
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,13 @@ def test_fetch_reports_http_errors_and_retry_after(blog: FakeBlog) -> None:
         feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url)
 
 
+def test_a_retry_after_beyond_the_calendar_is_ignored_not_a_crash(blog: FakeBlog) -> None:
+    blog.fail_next(503, {"Retry-After": "9" * 30})
+    with pytest.raises(FeedError, match="503") as raised:
+        feeds.fetch(feeds.make_session(), feed="b", url=blog.feed_url)
+    assert raised.value.retry_at is None  # the usual backoff applies
+
+
 def test_fetch_from_disk(tmp_path: Path) -> None:
     path = tmp_path / "feed.xml"
     path.write_bytes(EXAMPLE.read_bytes())

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.notify import scrub
+from bot.http import scrub
 from tests.conftest import X_SECRETS, feed_table, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.server import FakeServer, Request, Response
