@@ -21,7 +21,7 @@ from adapters import spec
 from adapters.base import Adapter, Reconciler
 from bot import media, policy
 from bot.config import Config, TargetSettings
-from bot.errors import DuplicatePostError, FeedRelayError, PublishError
+from bot.errors import DuplicatePostError, FeedRelayError, ImageError, PublishError
 from bot.failpoints import failpoint
 from bot.http import DeadlineSession
 from bot.model import (
@@ -133,7 +133,7 @@ class Dispatcher:
         self._adapters: dict[str, Adapter] = {}
         self._lanes: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._images: dict[str, MediaFile | media.ImageError] = {}
+        self._images: dict[str, MediaFile | ImageError] = {}
         self._image_locks: dict[str, threading.Lock] = {}
         # Why each image URL failed, as logged: a reason is logged once per URL while this
         # dispatcher lives (a daemon's run), not at every delivery and every dispatch.
@@ -387,10 +387,10 @@ class Dispatcher:
                     found = media.download_image(
                         self._content_session, image, max_bytes=self.config.bot.max_image_bytes
                     )
-                except media.ImageError as error:
+                except ImageError as error:
                     found = error
                 self._images[image.url] = found
-        if isinstance(found, media.ImageError):
+        if isinstance(found, ImageError):
             with self._guard:  # the reason first, once; lanes that follow refer to it
                 if self._image_failures_told.get(image.url) == str(found):
                     log.info(

@@ -11,6 +11,7 @@
     ├── StorageError           the store could not be read or written
     ├── SetupError             ``init`` or ``auth`` cannot go on (says what to do)
     ├── NotifyError            no notification service accepted a message
+    ├── ImageError             an entry's image cannot be used; the post goes without it
     ├── PluginError            an installed platform cannot be loaded (carries ``platform``)
     └── PublishError           a post did not go out (carries ``target``, ``retryable``)
         ├── AuthError              credentials or permissions; not retryable
@@ -46,6 +47,11 @@ class ConfigError(FeedRelayError):
     def __str__(self) -> str:
         head = f"invalid config {self.path}" if self.path else "invalid config"
         return head + ":\n" + "\n".join(f"  - {problem}" for problem in self.problems)
+
+
+class ImageError(FeedRelayError):
+    """An entry's image could not be used (refused address, too big, not an image, too
+    slow); the post goes out without it."""
 
 
 class PluginError(FeedRelayError):

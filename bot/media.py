@@ -18,7 +18,7 @@ import time
 
 import requests
 
-from bot.errors import FeedRelayError
+from bot.errors import ImageError
 from bot.http import BodyTooLargeError, DeadlineExceededError, DeadlineSession, read_body
 from bot.model import Image, MediaFile
 from bot.netguard import AddressRefusedError
@@ -33,10 +33,6 @@ _SIGNATURES = {
 # Declared types that say nothing about the bytes: the magic number decides.
 _UNDECLARED = ("", "application/octet-stream", "binary/octet-stream")
 ALLOW_PRIVATE_HINT = "set [bot] allow_private_images = true for a blog on your network"
-
-
-class ImageError(FeedRelayError):
-    """An image could not be used; the post goes out without it."""
 
 
 def sniff_image_type(data: bytes) -> str | None:

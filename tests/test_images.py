@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import ImageError
 from bot.http import DeadlineSession, make_content_session
-from bot.media import ImageError, download_image
+from bot.media import download_image
 from bot.model import Image
 from bot.netguard import AddressGuard
 from tests.conftest import LOOPBACK_IMAGES, Clock, feed_table, open_app, write_config, x_target

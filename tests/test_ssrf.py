@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 import requests
 
+from bot.errors import ImageError
 from bot.http import CONTENT_MAX_REDIRECTS, DeadlineSession, make_content_session
-from bot.media import ImageError, download_image
+from bot.media import download_image
 from bot.model import Image
 from bot.netguard import AddressGuard, AddressRefusedError, IPAddress
 from tests.conftest import LOOPBACK_IMAGES, Clock, feed_table, open_app, write_config, x_target
