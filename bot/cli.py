@@ -19,7 +19,7 @@ import click
 from bot import __version__
 from bot.config import Config, config_path, load_config
 from bot.errors import ConfigError
-from bot.exits import EXIT_CONFIG, EXIT_FAILED, _fail_cleanly
+from bot.exits import EXIT_CONFIG, EXIT_FAILED, Commands
 from bot.model import Delivery, DeliveryState, Post
 from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
 
@@ -166,6 +166,7 @@ def _setup_logging(verbose: int) -> None:
 
 
 @click.group(
+    cls=Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     invoke_without_command=True,
     no_args_is_help=True,
@@ -227,7 +228,6 @@ def _print_platforms() -> None:
     "--json", "as_json", is_flag=True, help="With --dry-run: a JSON array, one object per post."
 )
 @pass_context
-@_fail_cleanly
 def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
     """Watch the feeds and post new entries (a daemon; --once for cron)."""
     from bot.scheduling import run_daemon, stop_on_signals
@@ -442,7 +442,6 @@ def _indent(text: str) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object a target.")
 @pass_context
-@_fail_cleanly
 def post(
     ctx: Context,
     reference: str,
@@ -543,7 +542,6 @@ def _post_json(result: Any, *, dry_run: bool, queued: bool) -> dict[str, Any]:
     " (local time in [bot] timezone).",
 )
 @pass_context
-@_fail_cleanly
 def history(
     ctx: Context,
     as_json: bool,
@@ -628,7 +626,6 @@ def _since(text: str, timezone: str, now: Any) -> Any:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_context
-@_fail_cleanly
 def status(ctx: Context, as_json: bool) -> None:
     """Show each target and feed, what waits and why, and what needs attention."""
     from datetime import UTC, datetime
@@ -770,7 +767,6 @@ def _when(value: Any) -> str:
 @main.command()
 @click.argument("delivery_ids", metavar="ID...", nargs=-1, callback=_delivery_ids, required=True)
 @pass_context
-@_fail_cleanly
 def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
     """Send deliveries again now (failed, unknown, held or skipped ones)."""
     with ctx.app(posts=False) as app:
@@ -789,7 +785,6 @@ def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 @main.command()
 @click.argument("delivery_ids", metavar="ID...", nargs=-1, callback=_delivery_ids, required=True)
 @pass_context
-@_fail_cleanly
 def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
     """Never send these deliveries (they stay in the history as skipped)."""
     with ctx.app(posts=False) as app:
@@ -804,7 +799,6 @@ def skip(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
 @click.option("--remote-id", default="", help="The platform's id of the post.")
 @click.option("--no-link", is_flag=True, help="Record it as posted without a URL or id.")
 @pass_context
-@_fail_cleanly
 def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str, no_link: bool) -> None:
     """Record that a delivery is on the platform (after checking by hand)."""
     if no_link and (url or remote_id):
@@ -823,7 +817,6 @@ def resolve(ctx: Context, delivery_id: int, url: str, remote_id: str, no_link: b
 @click.argument("target", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
-@_fail_cleanly
 def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
     """When each queued or held delivery is planned to go, and why it waits."""
     from bot.reports import schedule_json
@@ -855,7 +848,6 @@ def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
 @click.option("--target", metavar="TARGET", help="With --all: every held delivery of a target.")
 @click.option("--all", "everything", is_flag=True, help="Every held delivery of --target.")
 @pass_context
-@_fail_cleanly
 def approve(
     ctx: Context,
     delivery_ids: tuple[int, ...],
@@ -891,7 +883,6 @@ def approve(
     help=f"Resume by itself after this long ('2h', '3d'; at most {LONGEST_PAUSE.days}d).",
 )
 @pass_context
-@_fail_cleanly
 def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
     """Stop posting to a target until `feedrelay resume` (or for a while)."""
     from datetime import UTC, datetime
@@ -905,7 +896,6 @@ def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
 @main.command("migrate-store")
 @click.option("--to", "url", required=True, metavar="URL", help="An empty PostgreSQL database.")
 @pass_context
-@_fail_cleanly
 def migrate_store(ctx: Context, url: str) -> None:
     """Copy this config's SQLite store (its whole history) into an empty PostgreSQL one."""
     from bot.config import database_url_problem, is_server_url
@@ -940,7 +930,6 @@ def migrate_store(ctx: Context, url: str) -> None:
 @main.command()
 @click.argument("target")
 @pass_context
-@_fail_cleanly
 def resume(ctx: Context, target: str) -> None:
     """Lift a target's pause (after refused credentials were fixed, or your own pause)."""
     with ctx.app(posts=False) as app:
@@ -959,7 +948,6 @@ def resume(ctx: Context, target: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per post.")
 @pass_context
-@_fail_cleanly
 def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
     """Show the latest entries as each target would post them, with their lengths."""
     with ctx.app(dry_run=True) as app:
@@ -983,7 +971,6 @@ def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
 @click.option("--online", is_flag=True, help="Also log in to each target and fetch each feed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_context
-@_fail_cleanly
 def check(ctx: Context, online: bool, as_json: bool) -> None:
     """Validate the config; with --online, verify credentials too.
 

@@ -1,5 +1,6 @@
-"""Our errors become a clean message and an exit status here, in one place, for every
-command (``bot.cli`` and ``bot.cli_setup``); anything else is a bug and keeps its traceback.
+"""Our errors become a clean message and an exit status here, in one place: the command
+group (``Commands``, the class of ``feedrelay`` and its sub-groups) catches them for every
+command; anything else is a bug and keeps its traceback.
 
 Exit status: 0 done, 1 something failed, 2 a usage or config error.
 """
@@ -19,6 +20,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+
+
+class Commands(click.Group):
+    """A click group whose commands' ``ConfigError`` exits 2 and other ``FeedRelayError``
+    exits 1, each with its message on standard error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except FeedRelayError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_FAILED)
 
 
 def _fail_cleanly(func: F) -> F:
