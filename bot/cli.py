@@ -461,7 +461,7 @@ def post(
         at = _local_time(when, app.config.bot.timezone, app.clock()) if when else None
         results = app.post_now(reference, targets=targets, force=force, at=at)
     if as_json:
-        rows = [_post_json(result, dry_run=dry_run, queued=at is not None) for result in results]
+        rows = [_post_json(result, dry_run=dry_run) for result in results]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         if not dry_run and not (rows and all(r["result"] in ("posted", "queued") for r in rows)):
             sys.exit(EXIT_FAILED)
@@ -470,7 +470,7 @@ def post(
     for result in results:
         outcome = result.outcome
         if outcome is None:
-            everywhere = everywhere and at is not None and result.note.startswith("queued for")
+            everywhere = everywhere and result.queued_at is not None
             click.echo(f"{result.target}: {result.note}")
             continue
         if dry_run:
@@ -493,7 +493,7 @@ def post(
         sys.exit(EXIT_FAILED)
 
 
-def _post_json(result: Any, *, dry_run: bool, queued: bool) -> dict[str, Any]:
+def _post_json(result: Any, *, dry_run: bool) -> dict[str, Any]:
     """One target's part of ``post --json``: ``result`` is ``posted``, ``queued``, ``would
     post``, ``already there`` (posted before, or refused as a duplicate), ``not posted``
     (see ``note``) or the delivery's state (``retry``, ``unknown``, ``failed``, ...)."""
@@ -502,7 +502,7 @@ def _post_json(result: Any, *, dry_run: bool, queued: bool) -> dict[str, Any]:
     outcome = result.outcome
     row: dict[str, Any] = {"target": result.target, "note": result.note or None}
     if outcome is None:
-        done = queued and result.note.startswith("queued for")
+        done = result.queued_at is not None
         row.update(result="queued" if done else "not posted", url=None, error=None, delivery=None)
         return row
     if dry_run:

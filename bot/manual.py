@@ -38,10 +38,13 @@ NOT_SENT = (
 
 @dataclass(frozen=True, kw_only=True)
 class PostResult:
-    """What ``post_now`` did for one target. ``new``: a post went out that was not there."""
+    """What ``post_now`` did for one target: the attempt's ``outcome``, or ``queued_at``
+    (queued by hand for that time), or neither (``note`` says why). ``new``: a post went
+    out that was not there."""
 
     target: str
     outcome: Outcome | None = None
+    queued_at: datetime | None = None
     note: str = ""
 
     @property
@@ -139,7 +142,9 @@ class Manual:
                 to_send[delivery_id] = name
         if at is not None:
             when = f"queued for {at:%Y-%m-%d %H:%M} UTC"
-            return results + [PostResult(target=n, note=when) for n in to_send.values()]
+            return results + [
+                PostResult(target=n, queued_at=at, note=when) for n in to_send.values()
+            ]
         outcomes = {
             o.delivery.id: o
             for o in self.dispatcher.dispatch_due(
