@@ -23,7 +23,16 @@ from bot.errors import PluginError
 if TYPE_CHECKING:
     from adapters.base import Adapter, PlatformSpec
 
-__all__ = ["GROUP", "Plugin", "PluginError", "adapter_class", "installed", "platforms", "spec"]
+__all__ = [
+    "GROUP",
+    "Plugin",
+    "PluginError",
+    "adapter_class",
+    "installed",
+    "named",
+    "platforms",
+    "spec",
+]
 
 GROUP = "feedrelay.platforms"
 
@@ -102,6 +111,24 @@ def spec(platform: str) -> PlatformSpec:
             platform=platform,
         )
     return found
+
+
+def named(name: str) -> str:
+    """The platform ``name`` stands for: itself when it is installed, else the platform whose
+    spec declares ``name`` among its ``aliases`` (``x``: ``twitter``); ``KeyError`` if none.
+
+    Only a name that is no platform's own loads the specs (one that cannot be loaded is
+    passed over: it is reported when it is asked for by its own name).
+    """
+    if name in installed():
+        return name
+    for platform in installed():
+        try:
+            if name in spec(platform).aliases:
+                return platform
+        except PluginError:
+            continue
+    raise KeyError(name)
 
 
 def adapter_class(platform: str) -> Callable[..., Adapter]:

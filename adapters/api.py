@@ -28,6 +28,17 @@ from adapters.base import (
     retry_at,
     scrub,
 )
+from adapters.setup import (
+    AuthFlow,
+    AuthOption,
+    AuthResult,
+    AuthRun,
+    AuthTarget,
+    Credential,
+    Question,
+    credential_lines,
+    toml_string,
+)
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -35,6 +46,7 @@ from bot.errors import (
     PostRejectedError,
     PublishError,
     RateLimitedError,
+    SetupError,
     TransientError,
 )
 from bot.model import Entry, Image, Limits, MediaFile, Post, Published
@@ -47,6 +59,12 @@ __all__ = [
     "USER_AGENT",
     "Adapter",
     "AuthError",
+    "AuthFlow",
+    "AuthOption",
+    "AuthResult",
+    "AuthRun",
+    "AuthTarget",
+    "Credential",
     "DuplicatePostError",
     "Duration",
     "Entry",
@@ -59,12 +77,15 @@ __all__ = [
     "PostRejectedError",
     "PublishError",
     "Published",
+    "Question",
     "RateLimitedError",
     "Reconciler",
     "SelfCheck",
+    "SetupError",
     "TargetSettings",
     "TemplateStr",
     "TransientError",
+    "credential_lines",
     "describe",
     "header_time",
     "make_session",
@@ -72,4 +93,5 @@ __all__ = [
     "request_error",
     "retry_at",
     "scrub",
+    "toml_string",
 ]

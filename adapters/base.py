@@ -8,7 +8,7 @@ subclass. It never sleeps and never retries: the core decides what happens next.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, cast, runtime_checkable
 
@@ -16,6 +16,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import SSLError as UrllibSSLError
 
+from adapters.setup import AuthFlow, Credential, Question
 from bot import http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Limits, MediaFile, Post, Published
@@ -115,6 +116,28 @@ class PlatformSpec:
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
     client: str
+
+    # setting up: what `feedrelay init` and `feedrelay auth` need (``adapters/setup.py``)
+    # How people call the platform ("X"), in help and messages (empty: its name).
+    display_name: str = ""
+    # Other names `init --to` and `auth` take for the platform ("x").
+    aliases: tuple[str, ...] = ()
+    # The target `init` writes, ``[targets.NAME]`` (empty: the platform's name).
+    target_name: str = ""
+    # `init` posts here when told nothing: the first installed platform that says so.
+    init_default: bool = False
+    # What `init` asks about the target, in order; each is an `init` option too.
+    questions: tuple[Question, ...] = ()
+    # The target's table after ``platform = "..."``, from the answers by question key; it
+    # writes the credentials with ``credential_lines``. None: the credentials only.
+    target_lines: Callable[[Mapping[str, str]], Sequence[str]] | None = None
+    # What a target reads from the environment: the .env template, and messages.
+    credentials: tuple[Credential, ...] = ()
+    # `feedrelay auth PLATFORM` (None: the platform has none).
+    auth: AuthFlow | None = None
+    # Its libraries' loggers, kept at INFO or above whatever -v says: at DEBUG they print
+    # request headers, tokens included.
+    quiet_loggers: tuple[str, ...] = ()
 
     def client_class(self) -> Callable[..., Adapter]:
         """The adapter class, imported now (with its platform library)."""

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from adapters.base import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, USER_AGENT, request_error, scrub
+from adapters.setup import AuthRun
 from bot.errors import AuthError
 
 TIMEOUT = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
@@ -153,6 +154,21 @@ class PinFlow:
                 f"{service} sent an answer that is not a token; check api_base, then run"
                 f" `{command}` again"
             ) from None
+
+
+def ask_for_pin(flow: PinFlow, auth: AuthRun) -> Grant:
+    """Run ``flow`` at the terminal: show the address to open, read the PIN (or the address
+    the browser was sent to), return the account's grant. Raises as ``PinFlow`` does."""
+    service = flow.endpoints.service
+    url = flow.start()
+    auth.echo(f"1. Open this address in a browser, signed in to {service} as the account")
+    auth.echo("   that will post, and authorise the app:")
+    auth.echo("")
+    auth.echo(f"   {url}")
+    auth.echo("")
+    auth.echo(f"2. {service} then shows a PIN (or sends you to an address with")
+    auth.echo("   oauth_verifier=... in it: paste that whole address).")
+    return flow.finish(auth.prompt("PIN"))
 
 
 def pin_from(text: str) -> str:

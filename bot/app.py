@@ -360,7 +360,8 @@ class App:
 
     def check_targets(self) -> dict[str, TargetCheck]:
         """Log in to each target, name its account, and look for what would stop its posts
-        (``SelfCheck``: a read-only X app, a subreddit's rules). Posts nothing."""
+        (the adapter's ``SelfCheck``, e.g. a read-only X app, a subreddit's rules). Posts
+        nothing."""
         results: dict[str, TargetCheck] = {}
         for name, target in self.config.targets.items():
             account: str | None = None
@@ -411,6 +412,8 @@ class App:
 def _fix_for(platform: str, error: PublishError) -> str:
     """What to do about an error that stopped ``check_targets``."""
     if isinstance(error, AuthError):
+        if spec(platform).auth is None:  # the platform has no `auth` command
+            return "check the target's credentials in the environment"
         return (
             f"check the target's credentials in the environment; `feedrelay auth {platform}`"
             " makes new ones"

@@ -18,7 +18,7 @@ import click
 
 from bot import __version__
 from bot.config import Config, config_path, load_config
-from bot.errors import ConfigError
+from bot.errors import ConfigError, PluginError
 from bot.exits import EXIT_CONFIG, EXIT_FAILED, Commands
 from bot.model import Delivery, DeliveryState, Post
 from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
@@ -31,6 +31,9 @@ LARGEST_ID = 2**63 - 1  # a store's ids are signed 64-bit integers (SQLite, Post
 HISTORY_LIMIT = 100_000
 PREVIEW_LIMIT = 1_000
 LONGEST_PAUSE = timedelta(days=365)
+# The core's own libraries that log request headers at DEBUG: requests' transport, and the
+# notification senders. The platforms name theirs in their specs (``quiet_loggers``).
+CORE_LIBRARY_LOGGERS = ("urllib3", "apprise")
 FURTHEST_AT = timedelta(days=365)  # post --at: how far ahead a post may be queued
 
 
@@ -145,21 +148,28 @@ class Context:
         return None
 
 
+def _platform_loggers() -> list[str]:
+    """The library loggers the installed platforms' specs name (``quiet_loggers``); a
+    platform that cannot be loaded is reported where it is used, not here."""
+    import adapters
+
+    names: list[str] = []
+    for platform in adapters.platforms():
+        try:
+            names += adapters.spec(platform).quiet_loggers
+        except PluginError:
+            continue
+    return list(dict.fromkeys(names))
+
+
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # At DEBUG these libraries print request headers, tokens included.
-    for name in (
-        "tweepy",
-        "prawcore",
-        "praw",
-        "urllib3",
-        "requests_oauthlib",
-        "oauthlib",
-        "apprise",
-    ):
+    # At DEBUG these libraries print request headers, tokens included: the core's own, and
+    # those each installed platform's spec names (reading a spec loads no library).
+    for name in (*CORE_LIBRARY_LOGGERS, *_platform_loggers()):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     # APScheduler reports every tick at INFO; only -vv wants that.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 import click
@@ -35,18 +34,3 @@ class Commands(click.Group):
         except FeedRelayError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_FAILED)
-
-
-def _fail_cleanly(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except FeedRelayError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_FAILED)
-
-    return wrapper  # type: ignore[return-value]

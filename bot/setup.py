@@ -3,11 +3,16 @@
 - ``discover_feed(address)``: the feed of a blog, from the address of its home page (the
   page's ``<link rel="alternate">`` feeds, else Blogger's ``/feeds/posts/default``) or of the
   feed itself, with its title and newest entry.
+- ``parse_platforms``, ``default_platform``, ``questions``: where to post, and what to ask
+  about each platform's target (its spec's ``questions``).
 - ``Answers`` -> ``render_config`` / ``render_env``: a commented ``feedrelay.toml`` that
   ``feedrelay check`` accepts once the environment variables are set, and a ``.env`` template
   with their names and no values. ``write_files`` never overwrites without ``force``.
 - ``auth_target(path, platform)``: the target an ``auth`` command works for, its settings,
   and the environment variable each credential comes from.
+
+Everything about a platform comes from its spec (``adapters/<platform>/setup.py``: the
+target's name, the questions, the table's lines, the credentials); nothing here names one.
 
 The CLI (``bot.cli_setup``) asks the questions and prints; everything here can be called
 from a test. Errors are ``SetupError`` and ``ConfigError``, each saying what to do.
@@ -15,7 +20,6 @@ from a test. Errors are ``SetupError`` and ``ConfigError``, each saying what to 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -23,25 +27,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
 import adapters
+import adapters.setup
+from adapters.setup import Credential, Question, credential_lines, toml_string
 from bot import feeds
 from bot.config import load_config
-from bot.errors import ConfigError, FeedError, SetupError
+from bot.errors import ConfigError, FeedError, PluginError, SetupError
 from bot.settings import TargetSettings
 
 BLOGGER_FEED_PATH = "/feeds/posts/default"
 FEED_NAME = "blog"  # the [feeds.NAME] init writes
 _PROBE = "init"  # the feed name FeedErrors carry while discovering
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_SUBREDDIT = re.compile(r"[A-Za-z0-9_]{2,21}")
-_TUMBLR_BLOG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-
-# What each platform's target is called in the config init writes.
-TARGET_NAMES = {"twitter": "x", "reddit": "reddit", "tumblr": "tumblr"}
 
 
 # -- the feed ----------------------------------------------------------------------------
@@ -142,83 +143,75 @@ def _said(error: FeedError) -> str:
 
 # -- the answers -------------------------------------------------------------------------
 def parse_platforms(text: str) -> list[str]:
-    """``"twitter,reddit"`` (also ``x``, spaces) as known platform names, in the order given,
-    each once; ``ValueError`` naming the unknown ones."""
-    aliases = {"x": "twitter"}
+    """``"twitter,reddit"`` (or a platform's alias, such as ``x``; spaces) as installed
+    platform names, in the order given, each once; ``ValueError`` naming the unknown ones."""
     known = adapters.platforms()
-    given = [aliases.get(p.strip().lower(), p.strip().lower()) for p in re.split(r"[,\s]+", text)]
-    given = [p for p in given if p]
-    unknown = [p for p in given if p not in known]
+    given = [p.strip().lower() for p in re.split(r"[,\s]+", text)]
+    found, unknown = [], []
+    for name in (p for p in given if p):
+        try:
+            found.append(adapters.named(name))
+        except KeyError:
+            unknown.append(name)
     if unknown:
         raise ValueError(
             f"unknown platform {', '.join(unknown)}: choose from {', '.join(known)}"
             " (comma-separated)"
         )
-    if not given:
+    if not found:
         raise ValueError(f"name at least one platform: {', '.join(known)}")
-    return list(dict.fromkeys(given))
+    return list(dict.fromkeys(found))
 
 
-def subreddit_name(text: str) -> str:
-    """``python``, ``r/python`` or ``/r/python`` as ``python``; ``ValueError`` otherwise."""
-    name = text.strip().removeprefix("/").removeprefix("r/").strip("/")
-    if not _SUBREDDIT.fullmatch(name):
-        raise ValueError(
-            f"{text.strip()!r} is not a subreddit name: give it as in reddit.com/r/NAME"
-            " (2 to 21 letters, digits or _)"
-        )
-    return name
+def default_platform() -> str | None:
+    """Where ``init`` posts when told nothing: the first installed platform whose spec says
+    ``init_default``, else the first installed one (``None``: none is installed)."""
+    for platform in adapters.platforms():
+        try:
+            if adapters.spec(platform).init_default:
+                return platform
+        except PluginError:
+            continue
+    return next(iter(adapters.platforms()), None)
 
 
-def tumblr_blog_name(text: str) -> str:
-    """A Tumblr blog as ``NAME``, ``NAME.tumblr.com`` or the blog's own domain."""
-    value = text.strip()
-    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
-    if not host or not _TUMBLR_BLOG.fullmatch(host):
-        raise ValueError(
-            f"{value!r} is not a Tumblr blog: give its name (as in NAME.tumblr.com),"
-            " NAME.tumblr.com or the blog's own domain"
-        )
-    return host.removesuffix(".tumblr.com")
+def offered_platforms() -> list[str]:
+    """The installed platforms as ``init`` offers them: its default first."""
+    default = default_platform()
+    return sorted(adapters.platforms(), key=lambda platform: platform != default)
+
+
+def questions(platform: str) -> tuple[Question, ...]:
+    """What ``init`` asks about ``platform``'s target, as its spec declares."""
+    return adapters.spec(platform).questions
+
+
+def target_names(platforms: Sequence[str]) -> dict[str, str]:
+    """The ``[targets.NAME]`` ``init`` writes for each platform: its spec's ``target_name``
+    (else the platform's name), made unique where two would be the same."""
+    names: dict[str, str] = {}
+    for platform in platforms:
+        name = adapters.spec(platform).target_name or platform
+        if name in names.values():
+            name = platform if platform not in names.values() else f"{name}-{platform}"
+        names[platform] = name
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
 class Answers:
-    """What ``init`` asked: the feed, the platforms, and each platform's destination."""
+    """What ``init`` asked: the feed, the platforms, and each platform's answers to its
+    questions, by platform and then by question ``key``."""
 
     feed: FoundFeed
     platforms: Sequence[str]
-    subreddit: str | None = None
-    tumblr_blog: str | None = None
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     api_base: Mapping[str, str] = field(default_factory=dict)
 
 
-# Each platform's credentials: (config key, environment variable, what to put in it).
-CREDENTIALS: dict[str, list[tuple[str, str, str]]] = {
-    "twitter": [
-        ("consumer_key", "X_CONSUMER_KEY", "the app's API key (developer.x.com: Keys and tokens)"),
-        ("consumer_secret", "X_CONSUMER_SECRET", "the app's API key secret"),
-        ("access_token", "X_ACCESS_TOKEN", "the posting account's token: feedrelay auth twitter"),
-        ("access_token_secret", "X_ACCESS_TOKEN_SECRET", "... and its secret (same command)"),
-    ],
-    "reddit": [
-        ("client_id", "REDDIT_CLIENT_ID", "the script app's id (reddit.com/prefs/apps)"),
-        ("client_secret", "REDDIT_CLIENT_SECRET", "the app's secret"),
-        ("username", "REDDIT_USERNAME", "the posting account's name (without u/)"),
-        ("password", "REDDIT_PASSWORD", "its password: feedrelay auth reddit checks them"),
-    ],
-    "tumblr": [
-        ("consumer_key", "TUMBLR_CONSUMER_KEY", "the app's OAuth consumer key"),
-        ("consumer_secret", "TUMBLR_CONSUMER_SECRET", "the app's secret key"),
-        ("oauth_token", "TUMBLR_OAUTH_TOKEN", "the account's token: feedrelay auth tumblr"),
-        ("oauth_token_secret", "TUMBLR_OAUTH_TOKEN_SECRET", "... and its secret (same command)"),
-    ],
-}
-REDDIT_REFRESH_TOKEN_ENV = "REDDIT_REFRESH_TOKEN"
-
-
-def _toml(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+def credentials(platform: str) -> tuple[Credential, ...]:
+    """What ``platform``'s targets read from the environment, as its spec declares."""
+    return adapters.spec(platform).credentials
 
 
 def _comment(text: str) -> str:
@@ -229,7 +222,8 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
     """The commented ``feedrelay.toml`` for ``answers``."""
     when = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
     feed = answers.feed
-    targets = [TARGET_NAMES[p] for p in answers.platforms]
+    names = target_names(answers.platforms)
+    targets = list(names.values())
     lines = [
         f"# FeedRelay configuration, written by `feedrelay init` on {when}.",
         "# Every option is described in the README and in config.example.toml.",
@@ -244,8 +238,8 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
         "",
         f"# {_comment(feed.title) or 'The blog'}",
         f"[feeds.{FEED_NAME}]",
-        f"url = {_toml(feed.url)}",
-        f"targets = [{', '.join(_toml(t) for t in targets)}]",
+        f"url = {toml_string(feed.url)}",
+        f"targets = [{', '.join(toml_string(t) for t in targets)}]",
         "# The first poll records what is already there and posts none of it; backfill = N",
         "# posts the N newest entries on that first poll too.",
         "backfill = 0",
@@ -253,46 +247,24 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
         '# max_age = "7d"                # older entries are recorded, not posted',
     ]
     for platform in answers.platforms:
-        lines += ["", *_target_lines(platform, answers)]
+        lines += ["", *_target_lines(platform, names[platform], answers)]
     return "\n".join(lines) + "\n"
 
 
-def _target_lines(platform: str, answers: Answers) -> list[str]:
-    name = TARGET_NAMES[platform]
-    lines = [f"[targets.{name}]", f'platform = "{platform}"']
-    if platform == "twitter":
-        lines += [
-            "# Fields: {title} {url} {summary} {hashtags} {feed_title} {author}; cut to 280",
-            "# weighted characters, never inside the link.",
-            'template = "{title} {url} {hashtags}"',
-            "max_hashtags = 3                 # hashtags made from the entry's labels",
-            "# The app must have Read and write permission: set it before making the token.",
-        ]
-    elif platform == "reddit":
-        lines += [
-            f"subreddit = {_toml(answers.subreddit or '')}",
-            'kind = "link"                    # "link" (title + link) or "self" (text post)',
-            'title = "{title}"',
-            '# flair_text = "Blog"            # some subreddits require flair',
-            "# A script app (reddit.com/prefs/apps) and the posting account.",
-        ]
+def _target_lines(platform: str, name: str, answers: Answers) -> list[str]:
+    """``[targets.NAME]``: the platform, the lines its spec writes from its answers (else
+    its credentials as ``"${VARIABLE}"``), then ``api_base``."""
+    spec = adapters.spec(platform)
+    lines = [f"[targets.{name}]", f"platform = {toml_string(platform)}"]
+    if spec.target_lines is not None:
+        lines += spec.target_lines(answers.values.get(platform, {}))
     else:
-        lines += [
-            f"blog = {_toml(answers.tumblr_blog or '')}",
-            'state = "published"              # or "queue", "draft", "private"',
-            "tags = []                        # added to every post, besides the labels",
-        ]
-    for key, env, _what in CREDENTIALS[platform]:
-        lines.append(f'{key} = "${{{env}}}"')
-    if platform == "reddit":
-        lines += [
-            "# Instead of username + password, a refresh token (`feedrelay auth reddit",
-            "# --refresh-token` makes one): remove those two lines and use",
-            f'# refresh_token = "${{{REDDIT_REFRESH_TOKEN_ENV}}}"',
-        ]
+        lines += credential_lines(spec.credentials)
     api_base = answers.api_base.get(platform)
     if api_base:
-        lines.append(f"api_base = {_toml(api_base)}   # not the platform: a proxy or test server")
+        lines.append(
+            f"api_base = {toml_string(api_base)}   # not the platform: a proxy or test server"
+        )
     else:
         lines.append(
             '# api_base = "http://127.0.0.1:8080"   # an API-compatible proxy or test server'
@@ -309,8 +281,9 @@ def render_env(platforms: Sequence[str]) -> str:
     ]
     for platform in platforms:
         lines += ["", f"# {platform}"]
-        for _key, env, what in CREDENTIALS[platform]:
-            lines += [f"# {what}", f"{env}="]
+        for credential in credentials(platform):
+            if not credential.optional:
+                lines += [f"# {credential.comment or credential.what}", f"{credential.env}="]
     return "\n".join(lines) + "\n"
 
 
@@ -446,8 +419,11 @@ def auth_target(
     return AuthTarget(name=name, settings=config.targets[name], env=env, missing=missing)
 
 
-def missing_credential(target: AuthTarget, key: str, what: str, option: str) -> SetupError:
-    """The error for a credential ``auth`` needs and cannot find."""
+def missing_credential(
+    target: adapters.setup.AuthTarget, key: str, what: str, option: str
+) -> SetupError:
+    """The error for a credential ``auth`` needs and cannot find (``what`` it is; the
+    ``option`` that gives it instead)."""
     variable = target.env.get(key)
     where = f"targets.{target.name}.{key}"
     if variable:
@@ -466,11 +442,14 @@ __all__ = [
     "SetupError",
     "auth_target",
     "blog_address",
+    "credentials",
+    "default_platform",
     "discover_feed",
+    "offered_platforms",
     "parse_platforms",
+    "questions",
     "render_config",
     "render_env",
-    "subreddit_name",
-    "tumblr_blog_name",
+    "target_names",
     "write_files",
 ]

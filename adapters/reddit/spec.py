@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.base import PlatformSpec
+from adapters.reddit import setup
 from bot.model import Limits
 from bot.render import Style, render_reddit
 from bot.settings import TargetSettings, TemplateStr
@@ -100,4 +101,11 @@ SPEC = PlatformSpec(
     limits=LIMITS,
     style=style,
     client="adapters.reddit.client:RedditAdapter",
+    # setting up
+    display_name="Reddit",
+    questions=setup.QUESTIONS,
+    target_lines=setup.target_lines,
+    credentials=setup.CREDENTIALS,
+    auth=setup.AUTH,
+    quiet_loggers=setup.QUIET_LOGGERS,
 )

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from adapters.base import PlatformSpec
+from adapters.tumblr import setup
 from bot.model import Limits
 from bot.render import Style, render_tumblr
 from bot.settings import TargetSettings, TemplateStr
@@ -59,4 +60,11 @@ SPEC = PlatformSpec(
     limits=LIMITS,
     style=style,
     client="adapters.tumblr.client:TumblrAdapter",
+    # setting up
+    display_name="Tumblr",
+    questions=setup.QUESTIONS,
+    target_lines=setup.target_lines,
+    credentials=setup.CREDENTIALS,
+    auth=setup.AUTH,
+    quiet_loggers=setup.QUIET_LOGGERS,
 )

@@ -1,5 +1,5 @@
-"""X's OAuth 1.0a PIN flow (``adapters.oauth1``): the posting account's access token and
-secret, which never expire, for ``feedrelay auth twitter``.
+"""``feedrelay auth twitter``: X's OAuth 1.0a PIN flow (``adapters.oauth1``), which gets the
+posting account's access token and secret (they never expire), then checks them.
 
 With ``api_base`` the requests go to that host but are signed for ``https://api.twitter.com``,
 as the adapter's are (``adapters.twitter.client._RewriteHostAdapter``); the authorise address
@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import requests
 
-from adapters.oauth1 import Endpoints, Grant, PinFlow
-from adapters.twitter.client import OAUTH1, X_API, _quiet_library_loggers, _RewriteHostAdapter
+from adapters.base import Adapter
+from adapters.oauth1 import Endpoints, Grant, PinFlow, ask_for_pin
+from adapters.setup import AuthResult, AuthRun
+from adapters.twitter.client import (
+    OAUTH1,
+    X_API,
+    _quiet_library_loggers,
+    _RewriteHostAdapter,
+)
+from adapters.twitter.spec import SPEC
 
-__all__ = ["ENDPOINTS", "Grant", "pin_flow"]
+__all__ = ["ENDPOINTS", "Grant", "pin_flow", "run"]
 
 ENDPOINTS = Endpoints(
     service="X",
@@ -47,4 +55,39 @@ def pin_flow(*, consumer_key: str, consumer_secret: str, api_base: str | None = 
         consumer_secret=consumer_secret,
         prepare=prepare,
         shown=shown,
+    )
+
+
+def run(auth: AuthRun) -> AuthResult:
+    """The app's key and secret from the options or the target, the PIN flow at the
+    terminal, and the new token's lines with the adapter that checks them."""
+    given_key, given_secret = auth.options.get("consumer_key"), auth.options.get("consumer_secret")
+    target = auth.target(needed=not (given_key and given_secret))
+    key = auth.credential(target, "consumer_key", given=given_key, option="--consumer-key")
+    secret = auth.credential(
+        target, "consumer_secret", given=given_secret, option="--consumer-secret"
+    )
+    base = auth.options.get("api_base") or (target.settings.api_base if target else None)
+    flow = pin_flow(consumer_key=key, consumer_secret=secret, api_base=base)
+    try:
+        grant = ask_for_pin(flow, auth)
+    finally:
+        flow.close()
+
+    def open_adapter() -> Adapter:
+        return SPEC.client_class()(
+            target=target.name if target else SPEC.target_name,
+            consumer_key=key,
+            consumer_secret=secret,
+            access_token=grant.token,
+            access_token_secret=grant.token_secret,
+            api_base=base,
+        )
+
+    return AuthResult(
+        lines=[
+            f"{auth.variable(target, 'access_token')}={grant.token}",
+            f"{auth.variable(target, 'access_token_secret')}={grant.token_secret}",
+        ],
+        open=open_adapter,
     )

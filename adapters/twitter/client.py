@@ -65,7 +65,7 @@ TIMELINE_POSTS = 100  # the most X returns in one page
 
 # At DEBUG these log request details: tweepy bodies and headers, oauthlib the access token
 # and signature base strings.
-LIBRARY_LOGGERS = ("tweepy", "requests_oauthlib", "oauthlib")
+LIBRARY_LOGGERS = SPEC.quiet_loggers
 
 
 def _quiet_library_loggers() -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr
 
 from adapters.base import PlatformSpec
+from adapters.twitter import setup
 from bot.model import Limits, Post
 from bot.render import Style, render_twitter
 from bot.settings import Between, TargetSettings, TemplateStr
@@ -78,4 +79,13 @@ SPEC = PlatformSpec(
     style=style,
     cost=cost,
     client="adapters.twitter.client:TwitterAdapter",
+    # setting up
+    display_name="X",
+    aliases=("x",),
+    target_name=setup.TARGET_NAME,
+    init_default=True,
+    target_lines=setup.target_lines,
+    credentials=setup.CREDENTIALS,
+    auth=setup.AUTH,
+    quiet_loggers=setup.QUIET_LOGGERS,
 )
