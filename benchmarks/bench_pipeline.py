@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from adapters.twitter import spec as twitter_spec
 from bot import feeds
 from bot.app import make_app, style_for
 from bot.config import load_config
@@ -107,7 +108,7 @@ def main() -> None:
         config_path.write_text(text.replace("[targets.x]", extra + "\n[targets.x]", 1))
         config = load_config(config_path, environ={}, allow_missing_secrets=True)
         limits = {
-            "twitter": Limits(max_text=280, text_counting="twitter", max_media=4),
+            "twitter": twitter_spec.LIMITS,
             "reddit": Limits(max_title=300, max_body=40_000),
             "tumblr": Limits(max_text=4096, max_title=250, max_tags=30, max_media=1),
         }

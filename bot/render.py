@@ -36,7 +36,7 @@ from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.model import Entry, Image, Limits, Post
 from bot.unicodetext import clean_text
-from bot.xtext import truncate_chars, truncate_weighted, weighted_length
+from bot.xtext import truncate_chars
 
 UNTITLED_EXCERPT_CHARS = 80
 SLUG_WORDS_CHARS = 60
@@ -126,7 +126,8 @@ def _empty_post(what: str) -> str:
 
 def measure(post: Post, limits: Limits) -> dict[str, dict[str, int | str]]:
     """How much of each limited part of ``post`` is used: ``{"text": {"used": 51, "limit":
-    280, "counting": "weighted"}, ...}`` (``weighted`` is X's count, else code points)."""
+    280, "counting": "weighted"}, ...}``. The text is counted with ``limits.count`` (named
+    ``limits.counting``), titles and bodies in code points (``"chars"``)."""
     parts: dict[str, dict[str, int | str]] = {}
     for name, limit in (
         ("text", limits.max_text),
@@ -136,11 +137,11 @@ def measure(post: Post, limits: Limits) -> dict[str, dict[str, int | str]]:
         if limit is None:
             continue
         value: str = getattr(post, name)
-        weighted = name == "text" and limits.text_counting == "twitter"
+        text = name == "text"
         parts[name] = {
-            "used": weighted_length(value) if weighted else len(value),
+            "used": limits.count(value) if text else len(value),
             "limit": limit,
-            "counting": "weighted" if weighted else "chars",
+            "counting": limits.counting if text else "chars",
         }
     return parts
 
@@ -222,7 +223,8 @@ def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
 
 
 def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    limit = limits.max_text or 280
+    limit = _required(limits.max_text, "max_text")
+    count = limits.count
     values, _ = _base_values(entry)
     if style.neutralize_mentions:  # X notifies every @name and ＠name in a post
         for name in _TEXT_FIELDS:
@@ -230,14 +232,14 @@ def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
     fitted = dict(values, title="", summary="")
 
     def length(candidate: Mapping[str, str]) -> int:
-        return weighted_length(fill(style.template, candidate))
+        return count(fill(style.template, candidate))
 
     for name in ("title", "summary"):
 
         def measure(value: str, name: str = name) -> int:
             return length({**fitted, name: value})
 
-        fitted[name] = _fit(values[name], measure, limit)
+        fitted[name] = fit(values[name], measure, limit, truncator(limits))
     tags: list[str] = []
     for tag in select_hashtags(
         entry.labels,
@@ -250,12 +252,12 @@ def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
             tags.append(tag)
     fitted["hashtags"] = " ".join(tags)
     text = fill(style.template, fitted)
-    total = weighted_length(text)
+    total = count(text)
     parts = {
-        "title": _weight_in(style.template, "title", fitted["title"]),
-        "summary": _weight_in(style.template, "summary", fitted["summary"]),
+        "title": _weight_in(style.template, "title", fitted["title"], count),
+        "summary": _weight_in(style.template, "summary", fitted["summary"], count),
         "link": 23 if "{url}" in style.template and entry.link else 0,
-        "tags": _weight_in(style.template, "hashtags", fitted["hashtags"]),
+        "tags": _weight_in(style.template, "hashtags", fitted["hashtags"], count),
     }
     return Rendered(
         post=Post(
@@ -272,13 +274,23 @@ def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
     )
 
 
-def _fit(value: str, measure: Callable[[str], int], limit: int) -> str:
-    """The longest cut of ``value`` (whole if it fits) for which ``measure`` stays in limit."""
+def fit(
+    value: str,
+    measure: Callable[[str], int],
+    limit: int,
+    truncate: Callable[[str, int], str] = truncate_chars,
+) -> str:
+    """The longest cut of ``value`` (whole if it fits) for which ``measure`` stays in limit.
+
+    ``measure`` weighs a candidate in place (the whole post with ``value`` in it); each cut
+    is made by ``truncate`` to a budget, which shrinks by what the cut still weighs too much
+    until it fits, so any count and any cut work together.
+    """
     if not value or measure(value) <= limit:
         return value
     budget = limit - measure("")
     while budget > 0:
-        cut = truncate_weighted(value, budget)
+        cut = truncate(value, budget)
         if not cut:
             return ""
         overshoot = measure(cut) - limit
@@ -288,10 +300,26 @@ def _fit(value: str, measure: Callable[[str], int], limit: int) -> str:
     return ""
 
 
-def _weight_in(template: str, name: str, value: str) -> int:
+def truncator(limits: Limits) -> Callable[[str, int], str]:
+    """How to cut a text to a budget under ``limits.count`` (by code points if not said)."""
+    return limits.truncate or truncate_chars
+
+
+def cut_to(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` code points (a title, a body); as it is for ``None``."""
+    return text if limit is None else truncate_chars(text, limit)
+
+
+def _required(limit: int | None, name: str) -> int:
+    if limit is None:
+        raise ValueError(f"this shape needs Limits.{name}")
+    return limit
+
+
+def _weight_in(template: str, name: str, value: str, count: Callable[[str], int]) -> int:
     if "{" + name + "}" not in template or not value:
         return 0
-    return weighted_length(value)
+    return count(value)
 
 
 def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
@@ -313,7 +341,7 @@ def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
     could make differ from what Reddit keeps.
     """
     values, _ = _base_values(entry)
-    max_title = limits.max_title or 300
+    max_title = _required(limits.max_title, "max_title")
     title = fill(style.template, values).replace("\n", " ")
     title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)
     kind = style.kind
@@ -330,7 +358,7 @@ def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
             for name in _TEXT_FIELDS:
                 body_values[name] = neutralize_reddit_mentions(body_values[name])
         body = fill(style.body_template, body_values)
-        body = truncate_chars(body, limits.max_body or 40_000)
+        body = cut_to(body, limits.max_body)
     post = Post(title=title, link=entry.link if kind == "link" else "", body=body)
     return Rendered(
         post=post,
@@ -344,7 +372,7 @@ def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
 
 def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
     values, paragraphs = _base_values(entry)
-    max_text = limits.max_text or 4096
+    max_text = _required(limits.max_text, "max_text")
     # A Tumblr text block shows paragraphs and list lines as the blog had them; a
     # full-text feed gives its opening paragraphs, not the whole article.
     opening = _opening(paragraphs)
@@ -362,7 +390,7 @@ def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
     post = Post(
         text=text,
         link=entry.link,
-        title=truncate_chars(values["title"], limits.max_title or 250),
+        title=cut_to(values["title"], limits.max_title),
         description=truncate_chars(description, TUMBLR_DESCRIPTION_CHARS),
         tags=tuple(tags),
         image=_image(entry, style, limits),

@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 import feedparser
 import pytest
 
+from adapters.twitter import spec as twitter_spec
 from bot import feeds
 from bot.model import Entry, Limits, Post
 from bot.render import Style, render, render_reddit, render_tumblr, render_twitter
@@ -26,7 +27,7 @@ REDDIT_SELF = Style(
 )
 TUMBLR = Style(platform="tumblr", shape=render_tumblr, template="{summary}")
 LIMITS = {
-    "twitter": Limits(max_text=280, text_counting="twitter", max_media=4),
+    "twitter": twitter_spec.LIMITS,
     "reddit": Limits(max_title=300, max_body=40_000),
     "tumblr": Limits(max_text=4096, max_title=250, max_tags=30, max_media=1),
 }

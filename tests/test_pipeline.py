@@ -312,7 +312,7 @@ def test_a_feed_that_is_gone_is_not_polled_again_until_its_url_changes(
 class _BrokenAdapter:
     """An adapter with a bug: it raises something that is not a PublishError."""
 
-    limits = Limits(max_text=280, text_counting="twitter")
+    limits = Limits(max_text=280)
 
     def publish(self, post: object, media: object = None) -> object:
         raise KeyError("a bug")

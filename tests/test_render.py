@@ -8,11 +8,20 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.model import Entry, Image, Limits
-from bot.render import Style, render, render_reddit, render_tumblr, render_twitter, slug_for
+from adapters.twitter import spec as twitter_spec
+from bot.model import Entry, Image, Limits, Post
+from bot.render import (
+    Style,
+    measure,
+    render,
+    render_reddit,
+    render_tumblr,
+    render_twitter,
+    slug_for,
+)
 from bot.xtext import find_urls, weighted_length
 
-X_LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
+X_LIMITS = twitter_spec.LIMITS
 REDDIT_LIMITS = Limits(max_title=300, max_body=40_000)
 TUMBLR_LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)
 X = Style(platform="twitter", shape=render_twitter, template="{title} {url} {hashtags}")
@@ -244,3 +253,36 @@ def test_x_posts_an_entry_without_a_link_as_its_title() -> None:
     rendered = render(_entry("Frost tonight", link=""), X, X_LIMITS)
     assert rendered.post.text == "Frost tonight"
     assert rendered.skip_reason is None
+
+
+# -- limits carry their counting (issue 16) -----------------------------------------------
+
+
+def _urls_as_23(text: str) -> int:
+    """A made-up platform's count: code points, every URL 23 (as Mastodon counts)."""
+    urls = find_urls(text)
+    return len(text) - sum(end - start for start, end in urls) + 23 * len(urls)
+
+
+def test_measure_counts_the_text_as_the_limits_say() -> None:
+    post = Post(text="x" * 300 + " " + LINK, title="t")
+    limits = Limits(max_text=500, count=_urls_as_23, counting="urls as 23", max_title=10)
+    assert measure(post, limits) == {
+        "text": {"used": 324, "limit": 500, "counting": "urls as 23"},
+        "title": {"used": 1, "limit": 10, "counting": "chars"},
+    }
+    assert measure(post, Limits(max_text=500))["text"] == {
+        "used": 301 + len(LINK),
+        "limit": 500,
+        "counting": "chars",
+    }
+
+
+def test_the_x_shape_spends_the_budget_the_limits_give() -> None:
+    """The shape once counted X's way (a URL 23) whatever the limits said."""
+    entry = _entry("word " * 100, labels=("Gardening",))
+    rendered = render(entry, X, Limits(max_text=120))  # code points: the link is 50 of them
+    assert rendered.length == len(rendered.post.text) <= 120
+    assert rendered.length > 100  # the budget is spent
+    assert rendered.budget.endswith(f" = {rendered.length}/120")
+    assert rendered.post.text.endswith(LINK)

@@ -15,6 +15,7 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.twitter import spec as twitter_spec
 from bot.config import Config, load_config
 from bot.ingest import render_for
 from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
@@ -509,7 +510,7 @@ _STYLES = [
     (Style(platform="tumblr", shape=render_tumblr, template="{title}"), 3),
 ]
 _LIMITS = {
-    1: Limits(max_text=280, text_counting="twitter", max_media=4),
+    1: twitter_spec.LIMITS,
     2: Limits(max_title=300, max_body=40_000),
     3: Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1),
 }

@@ -14,9 +14,16 @@ from adapters.base import PlatformSpec
 from bot.model import Limits, Post
 from bot.render import Style, render_twitter
 from bot.settings import Between, TargetSettings, TemplateStr
-from bot.xtext import find_urls
+from bot.xtext import find_urls, truncate_weighted, weighted_length
 
-LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
+# X weighs each character 1 or 2 and every URL 23 (twitter-text v3): 280 by that count.
+LIMITS = Limits(
+    max_text=280,
+    count=weighted_length,
+    counting="weighted",
+    truncate=truncate_weighted,
+    max_media=4,
+)
 # Pay-per-use pricing (2026), USD: a post, and a post whose text holds a URL (bare domains
 # such as example.com count).
 POST_COST = 0.015
