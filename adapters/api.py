@@ -39,11 +39,13 @@ from bot.errors import (
 )
 from bot.model import Entry, Image, Limits, MediaFile, Post, Published
 from bot.settings import Duration, TargetSettings, TemplateStr
+from bot.textcut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
 
 API_VERSION = 1
 
 __all__ = [
     "API_VERSION",
+    "CODE_POINTS",
     "USER_AGENT",
     "Adapter",
     "AuthError",
@@ -61,15 +63,20 @@ __all__ = [
     "Published",
     "RateLimitedError",
     "Reconciler",
+    "Scale",
     "SelfCheck",
     "TargetSettings",
     "TemplateStr",
     "TransientError",
     "describe",
+    "find_urls",
+    "graphemes",
     "header_time",
     "make_session",
     "nothing_sent",
     "request_error",
     "retry_at",
     "scrub",
+    "truncate",
+    "truncate_chars",
 ]

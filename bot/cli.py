@@ -407,7 +407,7 @@ def _measure(delivery: Delivery) -> str:
     """The length of a stored post, counted the way its platform counts it."""
     post = delivery.post
     if delivery.platform == "twitter":
-        from bot.xtext import weighted_length
+        from adapters.twitter.text import weighted_length
 
         return f"{weighted_length(post.text)}/280 weighted characters"
     if delivery.platform == "reddit":

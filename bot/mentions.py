@@ -17,7 +17,7 @@ same (an invisible character costs nothing, a notification does). An at sign ins
 left alone: X takes the URL, and the link must stay intact.
 
 U+2060 weighs 2 in X's count (it is outside twitter-text's weight-1 ranges), as
-``bot.xtext.weighted_length`` counts it: the budget stays honest.
+X's weighted length counts it: the budget stays honest.
 
 Reddit links and notifies ``u/name`` and ``/u/name`` (snudown's ``sd_autolink__username``:
 a ``u/`` after the start of the text, a space, punctuation or a ``/``; new Reddit alike).
@@ -32,7 +32,7 @@ import bisect
 
 import regex
 
-from bot.xtext import find_urls
+from bot.textcut import find_urls
 
 __all__ = ["WORD_JOINER", "neutralize_reddit_mentions", "neutralize_x_mentions"]
 

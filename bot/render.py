@@ -35,8 +35,8 @@ from bot.hashtags import select_hashtags, tumblr_tags
 from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.model import Entry, Image, Limits, Post
+from bot.textcut import truncate_chars
 from bot.unicodetext import clean_text
-from bot.xtext import truncate_chars
 
 UNTITLED_EXCERPT_CHARS = 80
 SLUG_WORDS_CHARS = 60

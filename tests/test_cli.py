@@ -13,8 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from adapters.twitter.text import weighted_length
 from bot.cli import main
-from bot.xtext import weighted_length
 from tests.conftest import (
     PLATFORM_LIBRARIES,
     X_SECRETS,

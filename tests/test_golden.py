@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from adapters.twitter.text import weighted_length
 from bot import feeds
 from bot.app import limits_for, style_for
 from bot.config import load_config
 from bot.model import Image
 from bot.render import Rendered, Style, render
-from bot.xtext import weighted_length
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 # Read at import time: the autouse fixture in conftest.py removes FEEDRELAY_* variables.

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.twitter.text import weighted_length
 from bot.model import Decision, DeliveryState, Limits
-from bot.xtext import weighted_length
 from tests.conftest import (
     Clock,
     feed_table,

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.twitter import spec as twitter_spec
+from adapters.twitter.text import find_urls, weighted_length
 from bot.model import Entry, Image, Limits, Post
 from bot.render import (
     Style,
@@ -19,7 +20,6 @@ from bot.render import (
     render_twitter,
     slug_for,
 )
-from bot.xtext import find_urls, weighted_length
 
 X_LIMITS = twitter_spec.LIMITS
 REDDIT_LIMITS = Limits(max_title=300, max_body=40_000)

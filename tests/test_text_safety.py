@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.twitter import spec as twitter_spec
+from adapters.twitter.text import weighted_length
 from bot.config import Config, load_config
 from bot.ingest import render_for
 from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.model import Entry, Image, Limits
 from bot.render import Style, render, render_reddit, render_tumblr, render_twitter
 from bot.unicodetext import BIDI_CONTROLS, INVISIBLE, clean_text
-from bot.xtext import weighted_length
 from tests.platforms import reddit as reddit_hooks
 from tests.platforms import tumblr as tumblr_hooks
 from tests.platforms import twitter as twitter_hooks

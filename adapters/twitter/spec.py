@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr
 
 from adapters.base import PlatformSpec
+from adapters.twitter.text import find_urls, truncate_weighted, weighted_length
 from bot.model import Limits, Post
 from bot.render import Style, render_twitter
 from bot.settings import Between, TargetSettings, TemplateStr
-from bot.xtext import find_urls, truncate_weighted, weighted_length
 
 # X weighs each character 1 or 2 and every URL 23 (twitter-text v3): 280 by that count.
 LIMITS = Limits(
