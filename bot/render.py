@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.hashtags import select_hashtags, tumblr_tags
+from bot.hashtags import plain_tags, select_hashtags
 from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.model import Entry, Image, Limits, Post
@@ -384,9 +384,12 @@ def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
     text = truncate_chars(fill(template, {**values, "summary": opening}), max_text)
     # The link card repeats the summary only when the text block does not show it already.
     description = "" if "{summary}" in style.template or not entry.link else values["summary"]
-    tags = tumblr_tags(entry.labels if style.tags_from_labels else (), style.extra_tags)
-    if limits.max_tags is not None:
-        tags = tags[: limits.max_tags]
+    tags = plain_tags(
+        entry.labels if style.tags_from_labels else (),
+        style.extra_tags,
+        max_count=limits.max_tags,
+        max_length=limits.max_tag_length,
+    )
     post = Post(
         text=text,
         link=entry.link,
