@@ -6,10 +6,16 @@ incompatibly; a platform's ``PlatformSpec(api=...)`` names the version it is wri
 a platform written for another version is refused by name when it is loaded, while the
 others keep working.
 
-FeedRelay's own platforms import this module (``from adapters import api``). A platform in
-another distribution does not import it by name (``bot`` and ``adapters`` are common words,
-which another package could also install): its entry point names a function that receives
-this module and returns the spec (``docs/plugins.md``).
+Besides the contract (``PlatformSpec``, ``Adapter``, ``Limits``, the errors) it carries the
+render toolkit a platform's shape is made with: the entry's template values and ``fill``,
+``fit`` and ``cut_to`` under any count, ``truncate`` with a ``Scale`` of the platform's own,
+URL spans, hashtags and plain tags, image choice, slugs, summaries, ``measure`` and
+``explain_budget``, and ``Rendered``, what a shape returns.
+
+FeedRelay's own platforms import this module (``from adapters import api``, or names from
+it). A platform in another distribution does not import it by name (``bot`` and ``adapters``
+are common words, which another package could also install): its entry point names a
+function that receives this module and returns the spec (``docs/plugins.md``).
 """
 
 from __future__ import annotations
@@ -37,18 +43,42 @@ from bot.errors import (
     RateLimitedError,
     TransientError,
 )
+from bot.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
+from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.model import Entry, Image, Limits, MediaFile, Post, Published
-from bot.settings import Duration, TargetSettings, TemplateStr
+from bot.render import (
+    FEED_TEXT_FIELDS,
+    Rendered,
+    Shape,
+    cut_to,
+    entry_title,
+    explain_budget,
+    fill,
+    fit,
+    image_for,
+    measure,
+    nothing_to_post,
+    required_limit,
+    slug_for,
+    summary_paragraphs,
+    template_values,
+    truncator,
+)
+from bot.settings import Between, Duration, TargetSettings, TemplateStr
 from bot.textcut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
+from bot.unicodetext import clean_text
 
 API_VERSION = 1
 
 __all__ = [
     "API_VERSION",
     "CODE_POINTS",
+    "FEED_TEXT_FIELDS",
+    "MAX_HASHTAG_LENGTH",
     "USER_AGENT",
     "Adapter",
     "AuthError",
+    "Between",
     "DuplicatePostError",
     "Duration",
     "Entry",
@@ -63,20 +93,42 @@ __all__ = [
     "Published",
     "RateLimitedError",
     "Reconciler",
+    "Rendered",
     "Scale",
     "SelfCheck",
+    "Shape",
     "TargetSettings",
     "TemplateStr",
     "TransientError",
+    "clean_text",
+    "cut_to",
     "describe",
+    "entry_title",
+    "excerpt",
+    "explain_budget",
+    "fill",
     "find_urls",
+    "fit",
     "graphemes",
+    "hashtag_for",
     "header_time",
+    "html_to_markdown",
+    "html_to_text",
+    "image_for",
     "make_session",
+    "measure",
     "nothing_sent",
+    "nothing_to_post",
+    "plain_tags",
     "request_error",
+    "required_limit",
     "retry_at",
     "scrub",
+    "select_hashtags",
+    "slug_for",
+    "summary_paragraphs",
+    "template_values",
     "truncate",
     "truncate_chars",
+    "truncator",
 ]

@@ -1,8 +1,9 @@
 """The contract every platform adapter keeps, and what adapters share.
 
-An adapter is built for one target, publishes posts that already fit its ``limits``
-(``bot.render`` enforces them), and reports failure by raising a ``bot.errors.PublishError``
-subclass. It never sleeps and never retries: the core decides what happens next.
+An adapter is built for one target, publishes posts that already fit its ``limits`` (its
+platform's shape keeps them, with ``bot.render``'s toolkit), and reports failure by raising a
+``bot.errors.PublishError`` subclass. It never sleeps and never retries: the core decides
+what happens next.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import ClassVar, Protocol, cast, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -20,8 +21,8 @@ from urllib3.exceptions import SSLError as UrllibSSLError
 
 from bot import __version__, http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
-from bot.model import Limits, MediaFile, Post, Published
-from bot.render import Style
+from bot.model import Entry, Limits, MediaFile, Post, Published
+from bot.render import Rendered
 from bot.settings import TargetSettings
 
 __all__ = [
@@ -109,8 +110,13 @@ class PlatformSpec:
     # True where the platform itself refuses an identical re-send (``DuplicatePostError``),
     # so that sending again is a safe way to settle an unknown outcome.
     resend_is_safe: bool = False
-    # The renderer options of one target (raises ``TypeError`` for another platform's).
-    style: Callable[[TargetSettings], Style]
+    # rendering
+    # The rendering options of one target, built from its settings (a frozen dataclass of
+    # the platform's own; raises ``TypeError`` for another platform's settings).
+    options: Callable[[TargetSettings], Any]
+    # The platform's shape: an entry (already cleaned), a target's options and ``limits``
+    # -> the post that fits them. The core calls it through ``bot.render.render``.
+    render: Callable[[Entry, Any, Limits], Rendered]
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
     client: str

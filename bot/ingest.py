@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -25,7 +26,7 @@ from bot.dispatch import rules_for
 from bot.errors import FeedError
 from bot.failpoints import failpoint
 from bot.model import DeliveryState, Entry, FeedState, Limits
-from bot.render import Rendered, Style, render
+from bot.render import Rendered, render
 from bot.store import NewDelivery, NewEntry, Store
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ class FeedResult:
     warning: str | None = None
 
 
-def style_for(target: TargetSettings) -> Style:
+def options_for(target: TargetSettings) -> Any:
     """The rendering options of one configured target (from its platform's spec)."""
-    return spec(target.platform).style(target)
+    return spec(target.platform).options(target)
 
 
 def limits_for(platform: str) -> Limits:
@@ -63,7 +64,8 @@ def limits_for(platform: str) -> Limits:
 def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
     """An entry as one configured target would post it."""
     target = config.targets[target_name]
-    return render(entry, style_for(target), limits_for(target.platform))
+    platform = spec(target.platform)
+    return render(entry, platform.render, platform.options(target), platform.limits)
 
 
 def new_delivery(

@@ -89,8 +89,8 @@ class Entry:
 class Post:
     """A message rendered for one target, already within that platform's limits.
 
-    Each platform reads the fields its shape needs: X ``text`` (+ ``image``); Reddit
-    ``title`` and ``link`` (link post) or ``body`` (self post); Tumblr ``text``, ``link``,
+    Each platform reads the fields its shape needs; for example X ``text`` (+ ``image``);
+    Reddit ``title`` and ``link`` (link post) or ``body`` (self post); Tumblr ``text``, ``link``,
     ``title``, ``description``, ``tags``, ``image`` and ``slug``.
     """
 
