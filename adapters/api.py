@@ -66,7 +66,7 @@ from bot.render import (
 )
 from bot.settings import Between, Duration, TargetSettings, TemplateStr
 from bot.textcut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
-from bot.unicodetext import clean_text
+from bot.unicodetext import WORD_JOINER, clean_text
 
 API_VERSION = 1
 
@@ -76,6 +76,7 @@ __all__ = [
     "FEED_TEXT_FIELDS",
     "MAX_HASHTAG_LENGTH",
     "USER_AGENT",
+    "WORD_JOINER",
     "Adapter",
     "AuthError",
     "Between",

@@ -1,8 +1,8 @@
 """Feed text that displays as something else, or mentions somebody (issue 15, items 4 and 5).
 
 ``bot.unicodetext`` removes bidi controls and invisible characters, keeping joiners where a
-script or an emoji needs them; ``bot.mentions`` neutralises X and Reddit mentions; rendering
-does both for every platform.
+script or an emoji needs them; ``adapters.twitter.mentions`` and ``adapters.reddit.mentions``
+neutralise X and Reddit mentions; rendering does both for every platform.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from hypothesis import strategies as st
 
 from adapters.base import PlatformSpec
 from adapters.reddit import spec as reddit_spec
+from adapters.reddit.mentions import neutralize_reddit_mentions
 from adapters.reddit.render import RedditOptions
 from adapters.tumblr import spec as tumblr_spec
 from adapters.tumblr.render import TumblrOptions
 from adapters.twitter import spec as twitter_spec
+from adapters.twitter.mentions import neutralize_x_mentions
 from adapters.twitter.render import TwitterOptions
 from adapters.twitter.text import weighted_length
 from bot.config import Config, load_config
 from bot.ingest import render_for
-from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
 from bot.model import Entry, Image
 from bot.render import render
 from bot.unicodetext import BIDI_CONTROLS, INVISIBLE, clean_text

@@ -21,7 +21,7 @@ from adapters.api import (
     template_values,
     truncate_chars,
 )
-from bot.mentions import neutralize_reddit_mentions
+from adapters.reddit.mentions import neutralize_reddit_mentions
 
 
 @dataclass(frozen=True, kw_only=True)

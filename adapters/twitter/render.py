@@ -27,8 +27,8 @@ from adapters.api import (
     template_values,
     truncator,
 )
+from adapters.twitter.mentions import neutralize_x_mentions
 from adapters.twitter.text import URL_WEIGHT
-from bot.mentions import neutralize_x_mentions
 
 
 @dataclass(frozen=True, kw_only=True)
