@@ -10,7 +10,9 @@ Besides the contract (``PlatformSpec``, ``Adapter``, ``Limits``, the errors) it 
 render toolkit a platform's shape is made with: the entry's template values and ``fill``,
 ``fit`` and ``cut_to`` under any count, ``truncate`` with a ``Scale`` of the platform's own,
 URL spans, hashtags and plain tags, image choice, slugs, summaries, ``measure`` and
-``explain_budget``, and ``Rendered``, what a shape returns.
+``explain_budget``, and ``Rendered``, what a shape returns; and what a spec's ``describe``
+returns, a ``Description`` made of ``Line`` values (``describe_post`` is the default; the
+older ``describe`` says what an exception was).
 
 FeedRelay's own platforms import this module (``from adapters import api``, or names from
 it). A platform in another distribution does not import it by name (``bot`` and ``adapters``
@@ -48,14 +50,19 @@ from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.model import Entry, Image, Limits, MediaFile, Post, Published
 from bot.render import (
     FEED_TEXT_FIELDS,
+    Description,
+    Line,
     Rendered,
     Shape,
+    budget_of,
     cut_to,
+    describe_post,
     entry_title,
     explain_budget,
     fill,
     fit,
     image_for,
+    image_line,
     measure,
     nothing_to_post,
     required_limit,
@@ -80,11 +87,13 @@ __all__ = [
     "Adapter",
     "AuthError",
     "Between",
+    "Description",
     "DuplicatePostError",
     "Duration",
     "Entry",
     "Image",
     "Limits",
+    "Line",
     "MediaFile",
     "OutcomeUnknownError",
     "PlatformSpec",
@@ -101,9 +110,11 @@ __all__ = [
     "TargetSettings",
     "TemplateStr",
     "TransientError",
+    "budget_of",
     "clean_text",
     "cut_to",
     "describe",
+    "describe_post",
     "entry_title",
     "excerpt",
     "explain_budget",
@@ -116,6 +127,7 @@ __all__ = [
     "html_to_markdown",
     "html_to_text",
     "image_for",
+    "image_line",
     "make_session",
     "measure",
     "nothing_sent",

@@ -22,7 +22,7 @@ from urllib3.exceptions import SSLError as UrllibSSLError
 from bot import __version__, http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Entry, Limits, MediaFile, Post, Published
-from bot.render import Rendered
+from bot.render import Description, Rendered, describe_post
 from bot.settings import TargetSettings
 
 __all__ = [
@@ -117,6 +117,10 @@ class PlatformSpec:
     # The platform's shape: an entry (already cleaned), a target's options and ``limits``
     # -> the post that fits them. The core calls it through ``bot.render.render``.
     render: Callable[[Entry, Any, Limits], Rendered]
+    # What a post is, as preview and dry runs show it (text, and the JSON's length): its
+    # parts as labelled lines and its length against ``limits`` (by default, each part the
+    # post has and every limited part's use: ``bot.render.describe_post``).
+    describe: Callable[[Post, Limits], Description] = describe_post
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
     client: str

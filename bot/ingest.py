@@ -25,8 +25,8 @@ from bot.config import Config, TargetSettings
 from bot.dispatch import rules_for
 from bot.errors import FeedError
 from bot.failpoints import failpoint
-from bot.model import DeliveryState, Entry, FeedState, Limits
-from bot.render import Rendered, render
+from bot.model import DeliveryState, Entry, FeedState, Limits, Post
+from bot.render import Description, Rendered, render
 from bot.store import NewDelivery, NewEntry, Store
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,12 @@ def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
     target = config.targets[target_name]
     platform = spec(target.platform)
     return render(entry, platform.render, platform.options(target), platform.limits)
+
+
+def describe_for(platform: str, post: Post) -> Description:
+    """What ``post`` is, as its platform's spec says it, counted by its limits."""
+    found = spec(platform)
+    return found.describe(post, found.limits)
 
 
 def new_delivery(

@@ -11,6 +11,11 @@ Templates are filled with plain ``str.format`` over known fields only (validated
 load: :func:`template_values`, :func:`fill`), so feed text is never itself treated as a
 template.
 
+What a post is, as ``preview`` and dry runs show it, is the platform's to say too
+(``PlatformSpec.describe``): a :class:`Description`, its parts as labelled lines
+(:class:`Line`) and its length against the limits (:func:`measure`); :func:`describe_post`
+describes any post by its parts.
+
 A post that should not go out at all carries a ``skip_reason`` (``Rendered.skip_reason``): an
 empty entry (no title, no text, no link: :func:`render` decides it for every platform), or
 what the shape says (a post the template leaves empty: :func:`nothing_to_post`; an entry the
@@ -34,7 +39,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bot.htmltext import excerpt, html_to_text
 from bot.model import Entry, Image, Limits, Post
@@ -44,15 +49,20 @@ from bot.unicodetext import clean_text
 __all__ = [
     "EMPTY_ENTRY",
     "FEED_TEXT_FIELDS",
+    "Description",
+    "Line",
     "Rendered",
     "Shape",
+    "budget_of",
     "clean_entry",
     "cut_to",
+    "describe_post",
     "entry_title",
     "explain_budget",
     "fill",
     "fit",
     "image_for",
+    "image_line",
     "measure",
     "nothing_to_post",
     "render",
@@ -283,3 +293,64 @@ def explain_budget(parts: Mapping[str, int], total: int, limit: int) -> str:
     if other > 0:
         shown.append(f"other {other}")
     return " + ".join(shown or ["0"]) + f" = {total}/{limit}"
+
+
+# -- what a post is, for people ------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """One labelled part of a post, as people read it: ``text``, ``title``, ``link``,
+    ``link block``, ``body``, ``tags``, ``image`` (with its alt text), ``note``."""
+
+    label: str
+    value: str
+    # "field": the label, then the value; "block": the value's own lines, indented (a text,
+    # a body); "note": the value alone, a remark about the post.
+    kind: Literal["field", "block", "note"] = "field"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Description:
+    """What a post is, as ``preview``, ``run --dry-run`` and ``post --dry-run`` show it (in
+    text, and ``length`` in their JSON): its parts, and its length against the limits."""
+
+    lines: tuple[Line, ...]
+    # measure(post, limits): each limited part's use of its limit, and how it is counted.
+    length: dict[str, dict[str, int | str]]
+    # The length in one line, as people read it ("text 300/500").
+    budget: str
+    # True: the values of the fields line up (labels padded to the longest).
+    align: bool = False
+
+
+def describe_post(post: Post, limits: Limits) -> Description:
+    """``post`` by its parts (those it has: text, title, link, body, tags, image) and every
+    limited part's use of its limit: what a platform shows when its spec says nothing more."""
+    lines: list[Line] = []
+    if post.text:
+        lines.append(Line(label="text", value=post.text, kind="block"))
+    if post.title:
+        lines.append(Line(label="title", value=post.title))
+    if post.link:
+        lines.append(Line(label="link", value=post.link))
+    if post.body:
+        lines.append(Line(label="body", value=post.body, kind="block"))
+    if post.tags:
+        lines.append(Line(label="tags", value=", ".join(post.tags)))
+    if post.image:
+        lines.append(image_line(post.image))
+    length = measure(post, limits)
+    return Description(lines=tuple(lines), length=length, budget=budget_of(length))
+
+
+def image_line(image: Image) -> Line:
+    """The line of a post's image: its URL, and its alt text where it has one."""
+    alt = f" (alt: {image.alt})" if image.alt else ""
+    return Line(label="image", value=f"{image.url}{alt}")
+
+
+def budget_of(length: Mapping[str, Mapping[str, int | str]]) -> str:
+    """:func:`measure`'s result in one line: ``text 300/500, title 12/250``."""
+    parts = [f"{name} {part['used']}/{part['limit']}" for name, part in length.items()]
+    return ", ".join(parts) or "no limits"

@@ -16,7 +16,7 @@ from adapters.twitter import spec as twitter_spec
 from adapters.twitter.render import TwitterOptions, render_twitter
 from adapters.twitter.text import find_urls, weighted_length
 from bot.model import Entry, Image, Limits, Post
-from bot.render import measure, render, slug_for
+from bot.render import Line, describe_post, measure, render, slug_for
 
 X_LIMITS = twitter_spec.LIMITS
 REDDIT_LIMITS = reddit_spec.LIMITS
@@ -300,3 +300,45 @@ def test_the_x_shape_spends_the_budget_the_limits_give() -> None:
     assert rendered.length > 100  # the budget is spent
     assert rendered.budget.endswith(f" = {rendered.length}/120")
     assert rendered.post.text.endswith(LINK)
+
+
+# -- what a post is, as preview and dry runs show it (issue 16) ----------------------------
+
+
+def test_a_made_up_platforms_counting_is_what_describe_reports() -> None:
+    """A platform of 500 characters that counts every URL as 23: its own numbers."""
+    text = "x" * 276 + " https://example.org/" + "a" * 100  # 397 characters, 300 counted
+    limits = Limits(max_text=500, count=_urls_as_23, counting="urls as 23")
+    described = describe_post(Post(text=text, link=LINK), limits)
+    assert described.length == {"text": {"used": 300, "limit": 500, "counting": "urls as 23"}}
+    assert described.budget == "text 300/500"
+    assert described.lines == (
+        Line(label="text", value=text, kind="block"),
+        Line(label="link", value=LINK),
+    )
+
+
+def test_each_platform_describes_its_own_shape() -> None:
+    image = Image(url="https://img.example/a.jpg", alt="Beans")
+    x = twitter_spec.SPEC.describe(Post(text=f"Beans {LINK}", image=image), X_LIMITS)
+    assert x.lines == (
+        Line(label="text", value=f"Beans {LINK}", kind="block"),
+        Line(label="image", value="https://img.example/a.jpg (alt: Beans)"),
+    )
+    assert x.budget == "29/280 weighted characters"
+    link_post = reddit_spec.SPEC.describe(Post(title="Beans", link=LINK), REDDIT_LIMITS)
+    assert [line.label for line in link_post.lines] == ["title", "link"]
+    assert link_post.align and link_post.budget == "title 5/300"
+    assert link_post.length["body"] == {"used": 0, "limit": 40_000, "counting": "chars"}
+    self_post = reddit_spec.SPEC.describe(Post(title="Beans", body="Up."), REDDIT_LIMITS)
+    assert self_post.lines[1] == Line(label="body", value="Up.", kind="block")
+    tumblr = tumblr_spec.SPEC.describe(
+        Post(text="Up.", link=LINK, title="Beans", tags=("a", "b")), TUMBLR_LIMITS
+    )
+    assert tumblr.lines[1:] == (
+        Line(label="link block", value=f"{LINK} (Beans)"),
+        Line(label="tags", value="a, b"),
+    )
+    assert tumblr.budget == "text 3/4096"
+    no_link = tumblr_spec.SPEC.describe(Post(text="Up."), TUMBLR_LIMITS)
+    assert no_link.lines[1].kind == "note"

@@ -8,14 +8,18 @@ from typing import Literal
 
 from adapters.api import (
     FEED_TEXT_FIELDS,
+    Description,
     Entry,
     Limits,
+    Line,
     Post,
     Rendered,
     clean_text,
     cut_to,
     fill,
     html_to_markdown,
+    image_line,
+    measure,
     nothing_to_post,
     required_limit,
     template_values,
@@ -76,3 +80,19 @@ def render_reddit(entry: Entry, options: RedditOptions, limits: Limits) -> Rende
         + (f", body {len(body)}/{limits.max_body}" if body else ""),
         skip_reason=skip_reason,
     )
+
+
+def describe_reddit(post: Post, limits: Limits) -> Description:
+    """A Reddit post as people read it: its title, then its link (a link post) or its body
+    (a self post), and the title's length (``title 42/300``)."""
+    length = measure(post, limits)
+    lines = [Line(label="title", value=post.title)]
+    if post.link:
+        lines.append(Line(label="link", value=post.link))
+    else:
+        lines.append(Line(label="body", value=post.body, kind="block"))
+    if post.image:
+        lines.append(image_line(post.image))
+    title = length["title"]
+    budget = f"title {title['used']}/{title['limit']}"
+    return Description(lines=tuple(lines), length=length, budget=budget, align=True)

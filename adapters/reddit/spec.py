@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.api import Limits, PlatformSpec, TargetSettings, TemplateStr
-from adapters.reddit.render import RedditOptions, render_reddit
+from adapters.reddit.render import RedditOptions, describe_reddit, render_reddit
 
 LIMITS = Limits(max_title=300, max_body=40_000)
 
@@ -96,5 +96,6 @@ SPEC = PlatformSpec(
     limits=LIMITS,
     options=options,
     render=render_reddit,
+    describe=describe_reddit,
     client="adapters.reddit.client:RedditAdapter",
 )

@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.api import (
+    Description,
     Entry,
     Limits,
+    Line,
     Post,
     Rendered,
     cut_to,
     fill,
     image_for,
+    image_line,
+    measure,
     nothing_to_post,
     plain_tags,
     required_limit,
@@ -86,3 +90,21 @@ def _opening(text: str, limit: int = SUMMARY_CHARS) -> str:
     if not kept:
         return truncate_chars(text.split("\n\n")[0], limit)
     return "\n\n".join(kept).rstrip(" ,;:-–—") + "…"
+
+
+def describe_tumblr(post: Post, limits: Limits) -> Description:
+    """A Tumblr post as people read it: its text block, its link block (or that it has
+    none), its tags and image, and the text's length (``text 120/4096``)."""
+    length = measure(post, limits)
+    lines = [Line(label="text", value=post.text, kind="block")]
+    if post.link:
+        lines.append(Line(label="link block", value=f"{post.link} ({post.title})"))
+    else:
+        lines.append(Line(label="note", value="(text only: the entry has no link)", kind="note"))
+    if post.tags:
+        lines.append(Line(label="tags", value=", ".join(post.tags)))
+    if post.image:
+        lines.append(image_line(post.image))
+    text = length["text"]
+    budget = f"text {text['used']}/{text['limit']}"
+    return Description(lines=tuple(lines), length=length, budget=budget)

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from adapters.api import Limits, PlatformSpec, TargetSettings, TemplateStr
-from adapters.tumblr.render import TumblrOptions, render_tumblr
+from adapters.tumblr.render import TumblrOptions, describe_tumblr, render_tumblr
 
 # A link block's title has no documented limit; 250 keeps the card to a few lines.
 LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)
@@ -55,5 +55,6 @@ SPEC = PlatformSpec(
     limits=LIMITS,
     options=options,
     render=render_tumblr,
+    describe=describe_tumblr,
     client="adapters.tumblr.client:TumblrAdapter",
 )

@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 
 from adapters.api import (
     FEED_TEXT_FIELDS,
+    Description,
     Entry,
     Limits,
+    Line,
     Post,
     Rendered,
     explain_budget,
     fill,
     fit,
     image_for,
+    image_line,
+    measure,
     nothing_to_post,
     required_limit,
     select_hashtags,
@@ -101,3 +105,15 @@ def _weight_in(template: str, name: str, value: str, count: Callable[[str], int]
     if "{" + name + "}" not in template or not value:
         return 0
     return count(value)
+
+
+def describe_twitter(post: Post, limits: Limits) -> Description:
+    """An X post as people read it: its text and image, and its weighted length
+    (``51/280 weighted characters``)."""
+    length = measure(post, limits)
+    lines = [Line(label="text", value=post.text, kind="block")]
+    if post.image:
+        lines.append(image_line(post.image))
+    text = length["text"]
+    budget = f"{text['used']}/{text['limit']} {text['counting']} characters"
+    return Description(lines=tuple(lines), length=length, budget=budget)

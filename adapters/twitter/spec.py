@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr
 
 from adapters.api import Between, Limits, PlatformSpec, Post, TargetSettings, TemplateStr
-from adapters.twitter.render import TwitterOptions, render_twitter
+from adapters.twitter.render import TwitterOptions, describe_twitter, render_twitter
 from adapters.twitter.text import find_urls, truncate_weighted, weighted_length
 
 # X weighs each character 1 or 2 and every URL 23 (twitter-text v3): 280 by that count.
@@ -80,6 +80,7 @@ SPEC = PlatformSpec(
     resend_is_safe=True,
     options=options,
     render=render_twitter,
+    describe=describe_twitter,
     cost=cost,
     client="adapters.twitter.client:TwitterAdapter",
 )
