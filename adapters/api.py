@@ -6,10 +6,18 @@ incompatibly; a platform's ``PlatformSpec(api=...)`` names the version it is wri
 a platform written for another version is refused by name when it is loaded, while the
 others keep working.
 
-FeedRelay's own platforms import this module (``from adapters import api``). A platform in
-another distribution does not import it by name (``bot`` and ``adapters`` are common words,
-which another package could also install): its entry point names a function that receives
-this module and returns the spec (``docs/plugins.md``).
+Besides the contract (``PlatformSpec``, ``Adapter``, ``Limits``, the errors) it carries the
+render toolkit a platform's shape is made with: the entry's template values and ``fill``,
+``fit`` and ``cut_to`` under any count, ``truncate`` with a ``Scale`` of the platform's own,
+URL spans, hashtags and plain tags, image choice, slugs, summaries, ``measure`` and
+``explain_budget``, and ``Rendered``, what a shape returns; and what a spec's ``describe``
+returns, a ``Description`` made of ``Line`` values (``describe_post`` is the default; the
+older ``describe`` says what an exception was).
+
+FeedRelay's own platforms import this module (``from adapters import api``, or names from
+it). A platform in another distribution does not import it by name (``bot`` and ``adapters``
+are common words, which another package could also install): its entry point names a
+function that receives this module and returns the spec (``docs/plugins.md``).
 """
 
 from __future__ import annotations
@@ -49,14 +57,45 @@ from bot.errors import (
     SetupError,
     TransientError,
 )
+from bot.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
+from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.model import Entry, Image, Limits, MediaFile, Post, Published
-from bot.settings import Duration, TargetSettings, TemplateStr
+from bot.render import (
+    FEED_TEXT_FIELDS,
+    Description,
+    Line,
+    Rendered,
+    Shape,
+    budget_of,
+    cut_to,
+    describe_post,
+    entry_title,
+    explain_budget,
+    fill,
+    fit,
+    image_for,
+    image_line,
+    measure,
+    nothing_to_post,
+    required_limit,
+    slug_for,
+    summary_paragraphs,
+    template_values,
+    truncator,
+)
+from bot.settings import Between, Duration, TargetSettings, TemplateStr
+from bot.textcut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
+from bot.unicodetext import WORD_JOINER, clean_text
 
 API_VERSION = 1
 
 __all__ = [
     "API_VERSION",
+    "CODE_POINTS",
+    "FEED_TEXT_FIELDS",
+    "MAX_HASHTAG_LENGTH",
     "USER_AGENT",
+    "WORD_JOINER",
     "Adapter",
     "AuthError",
     "AuthFlow",
@@ -64,12 +103,15 @@ __all__ = [
     "AuthResult",
     "AuthRun",
     "AuthTarget",
+    "Between",
     "Credential",
+    "Description",
     "DuplicatePostError",
     "Duration",
     "Entry",
     "Image",
     "Limits",
+    "Line",
     "MediaFile",
     "OutcomeUnknownError",
     "PlatformSpec",
@@ -80,18 +122,48 @@ __all__ = [
     "Question",
     "RateLimitedError",
     "Reconciler",
+    "Rendered",
+    "Scale",
     "SelfCheck",
     "SetupError",
+    "Shape",
     "TargetSettings",
     "TemplateStr",
     "TransientError",
+    "budget_of",
+    "clean_text",
     "credential_lines",
+    "cut_to",
     "describe",
+    "describe_post",
+    "entry_title",
+    "excerpt",
+    "explain_budget",
+    "fill",
+    "find_urls",
+    "fit",
+    "graphemes",
+    "hashtag_for",
     "header_time",
+    "html_to_markdown",
+    "html_to_text",
+    "image_for",
+    "image_line",
     "make_session",
+    "measure",
     "nothing_sent",
+    "nothing_to_post",
+    "plain_tags",
     "request_error",
+    "required_limit",
     "retry_at",
     "scrub",
+    "select_hashtags",
+    "slug_for",
+    "summary_paragraphs",
+    "template_values",
     "toml_string",
+    "truncate",
+    "truncate_chars",
+    "truncator",
 ]

@@ -1,8 +1,9 @@
 """The contract every platform adapter keeps, and what adapters share.
 
-An adapter is built for one target, publishes posts that already fit its ``limits``
-(``bot.render`` enforces them), and reports failure by raising a ``bot.errors.PublishError``
-subclass. It never sleeps and never retries: the core decides what happens next.
+An adapter is built for one target, publishes posts that already fit its ``limits`` (its
+platform's shape keeps them, with ``bot.render``'s toolkit), and reports failure by raising a
+``bot.errors.PublishError`` subclass. It never sleeps and never retries: the core decides
+what happens next.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, cast, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -19,8 +20,8 @@ from urllib3.exceptions import SSLError as UrllibSSLError
 from adapters.setup import AuthFlow, Credential, Question
 from bot import http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
-from bot.model import Limits, MediaFile, Post, Published
-from bot.render import Style
+from bot.model import Entry, Limits, MediaFile, Post, Published
+from bot.render import Description, Rendered, describe_post
 from bot.settings import TargetSettings
 
 __all__ = [
@@ -111,8 +112,17 @@ class PlatformSpec:
     # True where the platform itself refuses an identical re-send (``DuplicatePostError``),
     # so that sending again is a safe way to settle an unknown outcome.
     resend_is_safe: bool = False
-    # The renderer options of one target (raises ``TypeError`` for another platform's).
-    style: Callable[[TargetSettings], Style]
+    # rendering
+    # The rendering options of one target, built from its settings (a frozen dataclass of
+    # the platform's own; raises ``TypeError`` for another platform's settings).
+    options: Callable[[TargetSettings], Any]
+    # The platform's shape: an entry (already cleaned), a target's options and ``limits``
+    # -> the post that fits them. The core calls it through ``bot.render.render``.
+    render: Callable[[Entry, Any, Limits], Rendered]
+    # What a post is, as preview and dry runs show it (text, and the JSON's length): its
+    # parts as labelled lines and its length against ``limits`` (by default, each part the
+    # post has and every limited part's use: ``bot.render.describe_post``).
+    describe: Callable[[Post, Limits], Description] = describe_post
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
     client: str

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from adapters import spec
 from bot import feeds
-from bot.app import make_app, style_for
+from bot.app import make_app
 from bot.config import load_config
 from bot.errors import FeedError
-from bot.model import Limits
 from bot.render import render
 
 LABELS = ["Gardening", "Raspberry Pi", "Rust", "Oil & Gas", "machine learning", "C++"]
@@ -106,18 +106,16 @@ def main() -> None:
         config_path = directory / "config.toml"
         config_path.write_text(text.replace("[targets.x]", extra + "\n[targets.x]", 1))
         config = load_config(config_path, environ={}, allow_missing_secrets=True)
-        limits = {
-            "twitter": Limits(max_text=280, text_counting="twitter", max_media=4),
-            "reddit": Limits(max_title=300, max_body=40_000),
-            "tumblr": Limits(max_text=4096, max_title=250, max_tags=30, max_media=1),
-        }
-        styles = {name: style_for(target) for name, target in config.targets.items()}
+        targets = [
+            (spec(target.platform), spec(target.platform).options(target))
+            for target in config.targets.values()
+        ]
 
         def render_all() -> int:
             count = 0
             for entry in parsed.entries:
-                for name, style in styles.items():
-                    render(entry, style, limits[config.targets[name].platform])
+                for platform, options in targets:
+                    render(entry, platform.render, options, platform.limits)
                     count += 1
             return count
 

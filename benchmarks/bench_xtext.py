@@ -1,4 +1,4 @@
-"""Hand-run benchmark for bot.xtext: weighted_length and truncate_weighted.
+"""Hand-run benchmark for X's weighted length (adapters.twitter.text) and the toolkit's cut.
 
 Run from the repository root:
 
@@ -17,7 +17,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from bot.xtext import truncate_chars, truncate_weighted, weighted_length
+from adapters.twitter.text import truncate_weighted, weighted_length
+from bot.textcut import truncate_chars
 
 WORDS = [
     "the",

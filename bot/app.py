@@ -25,7 +25,7 @@ from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
 from bot.http import USER_AGENT, DeadlineSession, make_content_session
-from bot.ingest import FeedResult, Poller, limits_for, render_for, style_for
+from bot.ingest import FeedResult, Poller, describe_for, limits_for, options_for, render_for
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
@@ -41,9 +41,10 @@ __all__ = [
     "Outcome",
     "PostResult",
     "TargetCheck",
+    "describe_for",
     "limits_for",
     "make_app",
-    "style_for",
+    "options_for",
 ]
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from bot.errors import ConfigError, PluginError
 from bot.exits import EXIT_CONFIG, EXIT_FAILED, Commands
 from bot.model import Delivery, DeliveryState, Post
 from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from bot.render import Description
 
 # Exit codes (bot/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
 # line or the config is wrong (click's own usage errors are 2 as well).
@@ -391,42 +394,33 @@ def _print_dry_run(app: Any, outcomes: list[Any], skipped: Sequence[Delivery] = 
             click.echo(f"   {delivery.target}: {what}: {delivery.error}")
 
 
-def _describe_post(platform: str, post: Post, measure: str) -> str:
-    """A post as its platform would show it, then how its length was spent."""
+def _describe_post(platform: str, post: Post, budget: str | None = None) -> str:
+    """A post as its platform's spec describes it, then how its length was spent (the
+    render's own account in ``budget``, where there is one, else its length as counted
+    by the platform's limits)."""
+    from bot.app import describe_for
+
+    return _show(describe_for(platform, post), budget)
+
+
+def _show(described: Description, budget: str | None = None) -> str:
+    """A post's description as lines of text, indented under its heading."""
+    fields = [line.label for line in described.lines if line.kind == "field"]
+    width = max(map(len, fields), default=0) if described.align else 0
     lines = []
-    if platform == "reddit":
-        lines.append(f"   title: {post.title}")
-        lines.append(f"   link:  {post.link}" if post.link else _indent(post.body))
-    else:
-        lines.append(_indent(post.text))
-        if platform == "tumblr":
-            if post.link:
-                lines.append(f"   link block: {post.link} ({post.title})")
-            else:
-                lines.append("   (text only: the entry has no link)")
-            if post.tags:
-                lines.append(f"   tags: {', '.join(post.tags)}")
-    if post.image:
-        alt = f" (alt: {post.image.alt})" if post.image.alt else ""
-        lines.append(f"   image: {post.image.url}{alt}")
-    lines.append(f"   [{measure}]")
+    for line in described.lines:
+        if line.kind == "block":
+            lines.append(_indent(line.value))
+        elif line.kind == "note":
+            lines.append(f"   {line.value}")
+        else:
+            lines.append(f"   {(line.label + ':').ljust(width + 1)} {line.value}")
+    lines.append(f"   [{budget or described.budget}]")
     return "\n".join(lines)
 
 
-def _measure(delivery: Delivery) -> str:
-    """The length of a stored post, counted the way its platform counts it."""
-    post = delivery.post
-    if delivery.platform == "twitter":
-        from bot.xtext import weighted_length
-
-        return f"{weighted_length(post.text)}/280 weighted characters"
-    if delivery.platform == "reddit":
-        return f"title {len(post.title)}/300"
-    return f"text {len(post.text)}/4096"
-
-
 def _describe_delivery(delivery: Delivery) -> str:
-    return _describe_post(delivery.platform, delivery.post, _measure(delivery))
+    return _describe_post(delivery.platform, delivery.post)
 
 
 def _indent(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Entry labels as X hashtags and as native Tumblr tags.
+"""Entry labels as hashtags (``#MachineLearning``) and as plain tags (``machine learning``).
 
 A hashtag is built from a label by :func:`hashtag_for`:
 
@@ -24,7 +24,7 @@ A hashtag is built from a label by :func:`hashtag_for`:
   A ``+`` or ``#`` between two words (``R+D``, ``a#b``) is an ordinary separator, and a
   leading ``#`` on the label is ignored (``#python`` -> ``#Python``).
 - No hashtag (None) when nothing is left, when it would have no letter at all (``2024``,
-  ``_``; X would not link it either) or when it would be longer than
+  ``_``; platforms such as X would not link it either) or when it would be longer than
   :data:`MAX_HASHTAG_LENGTH` characters including the ``#``.
 """
 
@@ -38,16 +38,12 @@ import regex
 
 __all__ = [
     "MAX_HASHTAG_LENGTH",
-    "MAX_TUMBLR_TAGS",
-    "MAX_TUMBLR_TAG_LENGTH",
     "hashtag_for",
+    "plain_tags",
     "select_hashtags",
-    "tumblr_tags",
 ]
 
 MAX_HASHTAG_LENGTH = 100
-MAX_TUMBLR_TAGS = 30
-MAX_TUMBLR_TAG_LENGTH = 140
 
 _ALNUM = r"\p{L}\p{M}\p{Nd}"
 _WORD_CHARS = _ALNUM + r"_\u200c\u200d"
@@ -79,7 +75,7 @@ def _checked(body: str) -> str | None:
 
 
 def hashtag_for(label: str) -> str | None:
-    """The X hashtag for ``label`` (``"Oil & Gas"`` -> ``"#OilGas"``), or None.
+    """The hashtag for ``label`` (``"Oil & Gas"`` -> ``"#OilGas"``), or None.
 
     The rules, including the table for ``+``, ``#`` and ``.``, are in the module docstring.
     """
@@ -173,39 +169,48 @@ def select_hashtags(
     return result
 
 
-def _tumblr_tag(label: str) -> str:
+def _plain_tag(label: str, max_length: int | None) -> str:
     tag = _WS.sub(" ", unicodedata.normalize("NFC", label).replace(",", " ")).strip()
     tag = tag.lstrip("#").strip()
-    if len(tag) > MAX_TUMBLR_TAG_LENGTH:
+    if max_length is not None and len(tag) > max_length:
         cut = 0
         for grapheme in _GRAPHEME.finditer(tag):
-            if grapheme.end() > MAX_TUMBLR_TAG_LENGTH:
+            if grapheme.end() > max_length:
                 break
             cut = grapheme.end()
         tag = tag[:cut].rstrip()
     return tag
 
 
-def tumblr_tags(labels: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
-    """Native Tumblr tags: the labels as written, then ``extra`` (the target's own tags).
+def plain_tags(
+    labels: Sequence[str],
+    extra: Sequence[str] = (),
+    *,
+    max_count: int | None = None,
+    max_length: int | None = None,
+) -> list[str]:
+    """Tags as written, for a platform with native tags (Tumblr, for one): the labels, then
+    ``extra`` (the target's own tags).
 
-    Commas (Tumblr's separator) become spaces, whitespace collapses, a leading ``#`` goes
-    (Tumblr adds its own), empty tags are dropped, duplicates are dropped case-insensitively
-    (the first spelling wins), and each tag is cut to 140 characters on a grapheme boundary.
-    At most 30 tags: when there are more, labels from the end give way so that every
-    ``extra`` tag is kept.
+    Commas (the usual tag separator) become spaces, whitespace collapses, a leading ``#``
+    goes (the platform shows its own), empty tags are dropped, duplicates are dropped
+    case-insensitively (the first spelling wins), and each tag is cut to ``max_length``
+    characters on a grapheme boundary. At most ``max_count`` tags: when there are more,
+    labels from the end give way so that every ``extra`` tag is kept. ``None``: no limit.
     """
     _strings(labels, "labels")
     _strings(extra, "extra")
-    extra_clean = [t for t in (_tumblr_tag(e) for e in extra) if t]
+    extra_clean = [t for t in (_plain_tag(e, max_length) for e in extra) if t]
     extra_keys = {t.casefold() for t in extra_clean}
     tags: list[str] = []
     seen: set[str] = set()
-    for tag in [_tumblr_tag(label) for label in labels] + extra_clean:
+    for tag in [_plain_tag(label, max_length) for label in labels] + extra_clean:
         if tag and tag.casefold() not in seen:
             seen.add(tag.casefold())
             tags.append(tag)
-    excess = len(tags) - MAX_TUMBLR_TAGS
+    if max_count is None:
+        return tags
+    excess = len(tags) - max_count
     if excess > 0:
         for index in range(len(tags) - 1, -1, -1):
             if excess == 0:
@@ -213,4 +218,4 @@ def tumblr_tags(labels: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
             if tags[index].casefold() not in extra_keys:
                 del tags[index]
                 excess -= 1
-    return tags[:MAX_TUMBLR_TAGS]
+    return tags[:max_count]

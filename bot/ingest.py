@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -24,8 +25,8 @@ from bot.config import Config, TargetSettings
 from bot.dispatch import rules_for
 from bot.errors import FeedError
 from bot.failpoints import failpoint
-from bot.model import DeliveryState, Entry, FeedState, Limits
-from bot.render import Rendered, Style, render
+from bot.model import DeliveryState, Entry, FeedState, Limits, Post
+from bot.render import Description, Rendered, render
 from bot.store import NewDelivery, NewEntry, Store
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ class FeedResult:
     warning: str | None = None
 
 
-def style_for(target: TargetSettings) -> Style:
+def options_for(target: TargetSettings) -> Any:
     """The rendering options of one configured target (from its platform's spec)."""
-    return spec(target.platform).style(target)
+    return spec(target.platform).options(target)
 
 
 def limits_for(platform: str) -> Limits:
@@ -63,7 +64,14 @@ def limits_for(platform: str) -> Limits:
 def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
     """An entry as one configured target would post it."""
     target = config.targets[target_name]
-    return render(entry, style_for(target), limits_for(target.platform))
+    platform = spec(target.platform)
+    return render(entry, platform.render, platform.options(target), platform.limits)
+
+
+def describe_for(platform: str, post: Post) -> Description:
+    """What ``post`` is, as its platform's spec says it, counted by its limits."""
+    found = spec(platform)
+    return found.describe(post, found.limits)
 
 
 def new_delivery(

@@ -6,6 +6,7 @@ Every datetime is timezone-aware UTC and named ``*_at``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -13,14 +14,21 @@ from typing import Any, Literal
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """What one post may hold on a platform, declared by its adapter, enforced by render.
+    """What one post may hold on a platform, declared by its spec, enforced by render.
 
-    ``None`` means the platform has no such part. ``text_counting`` is ``"twitter"`` where the
-    platform weighs characters and URLs the way X does, else ``"chars"`` (code points).
+    ``None`` means the platform has no such part. The text is counted with ``count``, which
+    ``counting`` names for people (``len`` and ``"chars"``: code points; a platform may weigh
+    characters and count every URL as a fixed length, as X does, or count graphemes).
+    ``truncate(text, budget)`` cuts a text to at most ``budget`` under that count without
+    cutting a word, a link or a grapheme; ``None`` cuts by code points, and the render checks
+    the cut against ``count`` and cuts again until it fits. Titles, bodies and tags are
+    counted in code points.
     """
 
     max_text: int | None = None
-    text_counting: Literal["chars", "twitter"] = "chars"
+    count: Callable[[str], int] = len
+    counting: str = "chars"
+    truncate: Callable[[str, int], str] | None = None
     max_title: int | None = None
     max_body: int | None = None
     max_tags: int | None = None
@@ -81,8 +89,8 @@ class Entry:
 class Post:
     """A message rendered for one target, already within that platform's limits.
 
-    Each platform reads the fields its shape needs: X ``text`` (+ ``image``); Reddit
-    ``title`` and ``link`` (link post) or ``body`` (self post); Tumblr ``text``, ``link``,
+    Each platform reads the fields its shape needs; for example X ``text`` (+ ``image``);
+    Reddit ``title`` and ``link`` (link post) or ``body`` (self post); Tumblr ``text``, ``link``,
     ``title``, ``description``, ``tags``, ``image`` and ``slug``.
     """
 

@@ -1,26 +1,35 @@
-"""Turn an entry into the post each platform expects, within that platform's limits.
+"""The render toolkit: what a platform's shape uses to make its post from an entry.
+
+Each platform's shape (``adapters/<platform>/render.py``) turns an entry into the post that
+platform expects, from the target's options and the platform's ``Limits``; :func:`render` is
+the one entry point the core calls, through the platform's spec. Limits are data
+(``bot.model.Limits``, with the platform's own counting) and every shape keeps them with the
+tools here (:func:`fit`, :func:`cut_to`, :func:`measure`): an adapter receives a post that
+fits.
 
 Templates are filled with plain ``str.format`` over known fields only (validated at config
-load), so feed text is never itself treated as a template. Limits come from the adapter as
-data (``bot.model.Limits``) and are enforced here, once: an adapter receives a post that fits.
+load: :func:`template_values`, :func:`fill`), so feed text is never itself treated as a
+template.
 
-On X the budget goes to the title first, then the summary, then hashtags (added one by one
-while they fit); the template's own text and the link are never cut.
+What a post is, as ``preview`` and dry runs show it, is the platform's to say too
+(``PlatformSpec.describe``): a :class:`Description`, its parts as labelled lines
+(:class:`Line`) and its length against the limits (:func:`measure`); :func:`describe_post`
+describes any post by its parts.
 
-A post that should not go out at all carries a ``skip_reason`` (``Rendered.skip_reason``):
-an empty entry (no title, no text, no link), a post the template leaves empty, an entry
-without a link on a Reddit target with ``no_link = "skip"``. The planner records such a
-delivery as ``skipped`` with that reason.
+A post that should not go out at all carries a ``skip_reason`` (``Rendered.skip_reason``): an
+empty entry (no title, no text, no link: :func:`render` decides it for every platform), or
+what the shape says (a post the template leaves empty: :func:`nothing_to_post`; an entry the
+target cannot take). The planner records such a delivery as ``skipped`` with that reason.
 
 Feed text is not trusted. :func:`render` cleans an entry's text once, on its way in, of bidi
 controls and invisible characters (``bot.unicodetext``): title, labels, author, feed title,
-image alt text, and the text and Markdown made from its HTML. Then, where the target has
-``neutralize_mentions`` (the default), mentions are neutralised (``bot.mentions``): X's
-``@name``/``＠name`` in every field of the text, Reddit's ``u/name`` in a self post's body.
-Cleaning happens here, at render time, not when a feed is parsed: an entry is stored as the
-feed wrote it, so its key (a content hash for entries without id or link) and its edit hash
-stay what they were, entries stored before this cleaning existed are cleaned too when they
-are rendered, and the cleaning of HTML can only be done on the text made from it.
+image alt text, and the text made from its HTML (:func:`summary_paragraphs`; a shape that
+makes Markdown cleans it with ``clean_text``). A shape then neutralises the mentions its
+platform would notify (``FEED_TEXT_FIELDS``), where the target asks for it. Cleaning happens
+here, at render time, not when a feed is parsed: an entry is stored as the feed wrote it, so
+its key (a content hash for entries without id or link) and its edit hash stay what they
+were, entries stored before this cleaning existed are cleaned too when they are rendered, and
+the cleaning of HTML can only be done on the text made from it.
 """
 
 from __future__ import annotations
@@ -28,52 +37,51 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar
 
-from bot.hashtags import select_hashtags, tumblr_tags
-from bot.htmltext import excerpt, html_to_markdown, html_to_text
-from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
+from bot.htmltext import excerpt, html_to_text
 from bot.model import Entry, Image, Limits, Post
+from bot.textcut import truncate_chars
 from bot.unicodetext import clean_text
-from bot.xtext import truncate_chars, truncate_weighted, weighted_length
+
+__all__ = [
+    "EMPTY_ENTRY",
+    "FEED_TEXT_FIELDS",
+    "Description",
+    "Line",
+    "Rendered",
+    "Shape",
+    "budget_of",
+    "clean_entry",
+    "cut_to",
+    "describe_post",
+    "entry_title",
+    "explain_budget",
+    "fill",
+    "fit",
+    "image_for",
+    "image_line",
+    "measure",
+    "nothing_to_post",
+    "render",
+    "required_limit",
+    "slug_for",
+    "summary_paragraphs",
+    "template_values",
+    "truncator",
+]
 
 UNTITLED_EXCERPT_CHARS = 80
 SLUG_WORDS_CHARS = 60
 _SENTENCE_ENDS = ".!?…。！？\"'”’)"
-TUMBLR_DESCRIPTION_CHARS = 300
-TUMBLR_SUMMARY_CHARS = 1000
-# The fields of feed text that may hold a mention (the others are the link and hashtags).
-_TEXT_FIELDS = ("title", "summary", "feed_title", "author")
+# The template fields that hold feed text, where a mention may hide (the others are the link
+# and the hashtags).
+FEED_TEXT_FIELDS = ("title", "summary", "feed_title", "author")
+EMPTY_ENTRY = "empty entry: no title, no text and no link"
 
-
-Shape = Callable[["Entry", "Style", Limits], "Rendered"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Style:
-    """How one target wants its posts: templates and options, taken from its config by its
-    platform's spec, which also picks the ``shape`` (``render_twitter``, ``render_reddit``,
-    ``render_tumblr``, or a new platform's own)."""
-
-    platform: str
-    shape: Shape
-    template: str
-    body_template: str = ""
-    kind: str = "link"
-    max_hashtags: int = 3
-    hashtags_allow: Sequence[str] | None = None
-    hashtags_deny: Sequence[str] = ()
-    hashtags_rename: Mapping[str, str] = field(default_factory=dict)
-    # Mentions from the feed cannot notify anybody (X: @name, ＠name; Reddit: u/name in a self
-    # post's body). Bidi and invisible characters are removed whatever this says.
-    neutralize_mentions: bool = True
-    tags_from_labels: bool = True
-    extra_tags: Sequence[str] = ()
-    image: bool = True
-    # Reddit link targets, for an entry without a link: "self" posts it as a self post,
-    # "skip" records the delivery as skipped.
-    no_link: str = "self"
+Options = TypeVar("Options")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,17 +96,23 @@ class Rendered:
     skip_reason: str | None = None
 
 
-EMPTY_ENTRY = "empty entry: no title, no text and no link"
+# A platform's shape: an entry (cleaned), the target's options, the platform's limits.
+Shape = Callable[[Entry, Any, Limits], Rendered]
 
 
-def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    """``entry`` as a post in ``style``'s shape, within ``limits``; an empty entry's post
-    has a ``skip_reason`` whatever the shape made of it.
+def render(
+    entry: Entry,
+    shape: Callable[[Entry, Options, Limits], Rendered],
+    options: Options,
+    limits: Limits,
+) -> Rendered:
+    """``entry`` as a post in ``shape`` with ``options``, within ``limits``; an empty entry's
+    post has a ``skip_reason`` whatever the shape made of it.
 
     The shape gets the entry with its text cleaned (:func:`clean_entry`).
     """
     entry = clean_entry(entry)
-    rendered = style.shape(entry, style, limits)
+    rendered = shape(entry, options, limits)
     if not entry.title.strip() and not entry.link and not summary_paragraphs(entry).strip():
         return replace(rendered, skip_reason=EMPTY_ENTRY)
     return rendered
@@ -107,7 +121,7 @@ def render(entry: Entry, style: Style, limits: Limits) -> Rendered:
 def clean_entry(entry: Entry) -> Entry:
     """``entry`` with its plain-text fields cleaned of bidi controls and invisible characters
     (``bot.unicodetext.clean_text``); its HTML is cleaned once made text
-    (:func:`summary_paragraphs`, and a Reddit self post's Markdown). The link and the image
+    (:func:`summary_paragraphs`; Markdown by the shape that makes it). The link and the image
     URLs are left as they are."""
     images = tuple(replace(image, alt=clean_text(image.alt)) for image in entry.images)
     return replace(
@@ -120,13 +134,15 @@ def clean_entry(entry: Entry) -> Entry:
     )
 
 
-def _empty_post(what: str) -> str:
+def nothing_to_post(what: str) -> str:
+    """The skip reason of a post whose ``what`` (``"text"``, ``"title"``) came out empty."""
     return f"nothing to post: the {what} came out empty"
 
 
 def measure(post: Post, limits: Limits) -> dict[str, dict[str, int | str]]:
     """How much of each limited part of ``post`` is used: ``{"text": {"used": 51, "limit":
-    280, "counting": "weighted"}, ...}`` (``weighted`` is X's count, else code points)."""
+    280, "counting": "weighted"}, ...}``. The text is counted with ``limits.count`` (named
+    ``limits.counting``), titles and bodies in code points (``"chars"``)."""
     parts: dict[str, dict[str, int | str]] = {}
     for name, limit in (
         ("text", limits.max_text),
@@ -136,11 +152,11 @@ def measure(post: Post, limits: Limits) -> dict[str, dict[str, int | str]]:
         if limit is None:
             continue
         value: str = getattr(post, name)
-        weighted = name == "text" and limits.text_counting == "twitter"
+        text = name == "text"
         parts[name] = {
-            "used": weighted_length(value) if weighted else len(value),
+            "used": limits.count(value) if text else len(value),
             "limit": limit,
-            "counting": "weighted" if weighted else "chars",
+            "counting": limits.counting if text else "chars",
         }
     return parts
 
@@ -197,8 +213,9 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return unicodedata.normalize("NFC", text.strip())
 
 
-def _base_values(entry: Entry) -> tuple[dict[str, str], str]:
-    """The template's fields, and the summary with its paragraphs kept (Tumblr shows them).
+def template_values(entry: Entry) -> tuple[dict[str, str], str]:
+    """The template's fields (``title``, ``url``, ``summary`` on one line, ``hashtags``
+    empty, ``feed_title``, ``author``), and the summary with its paragraphs kept.
 
     The entry's HTML is turned into text once here: that is the costly part of rendering.
     """
@@ -215,70 +232,31 @@ def _base_values(entry: Entry) -> tuple[dict[str, str], str]:
     return {k: unicodedata.normalize("NFC", v) for k, v in values.items()}, paragraphs
 
 
-def _image(entry: Entry, style: Style, limits: Limits) -> Image | None:
-    if style.image and limits.max_media and entry.images:
+def image_for(entry: Entry, limits: Limits, *, wanted: bool = True) -> Image | None:
+    """The entry's image for its post: the first, where the target wants images and the
+    platform takes media."""
+    if wanted and limits.max_media and entry.images:
         return entry.images[0]
     return None
 
 
-def render_twitter(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    limit = limits.max_text or 280
-    values, _ = _base_values(entry)
-    if style.neutralize_mentions:  # X notifies every @name and ＠name in a post
-        for name in _TEXT_FIELDS:
-            values[name] = neutralize_x_mentions(values[name])
-    fitted = dict(values, title="", summary="")
+def fit(
+    value: str,
+    measure: Callable[[str], int],
+    limit: int,
+    truncate: Callable[[str, int], str] = truncate_chars,
+) -> str:
+    """The longest cut of ``value`` (whole if it fits) for which ``measure`` stays in limit.
 
-    def length(candidate: Mapping[str, str]) -> int:
-        return weighted_length(fill(style.template, candidate))
-
-    for name in ("title", "summary"):
-
-        def measure(value: str, name: str = name) -> int:
-            return length({**fitted, name: value})
-
-        fitted[name] = _fit(values[name], measure, limit)
-    tags: list[str] = []
-    for tag in select_hashtags(
-        entry.labels,
-        max_count=style.max_hashtags,
-        allow=style.hashtags_allow,
-        deny=style.hashtags_deny,
-        rename=style.hashtags_rename,
-    ):
-        if length({**fitted, "hashtags": " ".join([*tags, tag])}) <= limit:
-            tags.append(tag)
-    fitted["hashtags"] = " ".join(tags)
-    text = fill(style.template, fitted)
-    total = weighted_length(text)
-    parts = {
-        "title": _weight_in(style.template, "title", fitted["title"]),
-        "summary": _weight_in(style.template, "summary", fitted["summary"]),
-        "link": 23 if "{url}" in style.template and entry.link else 0,
-        "tags": _weight_in(style.template, "hashtags", fitted["hashtags"]),
-    }
-    return Rendered(
-        post=Post(
-            text=text,
-            link=entry.link,
-            title=fitted["title"],
-            tags=tuple(tags),
-            image=_image(entry, style, limits),
-        ),
-        length=total,
-        limit=limit,
-        budget=_explain(parts, total, limit),
-        skip_reason=None if text.strip() else _empty_post("text"),
-    )
-
-
-def _fit(value: str, measure: Callable[[str], int], limit: int) -> str:
-    """The longest cut of ``value`` (whole if it fits) for which ``measure`` stays in limit."""
+    ``measure`` weighs a candidate in place (the whole post with ``value`` in it); each cut
+    is made by ``truncate`` to a budget, which shrinks by what the cut still weighs too much
+    until it fits, so any count and any cut work together.
+    """
     if not value or measure(value) <= limit:
         return value
     budget = limit - measure("")
     while budget > 0:
-        cut = truncate_weighted(value, budget)
+        cut = truncate(value, budget)
         if not cut:
             return ""
         overshoot = measure(cut) - limit
@@ -288,13 +266,28 @@ def _fit(value: str, measure: Callable[[str], int], limit: int) -> str:
     return ""
 
 
-def _weight_in(template: str, name: str, value: str) -> int:
-    if "{" + name + "}" not in template or not value:
-        return 0
-    return weighted_length(value)
+def truncator(limits: Limits) -> Callable[[str, int], str]:
+    """How to cut a text to a budget under ``limits.count`` (by code points if not said)."""
+    return limits.truncate or truncate_chars
 
 
-def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
+def cut_to(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` code points (a title, a body); as it is for ``None``."""
+    return text if limit is None else truncate_chars(text, limit)
+
+
+def required_limit(limits: Limits, name: str) -> int:
+    """``limits.<name>`` (``"max_text"``), which a shape cannot do without: ``ValueError``
+    when the platform declares none."""
+    limit: int | None = getattr(limits, name)
+    if limit is None:
+        raise ValueError(f"this shape needs Limits.{name}")
+    return limit
+
+
+def explain_budget(parts: Mapping[str, int], total: int, limit: int) -> str:
+    """How a post's length was spent: ``title 8 + link 23 + tags 18 + other 2 = 51/280``
+    (the parts that weigh something, then what the template's own text weighs)."""
     shown = [f"{name} {weight}" for name, weight in parts.items() if weight]
     other = total - sum(parts.values())
     if other > 0:
@@ -302,90 +295,62 @@ def _explain(parts: Mapping[str, int], total: int, limit: int) -> str:
     return " + ".join(shown or ["0"]) + f" = {total}/{limit}"
 
 
-def render_reddit(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    """A link post, or a self post (``kind = "self"``, or an entry without a link when
-    ``no_link = "self"``); the title falls back to the link when the template gives none.
-
-    With ``neutralize_mentions``, ``u/name`` in a self post's body cannot notify anybody.
-    The title is left as written: Reddit shows a title as plain text and links nothing in it
-    (its Markdown, where ``u/name`` links and notifies, is the body's), and a self post is
-    found again after an unknown outcome by its exact title, which an invisible character
-    could make differ from what Reddit keeps.
-    """
-    values, _ = _base_values(entry)
-    max_title = limits.max_title or 300
-    title = fill(style.template, values).replace("\n", " ")
-    title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)
-    kind = style.kind
-    skip_reason = None if title.strip() else _empty_post("title")
-    if kind == "link" and not entry.link:
-        kind = "self"  # Reddit refuses a link post without a URL
-        if style.no_link == "skip" and skip_reason is None:
-            skip_reason = 'the entry has no link, and this target has no_link = "skip"'
-    body = ""
-    if kind == "self":
-        markdown = html_to_markdown(entry.content_html or entry.summary_html, entry.link)
-        body_values = {**values, "summary": clean_text(markdown)}
-        if style.neutralize_mentions:
-            for name in _TEXT_FIELDS:
-                body_values[name] = neutralize_reddit_mentions(body_values[name])
-        body = fill(style.body_template, body_values)
-        body = truncate_chars(body, limits.max_body or 40_000)
-    post = Post(title=title, link=entry.link if kind == "link" else "", body=body)
-    return Rendered(
-        post=post,
-        length=len(title),
-        limit=max_title,
-        budget=f"title {len(title)}/{max_title}"
-        + (f", body {len(body)}/{limits.max_body}" if body else ""),
-        skip_reason=skip_reason,
-    )
+# -- what a post is, for people ------------------------------------------------------------
 
 
-def render_tumblr(entry: Entry, style: Style, limits: Limits) -> Rendered:
-    values, paragraphs = _base_values(entry)
-    max_text = limits.max_text or 4096
-    # A Tumblr text block shows paragraphs and list lines as the blog had them; a
-    # full-text feed gives its opening paragraphs, not the whole article.
-    opening = _opening(paragraphs)
-    template = style.template
-    title = values["title"] if entry.title else ""
-    if not entry.link and "{title}" not in template and title and not opening.startswith(title):
-        # No link block to carry the title: the text opens with it (unless it does already).
-        template = "{title}\n\n" + template
-    text = truncate_chars(fill(template, {**values, "summary": opening}), max_text)
-    # The link card repeats the summary only when the text block does not show it already.
-    description = "" if "{summary}" in style.template or not entry.link else values["summary"]
-    tags = tumblr_tags(entry.labels if style.tags_from_labels else (), style.extra_tags)
-    if limits.max_tags is not None:
-        tags = tags[: limits.max_tags]
-    post = Post(
-        text=text,
-        link=entry.link,
-        title=truncate_chars(values["title"], limits.max_title or 250),
-        description=truncate_chars(description, TUMBLR_DESCRIPTION_CHARS),
-        tags=tuple(tags),
-        image=_image(entry, style, limits),
-        slug=slug_for(entry, values["title"]),
-    )
-    return Rendered(
-        post=post,
-        length=len(text),
-        limit=max_text,
-        budget=f"text {len(text)}/{max_text}, {len(tags)} tags",
-        skip_reason=None if text.strip() or entry.link else _empty_post("text"),
-    )
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """One labelled part of a post, as people read it: ``text``, ``title``, ``link``,
+    ``link block``, ``body``, ``tags``, ``image`` (with its alt text), ``note``."""
+
+    label: str
+    value: str
+    # "field": the label, then the value; "block": the value's own lines, indented (a text,
+    # a body); "note": the value alone, a remark about the post.
+    kind: Literal["field", "block", "note"] = "field"
 
 
-def _opening(text: str, limit: int = TUMBLR_SUMMARY_CHARS) -> str:
-    """Whole paragraphs up to ``limit`` characters (the first one cut if it is longer)."""
-    if len(text) <= limit:
-        return text
-    kept: list[str] = []
-    for paragraph in text.split("\n\n"):
-        if len("\n\n".join([*kept, paragraph])) > limit:
-            break
-        kept.append(paragraph)
-    if not kept:
-        return truncate_chars(text.split("\n\n")[0], limit)
-    return "\n\n".join(kept).rstrip(" ,;:-–—") + "…"
+@dataclass(frozen=True, kw_only=True)
+class Description:
+    """What a post is, as ``preview``, ``run --dry-run`` and ``post --dry-run`` show it (in
+    text, and ``length`` in their JSON): its parts, and its length against the limits."""
+
+    lines: tuple[Line, ...]
+    # measure(post, limits): each limited part's use of its limit, and how it is counted.
+    length: dict[str, dict[str, int | str]]
+    # The length in one line, as people read it ("text 300/500").
+    budget: str
+    # True: the values of the fields line up (labels padded to the longest).
+    align: bool = False
+
+
+def describe_post(post: Post, limits: Limits) -> Description:
+    """``post`` by its parts (those it has: text, title, link, body, tags, image) and every
+    limited part's use of its limit: what a platform shows when its spec says nothing more."""
+    lines: list[Line] = []
+    if post.text:
+        lines.append(Line(label="text", value=post.text, kind="block"))
+    if post.title:
+        lines.append(Line(label="title", value=post.title))
+    if post.link:
+        lines.append(Line(label="link", value=post.link))
+    if post.body:
+        lines.append(Line(label="body", value=post.body, kind="block"))
+    if post.tags:
+        lines.append(Line(label="tags", value=", ".join(post.tags)))
+    if post.image:
+        lines.append(image_line(post.image))
+    length = measure(post, limits)
+    return Description(lines=tuple(lines), length=length, budget=budget_of(length))
+
+
+def image_line(image: Image) -> Line:
+    """The line of a post's image: its URL, and its alt text where it has one."""
+    alt = f" (alt: {image.alt})" if image.alt else ""
+    return Line(label="image", value=f"{image.url}{alt}")
+
+
+def budget_of(length: Mapping[str, Mapping[str, int | str]]) -> str:
+    """:func:`measure`'s result in one line: ``text 300/500, title 12/250``."""
+    parts = [f"{name} {part['used']}/{part['limit']}" for name, part in length.items()]
+    return ", ".join(parts) or "no limits"

@@ -15,9 +15,9 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.dispatch import cost_of, rules_for
 from bot.errors import EntryNotFoundError, FeedError
-from bot.ingest import Poller, limits_for, publication_order, render_for
+from bot.ingest import Poller, describe_for, publication_order, render_for
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
-from bot.render import Rendered, measure
+from bot.render import Rendered, budget_of
 from bot.store import Runner, Store, lock_holder
 
 Clock = Callable[[], datetime]
@@ -284,14 +284,13 @@ def post_json(
     due_at: datetime | None = None,
     budget: str | None = None,
 ) -> dict[str, Any]:
-    """One post as ``run --dry-run --json`` and ``preview --json`` print it."""
+    """One post as ``run --dry-run --json`` and ``preview --json`` print it: its length as
+    its platform's spec describes it (``budget``: the render's own account, where there is
+    one, else that length in one line)."""
     settings = config.targets.get(target)
-    limits = limits_for(platform)
-    length = measure(post, limits)
+    length = describe_for(platform, post).length
     if budget is None:
-        budget = ", ".join(
-            f"{name} {part['used']}/{part['limit']}" for name, part in length.items()
-        )
+        budget = budget_of(length)
     return {
         "status": status,
         "reason": reason,

@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import regex
 
-__all__ = ["BIDI_CONTROLS", "INVISIBLE", "clean_text"]
+__all__ = ["BIDI_CONTROLS", "INVISIBLE", "WORD_JOINER", "clean_text"]
 
 #: Bidirectional formatting characters (UAX #9), as a regex character class body.
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
@@ -79,6 +79,9 @@ INVISIBLE = (
     "\U000e0000-\U000e001f\U000e0080-\U000e00ff\U000e01f0-\U000e0fff"
 )
 _TAGS = "\U000e0020-\U000e007f"
+#: U+2060, invisible, which keeps the characters on either side from reading as one token:
+#: after a mention's sign it makes the mention plain text. Cleaning removes it.
+WORD_JOINER = "\u2060"
 ZWNJ = "\u200c"
 ZWJ = "\u200d"
 CGJ = "\u034f"

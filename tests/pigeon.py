@@ -94,7 +94,11 @@ def run_auth(auth: api.AuthRun) -> api.AuthResult:
     )
 
 
-def _style(settings: api.TargetSettings) -> Any:
+def _options(settings: api.TargetSettings) -> Any:
+    raise NotImplementedError("a pigeon posts nothing in these tests")
+
+
+def _render(entry: api.Entry, options: Any, limits: api.Limits) -> api.Rendered:
     raise NotImplementedError("a pigeon posts nothing in these tests")
 
 
@@ -102,7 +106,8 @@ SPEC = api.PlatformSpec(
     name="pigeon",
     settings_model=PigeonTarget,
     limits=PigeonAdapter.limits,
-    style=_style,
+    options=_options,
+    render=_render,
     client="tests.pigeon:PigeonAdapter",
     display_name="Pigeon",
     aliases=("coo",),

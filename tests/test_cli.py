@@ -7,14 +7,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
+from adapters.twitter.text import weighted_length
 from bot.cli import main
-from bot.xtext import weighted_length
 from tests.conftest import (
     PLATFORM_LIBRARIES,
     X_SECRETS,
@@ -522,6 +523,121 @@ def test_dry_run_and_preview_as_json_one_object_per_post(
     assert [(p["status"], p["post"]["text"]) for p in previewed] == [("would_post", text)]
     assert previewed[0]["budget"].endswith(f" = {weighted_length(text)}/280")
     assert _invoke(path, "run", "--once", "--json").exit_code == 2  # --json needs --dry-run
+
+
+# A platform from another distribution, installed for one test: 500 characters, every URL
+# counted as 23 (as Mastodon counts), described by the toolkit's default describe_post.
+MADE_UP_PLATFORM = """
+from dataclasses import dataclass
+from typing import Literal
+
+
+def plugin(api):
+    class MadeUpTarget(api.TargetSettings):
+        platform: Literal["madeup"]
+        template: api.TemplateStr = "{title}"
+
+    @dataclass(frozen=True, kw_only=True)
+    class Options:
+        template: str
+
+    def urls_as_23(text):
+        urls = api.find_urls(text)
+        return len(text) - sum(end - start for start, end in urls) + 23 * len(urls)
+
+    def render(entry, options, limits):
+        values, _ = api.template_values(entry)
+        text = api.fill(options.template, values)
+        used = limits.count(text)
+        return api.Rendered(
+            post=api.Post(text=text, link=entry.link),
+            length=used,
+            limit=limits.max_text,
+            budget=f"text {used} of {limits.max_text}",
+        )
+
+    return api.PlatformSpec(
+        name="madeup",
+        settings_model=MadeUpTarget,
+        limits=api.Limits(max_text=500, count=urls_as_23, counting="urls as 23"),
+        options=lambda settings: Options(template=MadeUpTarget.of(settings).template),
+        render=render,
+        client="madeup_platform:NoClient",
+    )
+"""
+
+
+@pytest.fixture
+def made_up_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The platform "madeup", installed by its entry point as another package would be."""
+    import adapters
+
+    site = tmp_path / "site"
+    (site / "madeup_platform-0.1.dist-info").mkdir(parents=True)
+    (site / "madeup_platform.py").write_text(MADE_UP_PLATFORM)
+    (site / "madeup_platform-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: madeup-platform\nVersion: 0.1\n"
+    )
+    (site / "madeup_platform-0.1.dist-info" / "entry_points.txt").write_text(
+        "[feedrelay.platforms]\nmadeup = madeup_platform:plugin\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    adapters.installed.cache_clear()
+    adapters.spec.cache_clear()
+    yield "madeup"
+    adapters.installed.cache_clear()
+    adapters.spec.cache_clear()
+    sys.modules.pop("madeup_platform", None)
+
+
+def test_a_platforms_own_counting_is_what_dry_runs_and_previews_report(
+    tmp_path: Path, blog: FakeBlog, made_up_platform: str
+) -> None:
+    """A dry run printed 'text 397/4096' for any platform but X and Reddit, whatever its
+    limits said (issue 16): the length and the limit are the platform's own."""
+    title = "x" * 276 + " https://example.org/" + "a" * 100  # 397 characters, 300 counted
+    blog.add_entry(title)
+    target = f'[targets.m]\nplatform = "{made_up_platform}"\n'
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["m"], backfill=1), target)
+    shown = _invoke(path, "run", "--once", "--dry-run", env={})
+    assert shown.exit_code == 0, shown.output
+    assert "── m (madeup) · " in shown.output
+    assert "   [text 300/500]" in shown.output
+    as_json = _invoke(path, "run", "--once", "--dry-run", "--json", env={})
+    (post,) = json.loads(as_json.stdout)
+    assert post["length"] == {"text": {"used": 300, "limit": 500, "counting": "urls as 23"}}
+    assert post["budget"] == "text 300/500"
+    previewed = _invoke(path, "preview", "--limit", "1", env={})
+    assert "   [text 300 of 500]" in previewed.output  # the render's own account
+    (item,) = json.loads(_invoke(path, "preview", "--json", "--limit", "1", env={}).stdout)
+    assert item["length"] == post["length"]
+    assert item["budget"] == "text 300 of 500"
+
+
+def test_dry_runs_print_each_post_as_its_platform_describes_it() -> None:
+    from bot.cli import _describe_post
+    from bot.model import Image, Post
+
+    link = "https://blog.example.com/a"
+    image = Image(url="https://img.example/a.jpg", alt="Beans")
+    assert _describe_post("twitter", Post(text=f"Beans\n{link}", image=image)) == (
+        f"   Beans\n   {link}\n   image: https://img.example/a.jpg (alt: Beans)\n"
+        "   [29/280 weighted characters]"
+    )
+    assert _describe_post("reddit", Post(title="Beans", link=link)) == (
+        f"   title: Beans\n   link:  {link}\n   [title 5/300]"
+    )
+    assert _describe_post("reddit", Post(title="Beans")) == (
+        "   title: Beans\n   (empty)\n   [title 5/300]"
+    )
+    tumblr = Post(text="Up.", link=link, title="Beans", tags=("a", "b"), image=image)
+    assert _describe_post("tumblr", tumblr, "text 3/4096, 2 tags") == (
+        f"   Up.\n   link block: {link} (Beans)\n   tags: a, b\n"
+        "   image: https://img.example/a.jpg (alt: Beans)\n   [text 3/4096, 2 tags]"
+    )
+    assert _describe_post("tumblr", Post(text="Up.")) == (
+        "   Up.\n   (text only: the entry has no link)\n   [text 3/4096]"
+    )
 
 
 def test_a_malformed_postgresql_url_is_a_usage_or_config_error(tmp_path: Path) -> None:

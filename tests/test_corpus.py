@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from adapters.twitter.text import weighted_length
 from bot import feeds
 from bot.cli import main
-from bot.xtext import weighted_length
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
 FEED_FILES = sorted(REAL.glob("*.xml"))

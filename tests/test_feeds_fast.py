@@ -12,24 +12,37 @@ from xml.sax.saxutils import escape
 import feedparser
 import pytest
 
+from adapters.reddit.render import RedditOptions, render_reddit
+from adapters.reddit.spec import LIMITS as REDDIT_LIMITS
+from adapters.tumblr.render import TumblrOptions, render_tumblr
+from adapters.tumblr.spec import LIMITS as TUMBLR_LIMITS
+from adapters.twitter.render import TwitterOptions, render_twitter
+from adapters.twitter.spec import LIMITS as X_LIMITS
 from bot import feeds
-from bot.model import Entry, Limits, Post
-from bot.render import Style, render, render_reddit, render_tumblr, render_twitter
+from bot.model import Entry, Post
+from bot.render import Rendered, render
 
-X = Style(platform="twitter", shape=render_twitter, template="{title} {summary} {url}")
-REDDIT_SELF = Style(
-    platform="reddit",
-    shape=render_reddit,
+X = TwitterOptions(template="{title} {summary} {url}")
+REDDIT_SELF = RedditOptions(
     template="{title}",
     body_template="{summary}\n\n{url}",
     kind="self",
 )
-TUMBLR = Style(platform="tumblr", shape=render_tumblr, template="{summary}")
-LIMITS = {
-    "twitter": Limits(max_text=280, text_counting="twitter", max_media=4),
-    "reddit": Limits(max_title=300, max_body=40_000),
-    "tumblr": Limits(max_text=4096, max_title=250, max_tags=30, max_media=1),
-}
+TUMBLR = TumblrOptions(template="{summary}")
+
+
+def _x(entry: Entry) -> Rendered:
+    return render(entry, render_twitter, X, X_LIMITS)
+
+
+def _reddit_self(entry: Entry) -> Rendered:
+    return render(entry, render_reddit, REDDIT_SELF, REDDIT_LIMITS)
+
+
+def _tumblr(entry: Entry) -> Rendered:
+    return render(entry, render_tumblr, TUMBLR, TUMBLR_LIMITS)
+
+
 HOSTILE = (
     '<div onclick="steal()" onmouseover="steal()" style="background:url(javascript:steal())">'
     "<p>Before it all.</p>"
@@ -70,7 +83,7 @@ def _entry(body: bytes, url: str = "https://blog.example/feeds/posts/default") -
 
 
 def _posts(entry: Entry) -> list[Post]:
-    return [render(entry, style, LIMITS[style.platform]).post for style in (X, REDDIT_SELF, TUMBLR)]
+    return [shape(entry).post for shape in (_x, _reddit_self, _tumblr)]
 
 
 def _everything(post: Post) -> str:
@@ -102,7 +115,7 @@ def test_scripts_styles_handlers_and_javascript_links_never_reach_a_post() -> No
             assert word not in text, (word, post)
         assert "javascript:" not in text and "vbscript:" not in text
         assert "before it all" in text and "after it all" in text
-    markdown = render(entry, REDDIT_SELF, LIMITS["reddit"]).post.body
+    markdown = _reddit_self(entry).post.body
     assert "one link and another and an encoded one and a last one." in markdown
     assert "](" not in markdown.split("https://blog.example/2026/11/post.html")[0]
     assert entry.images == ()  # a javascript: picture is no picture
@@ -140,11 +153,11 @@ def test_relative_links_and_pictures_resolve_against_the_feed_address() -> None:
     assert 'href="https://blog.example/feeds/posts/default#top"' in entry.content_html
     assert 'href="https://cdn.example/f.pdf"' in entry.content_html
     assert entry.images[0].url == "https://blog.example/img/photo.jpg"
-    markdown = render(entry, REDDIT_SELF, LIMITS["reddit"]).post.body
+    markdown = _reddit_self(entry).post.body
     assert "[older](https://blog.example/2026/10/older.html)" in markdown
     assert "[x](https://blog.example/feeds/posts/notes/x.html?a=1&b=2)" in markdown
     assert "[a photo](https://blog.example/img/photo.jpg)" in markdown
-    tumblr = render(entry, TUMBLR, LIMITS["tumblr"]).post
+    tumblr = _tumblr(entry).post
     assert tumblr.image is not None and tumblr.image.url == "https://blog.example/img/photo.jpg"
 
 

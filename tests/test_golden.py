@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from adapters import spec
+from adapters.twitter.text import weighted_length
 from bot import feeds
-from bot.app import limits_for, style_for
+from bot.app import options_for
 from bot.config import load_config
 from bot.model import Image
-from bot.render import Rendered, Style, render
-from bot.xtext import weighted_length
+from bot.render import Rendered, render
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 # Read at import time: the autouse fixture in conftest.py removes FEEDRELAY_* variables.
@@ -99,12 +100,12 @@ SECRETS = [
 
 
 @pytest.fixture(scope="module")
-def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Style, Any]]:
+def targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any, Any]]:
     path = tmp_path_factory.mktemp("golden") / "feedrelay.toml"
     path.write_text(CONFIG, encoding="utf-8")
     config = load_config(path, environ={name: f"dummy-{name.lower()}" for name in SECRETS})
     return {
-        name: (style_for(target), limits_for(target.platform))
+        name: (spec(target.platform).render, options_for(target), spec(target.platform).limits)
         for name, target in config.targets.items()
     }
 
@@ -153,7 +154,7 @@ def test_every_feed_file_has_a_url() -> None:
 
 
 @pytest.mark.parametrize("feed_file", FEED_FILES, ids=[path.stem for path in FEED_FILES])
-def test_golden(feed_file: Path, targets: dict[str, tuple[Style, Any]]) -> None:
+def test_golden(feed_file: Path, targets: dict[str, tuple[Any, Any, Any]]) -> None:
     name = feed_file.stem
     fetched = feeds.Fetched(
         body=feed_file.read_bytes(),

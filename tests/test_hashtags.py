@@ -1,4 +1,4 @@
-"""bot.hashtags: labels into X hashtags and native Tumblr tags."""
+"""bot.hashtags: labels into hashtags (as X shows them) and plain tags (as Tumblr takes them)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.hashtags import (
-    MAX_HASHTAG_LENGTH,
-    MAX_TUMBLR_TAG_LENGTH,
-    MAX_TUMBLR_TAGS,
-    hashtag_for,
-    select_hashtags,
-    tumblr_tags,
-)
+from adapters.tumblr.spec import LIMITS as TUMBLR
+from bot.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
+
+MAX_TUMBLR_TAGS = 30
+MAX_TUMBLR_TAG_LENGTH = 140
 
 
 @pytest.mark.parametrize(
@@ -204,7 +201,20 @@ def test_hashtag_for_is_none_or_clean(label: str) -> None:
         assert hashtag_for(tag) == tag  # converting a hashtag again changes nothing
 
 
-# -- tumblr_tags -----------------------------------------------------------------------------
+# -- plain_tags, with Tumblr's limits ---------------------------------------------------------
+
+
+def tumblr_tags(labels: Any, extra: Any = ()) -> list[str]:
+    return plain_tags(labels, extra, max_count=TUMBLR.max_tags, max_length=TUMBLR.max_tag_length)
+
+
+def test_tumblr_limits() -> None:
+    assert (TUMBLR.max_tags, TUMBLR.max_tag_length) == (MAX_TUMBLR_TAGS, MAX_TUMBLR_TAG_LENGTH)
+
+
+def test_plain_tags_without_limits_keeps_every_tag_whole() -> None:
+    labels = [f"label {n}" for n in range(40)] + ["x" * 200]
+    assert plain_tags(labels, ["blog"]) == [*labels, "blog"]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.twitter.text import weighted_length
 from bot.model import Decision, DeliveryState, Limits
-from bot.xtext import weighted_length
 from tests.conftest import (
     Clock,
     feed_table,
@@ -312,7 +312,7 @@ def test_a_feed_that_is_gone_is_not_polled_again_until_its_url_changes(
 class _BrokenAdapter:
     """An adapter with a bug: it raises something that is not a PublishError."""
 
-    limits = Limits(max_text=280, text_counting="twitter")
+    limits = Limits(max_text=280)
 
     def publish(self, post: object, media: object = None) -> object:
         raise KeyError("a bug")

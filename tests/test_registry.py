@@ -6,6 +6,7 @@ import pytest
 
 import adapters
 from adapters.base import PlatformSpec
+from adapters.twitter.render import TwitterOptions
 from bot.config import target_model
 from bot.model import Post
 from bot.settings import TargetSettings
@@ -83,15 +84,15 @@ def _x_settings() -> TargetSettings:
     )
 
 
-def test_style_comes_from_the_targets_own_settings() -> None:
-    style = adapters.spec("twitter").style(_x_settings())
-    assert style.platform == "twitter"
-    assert style.template == "{title} {url}"
+def test_options_come_from_the_targets_own_settings() -> None:
+    options = adapters.spec("twitter").options(_x_settings())
+    assert isinstance(options, TwitterOptions)
+    assert options.template == "{title} {url}"
 
 
 def test_a_spec_refuses_another_platforms_settings() -> None:
     with pytest.raises(TypeError):
-        adapters.spec("reddit").style(_x_settings())
+        adapters.spec("reddit").options(_x_settings())
     with pytest.raises(TypeError):
         adapters.spec("tumblr").open("t", _x_settings())
 

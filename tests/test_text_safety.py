@@ -1,8 +1,8 @@
 """Feed text that displays as something else, or mentions somebody (issue 15, items 4 and 5).
 
 ``bot.unicodetext`` removes bidi controls and invisible characters, keeping joiners where a
-script or an emoji needs them; ``bot.mentions`` neutralises X and Reddit mentions; rendering
-does both for every platform.
+script or an emoji needs them; ``adapters.twitter.mentions`` and ``adapters.reddit.mentions``
+neutralise X and Reddit mentions; rendering does both for every platform.
 """
 
 from __future__ import annotations
@@ -15,13 +15,21 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.base import PlatformSpec
+from adapters.reddit import spec as reddit_spec
+from adapters.reddit.mentions import neutralize_reddit_mentions
+from adapters.reddit.render import RedditOptions
+from adapters.tumblr import spec as tumblr_spec
+from adapters.tumblr.render import TumblrOptions
+from adapters.twitter import spec as twitter_spec
+from adapters.twitter.mentions import neutralize_x_mentions
+from adapters.twitter.render import TwitterOptions
+from adapters.twitter.text import weighted_length
 from bot.config import Config, load_config
 from bot.ingest import render_for
-from bot.mentions import neutralize_reddit_mentions, neutralize_x_mentions
-from bot.model import Entry, Image, Limits
-from bot.render import Style, render, render_reddit, render_tumblr, render_twitter
+from bot.model import Entry, Image
+from bot.render import render
 from bot.unicodetext import BIDI_CONTROLS, INVISIBLE, clean_text
-from bot.xtext import weighted_length
 from tests.platforms import reddit as reddit_hooks
 from tests.platforms import tumblr as tumblr_hooks
 from tests.platforms import twitter as twitter_hooks
@@ -493,26 +501,17 @@ def test_tumblr_blocks_and_tags_are_clean(config: Config) -> None:
 _TRICKS = [*BIDI_CHARS, *INVISIBLE_CHARS, "\u200c", "\u200d", "\u034f", "\u180e"]
 _ALPHABET = st.sampled_from([*"abcXYZ019 .:-_/#", "@", "＠", "u/", "rt", "\n", *_TRICKS])
 _TEXT = st.lists(_ALPHABET, max_size=60).map("".join)
-_STYLES = [
-    (Style(platform="twitter", shape=render_twitter, template="{title} {summary} {url}"), 1),
-    (Style(platform="reddit", shape=render_reddit, template="{title}"), 2),
+_TARGETS: list[tuple[PlatformSpec, object]] = [
+    (twitter_spec.SPEC, TwitterOptions(template="{title} {summary} {url}")),
+    (reddit_spec.SPEC, RedditOptions(template="{title}")),
     (
-        Style(
-            platform="reddit",
-            shape=render_reddit,
-            template="{title}",
-            kind="self",
-            body_template="{title}\n\n{summary}\n\n{url}",
+        reddit_spec.SPEC,
+        RedditOptions(
+            template="{title}", kind="self", body_template="{title}\n\n{summary}\n\n{url}"
         ),
-        2,
     ),
-    (Style(platform="tumblr", shape=render_tumblr, template="{title}"), 3),
+    (tumblr_spec.SPEC, TumblrOptions(template="{title}")),
 ]
-_LIMITS = {
-    1: Limits(max_text=280, text_counting="twitter", max_media=4),
-    2: Limits(max_title=300, max_body=40_000),
-    3: Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1),
-}
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -525,14 +524,14 @@ def test_no_trick_survives_rendering_and_the_link_stays_whole(
     entry = Entry(
         feed="blog", key="k", title=title, link=LINK, content_html=summary, labels=tuple(labels)
     )
-    for style, kind in _STYLES:
-        post = render(entry, style, _LIMITS[kind]).post
+    for platform, options in _TARGETS:
+        post = render(entry, platform.render, options, platform.limits).post
         parts = [post.text, post.title, post.body, post.description, *post.tags]
         for part in parts:
             shown = _shown(part)
-            assert not HIDDEN.search(shown), (style.platform, part)
-            assert not regex.search("[\u200c\u200d\u034f\u180e]", shown), (style.platform, part)
-        if style.platform == "twitter":
+            assert not HIDDEN.search(shown), (platform.name, part)
+            assert not regex.search("[\u200c\u200d\u034f\u180e]", shown), (platform.name, part)
+        if platform.name == "twitter":
             assert LINK in post.text
             assert neutralize_x_mentions(post.text) == post.text
         elif post.body:

@@ -1,4 +1,4 @@
-"""What the core knows about Reddit: settings, limits, rendering options.
+"""What the core knows about Reddit: settings, limits, rendering.
 
 Imports no platform library: the client (``adapters.reddit.client``, over praw) is loaded
 only when a configured target is opened.
@@ -11,11 +11,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from adapters.base import PlatformSpec
+from adapters.api import Limits, PlatformSpec, TargetSettings, TemplateStr
 from adapters.reddit import setup
-from bot.model import Limits
-from bot.render import Style, render_reddit
-from bot.settings import TargetSettings, TemplateStr
+from adapters.reddit.render import RedditOptions, describe_reddit, render_reddit
 
 LIMITS = Limits(max_title=300, max_body=40_000)
 
@@ -80,18 +78,16 @@ class RedditTarget(TargetSettings):
         }
 
 
-def style(settings: TargetSettings) -> Style:
-    """The rendering options of one Reddit target (Reddit shows the link's own preview)."""
+def options(settings: TargetSettings) -> RedditOptions:
+    """The rendering options of one Reddit target (Reddit shows the link's own preview:
+    no image)."""
     target = RedditTarget.of(settings)
-    return Style(
-        platform="reddit",
-        shape=render_reddit,
+    return RedditOptions(
         template=target.title,
         body_template=target.body,
         kind=target.kind,
         no_link=target.no_link,
         neutralize_mentions=target.neutralize_mentions,
-        image=False,
     )
 
 
@@ -99,7 +95,9 @@ SPEC = PlatformSpec(
     name="reddit",
     settings_model=RedditTarget,
     limits=LIMITS,
-    style=style,
+    options=options,
+    render=render_reddit,
+    describe=describe_reddit,
     client="adapters.reddit.client:RedditAdapter",
     # setting up
     display_name="Reddit",

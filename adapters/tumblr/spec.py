@@ -1,4 +1,4 @@
-"""What the core knows about Tumblr: settings, limits, rendering options.
+"""What the core knows about Tumblr: settings, limits, rendering.
 
 Imports no platform library: the client (``adapters.tumblr.client``, over requests-oauthlib)
 is loaded only when a configured target is opened.
@@ -10,11 +10,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from adapters.base import PlatformSpec
+from adapters.api import Limits, PlatformSpec, TargetSettings, TemplateStr
 from adapters.tumblr import setup
-from bot.model import Limits
-from bot.render import Style, render_tumblr
-from bot.settings import TargetSettings, TemplateStr
+from adapters.tumblr.render import TumblrOptions, describe_tumblr, render_tumblr
 
 # A link block's title has no documented limit; 250 keeps the card to a few lines.
 LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)
@@ -41,12 +39,10 @@ class TumblrTarget(TargetSettings):
         return {"account": None, "blog": self.blog}
 
 
-def style(settings: TargetSettings) -> Style:
+def options(settings: TargetSettings) -> TumblrOptions:
     """The rendering options of one Tumblr target."""
     target = TumblrTarget.of(settings)
-    return Style(
-        platform="tumblr",
-        shape=render_tumblr,
+    return TumblrOptions(
         template=target.text,
         tags_from_labels=target.tags_from_labels,
         extra_tags=target.tags,
@@ -58,7 +54,9 @@ SPEC = PlatformSpec(
     name="tumblr",
     settings_model=TumblrTarget,
     limits=LIMITS,
-    style=style,
+    options=options,
+    render=render_tumblr,
+    describe=describe_tumblr,
     client="adapters.tumblr.client:TumblrAdapter",
     # setting up
     display_name="Tumblr",

@@ -38,6 +38,7 @@ from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 from adapters.base import USER_AGENT, Limits, make_session, request_error, retry_at, scrub
 from adapters.oauth1 import OAuth1Library
 from adapters.twitter.spec import SPEC
+from adapters.twitter.text import find_urls
 from bot.errors import (
     AuthError,
     DuplicatePostError,
@@ -48,7 +49,6 @@ from bot.errors import (
     TransientError,
 )
 from bot.model import MediaFile, Post, Published
-from bot.xtext import find_urls
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the core knows about X (Twitter): settings, limits, rendering options, cost.
+"""What the core knows about X (Twitter): settings, limits, rendering, cost.
 
 Imports no platform library: the client (``adapters.twitter.client``, over tweepy) is loaded
 only when a configured target is opened.
@@ -10,14 +10,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 
-from adapters.base import PlatformSpec
+from adapters.api import Between, Limits, PlatformSpec, Post, TargetSettings, TemplateStr
 from adapters.twitter import setup
-from bot.model import Limits, Post
-from bot.render import Style, render_twitter
-from bot.settings import Between, TargetSettings, TemplateStr
-from bot.xtext import find_urls
+from adapters.twitter.render import TwitterOptions, describe_twitter, render_twitter
+from adapters.twitter.text import find_urls, truncate_weighted, weighted_length
 
-LIMITS = Limits(max_text=280, text_counting="twitter", max_media=4)
+# X weighs each character 1 or 2 and every URL 23 (twitter-text v3): 280 by that count.
+LIMITS = Limits(
+    max_text=280,
+    count=weighted_length,
+    counting="weighted",
+    truncate=truncate_weighted,
+    max_media=4,
+)
 # Pay-per-use pricing (2026), USD: a post, and a post whose text holds a URL (bare domains
 # such as example.com count).
 POST_COST = 0.015
@@ -48,12 +53,10 @@ class TwitterTarget(TargetSettings):
         return {**self.credentials(), "api_base": self.api_base}
 
 
-def style(settings: TargetSettings) -> Style:
+def options(settings: TargetSettings) -> TwitterOptions:
     """The rendering options of one X target."""
     target = TwitterTarget.of(settings)
-    return Style(
-        platform="twitter",
-        shape=render_twitter,
+    return TwitterOptions(
         template=target.template,
         max_hashtags=target.max_hashtags,
         hashtags_allow=target.hashtags_allow,
@@ -76,7 +79,9 @@ SPEC = PlatformSpec(
     limits=LIMITS,
     # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
     resend_is_safe=True,
-    style=style,
+    options=options,
+    render=render_twitter,
+    describe=describe_twitter,
     cost=cost,
     client="adapters.twitter.client:TwitterAdapter",
     # setting up

@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 
 from oauthlib.oauth1.rfc5849 import signature, utils
 
-from bot.xtext import find_urls
+from adapters.twitter.text import find_urls
 from tests.fakes.server import FakeServer, Request, Response
 
 SIGNED_HOST = "https://api.twitter.com"

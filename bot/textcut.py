@@ -1,20 +1,18 @@
-"""Text tools for posts: X's weighted length, URL spans, graphemes, truncation.
+"""Cutting text to a budget without breaking a word, a link or a grapheme.
 
-X counts a post the way twitter-text v3 does (config ``v3.json``):
+:func:`truncate` cuts a text to a budget under any count a platform declares (a
+:class:`Scale`); :func:`truncate_chars` counts code points. A URL is kept whole or dropped,
+never cut, and no cut creates a URL the text did not have, so the URLs of a text are found
+first (:func:`find_urls`).
 
-* the text is NFC-normalised first;
-* every URL weighs ``URL_WEIGHT`` (23), whatever its length, bare domains included;
-* every emoji sequence (ZWJ sequence, flag, skin-tone or keycap sequence, FE0F-presented
-  symbol) weighs 2 in total;
-* any other code point weighs 1 in U+0000-10FF, U+2000-200D, U+2010-201F and U+2032-2037,
-  and 2 everywhere else (CJK, Hangul, kana, ``…``, ``•``, ``™``).
-
-URL extraction follows twitter-text's extractor. Where its implementations disagree, the
-rule used here is written next to the code and pinned by a test in ``tests/test_xtext.py``:
+URLs are found the way twitter-text's extractor finds them, the common reading of which
+words of a post are links (platforms that count a URL as a fixed length use it). Where its
+implementations disagree, the rule used here is written next to the code and pinned by a
+test in ``tests/test_textcut.py``:
 
 * A bare domain on a two-letter country TLD (``foo.jp``, ``setup.py``) is a URL. The current
   conformance suite extracts it; the older JS/Java extractors did not. For a name shorter
-  than 23 characters, counting it as a URL can only over-count.
+  than a fixed URL length, counting it as a URL can only over-count.
 * A bare domain is a URL only up to its last label unless a path follows (``example.com?q``
   is ``example.com`` plus ``?q`` as text), and ``https://t.co/slug?x`` stops at the slug:
   both are the older extractors' reading, which weighs more than the newer one.
@@ -23,11 +21,7 @@ rule used here is written next to the code and pinned by a test in ``tests/test_
   are never valid; bounding them keeps the scan linear).
 
 Top-level domains come from the Public Suffix List snapshot bundled with ``tldextract``
-(read offline, never fetched). Emoji sequences come from the ``emoji`` package's data.
-A lone ``©`` or ``®`` weighs 2: twitter-text JS takes them for emoji only before U+FE0F
-(weight 1 alone), its Python port always (2). Where implementations disagree the heavier
-count wins, so that X never refuses a post this module measured as fitting. (``™`` lies
-outside the light ranges: 2 either way.)
+(read offline, never fetched).
 """
 
 from __future__ import annotations
@@ -36,29 +30,13 @@ import bisect
 import functools
 import itertools
 import re
-import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, TypeAlias
 
-import emoji
 import regex
 
-__all__ = [
-    "EMOJI_WEIGHT",
-    "MAX_WEIGHTED_LENGTH",
-    "URL_WEIGHT",
-    "find_urls",
-    "graphemes",
-    "is_valid_length",
-    "truncate_chars",
-    "truncate_weighted",
-    "weighted_length",
-]
-
-MAX_WEIGHTED_LENGTH = 280
-URL_WEIGHT = 23
-EMOJI_WEIGHT = 2
+__all__ = ["CODE_POINTS", "Scale", "find_urls", "graphemes", "truncate", "truncate_chars"]
 
 _MAX_URL_LENGTH = 4096
 _MAX_LABEL_LENGTH = 63
@@ -66,11 +44,6 @@ _MAX_TCO_SLUG_LENGTH = 40
 
 # --- character classes (twitter-text's regexp/*.js, spelled out for Python's `regex`) ---
 
-# Code points of weight 1 (twitter-text v3 "ranges"); every other code point weighs 2.
-_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
-# In a light range, but an emoji on its own for some implementations of X's rules (the
-# Python port of twitter-text): they weigh 2, the heavier count, so X never refuses a post.
-_HEAVY_EMOJI_TEXT = "\u00a9\u00ae"  # ©, ®
 _LATIN_ACCENTS = (
     "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
     "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
@@ -108,31 +81,8 @@ _ASCII_DOMAIN_NAME = rf"(?:{_A}(?:(?:{_A}|-){{0,{_LABEL_BODY}}}{_A})?\.)"
 _TRIM_CHARS = frozenset(",;:.…-–—([{«‹“‘/|·•&")
 
 _SLACK = 2  # how far the fast prefix estimate may trail the exact weight
-# At most this many code points per unit of weight: a URL of 4096 + 8 code points weighs
-# 23 (178 per unit); the longest emoji sequence has 10 code points for 2.
-_CODE_POINTS_PER_UNIT = 180
 
 _Trie: TypeAlias = dict[str, "_Trie"]
-
-
-@functools.cache
-def _weight_table() -> str:
-    """For str.translate: every code point to chr(its weight), 1 or 2 (1.1 MB, built once)."""
-    table = bytearray(b"\x02" * (sys.maxunicode + 1))
-    for lo, hi in _LIGHT_RANGES:
-        table[lo : hi + 1] = b"\x01" * (hi + 1 - lo)
-    for ch in _HEAVY_EMOJI_TEXT:
-        table[ord(ch)] = 2
-    return table.decode("latin-1")
-
-
-def _char_weights(text: str) -> bytearray:
-    """The weight of each code point of `text`, ignoring URLs and emoji."""
-    return bytearray(text.translate(_weight_table()), "latin-1")
-
-
-def _char_weight(ch: str) -> int:
-    return ord(_weight_table()[ord(ch)])
 
 
 def _class_member(ch: str) -> list[str]:
@@ -224,61 +174,6 @@ _GRAPHEME_RE = regex.compile(r"\X")
 _DOTTED_WORD_RE = re.compile(r"(?<!\S)\S*\.\S*")  # stdlib re scans this one fastest
 
 
-def _emoji_sequences() -> Iterable[str]:
-    for seq in emoji.EMOJI_DATA:
-        # A lone character of weight 1 is text; an emoji only with U+FE0F after it, and
-        # that sequence is in the data. (A lone "©" or "®" weighs 2 by the table already.)
-        if len(seq) == 1 and _char_weight(seq) == 1:
-            continue
-        yield seq
-
-
-@functools.cache
-def _emoji_trie() -> _Trie:
-    return _build_trie(_emoji_sequences())
-
-
-@functools.cache
-def _emoji_candidate_re() -> regex.Pattern[str]:
-    """Where an emoji sequence may start: a cheap superset, checked against the trie.
-
-    The first characters of all sequences, in a few wide ranges (a class of hundreds of
-    ranges is slow to scan), plus "#", "*" and digits when a keycap mark follows.
-    """
-    firsts = sorted({ord(seq[0]) for seq in _emoji_sequences()} - set(map(ord, "#*0123456789")))
-    ranges: list[list[int]] = []
-    for code in firsts:
-        if ranges and code - ranges[-1][1] <= 0x100:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    wide = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
-    return regex.compile(f"[{wide}]|[#*0-9](?=[\\ufe0f\\u20e3])")
-
-
-def _emoji_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the emoji sequences in `text`, each the longest known one at its start."""
-    trie = _emoji_trie()
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    size = len(text)
-    for candidate in _emoji_candidate_re().finditer(text):
-        start: int = candidate.start()
-        if start < pos:
-            continue
-        node = trie.get(text[start])
-        end = i = start
-        while node is not None:
-            i += 1
-            if "" in node:
-                end = i
-            node = node.get(text[i]) if i < size else None
-        if end > start:
-            spans.append((start, end))
-            pos = end
-    return spans
-
-
 def _host_is_valid(domain: str, url_length: int, protocol_length: int) -> bool:
     """twitter-text's isValidUrl: IDNA label lengths and the 4096-character URL limit."""
     if domain[:4].lower() == "xn--" and _ascii_domain_re().search(domain) is None:
@@ -345,72 +240,19 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _plain_weight(segment: str) -> int:
-    """Weight of text that holds no URL."""
-    if segment.isascii():
-        return len(segment)
-    weights = _char_weights(segment)
-    weight = sum(weights)
-    for start, end in _emoji_spans(segment):
-        weight += EMOJI_WEIGHT - sum(weights[start:end])
-    return weight
-
-
-def _weigh(text: str, urls: Sequence[tuple[int, int]]) -> int:
-    """Weight of NFC `text` whose URL spans are `urls`."""
-    weight = 0
-    pos = 0
-    for start, end in urls:
-        weight += _plain_weight(text[pos:start]) + URL_WEIGHT
-        pos = end
-    return weight + _plain_weight(text[pos:])
-
-
-def weighted_length(text: str) -> int:
-    """The length X counts for `text` (twitter-text v3); at most 280 is postable."""
-    text = _nfc(text)
-    return _weigh(text, find_urls(text))
-
-
-def is_valid_length(text: str) -> bool:
-    """Whether X accepts `text` by length: not blank and at most 280 weighted characters."""
-    return bool(text.strip()) and weighted_length(text) <= MAX_WEIGHTED_LENGTH
-
-
 def graphemes(text: str) -> list[str]:
     """The extended grapheme clusters of `text` (what a reader sees as characters)."""
     clusters: list[str] = _GRAPHEME_RE.findall(text)
     return clusters
 
 
-def _unit_weights(text: str, urls: Sequence[tuple[int, int]]) -> bytearray:
-    """Per code point weights that add up to weighted_length(text) (`text` is NFC).
+class Scale(NamedTuple):
+    """How :func:`truncate` counts a text: a platform's weights, or plain code points.
 
-    A URL's or an emoji sequence's weight sits on its first code point, 0 on the rest.
+    ``weigh`` and ``unit_weights`` get an NFC text with its URL spans (:func:`find_urls`);
+    ``unit_weights`` spreads ``weigh``'s total over the code points (a URL's weight on its
+    first one, say), which lets the cut be found without weighing every prefix.
     """
-    weights = _char_weights(text)
-    pos = 0
-    for start, end in [*urls, (len(text), len(text))]:
-        segment = text[pos:start]
-        if not segment.isascii():
-            for first, stop in _emoji_spans(segment):
-                weights[pos + first] = EMOJI_WEIGHT
-                weights[pos + first + 1 : pos + stop] = bytes(stop - first - 1)
-        if start < len(text):
-            weights[start] = URL_WEIGHT
-            weights[start + 1 : end] = bytes(end - start - 1)
-        pos = end
-    return weights
-
-
-def _exact_weight(text: str, urls: Sequence[tuple[int, int]]) -> int:
-    if unicodedata.is_normalized("NFC", text):
-        return _weigh(text, urls)
-    return weighted_length(text)
-
-
-class _Scale(NamedTuple):
-    """How _truncate counts: X's weights or plain code points."""
 
     measure: Callable[[str], int]  # any text
     weigh: Callable[[str, Sequence[tuple[int, int]]], int]  # text with its URL spans
@@ -418,8 +260,7 @@ class _Scale(NamedTuple):
     code_points_per_unit: int  # at most, in a text that fits
 
 
-_WEIGHTED = _Scale(weighted_length, _exact_weight, _unit_weights, _CODE_POINTS_PER_UNIT)
-_CODE_POINTS = _Scale(len, lambda text, urls: len(text), lambda text, urls: b"\x01" * len(text), 1)
+CODE_POINTS = Scale(len, lambda text, urls: len(text), lambda text, urls: b"\x01" * len(text), 1)
 
 # Word cuts this far past the last fitting position are still tried: their trailing
 # spaces and punctuation may be trimmed back into the budget.
@@ -430,7 +271,16 @@ def _trimmable(ch: str) -> bool:
     return ch.isspace() or ch in _TRIM_CHARS
 
 
-def _truncate(text: str, budget: int, ellipsis: str, scale: _Scale) -> str:
+def truncate(text: str, budget: int, scale: Scale, *, ellipsis: str = "…") -> str:
+    """`text` cut to at most `budget` as `scale` counts it, ellipsis included.
+
+    Returns `text` unchanged when it fits. Otherwise keeps the longest NFC prefix that
+    ends before whitespace, drops trailing spaces and dangling punctuation (``,`` ``:``
+    ``-`` ...) and appends `ellipsis`. When not even the first word fits, cuts between
+    graphemes instead. A URL is kept whole or dropped, never cut, and no cut creates a URL
+    the text did not have. Returns `ellipsis` alone when nothing else fits, ``""`` when
+    not even that does.
+    """
     if budget < 0:
         raise ValueError(f"budget must not be negative, got {budget}")
     # No prefix longer than `window` code points can fit, whatever it holds.
@@ -504,19 +354,6 @@ def _truncate(text: str, budget: int, ellipsis: str, scale: _Scale) -> str:
     return ellipsis
 
 
-def truncate_weighted(text: str, budget: int, *, ellipsis: str = "…") -> str:
-    """`text` cut to at most `budget` weighted characters (X's count), ellipsis included.
-
-    Returns `text` unchanged when it fits. Otherwise keeps the longest NFC prefix that
-    ends before whitespace, drops trailing spaces and dangling punctuation (``,`` ``:``
-    ``-`` ...) and appends `ellipsis`. When not even the first word fits, cuts between
-    graphemes instead. A URL is kept whole or dropped, never cut, and no cut creates a URL
-    the text did not have. Returns `ellipsis` alone when nothing else fits, ``""`` when
-    not even that does.
-    """
-    return _truncate(text, budget, ellipsis, _WEIGHTED)
-
-
 def truncate_chars(text: str, limit: int, *, ellipsis: str = "…") -> str:
-    """Like truncate_weighted, counting code points (Reddit titles, Tumblr blocks)."""
-    return _truncate(text, limit, ellipsis, _CODE_POINTS)
+    """:func:`truncate` counting code points (titles, text blocks)."""
+    return truncate(text, limit, CODE_POINTS, ellipsis=ellipsis)
