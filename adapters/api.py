@@ -57,10 +57,13 @@ from bot.errors import (
     SetupError,
     TransientError,
 )
-from bot.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
-from bot.htmltext import excerpt, html_to_markdown, html_to_text
 from bot.model import Entry, Image, Limits, MediaFile, Post, Published
-from bot.render import (
+from bot.settings import Between, Duration, TargetSettings, TemplateStr
+from bot.text.clean import WORD_JOINER, clean_text
+from bot.text.cut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
+from bot.text.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
+from bot.text.html import excerpt, html_to_markdown, html_to_text
+from bot.text.render import (
     FEED_TEXT_FIELDS,
     Description,
     Line,
@@ -83,9 +86,6 @@ from bot.render import (
     template_values,
     truncator,
 )
-from bot.settings import Between, Duration, TargetSettings, TemplateStr
-from bot.textcut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
-from bot.unicodetext import WORD_JOINER, clean_text
 
 API_VERSION = 1
 

@@ -1,7 +1,7 @@
 """The contract every platform adapter keeps, and what adapters share.
 
 An adapter is built for one target, publishes posts that already fit its ``limits`` (its
-platform's shape keeps them, with ``bot.render``'s toolkit), and reports failure by raising a
+platform's shape keeps them, with ``bot.text.render``'s toolkit), and reports failure by raising a
 ``bot.errors.PublishError`` subclass. It never sleeps and never retries: the core decides
 what happens next.
 """
@@ -21,8 +21,8 @@ from adapters.setup import AuthFlow, Credential, Question
 from bot import http
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Entry, Limits, MediaFile, Post, Published
-from bot.render import Description, Rendered, describe_post
 from bot.settings import TargetSettings
+from bot.text.render import Description, Rendered, describe_post
 
 __all__ = [
     "Adapter",
@@ -117,11 +117,11 @@ class PlatformSpec:
     # the platform's own; raises ``TypeError`` for another platform's settings).
     options: Callable[[TargetSettings], Any]
     # The platform's shape: an entry (already cleaned), a target's options and ``limits``
-    # -> the post that fits them. The core calls it through ``bot.render.render``.
+    # -> the post that fits them. The core calls it through ``bot.text.render.render``.
     render: Callable[[Entry, Any, Limits], Rendered]
     # What a post is, as preview and dry runs show it (text, and the JSON's length): its
     # parts as labelled lines and its length against ``limits`` (by default, each part the
-    # post has and every limited part's use: ``bot.render.describe_post``).
+    # post has and every limited part's use: ``bot.text.render.describe_post``).
     describe: Callable[[Post, Limits], Description] = describe_post
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free

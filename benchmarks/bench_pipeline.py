@@ -26,7 +26,7 @@ from bot import feeds
 from bot.app import make_app
 from bot.config import load_config
 from bot.errors import FeedError
-from bot.render import render
+from bot.text.render import render
 
 LABELS = ["Gardening", "Raspberry Pi", "Rust", "Oil & Gas", "machine learning", "C++"]
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from adapters.twitter.text import truncate_weighted, weighted_length
-from bot.textcut import truncate_chars
+from bot.text.cut import truncate_chars
 
 WORDS = [
     "the",

@@ -31,8 +31,8 @@ from bot.model import Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
-from bot.render import Rendered
 from bot.store import Runner, Store, open_store
+from bot.text.render import Rendered
 
 __all__ = [
     "App",
@@ -389,7 +389,7 @@ class App:
     def check_feeds(self) -> list[FeedCheck]:
         """Fetch and read every feed once (in a dry run nothing is recorded); for a feed that
         fails, look at its address as ``feedrelay init`` would, to say what to put there."""
-        from bot.setup import discover_feed
+        from bot.feeds.discover import discover_feed
 
         checks = []
         for result in self.poll_due_feeds(everything=True):

@@ -24,7 +24,7 @@ from bot.model import Delivery, DeliveryState, Post
 from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from bot.render import Description
+    from bot.text.render import Description
 
 # Exit codes (bot/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
 # line or the config is wrong (click's own usage errors are 2 as well).

@@ -26,8 +26,8 @@ from bot.dispatch import rules_for
 from bot.errors import FeedError
 from bot.failpoints import failpoint
 from bot.model import DeliveryState, Entry, FeedState, Limits, Post
-from bot.render import Description, Rendered, render
 from bot.store import NewDelivery, NewEntry, Store
+from bot.text.render import Description, Rendered, render
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot import feeds, pages
+from bot import feeds
 from bot.config import Config
 from bot.dispatch import Dispatcher, Outcome
 from bot.errors import EntryNotFoundError, FeedError, OperatorError
+from bot.feeds import pages
 from bot.ingest import Poller, new_delivery
 from bot.model import Delivery, DeliveryState, Entry, TargetState
 from bot.store import Store

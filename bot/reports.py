@@ -17,8 +17,8 @@ from bot.dispatch import cost_of, rules_for
 from bot.errors import EntryNotFoundError, FeedError
 from bot.ingest import Poller, describe_for, publication_order, render_for
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
-from bot.render import Rendered, budget_of
 from bot.store import Runner, Store, lock_holder
+from bot.text.render import Rendered, budget_of
 
 Clock = Callable[[], datetime]
 ATTENTION_LIMIT = 50

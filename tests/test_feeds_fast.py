@@ -19,8 +19,9 @@ from adapters.tumblr.spec import LIMITS as TUMBLR_LIMITS
 from adapters.twitter.render import TwitterOptions, render_twitter
 from adapters.twitter.spec import LIMITS as X_LIMITS
 from bot import feeds
+from bot.feeds.parse import _absolute_links
 from bot.model import Entry, Post
-from bot.render import Rendered, render
+from bot.text.render import Rendered, render
 
 X = TwitterOptions(template="{title} {summary} {url}")
 REDDIT_SELF = RedditOptions(
@@ -195,13 +196,13 @@ def test_absolute_and_other_scheme_urls_are_left_exactly_as_they_were() -> None:
         '<a title="href=/not-a-link" href="/yes">y</a>'
         '<code>&lt;a href="/in-text"&gt;</code>'
     )
-    out = feeds._absolute_links(html, "https://blog.example/feed")
+    out = _absolute_links(html, "https://blog.example/feed")
     assert out == html.replace('href="/yes"', 'href="https://blog.example/yes"')
 
 
 def test_html_without_relative_urls_is_returned_as_it_is() -> None:
     html = '<a href="https://x.example/">x</a><img src="https://x.example/i.png">'
-    assert feeds._absolute_links(html, "https://blog.example/") is html
+    assert _absolute_links(html, "https://blog.example/") is html
 
 
 @pytest.mark.parametrize(
@@ -218,5 +219,5 @@ def test_html_without_relative_urls_is_returned_as_it_is() -> None:
 def test_resolving_is_linear_on_hostile_markup(junk: str) -> None:
     html = '<a href="/relative">r</a>' + junk
     start = time.perf_counter()
-    feeds._absolute_links(html, "https://blog.example/")
+    _absolute_links(html, "https://blog.example/")
     assert time.perf_counter() - start < 2.0

@@ -25,7 +25,7 @@ from bot import feeds
 from bot.app import options_for
 from bot.config import load_config
 from bot.model import Image
-from bot.render import Rendered, render
+from bot.text.render import Rendered, render
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 # Read at import time: the autouse fixture in conftest.py removes FEEDRELAY_* variables.

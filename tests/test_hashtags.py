@@ -1,4 +1,4 @@
-"""bot.hashtags: labels into hashtags (as X shows them) and plain tags (as Tumblr takes them)."""
+"""bot.text.hashtags: labels into hashtags (as X shows them) and plain tags (Tumblr's)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.tumblr.spec import LIMITS as TUMBLR
-from bot.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
+from bot.text.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
 
 MAX_TUMBLR_TAGS = 30
 MAX_TUMBLR_TAG_LENGTH = 140

@@ -1,4 +1,4 @@
-"""bot.htmltext: HTML from real blog engines, and hostile HTML, into text, Markdown, images."""
+"""bot.text.html: HTML from real blog engines, and hostile HTML, into text, Markdown, images."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.htmltext import (
+from bot.text.html import (
     MARKDOWN_MAX_DEPTH,
     excerpt,
     first_image,

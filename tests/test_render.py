@@ -16,7 +16,7 @@ from adapters.twitter import spec as twitter_spec
 from adapters.twitter.render import TwitterOptions, render_twitter
 from adapters.twitter.text import find_urls, weighted_length
 from bot.model import Entry, Image, Limits, Post
-from bot.render import Line, describe_post, measure, render, slug_for
+from bot.text.render import Line, describe_post, measure, render, slug_for
 
 X_LIMITS = twitter_spec.LIMITS
 REDDIT_LIMITS = reddit_spec.LIMITS

@@ -1,6 +1,6 @@
 """Feed text that displays as something else, or mentions somebody (issue 15, items 4 and 5).
 
-``bot.unicodetext`` removes bidi controls and invisible characters, keeping joiners where a
+``bot.text.clean`` removes bidi controls and invisible characters, keeping joiners where a
 script or an emoji needs them; ``adapters.twitter.mentions`` and ``adapters.reddit.mentions``
 neutralise X and Reddit mentions; rendering does both for every platform.
 """
@@ -28,8 +28,8 @@ from adapters.twitter.text import weighted_length
 from bot.config import Config, load_config
 from bot.ingest import render_for
 from bot.model import Entry, Image
-from bot.render import render
-from bot.unicodetext import BIDI_CONTROLS, INVISIBLE, clean_text
+from bot.text.clean import BIDI_CONTROLS, INVISIBLE, clean_text
+from bot.text.render import render
 from tests.platforms import reddit as reddit_hooks
 from tests.platforms import tumblr as tumblr_hooks
 from tests.platforms import twitter as twitter_hooks

@@ -1,4 +1,4 @@
-"""bot.textcut: URL spans (twitter-text's extractor), graphemes, and cutting text to a
+"""bot.text.cut: URL spans (twitter-text's extractor), graphemes, and cutting text to a
 budget without breaking a word, a link or a grapheme.
 
 Where the extractor's implementations disagree, the comment next to a case says which reading
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.textcut import find_urls, graphemes, truncate_chars
+from bot.text.cut import find_urls, graphemes, truncate_chars
 
 ZWJ = "\u200d"
 FAMILY = ZWJ.join(["\U0001f468", "\U0001f469", "\U0001f467", "\U0001f466"])  # 👨‍👩‍👧‍👦
@@ -99,7 +99,7 @@ def test_tld_data_is_read_offline(tmp_path: Path) -> None:
         socket.getaddrinfo = refuse
 
         from adapters.twitter.text import weighted_length
-        from bot.textcut import find_urls
+        from bot.text.cut import find_urls
 
         assert weighted_length("see example.com and foo.co.jp") == 55
         assert find_urls("setup.py file.txt") == [(0, 8)]

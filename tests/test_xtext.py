@@ -24,7 +24,7 @@ from adapters.twitter.text import (
     truncate_weighted,
     weighted_length,
 )
-from bot.textcut import find_urls, truncate_chars
+from bot.text.cut import find_urls, truncate_chars
 from tests.test_textcut import FAMILY, _check_cut, budgets, texts
 
 GOLDEN: list[tuple[str, int]] = [

@@ -22,7 +22,7 @@ what the shape says (a post the template leaves empty: :func:`nothing_to_post`; 
 target cannot take). The planner records such a delivery as ``skipped`` with that reason.
 
 Feed text is not trusted. :func:`render` cleans an entry's text once, on its way in, of bidi
-controls and invisible characters (``bot.unicodetext``): title, labels, author, feed title,
+controls and invisible characters (``bot.text.clean``): title, labels, author, feed title,
 image alt text, and the text made from its HTML (:func:`summary_paragraphs`; a shape that
 makes Markdown cleans it with ``clean_text``). A shape then neutralises the mentions its
 platform would notify (``FEED_TEXT_FIELDS``), where the target asks for it. Cleaning happens
@@ -41,10 +41,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
-from bot.htmltext import excerpt, html_to_text
 from bot.model import Entry, Image, Limits, Post
-from bot.textcut import truncate_chars
-from bot.unicodetext import clean_text
+from bot.text.clean import clean_text
+from bot.text.cut import truncate_chars
+from bot.text.html import excerpt, html_to_text
 
 __all__ = [
     "EMPTY_ENTRY",
@@ -120,7 +120,7 @@ def render(
 
 def clean_entry(entry: Entry) -> Entry:
     """``entry`` with its plain-text fields cleaned of bidi controls and invisible characters
-    (``bot.unicodetext.clean_text``); its HTML is cleaned once made text
+    (``bot.text.clean.clean_text``); its HTML is cleaned once made text
     (:func:`summary_paragraphs`; Markdown by the shape that makes it). The link and the image
     URLs are left as they are."""
     images = tuple(replace(image, alt=clean_text(image.alt)) for image in entry.images)
@@ -179,7 +179,7 @@ def summary_paragraphs(entry: Entry) -> str:
 
     Feeds often cut the summary off mid-sentence (Ghost: 50 words, WordPress: 55); when the
     summary is such a cut of the content, it gets the ellipsis the feed left out. The text is
-    cleaned of bidi controls and invisible characters (``bot.unicodetext``).
+    cleaned of bidi controls and invisible characters (``bot.text.clean``).
     """
     text = clean_text(html_to_text(entry.summary_html or entry.content_html))
     if entry.summary_html and entry.content_html and text and text[-1] not in _SENTENCE_ENDS:

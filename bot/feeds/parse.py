@@ -1,16 +1,7 @@
-"""Fetch feeds over HTTP (or from disk), parse them with feedparser, normalise entries.
+"""Read a fetched feed into entries: the only module that imports feedparser.
 
-The only module that imports feedparser. Bodies are fetched with a size cap and given to
-feedparser as bytes, never as a URL or string; bodies that declare entities are refused.
-
-feedparser's HTML sanitizer and its relative-URI resolution are off: each is a full HTML
-pass over every entry, together about half of the time a Blogger page takes to parse. The
-entries' HTML is only ever turned into plain text or Markdown by ``bot.htmltext``, which
-drops scripts, styles, event handlers and non-web links itself; relative ``href`` and
-``src`` values are made absolute here (``_absolute_links``) against the base feedparser
-would have used, the entry's ``xml:base`` or the feed's address, or for a feed read from
-disk the feed's own web page.
-"""
+Anything that declares a DTD or entities is refused; entries keep their identity (id, else
+the normalised link, else a content hash), their links resolved, their images found."""
 
 from __future__ import annotations
 
@@ -21,43 +12,42 @@ import html
 import io
 import logging
 import re
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from html.entities import html5 as _HTML5_ENTITIES
-from http import HTTPStatus
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.sax import SAXParseException
 
 import feedparser
-import requests
 from bs4 import BeautifulSoup
 from bs4.element import Tag
 from bs4.filter import SoupStrainer
 from feedparser.encodings import convert_to_utf8
 
 from bot.errors import FeedError
-from bot.htmltext import first_image, title_text
-from bot.http import DEADLINE_S, USER_AGENT, BodyTooLargeError, header_time, read_body
-from bot.http import make_session as deadline_session
+from bot.feeds.fetch import Fetched
 from bot.model import Entry, Image
-from bot.netguard import AddressRefusedError
+from bot.text.html import first_image, title_text
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = (10.0, 30.0)
-FETCH_WORKERS = 16
+
 # A DTD internal subset (``<!DOCTYPE x [``) or an entity declaration, wherever it is. Each
 # branch of the DOCTYPE loop starts with a different character: linear, no backtracking.
 _DTD_DECLARATION = re.compile(
     rb"<!(?:ENTITY|DOCTYPE(?:[^>\[\"']|\"[^\"]*\"|'[^']*')*\[)", re.IGNORECASE
 )
+
+
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
 _XML_BASE = re.compile(rb"xml:base\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+
+
 # Longest first: the UTF-32LE BOM begins with the UTF-16LE one.
 _BOMS = (
     codecs.BOM_UTF32_LE,
@@ -66,22 +56,42 @@ _BOMS = (
     codecs.BOM_UTF16_LE,
     codecs.BOM_UTF16_BE,
 )
+
+
 _DECLARATION_STARTS = tuple(
     "<?xml".encode(encoding)
     for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
 )
+
+
 # The first element of a document, and an HTML doctype, looked for near the start.
 _FIRST_ELEMENT = re.compile(rb"<([A-Za-z][\w:.-]*)")
+
+
 _HTML_DOCTYPE = re.compile(rb"<!doctype\s+html", re.IGNORECASE)
+
+
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf", "rdf", "channel"})
+
+
 _FEED_TYPES = {"application/atom+xml": "Atom", "application/rss+xml": "RSS"}
+
+
 # What a sound entry's text never holds: replacement characters (undecodable bytes), C1
 # controls (Latin-1 mojibake), and in titles entity references nothing declared.
 _UNREADABLE = re.compile("[\ufffd\x80-\x9f]")
+
+
 _ENTITY_REFERENCE = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
+
+
 # Blogger's size segment before the file name: /s72-c/, /s72-w640-c-h480/, /w640-h480/.
 _BLOGGER_SIZE = re.compile(r"/[swh]\d+(?:-[a-z]+\d*)*/(?=[^/]+$)")
+
+
 _BLOGGER_SIZE_PARAM = re.compile(r"=[swh]\d+(?:-[a-z]+\d*)*$")
+
+
 # Attributes holding a URL that rendering reads (links, pictures, lazy-loaded pictures) or
 # that feedparser resolved too.
 _URL_ATTRIBUTES = (
@@ -95,7 +105,11 @@ _URL_ATTRIBUTES = (
     "longdesc",
     "background",
 )
+
+
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*+:")
+
+
 # Is there any such attribute whose value has no scheme (a relative or protocol-relative
 # URL)? Most feeds have none, and their HTML is then left as it is.
 _RELATIVE_URL = re.compile(
@@ -103,40 +117,31 @@ _RELATIVE_URL = re.compile(
     r"(?:\"\s*+|'\s*+|(?=[^\s\"'>]))(?![A-Za-z][A-Za-z0-9+.-]*+:)",
     re.IGNORECASE,
 )
+
+
 # A start tag, and one attribute in it. Possessive quantifiers: linear time, whatever the
 # markup; a name never holds "<" or a quote, so a broken tag ends at the next "<".
 _START_TAG = re.compile(
     r"<[A-Za-z][\w:-]*+(?:[\s/]++[^\s/>=<\"']++(?:\s*+=\s*+(?:\"[^\"]*+\"|'[^']*+'|[^\s>]++))?+)*+"
     r"[\s/]*+>"
 )
+
+
 _TAG_NAME = re.compile(r"<[A-Za-z][\w:-]*+")
+
+
 _ATTRIBUTE = re.compile(r"[\s/]++([^\s/>=<\"']++)(?:\s*+=\s*+(\"[^\"]*+\"|'[^']*+'|[^\s>]++))?+")
+
+
 _WEB = ("http", "https")
+
+
 # A guid or id that is an absolute URL, as written (CDATA or not).
 _URL_ID = re.compile(
     rb"<(?:[\w.-]{1,32}:)?(?:guid|id)(?:\s[^>]{0,200})?>\s*(?:<!\[CDATA\[)?\s*"
     rb"(https?://[^<>\s\]]{1,4000})",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fetched:
-    """What a fetch brought back. ``body`` is ``None`` when the feed is unchanged (304)."""
-
-    body: bytes | None
-    etag: str | None = None
-    last_modified: str | None = None
-    url: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    # Where the feed now lives when every redirect on the way was permanent (301/308).
-    moved_to: str | None = None
-    # When it was fetched (UTC); ``parse`` uses it to notice entries dated in the future.
-    fetched_at: datetime | None = None
-
-    @property
-    def body_hash(self) -> str | None:
-        return hashlib.sha256(self.body).hexdigest() if self.body is not None else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,132 +159,6 @@ class ParsedFeed:
     def problem(self) -> str | None:
         """The old name of ``warning``."""
         return self.warning
-
-
-def make_session(*, deadline: float = DEADLINE_S, workers: int = FETCH_WORKERS) -> requests.Session:
-    """One pooled session for every feed, sized for ``workers`` fetches at once, each with
-    a total ``deadline`` in seconds (connect and the whole body)."""
-    session = deadline_session(
-        user_agent=USER_AGENT,
-        connect_timeout=TIMEOUT[0],
-        read_timeout=TIMEOUT[1],
-        deadline=deadline,
-    )
-    session.headers["Accept"] = (
-        "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"
-    )
-    pooled = requests.adapters.HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
-    session.mount("http://", pooled)
-    session.mount("https://", pooled)
-    return session
-
-
-def fetch(
-    session: requests.Session,
-    *,
-    feed: str,
-    url: str,
-    etag: str | None = None,
-    last_modified: str | None = None,
-    max_bytes: int = 10_000_000,
-    now: datetime | None = None,
-) -> Fetched:
-    """Fetch ``url`` (http(s) or file), conditionally; raise ``FeedError`` on any failure."""
-    scheme = urlsplit(url).scheme
-    fetched_at = now or datetime.now(UTC)
-    if scheme == "file":
-        return _read_file(feed, url, max_bytes, fetched_at)
-    if scheme not in ("http", "https"):
-        raise FeedError(f"unsupported URL scheme {scheme!r} in {url}", feed=feed)
-    headers = {}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    try:
-        with session.get(url, headers=headers, stream=True) as response:
-            if response.status_code == 304:
-                return Fetched(
-                    body=None,
-                    etag=etag,
-                    last_modified=last_modified,
-                    url=response.url,
-                    fetched_at=fetched_at,
-                )
-            if response.status_code in (429, 503):
-                retry_at = header_time(
-                    response.headers, "Retry-After", now=now or datetime.now(UTC)
-                )
-                raise FeedError(
-                    f"HTTP {response.status_code} from {url}", feed=feed, retry_at=retry_at
-                )
-            if response.status_code == 410:
-                raise FeedError(f"HTTP 410 Gone: {url} has been removed", feed=feed, gone=True)
-            if response.status_code >= 400:
-                raise FeedError(f"HTTP {_status(response.status_code)} from {url}", feed=feed)
-            body = _read_capped(response, feed, max_bytes)
-            permanent = bool(response.history) and all(
-                hop.status_code in (301, 308) for hop in response.history
-            )
-            return Fetched(
-                body=body,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-                url=response.url,
-                headers={k.lower(): v for k, v in response.headers.items()},
-                moved_to=response.url if permanent else None,
-                fetched_at=fetched_at,
-            )
-    except requests.RequestException as error:
-        raise FeedError(f"cannot fetch {url}: {_reason(error)}", feed=feed) from error
-
-
-def _read_file(feed: str, url: str, max_bytes: int, fetched_at: datetime) -> Fetched:
-    path = Path(unquote(urlsplit(url).path))
-    try:
-        with path.open("rb") as handle:
-            body = handle.read(max_bytes + 1)
-    except OSError as error:
-        raise FeedError(f"cannot read {path}: {error.strerror or error}", feed=feed) from None
-    if len(body) > max_bytes:
-        raise FeedError(f"{path} is larger than {max_bytes} bytes", feed=feed)
-    # No content-location: a relative link in the file is relative to the blog, not to the
-    # file's place on this disk (``parse`` resolves it against the feed's own <link>).
-    headers = {"content-type": "application/xml"}
-    return Fetched(body=body, url=url, headers=headers, fetched_at=fetched_at)
-
-
-def _read_capped(response: requests.Response, feed: str, max_bytes: int) -> bytes:
-    """The decoded body, by the session's total deadline and within ``max_bytes``."""
-    deadline_at = getattr(response, "deadline_at", None)
-    if deadline_at is None:  # a plain session (tests may pass one): no deadline of ours
-        deadline_at = time.monotonic() + DEADLINE_S
-    try:
-        return read_body(
-            response, max_bytes=max_bytes, deadline_at=deadline_at, read_timeout=TIMEOUT[1]
-        )
-    except BodyTooLargeError:
-        raise FeedError(f"feed body is larger than {max_bytes} bytes", feed=feed) from None
-
-
-def _status(code: int) -> str:
-    """``404 Not Found``: the number and what it means."""
-    try:
-        return f"{code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return str(code)
-
-
-def _reason(error: requests.RequestException) -> str:
-    if isinstance(error, AddressRefusedError):  # a next page only the content names
-        return f"refused: {error}"
-    if isinstance(error, requests.TooManyRedirects):
-        return "too many redirects (the server redirects in a loop)"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return "connection failed"
-    return type(error).__name__
 
 
 def parse(feed: str, fetched: Fetched) -> ParsedFeed:
