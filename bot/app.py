@@ -25,13 +25,14 @@ from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
 from bot.http import USER_AGENT, DeadlineSession, make_content_session
-from bot.ingest import FeedResult, Poller, describe_for, limits_for, options_for, render_for
+from bot.ingest import FeedResult, Poller
 from bot.manual import Manual, PostResult
 from bot.model import Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
 from bot.store import Runner, Store, open_store
+from bot.targets import describe_for, limits_for, options_for, render_for
 from bot.text.render import Rendered
 
 __all__ = [

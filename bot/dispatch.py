@@ -7,7 +7,6 @@ only its own posts. What may go is decided by ``policy`` inside the store's clai
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -15,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from adapters import spec
 from adapters.base import Adapter, Reconciler
@@ -36,6 +34,7 @@ from bot.model import (
     TargetState,
 )
 from bot.store import Store
+from bot.targets import cost_of, rules_for
 
 log = logging.getLogger(__name__)
 
@@ -72,37 +71,6 @@ class DryRunPublisher:
 
     def close(self) -> None:
         pass
-
-
-def credentials_hash(name: str, target: TargetSettings) -> str:
-    """A digest of a target's credentials, to notice that they changed."""
-    digest = hashlib.sha256(name.encode())
-    for key, value in sorted(target.credentials().items()):
-        digest.update(f"\0{key}\0{value}".encode())
-    return digest.hexdigest()
-
-
-def rules_for(config: Config, name: str) -> policy.TargetRules:
-    target = config.targets[name]
-    return policy.TargetRules(
-        min_interval=target.min_interval,
-        max_attempts=config.bot.max_attempts,
-        credentials_hash=credentials_hash(name, target),
-        timezone=ZoneInfo(config.bot.timezone),
-        delay=target.delay,
-        max_per_day=target.max_per_day,
-        quiet_hours=target.quiet_hours,
-        slots=tuple(target.slots),
-        jitter=target.jitter,
-        approve=target.approve,
-        monthly_budget=target.budget_usd(),
-    )
-
-
-def cost_of(config: Config, name: str, post: Post) -> float:
-    """What the platform charges for ``post`` on this target, in USD."""
-    target = config.targets[name]
-    return spec(target.platform).cost(target, post)
 
 
 class Dispatcher:

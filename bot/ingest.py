@@ -14,20 +14,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from adapters import spec
 from bot import feeds, policy
-from bot.config import Config, TargetSettings
-from bot.dispatch import rules_for
+from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
-from bot.model import DeliveryState, Entry, FeedState, Limits, Post
+from bot.model import DeliveryState, Entry, FeedState
 from bot.store import NewDelivery, NewEntry, Store
-from bot.text.render import Description, Rendered, render
+from bot.targets import render_for, rules_for
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +47,6 @@ class FeedResult:
     unchanged: bool = False
     error: str | None = None
     warning: str | None = None
-
-
-def options_for(target: TargetSettings) -> Any:
-    """The rendering options of one configured target (from its platform's spec)."""
-    return spec(target.platform).options(target)
-
-
-def limits_for(platform: str) -> Limits:
-    return spec(platform).limits
-
-
-def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
-    """An entry as one configured target would post it."""
-    target = config.targets[target_name]
-    platform = spec(target.platform)
-    return render(entry, platform.render, platform.options(target), platform.limits)
-
-
-def describe_for(platform: str, post: Post) -> Description:
-    """What ``post`` is, as its platform's spec says it, counted by its limits."""
-    found = spec(platform)
-    return found.describe(post, found.limits)
 
 
 def new_delivery(

@@ -13,11 +13,11 @@ from typing import Any
 
 from bot import feeds, policy
 from bot.config import Config
-from bot.dispatch import cost_of, rules_for
 from bot.errors import EntryNotFoundError, FeedError
-from bot.ingest import Poller, describe_for, publication_order, render_for
+from bot.ingest import Poller, publication_order
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
 from bot.store import Runner, Store, lock_holder
+from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
 
 Clock = Callable[[], datetime]

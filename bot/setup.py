@@ -14,7 +14,7 @@
 Everything about a platform comes from its spec (``adapters/<platform>/setup.py``: the
 target's name, the questions, the table's lines, the credentials); nothing here names one.
 
-The CLI (``bot.cli_setup``) asks the questions and prints; everything here can be called
+The CLI (``bot.cli.setup``) asks the questions and prints; everything here can be called
 from a test. Errors are ``SetupError`` and ``ConfigError``, each saying what to do.
 """
 

@@ -404,7 +404,7 @@ def test_resolve_needs_a_url_an_id_or_no_link(tmp_path: Path) -> None:
 
 
 def test_counts_are_plural_only_when_they_should_be() -> None:
-    from bot.cli import plural
+    from bot.cli.context import plural
 
     assert plural(1, "feed") == "1 feed"
     assert plural(2, "feed") == "2 feeds"
@@ -440,7 +440,7 @@ def test_run_once_sums_up_and_explains_the_first_run(
 def test_poll_progress_draws_on_a_terminal_only() -> None:
     import io
 
-    from bot.cli import _feed_progress
+    from bot.cli.present import _feed_progress
     from bot.ingest import FeedResult
 
     class Terminal(io.StringIO):
@@ -615,7 +615,7 @@ def test_a_platforms_own_counting_is_what_dry_runs_and_previews_report(
 
 
 def test_dry_runs_print_each_post_as_its_platform_describes_it() -> None:
-    from bot.cli import _describe_post
+    from bot.cli.present import _describe_post
     from bot.model import Image, Post
 
     link = "https://blog.example.com/a"
@@ -714,7 +714,7 @@ def _on_a_full_disk(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(path), *args],
+        [sys.executable, "-m", "bot", "--config", str(path), *args],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -26,8 +26,8 @@ from adapters.twitter.mentions import neutralize_x_mentions
 from adapters.twitter.render import TwitterOptions
 from adapters.twitter.text import weighted_length
 from bot.config import Config, load_config
-from bot.ingest import render_for
 from bot.model import Entry, Image
+from bot.targets import render_for
 from bot.text.clean import BIDI_CONTROLS, INVISIBLE, clean_text
 from bot.text.render import render
 from tests.platforms import reddit as reddit_hooks

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bot.cli.exits import EXIT_FAILED
 from bot.errors import PluginError, SetupError
-from bot.exits import EXIT_FAILED
 
 if TYPE_CHECKING:
     from adapters.base import PlatformSpec

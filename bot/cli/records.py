@@ -1,0 +1,116 @@
+"""Commands that read the record: ``history``, ``status``, ``schedule``."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from bot.cli.context import HISTORY_LIMIT, STATUSES, Context, _since, pass_context
+from bot.cli.present import _print_history, _print_status
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--target", metavar="TARGET", help="Only this target's deliveries.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, HISTORY_LIMIT),
+    help=f"At most this many, newest first (1 to {HISTORY_LIMIT:,}).",
+)
+@click.option(
+    "--since",
+    metavar="DURATION|DATE",
+    help="Only deliveries changed since then: '2d', '12h', '2026-01-31' or '2026-01-31 09:00'"
+    " (local time in [bot] timezone).",
+)
+@pass_context
+def history(
+    ctx: Context,
+    as_json: bool,
+    target: str | None,
+    status: str | None,
+    limit: int | None,
+    since: str | None,
+) -> None:
+    """List deliveries: what went out where, and what is pending or failed."""
+    from bot.reports import delivery_json
+
+    config = ctx.existing_store(as_json=as_json, empty=[])
+    if config is None:
+        return
+    with ctx.app(posts=False, config=config, read_only=True) as app:
+        after = _since(since, app.config.bot.timezone, app.clock()) if since else None
+        rows = app.history(target=target, state=status, limit=limit, since=after)
+    if as_json:
+        click.echo(json.dumps([delivery_json(d) for d in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no deliveries" + (" since then" if since else " yet"))
+        return
+    _print_history(rows)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Show each target and feed, what waits and why, and what needs attention."""
+    from datetime import UTC, datetime
+
+    from bot.reports import Status, status_json
+
+    config = ctx.load(posts=False)
+    if config.database_url is None and not config.database_path.exists():
+        nothing = Status(
+            feeds=dict.fromkeys(config.feeds),
+            targets=[],
+            needs_person=[],
+            will_retry=[],
+            in_flight=[],
+            runners=[],
+            holder_pid=None,
+            now=datetime.now(UTC),
+        )
+        ctx.existing_store(as_json=as_json, empty=status_json(nothing))
+        return
+    with ctx.app(posts=False, config=config, read_only=True) as app:
+        report = app.status()
+    if as_json:
+        click.echo(json.dumps(status_json(report), indent=2, ensure_ascii=False))
+        return
+    _print_status(report)
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
+    """When each queued or held delivery is planned to go, and why it waits."""
+    from bot.reports import schedule_json
+
+    config = ctx.existing_store(as_json=as_json, empty=[])
+    if config is None:
+        return
+    with ctx.app(posts=False, config=config, read_only=True) as app:
+        plans = app.schedule(target)
+        timezone = app.config.bot.timezone
+    if as_json:
+        click.echo(json.dumps(schedule_json(plans), indent=2, ensure_ascii=False))
+        return
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    for name, planned in plans.items():
+        click.echo(f"target {name}: {len(planned)} waiting" if planned else f"target {name}: -")
+        for plan in planned:
+            d = plan.delivery
+            when = plan.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if plan.at else "-"
+            click.echo(f"{d.id:>5}  {when:<20} {d.title or d.link}")
+            click.echo(f"       {plan.reason}")

@@ -1,0 +1,67 @@
+"""What a configured target means: its rules (for ``policy``), what a post costs on it, and
+how its posts are rendered, limited and described, all from its platform's spec."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters import spec
+from bot import policy
+from bot.config import Config, TargetSettings
+from bot.model import Entry, Limits, Post
+from bot.text.render import Description, Rendered, render
+
+
+def credentials_hash(name: str, target: TargetSettings) -> str:
+    """A digest of a target's credentials, to notice that they changed."""
+    digest = hashlib.sha256(name.encode())
+    for key, value in sorted(target.credentials().items()):
+        digest.update(f"\0{key}\0{value}".encode())
+    return digest.hexdigest()
+
+
+def rules_for(config: Config, name: str) -> policy.TargetRules:
+    target = config.targets[name]
+    return policy.TargetRules(
+        min_interval=target.min_interval,
+        max_attempts=config.bot.max_attempts,
+        credentials_hash=credentials_hash(name, target),
+        timezone=ZoneInfo(config.bot.timezone),
+        delay=target.delay,
+        max_per_day=target.max_per_day,
+        quiet_hours=target.quiet_hours,
+        slots=tuple(target.slots),
+        jitter=target.jitter,
+        approve=target.approve,
+        monthly_budget=target.budget_usd(),
+    )
+
+
+def cost_of(config: Config, name: str, post: Post) -> float:
+    """What the platform charges for ``post`` on this target, in USD."""
+    target = config.targets[name]
+    return spec(target.platform).cost(target, post)
+
+
+def options_for(target: TargetSettings) -> Any:
+    """The rendering options of one configured target (from its platform's spec)."""
+    return spec(target.platform).options(target)
+
+
+def limits_for(platform: str) -> Limits:
+    return spec(platform).limits
+
+
+def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
+    """An entry as one configured target would post it."""
+    target = config.targets[target_name]
+    platform = spec(target.platform)
+    return render(entry, platform.render, platform.options(target), platform.limits)
+
+
+def describe_for(platform: str, post: Post) -> Description:
+    """What ``post`` is, as its platform's spec says it, counted by its limits."""
+    found = spec(platform)
+    return found.describe(post, found.limits)
