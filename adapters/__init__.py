@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import PluginError
 
 if TYPE_CHECKING:
-    from adapters.base import Adapter, PlatformSpec
+    from adapters.base import PlatformSpec
 
 __all__ = [
     "GROUP",
     "Plugin",
     "PluginError",
-    "adapter_class",
     "installed",
     "named",
     "platforms",
@@ -129,11 +127,6 @@ def named(name: str) -> str:
         except PluginError:
             continue
     raise KeyError(name)
-
-
-def adapter_class(platform: str) -> Callable[..., Adapter]:
-    """The adapter class for ``platform`` (imports its platform library)."""
-    return spec(platform).client_class()
 
 
 def _distribution(point: importlib.metadata.EntryPoint) -> str:

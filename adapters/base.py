@@ -8,10 +8,9 @@ what happens next.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, cast, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -56,9 +55,6 @@ class Adapter(Protocol):
     """
 
     limits: ClassVar[Limits]
-    # True where the platform itself refuses an identical re-send (``DuplicatePostError``),
-    # so that sending again is a safe way to settle an unknown outcome.
-    resend_is_safe: ClassVar[bool] = False
 
     def publish(self, post: Post, media: MediaFile | None = None) -> Published: ...
 
@@ -100,8 +96,8 @@ def free(settings: TargetSettings, post: Post) -> float:
 class PlatformSpec:
     """What the core knows about one platform, declared in ``adapters/<name>/spec.py``.
 
-    ``client`` names the adapter class as ``"module:Class"``; it is imported only by
-    ``open`` and ``client_class``, so reading a spec loads no platform library.
+    ``connect`` opens a target's adapter: it imports the platform's client (and so its
+    library) when it is called, so reading a spec loads no platform library.
     """
 
     name: str
@@ -125,7 +121,9 @@ class PlatformSpec:
     describe: Callable[[Post, Limits], Description] = describe_post
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
-    client: str
+    # The adapter of one target: its name, its settings (of ``settings_model``) and an HTTP
+    # session to use instead of the adapter's own (None: its own). Imports the client.
+    connect: Callable[[str, Any, requests.Session | None], Adapter]
 
     # setting up: what `feedrelay init` and `feedrelay auth` need (``adapters/setup.py``)
     # How people call the platform ("X"), in help and messages (empty: its name).
@@ -149,13 +147,6 @@ class PlatformSpec:
     # request headers, tokens included.
     quiet_loggers: tuple[str, ...] = ()
 
-    def client_class(self) -> Callable[..., Adapter]:
-        """The adapter class, imported now (with its platform library)."""
-        module_name, _, class_name = self.client.partition(":")
-        return cast(
-            "Callable[..., Adapter]", getattr(importlib.import_module(module_name), class_name)
-        )
-
     def open(
         self,
         target_name: str,
@@ -166,9 +157,7 @@ class PlatformSpec:
         """The adapter for one configured target; ``session`` replaces its own HTTP session."""
         if not isinstance(settings, self.settings_model):
             raise TypeError(f"{self.name}: expected {self.settings_model.__name__} settings")
-        return self.client_class()(
-            target=target_name, session=session, **settings.adapter_options()
-        )
+        return self.connect(target_name, settings, session)
 
 
 def make_session(

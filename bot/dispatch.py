@@ -56,8 +56,6 @@ class Outcome:
 class DryRunPublisher:
     """Stands in for every adapter under ``--dry-run``: records, never sends."""
 
-    resend_is_safe = False
-
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.sent: list[Post] = []

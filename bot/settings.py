@@ -295,10 +295,6 @@ class TargetSettings(Section):
             name: value.get_secret_value() for name, value in self if isinstance(value, SecretStr)
         }
 
-    def adapter_options(self) -> dict[str, object]:
-        """Keyword arguments for this platform's adapter class (besides target and session)."""
-        raise NotImplementedError
-
     def destination(self) -> dict[str, str | None]:
         """Where this target's posts go, for people and tools: ``account`` (None where only
         the platform knows it, before ``check --online``) and the platform's own place

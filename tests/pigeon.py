@@ -38,9 +38,6 @@ class PigeonTarget(api.TargetSettings):
     handle: str = "feedrelay"
     token: SecretStr
 
-    def adapter_options(self) -> dict[str, object]:
-        return {"loft": self.loft, "handle": self.handle, **self.credentials()}
-
 
 class PigeonAdapter:
     limits = api.Limits(max_text=100)
@@ -108,7 +105,13 @@ SPEC = api.PlatformSpec(
     limits=PigeonAdapter.limits,
     options=_options,
     render=_render,
-    client="tests.pigeon:PigeonAdapter",
+    connect=lambda name, settings, session: PigeonAdapter(
+        target=name,
+        loft=settings.loft,
+        handle=settings.handle,
+        token=settings.token.get_secret_value(),
+        session=session,
+    ),
     display_name="Pigeon",
     aliases=("coo",),
     target_name="loft",

@@ -556,13 +556,16 @@ def plugin(api):
             budget=f"text {used} of {limits.max_text}",
         )
 
+    def no_client(name, settings, session):
+        raise NotImplementedError("the dry runs here open no client")
+
     return api.PlatformSpec(
         name="madeup",
         settings_model=MadeUpTarget,
         limits=api.Limits(max_text=500, count=urls_as_23, counting="urls as 23"),
         options=lambda settings: Options(template=MadeUpTarget.of(settings).template),
         render=render,
-        client="madeup_platform:NoClient",
+        connect=no_client,
     )
 """
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import SecretStr
+
 from adapters.base import Adapter
 from adapters.reddit.client import CodeFlow
 from adapters.reddit.spec import SPEC, RedditTarget
@@ -27,8 +29,11 @@ def run(auth: AuthRun) -> AuthResult:
     )
     client_id = auth.credential(target, "client_id", option="the variable")
     client_secret = auth.credential(target, "client_secret", option="the variable")
-    options: dict[str, Any] = settings.adapter_options()
-    options.update(client_id=client_id, client_secret=client_secret)
+    # The target's settings with what this flow learns: the adapter is opened from them.
+    changes: dict[str, Any] = {
+        "client_id": SecretStr(client_id),
+        "client_secret": SecretStr(client_secret),
+    }
     lines: list[str] = []
     note = ""
     if auth.options.get("refresh_token") or (uses_token and target.value("refresh_token") is None):
@@ -65,13 +70,13 @@ def run(auth: AuthRun) -> AuthResult:
                 f' two lines with refresh_token = "${{{variable}}}".'
             )
         lines = [f"{variable}={token}"]
-        options.update(username=None, password=None, refresh_token=token)
+        changes.update(username=None, password=None, refresh_token=SecretStr(token))
     elif not uses_token:
         for key in ("username", "password"):
             if key in target.missing:
                 auth.credential(target, key, option="the variable")  # says which to set
 
     def open_adapter() -> Adapter:
-        return SPEC.client_class()(target=target.name, **options)
+        return SPEC.connect(target.name, settings.model_copy(update=changes), None)
 
     return AuthResult(lines=lines, note=note, open=open_adapter)

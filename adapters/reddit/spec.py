@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import requests
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from adapters.api import Limits, PlatformSpec, TargetSettings, TemplateStr
+from adapters.api import Adapter, Limits, PlatformSpec, TargetSettings, TemplateStr
 from adapters.reddit import setup
 from adapters.reddit.render import RedditOptions, describe_reddit, render_reddit
 
@@ -54,23 +55,6 @@ class RedditTarget(TargetSettings):
             raise ValueError("needs either refresh_token, or username and password")
         return self
 
-    def adapter_options(self) -> dict[str, object]:
-        options = self.model_dump(
-            include={
-                "subreddit",
-                "kind",
-                "flair_id",
-                "flair_text",
-                "nsfw",
-                "spoiler",
-                "send_replies",
-                "username",
-                "user_agent",
-                "api_base",
-            }
-        )
-        return {**options, **self.credentials()}
-
     def destination(self) -> dict[str, str | None]:
         return {
             "account": f"u/{self.username}" if self.username else None,
@@ -91,6 +75,31 @@ def options(settings: TargetSettings) -> RedditOptions:
     )
 
 
+def connect(name: str, settings: TargetSettings, session: requests.Session | None) -> Adapter:
+    """The adapter of one Reddit target (imports praw)."""
+    from adapters.reddit.client import RedditAdapter
+
+    target = RedditTarget.of(settings)
+    return RedditAdapter(
+        target=name,
+        subreddit=target.subreddit,
+        client_id=target.client_id.get_secret_value(),
+        client_secret=target.client_secret.get_secret_value(),
+        username=target.username,
+        password=target.password.get_secret_value() if target.password else None,
+        refresh_token=target.refresh_token.get_secret_value() if target.refresh_token else None,
+        user_agent=target.user_agent,
+        kind=target.kind,
+        flair_id=target.flair_id,
+        flair_text=target.flair_text,
+        nsfw=target.nsfw,
+        spoiler=target.spoiler,
+        send_replies=target.send_replies,
+        api_base=target.api_base,
+        session=session,
+    )
+
+
 SPEC = PlatformSpec(
     name="reddit",
     settings_model=RedditTarget,
@@ -98,7 +107,7 @@ SPEC = PlatformSpec(
     options=options,
     render=render_reddit,
     describe=describe_reddit,
-    client="adapters.reddit.client:RedditAdapter",
+    connect=connect,
     # setting up
     display_name="Reddit",
     questions=setup.QUESTIONS,

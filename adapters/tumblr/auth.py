@@ -64,7 +64,9 @@ def run(auth: AuthRun) -> AuthResult:
     def open_adapter() -> Adapter:
         if not blog:
             raise SetupError("the token works only with a blog to check: pass --blog NAME")
-        return SPEC.client_class()(
+        from adapters.tumblr.client import TumblrAdapter
+
+        return TumblrAdapter(
             target=target.name if target else SPEC.name,
             blog=blog,
             consumer_key=key,

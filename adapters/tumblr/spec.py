@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+import requests
 from pydantic import Field, SecretStr
 
-from adapters.api import Limits, PlatformSpec, TargetSettings, TemplateStr
+from adapters.api import Adapter, Limits, PlatformSpec, TargetSettings, TemplateStr
 from adapters.tumblr import setup
 from adapters.tumblr.render import TumblrOptions, describe_tumblr, render_tumblr
 
@@ -31,10 +32,6 @@ class TumblrTarget(TargetSettings):
     oauth_token: SecretStr
     oauth_token_secret: SecretStr
 
-    def adapter_options(self) -> dict[str, object]:
-        options = self.model_dump(include={"blog", "state", "api_base"})
-        return {**options, **self.credentials()}
-
     def destination(self) -> dict[str, str | None]:
         return {"account": None, "blog": self.blog}
 
@@ -50,6 +47,24 @@ def options(settings: TargetSettings) -> TumblrOptions:
     )
 
 
+def connect(name: str, settings: TargetSettings, session: requests.Session | None) -> Adapter:
+    """The adapter of one Tumblr target (imports requests-oauthlib)."""
+    from adapters.tumblr.client import TumblrAdapter
+
+    target = TumblrTarget.of(settings)
+    return TumblrAdapter(
+        target=name,
+        blog=target.blog,
+        consumer_key=target.consumer_key.get_secret_value(),
+        consumer_secret=target.consumer_secret.get_secret_value(),
+        oauth_token=target.oauth_token.get_secret_value(),
+        oauth_token_secret=target.oauth_token_secret.get_secret_value(),
+        state=target.state,
+        api_base=target.api_base,
+        session=session,
+    )
+
+
 SPEC = PlatformSpec(
     name="tumblr",
     settings_model=TumblrTarget,
@@ -57,7 +72,7 @@ SPEC = PlatformSpec(
     options=options,
     render=render_tumblr,
     describe=describe_tumblr,
-    client="adapters.tumblr.client:TumblrAdapter",
+    connect=connect,
     # setting up
     display_name="Tumblr",
     questions=setup.QUESTIONS,

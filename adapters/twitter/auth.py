@@ -75,7 +75,9 @@ def run(auth: AuthRun) -> AuthResult:
         flow.close()
 
     def open_adapter() -> Adapter:
-        return SPEC.client_class()(
+        from adapters.twitter.client import TwitterAdapter
+
+        return TwitterAdapter(
             target=target.name if target else SPEC.target_name,
             consumer_key=key,
             consumer_secret=secret,

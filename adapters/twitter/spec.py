@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import requests
 from pydantic import Field, SecretStr
 
-from adapters.api import Between, Limits, PlatformSpec, Post, TargetSettings, TemplateStr
+from adapters.api import Adapter, Between, Limits, PlatformSpec, Post, TargetSettings, TemplateStr
 from adapters.twitter import setup
 from adapters.twitter.render import TwitterOptions, describe_twitter, render_twitter
 from adapters.twitter.text import find_urls, truncate_weighted, weighted_length
@@ -49,9 +50,6 @@ class TwitterTarget(TargetSettings):
     def budget_usd(self) -> float:
         return self.monthly_budget
 
-    def adapter_options(self) -> dict[str, object]:
-        return {**self.credentials(), "api_base": self.api_base}
-
 
 def options(settings: TargetSettings) -> TwitterOptions:
     """The rendering options of one X target."""
@@ -73,6 +71,22 @@ def cost(settings: TargetSettings, post: Post) -> float:
     return target.price_per_post_with_url if find_urls(post.text) else target.price_per_post
 
 
+def connect(name: str, settings: TargetSettings, session: requests.Session | None) -> Adapter:
+    """The adapter of one X target (imports tweepy)."""
+    from adapters.twitter.client import TwitterAdapter
+
+    target = TwitterTarget.of(settings)
+    return TwitterAdapter(
+        target=name,
+        consumer_key=target.consumer_key.get_secret_value(),
+        consumer_secret=target.consumer_secret.get_secret_value(),
+        access_token=target.access_token.get_secret_value(),
+        access_token_secret=target.access_token_secret.get_secret_value(),
+        api_base=target.api_base,
+        session=session,
+    )
+
+
 SPEC = PlatformSpec(
     name="twitter",
     settings_model=TwitterTarget,
@@ -83,7 +97,7 @@ SPEC = PlatformSpec(
     render=render_twitter,
     describe=describe_twitter,
     cost=cost,
-    client="adapters.twitter.client:TwitterAdapter",
+    connect=connect,
     # setting up
     display_name="X",
     aliases=("x",),
