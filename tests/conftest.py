@@ -27,6 +27,24 @@ from tests.fakes.x_api import FakeX
 from tests.platforms import reddit as reddit_hooks
 from tests.platforms import tumblr as tumblr_hooks
 
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+# Every test of these folders is slow (processes, PostgreSQL, terminals), and so is every
+# test on the PostgreSQL server: `pytest -m "not slow"` leaves them out of the inner loop.
+# Other slow tests (long Hypothesis runs, big inputs) carry the mark themselves.
+SLOW_FOLDERS = ("process",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses_postgres = "postgres_server" in getattr(item, "fixturenames", ())
+        if Path(item.path).parent.name in SLOW_FOLDERS or uses_postgres:
+            item.add_marker(pytest.mark.slow)
+            # One worker runs them all, one after another (pytest-xdist's loadgroup): they
+            # start processes and servers of their own, and they time what those do.
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 # CI explores the same examples on every run (a failure there is reproducible, never a
 # roll of the dice); developers' runs keep finding new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)

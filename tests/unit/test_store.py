@@ -46,7 +46,7 @@ def _claim(store: SqlStore, target: str = "x", worker: str = "w1", **kw: object)
     return store.claim_due(NOW, target=target, worker=worker, lease=LEASE, decide=_send, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
     """The same contract, on both engines."""
     if request.param == "sqlite":

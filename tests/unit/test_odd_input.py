@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 
 from bot.cli import main
 from bot.store import SqlStore
-from tests.conftest import X_SECRETS
+from tests.conftest import REPO, X_SECRETS
 
-REPO = Path(__file__).resolve().parent.parent
 FAST = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -198,6 +197,7 @@ def accepted(draw: st.DrawFn) -> dict[tuple[str, str], Any]:
     return {key: draw(IN_RANGE[key]) for key in keys}
 
 
+@pytest.mark.slow
 def test_what_check_accepts_runs_and_reports(tmp_path: Path) -> None:
     feed = tmp_path / "feed.xml"
     shutil.copy(REPO / "examples" / "blogger-feed.xml", feed)

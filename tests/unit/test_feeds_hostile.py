@@ -18,9 +18,10 @@ import pytest
 
 from bot import feeds
 from bot.errors import FeedError
+from tests.conftest import DATA
 from tests.fakes.feed_server import FakeBlog
 
-HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
+HOSTILE = DATA / "hostile"
 MEMORY_CAP = 64_000_000
 NOW = datetime(2026, 11, 3, tzinfo=UTC)
 
@@ -140,6 +141,7 @@ def test_a_gzip_bomb_is_cut_off_while_it_inflates(blog: FakeBlog) -> None:
     assert peak[0] < 16_000_000
 
 
+@pytest.mark.slow
 def test_twenty_thousand_entries_are_all_kept_in_bounded_memory() -> None:
     items = "".join(
         f"<item><title>E{n}</title><guid>tag:b,1:{n}</guid></item>" for n in range(20_000)

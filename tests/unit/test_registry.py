@@ -10,7 +10,7 @@ from adapters.twitter.render import TwitterOptions
 from bot.config import target_model
 from bot.model import Post
 from bot.settings import TargetSettings
-from tests.conftest import modules_loaded_by
+from tests.conftest import REPO, modules_loaded_by
 from tests.platforms import twitter as x_hooks
 
 
@@ -112,9 +112,8 @@ def test_platform_libraries_and_sqlalchemy_are_imported_in_their_one_place() -> 
     """tweepy, praw and requests-oauthlib only in an adapter's client.py; SQLAlchemy only in
     bot/store/."""
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     platform = re.compile(r"^\s*(?:import|from)\s+(tweepy|praw|prawcore|requests_oauthlib)\b", re.M)
     store = re.compile(r"^\s*(?:import|from)\s+sqlalchemy\b", re.M)
     for path in [*root.joinpath("bot").rglob("*.py"), *root.joinpath("adapters").rglob("*.py")]:

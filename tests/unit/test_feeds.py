@@ -9,9 +9,10 @@ import pytest
 
 from bot import feeds
 from bot.errors import FeedError
+from tests.conftest import REPO
 from tests.fakes.feed_server import FakeBlog
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "blogger-feed.xml"
+EXAMPLE = REPO / "examples" / "blogger-feed.xml"
 
 
 def _parse(body: bytes, url: str = "https://blog.example/feed") -> feeds.ParsedFeed:

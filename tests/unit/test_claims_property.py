@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -223,3 +224,4 @@ class Claims(RuleBasedStateMachine):
 
 Claims.TestCase.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)
 test_claims_under_any_interleaving = Claims.TestCase
+test_claims_under_any_interleaving.pytestmark = [pytest.mark.slow]

@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import config_path, load_config, parse_duration, template_fields
 from bot.errors import ConfigError
+from tests.conftest import REPO
 
 X = """
 [targets.x]
@@ -167,7 +168,7 @@ def test_config_path_precedence() -> None:
 def test_example_config_is_valid_and_every_key_is_documented() -> None:
     import tomllib
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = REPO
     example = repo / "config.example.toml"
     config = load_config(example, environ={}, allow_missing_secrets=True)
     assert set(config.targets) == {"x", "reddit", "tumblr"}

@@ -13,6 +13,7 @@ import pytest
 from adapters.twitter.text import weighted_length
 from bot.model import Decision, DeliveryState, Limits
 from tests.conftest import (
+    DATA,
     Clock,
     feed_table,
     open_app,
@@ -454,7 +455,7 @@ def test_a_feed_that_moved_permanently_is_fetched_at_its_new_address(
     )
 
 
-HOSTILE = Path(__file__).parent / "data" / "hostile"
+HOSTILE = DATA / "hostile"
 
 
 def _utf8_feed_with_one_bad_item() -> bytes:

@@ -18,6 +18,7 @@ from adapters.twitter.text import weighted_length
 from bot.cli import main
 from tests.conftest import (
     PLATFORM_LIBRARIES,
+    REPO,
     X_SECRETS,
     feed_table,
     modules_loaded_by,
@@ -26,8 +27,6 @@ from tests.conftest import (
 )
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.x_api import FakeX
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _invoke(path: Path, *args: str, env: dict[str, str] | None = None) -> click.testing.Result:

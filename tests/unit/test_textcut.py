@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.text.cut import find_urls, graphemes, truncate_chars
+from tests.conftest import REPO
 
 ZWJ = "\u200d"
 FAMILY = ZWJ.join(["\U0001f468", "\U0001f469", "\U0001f467", "\U0001f466"])  # 👨‍👩‍👧‍👦
@@ -112,7 +113,7 @@ def test_tld_data_is_read_offline(tmp_path: Path) -> None:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "TLDEXTRACT_CACHE": str(tmp_path / "tldextract"),
     }
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
     )

@@ -29,8 +29,9 @@ from click.testing import CliRunner
 from adapters.twitter.text import weighted_length
 from bot import feeds
 from bot.cli import main
+from tests.conftest import DATA
 
-REAL = Path(__file__).resolve().parent / "data" / "real"
+REAL = DATA / "real"
 FEED_FILES = sorted(REAL.glob("*.xml"))
 UPDATE = os.environ.get("FEEDRELAY_UPDATE_GOLDEN") == "1"
 TARGETS = ["x", "reddit", "reddit-strict", "tumblr"]

@@ -26,8 +26,9 @@ from bot.app import options_for
 from bot.config import load_config
 from bot.model import Image
 from bot.text.render import Rendered, render
+from tests.conftest import DATA
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+GOLDEN = DATA / "golden"
 # Read at import time: the autouse fixture in conftest.py removes FEEDRELAY_* variables.
 UPDATE = os.environ.get("FEEDRELAY_UPDATE_GOLDEN") == "1"
 

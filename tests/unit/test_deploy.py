@@ -19,8 +19,8 @@ import click
 import pytest
 
 from bot.cli import main
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "contrib" / "feedrelay.service"
 DOCKERFILE = REPO / "Dockerfile"
 

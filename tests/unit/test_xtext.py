@@ -25,7 +25,7 @@ from adapters.twitter.text import (
     weighted_length,
 )
 from bot.text.cut import find_urls, truncate_chars
-from tests.test_textcut import FAMILY, _check_cut, budgets, texts
+from tests.unit.test_textcut import FAMILY, _check_cut, budgets, texts
 
 GOLDEN: list[tuple[str, int]] = [
     # --- ASCII and the weight-1 ranges ---

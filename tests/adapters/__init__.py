@@ -1,0 +1,1 @@
+"""Each platform's adapter through its real client library against its loopback fake."""

@@ -1,0 +1,1 @@
+"""FeedRelay as real processes: daemons, crashes, PostgreSQL, journeys in a terminal (slow)."""

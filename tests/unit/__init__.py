@@ -1,0 +1,1 @@
+"""Pure parts: policy, text, rendering, config, the store, feeds read from bytes."""
