@@ -25,6 +25,8 @@ from __future__ import annotations
 from adapters.base import (
     USER_AGENT,
     Adapter,
+    LocalMemory,
+    Memory,
     PlatformSpec,
     Reconciler,
     SelfCheck,
@@ -112,7 +114,9 @@ __all__ = [
     "Image",
     "Limits",
     "Line",
+    "LocalMemory",
     "MediaFile",
+    "Memory",
     "OutcomeUnknownError",
     "PlatformSpec",
     "Post",

@@ -65,6 +65,35 @@ class Adapter(Protocol):
     def close(self) -> None: ...
 
 
+class Memory(Protocol):
+    """What a platform keeps for one target between runs (a login session, say), in the
+    store, so every runner of the store sees the same value.
+
+    ``swap`` sets ``key`` to ``new`` only if it still is ``old`` (``None``: not set), in one
+    transaction, and says whether it did: of two runners refreshing one session, one wins,
+    and the other reads what the winner wrote. Both raise ``StorageError``.
+    """
+
+    def get(self, key: str) -> str | None: ...
+    def swap(self, key: str, old: str | None, new: str) -> bool: ...
+
+
+class LocalMemory:
+    """A ``Memory`` of this process only (for checks and auth flows, and tests)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def swap(self, key: str, old: str | None, new: str) -> bool:
+        if self._values.get(key) != old:
+            return False
+        self._values[key] = new
+        return True
+
+
 @runtime_checkable
 class Reconciler(Protocol):
     """An adapter that can look on its platform for a post it may already have made.
@@ -121,9 +150,10 @@ class PlatformSpec:
     describe: Callable[[Post, Limits], Description] = describe_post
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
-    # The adapter of one target: its name, its settings (of ``settings_model``) and an HTTP
-    # session to use instead of the adapter's own (None: its own). Imports the client.
-    connect: Callable[[str, Any, requests.Session | None], Adapter]
+    # The adapter of one target: its name, its settings (of ``settings_model``), an HTTP
+    # session to use instead of the adapter's own (None: its own), and what the platform
+    # keeps for the target between runs (``Memory``). Imports the client.
+    connect: Callable[[str, Any, requests.Session | None, Memory], Adapter]
 
     # setting up: what `feedrelay init` and `feedrelay auth` need (``adapters/setup.py``)
     # How people call the platform ("X"), in help and messages (empty: its name).
@@ -153,11 +183,13 @@ class PlatformSpec:
         settings: TargetSettings,
         *,
         session: requests.Session | None = None,
+        memory: Memory | None = None,
     ) -> Adapter:
-        """The adapter for one configured target; ``session`` replaces its own HTTP session."""
+        """The adapter for one configured target; ``session`` replaces its own HTTP session,
+        ``memory`` is what it keeps between runs (default: for this process only)."""
         if not isinstance(settings, self.settings_model):
             raise TypeError(f"{self.name}: expected {self.settings_model.__name__} settings")
-        return self.connect(target_name, settings, session)
+        return self.connect(target_name, settings, session, memory or LocalMemory())
 
 
 def make_session(

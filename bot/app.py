@@ -32,7 +32,7 @@ from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
 from bot.store import Runner, Store, open_store
-from bot.targets import describe_for, limits_for, options_for, render_for
+from bot.targets import TargetMemory, describe_for, limits_for, options_for, render_for
 from bot.text.render import Rendered
 
 __all__ = [
@@ -88,15 +88,11 @@ def _apprise_sender(config: Config) -> Sender:
     return AppriseSender([url.get_secret_value() for url in config.notify.urls])
 
 
-def _default_adapter(name: str, target: TargetSettings) -> Adapter:
-    return spec(target.platform).open(name, target)
-
-
 def make_app(
     config: Config,
     *,
     clock: Clock = utc_now,
-    adapter_factory: AdapterFactory = _default_adapter,
+    adapter_factory: AdapterFactory | None = None,
     dry_run: bool = False,
     session: requests.Session | None = None,
     content_session: DeadlineSession | None = None,
@@ -142,7 +138,7 @@ class App:
         store: Store,
         *,
         clock: Clock,
-        adapter_factory: AdapterFactory,
+        adapter_factory: AdapterFactory | None,
         dry_run: bool,
         session: requests.Session,
         content_session: DeadlineSession,
@@ -157,7 +153,7 @@ class App:
         self.runner_id = runners.new_runner_id()
         self._scope = runners.process_scope()
         self._lease_keeper: runners.LeaseKeeper | None = None
-        self._adapter_factory = adapter_factory
+        self._adapter_factory = adapter_factory or self._platform_adapter
         self.poller = Poller(
             config, store, clock=clock, session=session, content_session=content_session
         )
@@ -198,6 +194,11 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _platform_adapter(self, name: str, target: TargetSettings) -> Adapter:
+        """The platform's own adapter, keeping what it remembers in this store."""
+        memory = TargetMemory(self.store, name, clock=self.clock)
+        return spec(target.platform).open(name, target, memory=memory)
 
     def _open_adapter(self, name: str) -> Adapter:
         target = self.config.targets[name]

@@ -4,6 +4,8 @@ how its posts are rendered, limited and described, all from its platform's spec.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +13,7 @@ from adapters import spec
 from bot import policy
 from bot.config import Config, TargetSettings
 from bot.model import Entry, Limits, Post
+from bot.store import Store
 from bot.text.render import Description, Rendered, render
 
 
@@ -65,3 +68,19 @@ def describe_for(platform: str, post: Post) -> Description:
     """What ``post`` is, as its platform's spec says it, counted by its limits."""
     found = spec(platform)
     return found.describe(post, found.limits)
+
+
+class TargetMemory:
+    """What a platform keeps for one target between runs (``adapters.api.Memory``), in the
+    store: every runner of the store reads and changes the same value."""
+
+    def __init__(self, store: Store, target: str, *, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._target = target
+        self._clock = clock
+
+    def get(self, key: str) -> str | None:
+        return self._store.remembered(self._target, key)
+
+    def swap(self, key: str, old: str | None, new: str) -> bool:
+        return self._store.remember(self._target, key, old=old, new=new, now=self._clock())

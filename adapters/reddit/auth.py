@@ -77,6 +77,6 @@ def run(auth: AuthRun) -> AuthResult:
                 auth.credential(target, key, option="the variable")  # says which to set
 
     def open_adapter() -> Adapter:
-        return SPEC.connect(target.name, settings.model_copy(update=changes), None)
+        return SPEC.open(target.name, settings.model_copy(update=changes))
 
     return AuthResult(lines=lines, note=note, open=open_adapter)

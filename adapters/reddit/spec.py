@@ -12,7 +12,7 @@ from typing import Literal
 import requests
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from adapters.api import Adapter, Limits, PlatformSpec, TargetSettings, TemplateStr
+from adapters.api import Adapter, Limits, Memory, PlatformSpec, TargetSettings, TemplateStr
 from adapters.reddit import setup
 from adapters.reddit.render import RedditOptions, describe_reddit, render_reddit
 
@@ -75,7 +75,9 @@ def options(settings: TargetSettings) -> RedditOptions:
     )
 
 
-def connect(name: str, settings: TargetSettings, session: requests.Session | None) -> Adapter:
+def connect(
+    name: str, settings: TargetSettings, session: requests.Session | None, memory: Memory
+) -> Adapter:
     """The adapter of one Reddit target (imports praw)."""
     from adapters.reddit.client import RedditAdapter
 

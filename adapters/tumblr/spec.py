@@ -11,7 +11,7 @@ from typing import Literal
 import requests
 from pydantic import Field, SecretStr
 
-from adapters.api import Adapter, Limits, PlatformSpec, TargetSettings, TemplateStr
+from adapters.api import Adapter, Limits, Memory, PlatformSpec, TargetSettings, TemplateStr
 from adapters.tumblr import setup
 from adapters.tumblr.render import TumblrOptions, describe_tumblr, render_tumblr
 
@@ -47,7 +47,9 @@ def options(settings: TargetSettings) -> TumblrOptions:
     )
 
 
-def connect(name: str, settings: TargetSettings, session: requests.Session | None) -> Adapter:
+def connect(
+    name: str, settings: TargetSettings, session: requests.Session | None, memory: Memory
+) -> Adapter:
     """The adapter of one Tumblr target (imports requests-oauthlib)."""
     from adapters.tumblr.client import TumblrAdapter
 

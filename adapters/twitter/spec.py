@@ -11,7 +11,16 @@ from typing import Annotated, Literal
 import requests
 from pydantic import Field, SecretStr
 
-from adapters.api import Adapter, Between, Limits, PlatformSpec, Post, TargetSettings, TemplateStr
+from adapters.api import (
+    Adapter,
+    Between,
+    Limits,
+    Memory,
+    PlatformSpec,
+    Post,
+    TargetSettings,
+    TemplateStr,
+)
 from adapters.twitter import setup
 from adapters.twitter.render import TwitterOptions, describe_twitter, render_twitter
 from adapters.twitter.text import find_urls, truncate_weighted, weighted_length
@@ -71,7 +80,9 @@ def cost(settings: TargetSettings, post: Post) -> float:
     return target.price_per_post_with_url if find_urls(post.text) else target.price_per_post
 
 
-def connect(name: str, settings: TargetSettings, session: requests.Session | None) -> Adapter:
+def connect(
+    name: str, settings: TargetSettings, session: requests.Session | None, memory: Memory
+) -> Adapter:
     """The adapter of one X target (imports tweepy)."""
     from adapters.twitter.client import TwitterAdapter
 

@@ -139,7 +139,18 @@ runners = sa.Table(
     sa.Column("scope", sa.String(200)),
 )
 
-SCHEMA_VERSION = 3
+# version 4: what a platform keeps for a target between runs (a login session), read and
+# changed by compare-and-swap, so that two runners never both act on one old value
+platform_memory = sa.Table(
+    "platform_memory",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+SCHEMA_VERSION = 4
 
 
 def _migrate_to_1(connection: Connection) -> None:
@@ -218,4 +229,9 @@ def _migrate_to_3(connection: Connection) -> None:
         connection.execute(sa.text("ALTER TABLE runners ADD COLUMN scope VARCHAR(200)"))
 
 
-MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
+def _migrate_to_4(connection: Connection) -> None:
+    """What a platform keeps for a target between runs."""
+    metadata.create_all(connection, tables=[platform_memory])
+
+
+MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]

@@ -40,6 +40,7 @@ from bot.store.schema import (
     deliveries,
     entries,
     feeds,
+    platform_memory,
     runners,
     schema_version,
     target_state,
@@ -896,6 +897,39 @@ class SqlStore:
     def save_target_state(self, state: TargetState) -> None:
         with self._tx() as c:
             _save_target_state(c, state)
+
+    # -- what platforms keep -------------------------------------------------------------
+    def remembered(self, target: str, key: str) -> str | None:
+        with self._tx(write=False) as c:
+            value = c.execute(
+                sa.select(platform_memory.c.value).where(
+                    (platform_memory.c.target == target) & (platform_memory.c.key == key)
+                )
+            ).scalar()
+        return None if value is None else str(value)
+
+    def remember(self, target: str, key: str, *, old: str | None, new: str, now: datetime) -> bool:
+        """Set ``key`` to ``new`` if it still is ``old`` (``None``: not set), atomically;
+        ``False`` (nothing written) if another runner changed it first."""
+        where = (platform_memory.c.target == target) & (platform_memory.c.key == key)
+        if old is None:
+            try:
+                with self._tx() as c:
+                    c.execute(
+                        platform_memory.insert().values(
+                            target=target, key=key, value=new, updated_at=now
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                return False  # another runner set it first
+            return True
+        with self._tx() as c:
+            changed = c.execute(
+                platform_memory.update()
+                .where(where & (platform_memory.c.value == old))
+                .values(value=new, updated_at=now)
+            )
+            return bool(changed.rowcount == 1)
 
     # -- runners -------------------------------------------------------------------------
     def register_runner(self, runner: Runner) -> None:

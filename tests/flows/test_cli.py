@@ -555,7 +555,7 @@ def plugin(api):
             budget=f"text {used} of {limits.max_text}",
         )
 
-    def no_client(name, settings, session):
+    def no_client(name, settings, session, memory):
         raise NotImplementedError("the dry runs here open no client")
 
     return api.PlatformSpec(

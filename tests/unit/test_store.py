@@ -379,3 +379,15 @@ def test_a_read_only_postgresql_store_refuses_writes(postgres_url: str) -> None:
             reader.save_target_state(TargetState(target="x", pause_reason="by hand"))
     finally:
         reader.close()
+
+
+def test_what_a_platform_remembers_changes_only_from_the_value_it_was(store: SqlStore) -> None:
+    assert store.remembered("bsky", "session") is None
+    assert store.remember("bsky", "session", old=None, new="s1", now=NOW)
+    assert not store.remember("bsky", "session", old=None, new="other", now=NOW)  # set already
+    assert store.remembered("bsky", "session") == "s1"
+    # Two runners refresh one session: the first wins, the second reads the winner's.
+    assert store.remember("bsky", "session", old="s1", new="s2", now=NOW)
+    assert not store.remember("bsky", "session", old="s1", new="s2-too", now=NOW)
+    assert store.remembered("bsky", "session") == "s2"
+    assert store.remembered("other-target", "session") is None
