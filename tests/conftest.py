@@ -88,11 +88,22 @@ def _is_loopback(host: object) -> bool:
 
 @pytest.fixture(autouse=True)
 def _no_user_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Tests never read the user's config or secrets."""
+    """Tests never read the user's config or secrets: FeedRelay's own variables, and every
+    variable a registered platform's targets read (``ENV`` of ``tests/platforms``), or one
+    named like them (``X_...``: the prefix before the first underscore)."""
+    prefixes = {"FEEDRELAY_"} | {
+        variable.split("_", 1)[0] + "_" for variable in _platform_variables()
+    }
     for name in list(os.environ):
-        if name.startswith(("FEEDRELAY_", "X_", "REDDIT_", "TUMBLR_")):
+        if name.startswith(tuple(prefixes)):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+def _platform_variables() -> list[str]:
+    from tests.platforms import hooks, registered
+
+    return [variable for name in registered() for variable in hooks(name).ENV]
 
 
 class Clock:

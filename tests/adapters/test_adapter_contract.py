@@ -1,8 +1,8 @@
-"""One contract, every adapter: the real client library against a loopback fake."""
+"""One contract, every registered platform (FeedRelay's own and installed plugins): the real
+client library against a loopback fake, through each platform's hooks (``tests/platforms``)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -11,20 +11,19 @@ import pytest
 
 from bot.errors import PublishError
 from bot.model import Published
+from tests.platforms import hooks as _hooks
+from tests.platforms import registered
 
-PLATFORM_MODULES = ["twitter", "reddit", "tumblr"]
-
-
-def _hooks(name: str) -> ModuleType:
-    return importlib.import_module(f"tests.platforms.{name}")
+PLATFORM_MODULES = registered()
 
 
-def test_adapters_are_registered_under_their_platform_name() -> None:
+def test_every_registered_platform_has_its_hooks_and_its_spec() -> None:
     import adapters
 
+    assert {"twitter", "reddit", "tumblr"} <= set(PLATFORM_MODULES)  # FeedRelay's own
     for name in PLATFORM_MODULES:
-        spec = adapters.spec(_hooks(name).PLATFORM)
-        assert spec.name == _hooks(name).PLATFORM
+        assert name == _hooks(name).PLATFORM
+        assert adapters.spec(name).name == name
 
 
 def _cases() -> Iterator[Any]:

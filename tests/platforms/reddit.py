@@ -151,3 +151,27 @@ FAILURES = [
         OutcomeUnknownError,
     ),
 ]
+
+
+ENV = {
+    "REDDIT_CLIENT_ID": CLIENT_ID,
+    "REDDIT_CLIENT_SECRET": CLIENT_SECRET,
+    "REDDIT_PASSWORD": PASSWORD,
+}
+CREATE = ("POST", "/api/submit/")
+
+
+def target_table(api_base: str, name: str) -> str:
+    return f"""[targets.{name}]
+platform = "reddit"
+subreddit = "{SUBREDDIT}"
+client_id = "${{REDDIT_CLIENT_ID}}"
+client_secret = "${{REDDIT_CLIENT_SECRET}}"
+username = "{USERNAME}"
+password = "${{REDDIT_PASSWORD}}"
+api_base = "{api_base}"
+"""
+
+
+def posted_links(fake: FakeReddit) -> list[str]:
+    return [str(submission["url"]) for submission in fake.submissions]

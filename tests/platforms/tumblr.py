@@ -94,3 +94,29 @@ FAILURES = [
     ),
     Failure("dropped-after-send", lambda fake: fake.drop_next(), OutcomeUnknownError),
 ]
+
+
+ENV = {
+    "TUMBLR_CONSUMER_KEY": CONSUMER_KEY,
+    "TUMBLR_CONSUMER_SECRET": CONSUMER_SECRET,
+    "TUMBLR_OAUTH_TOKEN": OAUTH_TOKEN,
+    "TUMBLR_OAUTH_TOKEN_SECRET": OAUTH_TOKEN_SECRET,
+}
+CREATE = ("POST", "/v2/blog/[^/]+/posts")
+
+
+def target_table(api_base: str, name: str) -> str:
+    return f"""[targets.{name}]
+platform = "tumblr"
+blog = "{BLOG}"
+tags = ["from-feedrelay"]
+consumer_key = "${{TUMBLR_CONSUMER_KEY}}"
+consumer_secret = "${{TUMBLR_CONSUMER_SECRET}}"
+oauth_token = "${{TUMBLR_OAUTH_TOKEN}}"
+oauth_token_secret = "${{TUMBLR_OAUTH_TOKEN_SECRET}}"
+api_base = "{api_base}"
+"""
+
+
+def posted_links(fake: FakeTumblr) -> list[str]:
+    return [str(post["source_url"]) for post in fake.posts]

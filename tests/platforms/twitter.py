@@ -108,3 +108,29 @@ FAILURES = [
         OutcomeUnknownError,
     ),
 ]
+
+
+ENV = {
+    "X_CONSUMER_KEY": CONSUMER_KEY,
+    "X_CONSUMER_SECRET": CONSUMER_SECRET,
+    "X_ACCESS_TOKEN": ACCESS_TOKEN,
+    "X_ACCESS_TOKEN_SECRET": ACCESS_TOKEN_SECRET,
+}
+CREATE = ("POST", "/2/tweets")
+
+
+def target_table(api_base: str, name: str) -> str:
+    """An X target whose posts end with the entry's link (X shows only the text)."""
+    return f"""[targets.{name}]
+platform = "twitter"
+consumer_key = "${{X_CONSUMER_KEY}}"
+consumer_secret = "${{X_CONSUMER_SECRET}}"
+access_token = "${{X_ACCESS_TOKEN}}"
+access_token_secret = "${{X_ACCESS_TOKEN_SECRET}}"
+api_base = "{api_base}"
+template = "{{title}} {{url}}"
+"""
+
+
+def posted_links(fake: FakeX) -> list[str]:
+    return [str(tweet["text"]).split(" ")[-1] for tweet in fake.tweets]
