@@ -21,15 +21,20 @@ from __future__ import annotations
 
 import html as _html
 import re
+import warnings
 from collections.abc import Iterator
 from html.entities import html5 as _HTML5_ENTITIES
 from urllib.parse import quote, urljoin, urlsplit
 
 import regex
-from bs4 import BeautifulSoup, ParserRejectedMarkup
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, ParserRejectedMarkup
 from bs4.dammit import EntitySubstitution
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 from markdownify import ATX, MarkdownConverter
+
+# A title or summary that is only a URL (or a file name) is text to convert, not a mistake:
+# Beautiful Soup's warning that it "looks like a URL" would reach the operator's log.
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 
 __all__ = [
     "MARKDOWN_MAX_DEPTH",
@@ -551,7 +556,7 @@ def _resolve(url: str, base_url: str) -> str:
         return url
 
 
-class _RedditConverter(MarkdownConverter):
+class _PostMarkdownConverter(MarkdownConverter):
     """markdownify tuned for Reddit self posts (old and new Reddit)."""
 
     def __init__(self) -> None:
@@ -666,7 +671,7 @@ def html_to_markdown(html: str, base_url: str = "") -> str:
                     if element.get(name) is not None:
                         element[name] = _resolve(_attr(element, name).strip(), base_url)
     _flatten_deep(soup, MARKDOWN_MAX_DEPTH)
-    converter = _RedditConverter()
+    converter = _PostMarkdownConverter()
     try:
         markdown = converter.convert_soup(soup)
     except RecursionError:  # pragma: no cover - the depth cap above should prevent it
