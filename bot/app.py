@@ -27,7 +27,7 @@ from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
 from bot.http import USER_AGENT, DeadlineSession, make_content_session
 from bot.ingest import FeedResult, Poller
 from bot.manual import Manual, PostResult
-from bot.model import Delivery, DeliveryState, Entry, TargetState
+from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
@@ -50,7 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 AdapterFactory = Callable[[str, TargetSettings], Adapter]
 
 

@@ -23,6 +23,7 @@ from bot.errors import DuplicatePostError, FeedRelayError, ImageError, PublishEr
 from bot.failpoints import failpoint
 from bot.http import DeadlineSession
 from bot.model import (
+    Clock,
     Decision,
     Delivery,
     DeliveryState,
@@ -38,7 +39,6 @@ from bot.targets import cost_of, rules_for
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 AdapterFactory = Callable[[str, TargetSettings], Adapter]
 
 

@@ -22,13 +22,12 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
-from bot.model import DeliveryState, Entry, FeedState
+from bot.model import Clock, DeliveryState, Entry, FeedState
 from bot.store import NewDelivery, NewEntry, Store
 from bot.targets import render_for, rules_for
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 # A feed claimed by a runner on a shared store is another runner's to fetch again after
 # this many fetch deadlines (its runner died mid-poll).
 FEED_LEASE_FACTOR = 5

@@ -8,7 +8,7 @@ recorded like any other and never posted again on its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -21,12 +21,11 @@ from bot.dispatch import Dispatcher, Outcome
 from bot.errors import EntryNotFoundError, FeedError, OperatorError
 from bot.feeds import pages
 from bot.ingest import Poller, new_delivery
-from bot.model import Delivery, DeliveryState, Entry, TargetState
+from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MANUAL_FEED = "(manual)"  # the feed of entries posted by hand from a page no feed lists
 NOT_SENT = (
     DeliveryState.QUEUED,

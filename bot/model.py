@@ -261,3 +261,7 @@ class Settlement:
     pause_kind: str | None = None
     paused_until: datetime | None = None
     credentials_hash: str | None = None
+
+
+# What tells the time: ``datetime.now(UTC)`` in the program, a clock a test moves by hand.
+Clock = Callable[[], datetime]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,12 +33,11 @@ from typing import Any, Protocol
 from bot.config import Config
 from bot.errors import NotifyError
 from bot.http import scrub
-from bot.model import DeliveryState
+from bot.model import Clock, DeliveryState
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 # How many of a target's newest deliveries are searched for the last settled one.
 RECENT_DELIVERIES = 20
 

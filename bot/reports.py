@@ -6,7 +6,6 @@ costs the same with ten deliveries or a million.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,6 @@ from bot.store import Runner, Store, lock_holder
 from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
 
-Clock = Callable[[], datetime]
 ATTENTION_LIMIT = 50
 # A runner that has not sent a heartbeat for this long is taken for dead in ``status``.
 HEARTBEAT_STALE_S = 180

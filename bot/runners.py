@@ -18,15 +18,15 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from bot.errors import StorageError
+from bot.model import Clock
 from bot.store import Runner, Store
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 # How often a runner renews its claims, at most: a lease is renewed at least three times
 # before it can run out.

@@ -4,15 +4,13 @@ how its posts are rendered, limited and described, all from its platform's spec.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters import spec
 from bot import policy
 from bot.config import Config, TargetSettings
-from bot.model import Entry, Limits, Post
+from bot.model import Clock, Entry, Limits, Post
 from bot.store import Store
 from bot.text.render import Description, Rendered, render
 
@@ -74,7 +72,7 @@ class TargetMemory:
     """What a platform keeps for one target between runs (``adapters.api.Memory``), in the
     store: every runner of the store reads and changes the same value."""
 
-    def __init__(self, store: Store, target: str, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, target: str, *, clock: Clock) -> None:
         self._store = store
         self._target = target
         self._clock = clock
