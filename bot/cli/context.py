@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,10 +16,12 @@ from bot.model import DeliveryState
 from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
 
 if TYPE_CHECKING:
-    pass
+    from datetime import datetime
+
+    from bot.app import App
 
 
-# Exit codes (bot/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
+# Exit codes (bot/cli/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
 # line or the config is wrong (click's own usage errors are 2 as well).
 STATUSES = [state.value for state in DeliveryState]
 
@@ -40,7 +42,9 @@ LONGEST_PAUSE = timedelta(days=365)
 FURTHEST_AT = timedelta(days=365)  # post --at: how far ahead a post may be queued
 
 
-def _delivery_ids(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+def _delivery_ids(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[int, ...]:
     """``ID...`` (a tuple) or ``ID`` as ints: whole numbers from 1, as ``history`` and
     ``status`` show them, that fit the store; anything else is a usage error in words."""
     if values is None or isinstance(values, int):
@@ -50,7 +54,7 @@ def _delivery_ids(ctx: click.Context, param: click.Parameter, values: Any) -> An
     return tuple(_delivery_id(value, param, ctx) for value in values)
 
 
-def _delivery_id(value: Any, param: click.Parameter, ctx: click.Context) -> int:
+def _delivery_id(value: object, param: click.Parameter, ctx: click.Context) -> int:
     text = str(value).strip()
     if not (text.isascii() and text.isdigit()):
         raise click.BadParameter(
@@ -66,7 +70,7 @@ def _delivery_id(value: Any, param: click.Parameter, ctx: click.Context) -> int:
     return int(text)
 
 
-def _pause_for(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+def _pause_for(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
     """``pause --for``: a duration from 1s to ``LONGEST_PAUSE``, or ``None``."""
     if value is None:
         return None
@@ -125,7 +129,7 @@ class Context:
         posts: bool = True,
         config: Config | None = None,
         read_only: bool = False,
-    ) -> Iterator[Any]:
+    ) -> Iterator[App]:
         """The app; ``posts=False`` for commands that only read or edit the record,
         ``read_only`` for those that only read it (the store is opened read-only: they work
         on a full disk, and never migrate or write)."""
@@ -135,7 +139,7 @@ class Context:
         with make_app(config, dry_run=dry_run, read_only=read_only) as app:
             yield app
 
-    def existing_store(self, *, as_json: bool, empty: Any) -> Config | None:
+    def existing_store(self, *, as_json: bool, empty: object) -> Config | None:
         """The config of a command that only reads, or ``None`` (having said so, and printed
         ``empty`` for --json) when there is no store yet: reading never creates one."""
         config = self.load(posts=False)
@@ -154,7 +158,7 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-def _local_time(text: str, timezone: str, now: Any) -> Any:
+def _local_time(text: str, timezone: str, now: datetime) -> datetime:
     """``"2026-12-02 09:00"`` in the config's time zone, as aware UTC; in the future."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
@@ -178,7 +182,7 @@ def _local_time(text: str, timezone: str, now: Any) -> Any:
     return at
 
 
-def _since(text: str, timezone: str, now: Any) -> Any:
+def _since(text: str, timezone: str, now: datetime) -> datetime:
     """``"2d"`` (that long ago) or ``"2026-01-31"`` / ``"2026-01-31 09:00"`` (local time)."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
@@ -204,7 +208,7 @@ def _since(text: str, timezone: str, now: Any) -> Any:
         raise click.BadParameter(f"{text} is out of range", param_hint="--since") from None
 
 
-def _when(value: Any) -> str:
+def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "?"
 
 

@@ -6,18 +6,20 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from bot.model import Delivery, DeliveryState, Post
 
 if TYPE_CHECKING:
+    from bot.app import App, FeedResult, Outcome
+    from bot.reports import Status
     from bot.text.render import Description
 from bot.cli.context import _cut, _indent, _when, plural
 
 
-def _print_dry_run_json(app: Any, outcomes: list[Any], skipped: list[Delivery]) -> None:
+def _print_dry_run_json(app: App, outcomes: list[Outcome], skipped: list[Delivery]) -> None:
     from bot.reports import dry_run_json
 
     sent = [outcome.delivery for outcome in outcomes]
@@ -25,7 +27,7 @@ def _print_dry_run_json(app: Any, outcomes: list[Any], skipped: list[Delivery]) 
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _print_dry_run(app: Any, outcomes: list[Any], skipped: Sequence[Delivery] = ()) -> None:
+def _print_dry_run(app: App, outcomes: list[Outcome], skipped: Sequence[Delivery] = ()) -> None:
     if not outcomes:
         click.echo("dry run: nothing to post now")
     else:
@@ -111,7 +113,7 @@ def _print_history(rows: list[Delivery]) -> None:
             click.echo(f"{'':>{id_width}}  {detail}")
 
 
-def _print_status(report: Any) -> None:
+def _print_status(report: Status) -> None:
     holder = report.holder_pid
     runners = report.runners
     if holder or runners:
@@ -195,8 +197,8 @@ def _print_status(report: Any) -> None:
 
 @contextmanager
 def _feed_progress(
-    quiet: bool, stream: Any = None
-) -> Iterator[Callable[[Any, int, int], None] | None]:
+    quiet: bool, stream: TextIO | None = None
+) -> Iterator[Callable[[FeedResult, int, int], None] | None]:
     """A progress bar of the poll on stderr, only where stderr is a terminal (never in a
     log, a pipe or cron); log lines are written above it while it is drawn."""
     stream = stream or sys.stderr
@@ -209,7 +211,7 @@ def _feed_progress(
     bar: Any = None
     failing = 0
 
-    def on_result(result: Any, done: int, total: int) -> None:
+    def on_result(result: FeedResult, done: int, total: int) -> None:
         nonlocal bar, failing
         if bar is None:
             bar = tqdm(total=total, desc="polling", unit="feed", file=stream, leave=False)
@@ -226,7 +228,7 @@ def _feed_progress(
                 bar.close()
 
 
-def _print_run_summary(results: list[Any], outcomes: list[Any]) -> None:
+def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> None:
     """One line for the whole run, e.g. ``200 feeds: 5,000 entries recorded as seen,
     nothing posted; 2 feeds failing``, and what a first run did, said plainly."""
     seen = sum(r.new for r in results if r.baseline)
