@@ -238,13 +238,21 @@ class Poller:
             for e in to_post
             if baseline or not policy.too_old(e.published_at, settings.max_age, now)
         ]
-        flood = not baseline and policy.is_flood(len(fresh), settings.max_new_per_poll)
+        newest_known = None if baseline else self.store.newest_published(name)
+        redated = {
+            e.key for e in fresh if policy.looks_redated(e.published_at, e.updated_at, newest_known)
+        }
+        flood = not baseline and policy.is_flood(len(redated), settings.max_new_per_poll)
         records = []
         for index, entry in enumerate(new):
             planned: list[NewDelivery] = []
             if index >= post_from:
                 planned = self._plan(
-                    entry, now, flood=flood, new_count=len(fresh), baseline=baseline
+                    entry,
+                    now,
+                    flood=flood and entry.key in redated,
+                    new_count=len(redated),
+                    baseline=baseline,
                 )
             records.append(
                 NewEntry(entry=entry, content_hash=feeds.content_hash(entry), deliveries=planned)
@@ -265,10 +273,11 @@ class Poller:
             )
         elif flood:
             log.warning(
-                "feed %s: %d new entries in one poll (max_new_per_poll = %d): held as a flood;"
-                " `feedrelay approve --feed %s` posts them",
+                "feed %s: %d entries new by id but dated before what the feed had"
+                " (max_new_per_poll = %d): held as a flood; `feedrelay approve --feed %s`"
+                " posts them",
                 name,
-                len(fresh),
+                len(redated),
                 settings.max_new_per_poll,
                 name,
             )
@@ -376,9 +385,10 @@ class Poller:
                     delivery,
                     state=DeliveryState.HELD,
                     held_for="flood",
-                    error=f"flood guard: {new_count} new entries in one poll of feed"
-                    f" {entry.feed} (max_new_per_poll = {settings.max_new_per_poll});"
-                    f" `feedrelay approve --feed {entry.feed}` releases them",
+                    error=f"flood guard: {new_count} entries of feed {entry.feed} new by id"
+                    " but dated before what it had, in one poll (max_new_per_poll ="
+                    f" {settings.max_new_per_poll}); `feedrelay approve --feed {entry.feed}`"
+                    " releases them",
                 )
             planned.append(delivery)
         return planned

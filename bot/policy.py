@@ -511,9 +511,27 @@ def too_old(published_at: datetime | None, max_age: timedelta, now: datetime) ->
     return bool(max_age) and published_at is not None and published_at < now - max_age
 
 
+# How far before the newest date a feed had that a "new" entry must be dated to look re-dated.
+REDATED_BEFORE = timedelta(days=1)
+
+
+def looks_redated(
+    published_at: datetime | None, updated_at: datetime | None, newest_known: datetime | None
+) -> bool:
+    """An entry new by its id but not new in time: published and updated (where it says)
+    more than a day before the newest date the feed already had. A regenerated or migrated
+    feed gives its old posts new ids; a post written while FeedRelay was down is dated after
+    what it last saw. An entry with no date at all cannot be told apart: it counts too."""
+    if newest_known is None:
+        return False
+    dates = [d for d in (published_at, updated_at) if d is not None]
+    return all(d < newest_known - REDATED_BEFORE for d in dates)
+
+
 def is_flood(new: int, max_new_per_poll: int) -> bool:
-    """More new entries in one poll than a blogger publishes: a migrated or regenerated
-    feed, most likely. They wait for ``feedrelay approve``."""
+    """More entries new by id but not new in time (``looks_redated``) in one poll than a
+    blogger publishes: a migrated or regenerated feed, most likely. They wait for
+    ``feedrelay approve``; entries that are new in time go out."""
     return max_new_per_poll > 0 and new > max_new_per_poll
 
 

@@ -67,6 +67,10 @@ class Store(Protocol):
         """A poll's new entries, their deliveries and the feed's state, in one transaction."""
         ...
 
+    def newest_published(self, feed: str) -> datetime | None:
+        """The latest publication date among the entries recorded for ``feed``."""
+        ...
+
     def add_entry(
         self,
         entry: Entry,

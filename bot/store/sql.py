@@ -450,6 +450,16 @@ class SqlStore:
             _save_feed_state(c, feed_state)
         return ids
 
+    def newest_published(self, feed: str) -> datetime | None:
+        """The latest publication date among the entries recorded for ``feed``."""
+        with self._tx(write=False) as c:
+            newest = c.execute(
+                sa.select(sa.func.max(entries.c.published_at, type_=UTCDateTime)).where(
+                    entries.c.feed == feed
+                )
+            ).scalar()
+        return newest if isinstance(newest, datetime) else None
+
     def add_entry(
         self,
         entry: Entry,

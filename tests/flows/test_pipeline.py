@@ -357,23 +357,33 @@ def test_start_brings_a_far_next_check_back_to_one_interval(
         assert app.status().runners == []
 
 
-def test_a_flood_of_new_entries_is_held_until_approved(
+def test_posts_written_while_down_go_out_and_a_flood_of_redated_ids_is_held(
     tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
 ) -> None:
+    """After downtime a poll finds 19 new ids: 7 posts written meanwhile (dated after what
+    the feed had) and 12 old posts under new ids (a migrated feed: dated days before). The
+    7 go out, oldest first; the 12 are held until approved."""
+    for number in range(3):
+        blog.add_entry(f"Known post {number}")
     path = _config(tmp_path, blog, x_api)
-    _run_once(path, clock)
-    for number in range(6):  # one more than max_new_per_poll
-        blog.add_entry(f"Migrated post {number}")
+    _run_once(path, clock)  # the baseline
+    redated = [
+        blog.add_entry(f"Migrated post {n}", published_at=clock.now - timedelta(days=5, hours=n))
+        for n in range(12)
+    ]
+    genuine = [blog.add_entry(f"Written while down {n}") for n in range(7)]
     clock.advance(minutes=11)
     _run_once(path, clock)
-    assert x_api.tweets == []
+    texts = [t["text"] for t in x_api.tweets]
+    assert [text.split(" http")[0] for text in texts] == [e.title for e in genuine]
     with open_app(path, clock) as app:
-        rows = app.history()
-        assert {d.state for d in rows} == {DeliveryState.HELD}
-        assert rows[0].error and "approve --feed blog" in rows[0].error
-        assert len(app.approve(feed="blog")) == 6
+        held = [d for d in app.history() if d.state is DeliveryState.HELD]
+        assert sorted(d.title for d in held) == sorted(e.title for e in redated)
+        assert held[0].error and "approve --feed blog" in held[0].error
+        assert "12 entries of feed blog new by id but dated before" in held[0].error
+        assert len(app.approve(feed="blog")) == 12
         app.dispatch_due()
-    assert len(x_api.tweets) == 6
+    assert len(x_api.tweets) == 19
 
 
 def test_an_entry_older_than_max_age_is_recorded_but_not_posted(

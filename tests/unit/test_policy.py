@@ -462,6 +462,17 @@ def test_is_flood() -> None:
     assert not policy.is_flood(5, 5)
 
 
+def test_an_entry_looks_redated_when_both_its_dates_are_a_day_before_the_newest_known() -> None:
+    newest = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    day = timedelta(days=1)
+    assert policy.looks_redated(newest - 2 * day, newest - 2 * day, newest)
+    assert policy.looks_redated(newest - 2 * day, None, newest)
+    assert policy.looks_redated(None, None, newest)  # no date: cannot be told apart
+    assert not policy.looks_redated(newest - 2 * day, newest, newest)  # updated recently
+    assert not policy.looks_redated(newest - day / 2, None, newest)  # within the day
+    assert not policy.looks_redated(newest - 30 * day, None, None)  # nothing known yet
+
+
 def test_is_flood_is_off_at_zero() -> None:
     assert not policy.is_flood(10_000, 0)
 
