@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import requests
@@ -148,6 +149,9 @@ class PlatformSpec:
     # parts as labelled lines and its length against ``limits`` (by default, each part the
     # post has and every limited part's use: ``bot.text.render.describe_post``).
     describe: Callable[[Post, Limits], Description] = describe_post
+    # The spacing between two posts of a target that sets no ``min_interval`` (None: none),
+    # where the platform is known to penalise bursts.
+    default_min_interval: timedelta | None = None
     # What one post costs on the platform, in USD.
     cost: Callable[[TargetSettings, Post], float] = free
     # The adapter of one target: its name, its settings (of ``settings_model``), an HTTP

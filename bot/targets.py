@@ -4,6 +4,7 @@ how its posts are rendered, limited and described, all from its platform's spec.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,10 +24,18 @@ def credentials_hash(name: str, target: TargetSettings) -> str:
     return digest.hexdigest()
 
 
+def min_interval(target: TargetSettings) -> timedelta:
+    """The target's ``min_interval``, or, where it sets none, its platform's default (a
+    platform that penalises bursts)."""
+    if "min_interval" in target.model_fields_set:
+        return target.min_interval
+    return spec(target.platform).default_min_interval or target.min_interval
+
+
 def rules_for(config: Config, name: str) -> policy.TargetRules:
     target = config.targets[name]
     return policy.TargetRules(
-        min_interval=target.min_interval,
+        min_interval=min_interval(target),
         max_attempts=config.bot.max_attempts,
         credentials_hash=credentials_hash(name, target),
         timezone=ZoneInfo(config.bot.timezone),

@@ -85,6 +85,7 @@ def target_lines(answers: Mapping[str, str]) -> list[str]:
         'kind = "link"                    # "link" (title + link) or "self" (text post)',
         'title = "{title}"',
         '# flair_text = "Blog"            # some subreddits require flair',
+        'min_interval = "10m"             # Reddit flags accounts that post links in bursts',
         "# A script app (reddit.com/prefs/apps) and the posting account.",
         *credential_lines(CREDENTIALS),
         "# Instead of username + password, a refresh token (`feedrelay auth reddit",

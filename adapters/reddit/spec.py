@@ -7,6 +7,7 @@ only when a configured target is opened.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Literal
 
 import requests
@@ -110,6 +111,11 @@ SPEC = PlatformSpec(
     render=render_reddit,
     describe=describe_reddit,
     connect=connect,
+    # Reddit documents no interval, but flags an account that posts several links within
+    # seconds, and its RATELIMIT answers to new accounts ask for about ten minutes ("Take a
+    # break for 9 minutes before trying again"): posts to one target are spaced by that
+    # much unless the target sets its own min_interval.
+    default_min_interval=timedelta(minutes=10),
     # setting up
     display_name="Reddit",
     questions=setup.QUESTIONS,

@@ -10,7 +10,15 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.model import DeliveryState
-from tests.conftest import ENV, LOOPBACK_IMAGES, Clock, open_app
+from tests.conftest import (
+    ENV,
+    LOOPBACK_IMAGES,
+    Clock,
+    feed_table,
+    open_app,
+    reddit_target,
+    write_config,
+)
 from tests.conftest import three_platforms as _config
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.reddit_api import FakeReddit
@@ -209,3 +217,35 @@ def test_a_broken_image_never_blocks_the_post(
     (tweet,) = x_api.tweets
     assert not tweet["media_ids"]
     assert "without its image" in caplog.text and "not a JPEG, PNG, GIF or WebP" in caplog.text
+
+
+def test_a_reddit_target_is_spaced_by_its_platforms_default_unless_it_sets_its_own(
+    tmp_path: Path, blog: FakeBlog, reddit_api: FakeReddit, clock: Clock
+) -> None:
+    """Reddit flags bursts of links: a target that sets no min_interval posts one entry,
+    then the next ten minutes later; one that sets its own (here none) posts both."""
+    entries = [blog.add_entry("First"), blog.add_entry("Second")]
+    path = write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["reddit", "eager"], backfill=2),
+        reddit_target(reddit_api.url),
+        reddit_target(reddit_api.url, extra='min_interval = "0s"', name="eager"),
+    )
+    with open_app(path, clock, ENV) as app:
+        app.poll_due_feeds()
+        app.dispatch_due()
+        posted = {
+            t: [d.link for d in app.history(target=t, state="posted")] for t in ("reddit", "eager")
+        }
+    assert len(posted["eager"]) == 2
+    assert len(posted["reddit"]) == 1
+    clock.advance(minutes=9)
+    with open_app(path, clock, ENV) as app:
+        app.dispatch_due()
+        assert len(app.history(target="reddit", state="posted")) == 1
+        clock.advance(minutes=1)
+        app.dispatch_due()
+        assert len(app.history(target="reddit", state="posted")) == 2
+    assert sorted(s["url"] for s in reddit_api.submissions) == sorted(
+        blog.entry_url(e) for e in entries
+    )  # one subreddit: the second target's posts were Reddit's duplicates
