@@ -142,6 +142,7 @@ class RedditAdapter:
         self.subreddit = subreddit.removeprefix("/").removeprefix("r/")
         self.kind = kind
         self.flair_id, self.flair_text = flair_id, flair_text
+        self._resolved_flair: str | None = None
         self.nsfw, self.spoiler, self.send_replies = nsfw, spoiler, send_replies
         self._username = username if (username and password) else None
         self._credentials = {
@@ -166,10 +167,11 @@ class RedditAdapter:
     # -- the Adapter protocol ----------------------------------------------------------
     def publish(self, post: Post, media: MediaFile | None = None) -> Published:
         """Submit ``post`` (``media`` is ignored: Reddit shows the link's own preview)."""
+        flair_id = self._flair_id()
         with self._translate("submit"):
             subreddit = self._reddit().subreddit(self.subreddit)
             options: dict[str, Any] = {
-                "flair_id": self.flair_id,
+                "flair_id": flair_id,
                 "flair_text": self.flair_text,
                 "nsfw": self.nsfw,
                 "spoiler": self.spoiler,
@@ -212,6 +214,11 @@ class RedditAdapter:
                     f" or choose another subreddit in {where}"
                 ]
         found = []
+        if self.flair_text and not self.flair_id:
+            try:
+                self._flair_id()
+            except PostRejectedError as error:
+                found.append(f"{error} (in {where})")
         if requirements.get("is_flair_required") and not (self.flair_id or self.flair_text):
             found.append(
                 f"{sub} requires post flair and this target sets none: set flair_text (or"
@@ -222,6 +229,40 @@ class RedditAdapter:
         if allowed == "link" and self.kind == "self":
             found.append(f'{sub} allows only link posts: set kind = "link" in {where}')
         return found
+
+    def _flair_id(self) -> str | None:
+        """The link-flair template to submit with: ``flair_id`` as set, or the subreddit's one
+        template whose text is ``flair_text`` (case-insensitive), looked up once. Reddit
+        refuses ``flair_text`` without ``flair_id`` (400: praw's ``submit`` docstring,
+        praw-dev/asyncpraw#66). No such template, two of them, or a list the account may not
+        read, is a ``PostRejectedError`` saying what to set."""
+        if self.flair_id or not self.flair_text:
+            return self.flair_id
+        if self._resolved_flair is None:
+            sub = f"r/{self.subreddit}"
+            with self._translate("verify"):
+                subreddit = self._reddit().subreddit(self.subreddit)
+                try:
+                    templates = list(subreddit.flair.link_templates)
+                except prawcore.Forbidden:
+                    raise PostRejectedError(
+                        f"reddit {sub} does not let this account read its flairs, so"
+                        f" flair_text {self.flair_text!r} cannot be matched: set flair_id (the"
+                        " flair's id, from the subreddit's post form)",
+                        target=self.target,
+                    ) from None
+            wanted = self.flair_text.strip().casefold()
+            matching = [t for t in templates if str(t.get("text", "")).strip().casefold() == wanted]
+            offered = ", ".join(f"{t.get('text')!r} (flair_id {t.get('id')})" for t in templates)
+            if len(matching) != 1:
+                how = "none of" if not matching else "more than one of"
+                raise PostRejectedError(
+                    f"reddit {sub}: flair_text {self.flair_text!r} matches {how} its flairs:"
+                    f" {offered or 'it has none'}; set flair_id to the one to use",
+                    target=self.target,
+                )
+            self._resolved_flair = str(matching[0]["id"])
+        return self._resolved_flair
 
     def find_existing(self, post: Post) -> Published | None:
         """The account's recent submission to this subreddit with the post's URL (link

@@ -84,7 +84,7 @@ def target_lines(answers: Mapping[str, str]) -> list[str]:
         f"subreddit = {toml_string(answers.get('subreddit', ''))}",
         'kind = "link"                    # "link" (title + link) or "self" (text post)',
         'title = "{title}"',
-        '# flair_text = "Blog"            # some subreddits require flair',
+        '# flair_text = "Blog"            # some subreddits require flair (its id is looked up)',
         'min_interval = "10m"             # Reddit flags accounts that post links in bursts',
         "# A script app (reddit.com/prefs/apps) and the posting account.",
         *credential_lines(CREDENTIALS),

@@ -18,6 +18,7 @@ from bot.errors import (
     AuthError,
     DuplicatePostError,
     OutcomeUnknownError,
+    PostRejectedError,
     PublishError,
     RateLimitedError,
     TransientError,
@@ -380,3 +381,68 @@ def test_prawcore_logs_nothing_below_info(fake: FakeReddit) -> None:
         assert logger.getEffectiveLevel() >= logging.INFO
     finally:
         logger.setLevel(logging.NOTSET)
+
+
+# -- flair: Reddit needs flair_id whenever flair_text is sent --------------------------------
+def test_flair_text_alone_is_sent_with_the_id_of_the_template_of_that_text(
+    fake: FakeReddit,
+) -> None:
+    fake.set_flair_templates(hooks.SUBREDDIT, [("id-news", "News"), ("id-blog", "Blog post")])
+    adapter = adapter_for(fake, flair_text="blog POST")
+    adapter.publish(hooks.sample_post())
+    adapter.publish(hooks.sample_post().__class__(title="Again", link="https://b.example/2"))
+    forms = submits(fake)
+    assert [(f["flair_id"], f["flair_text"]) for f in forms] == 2 * [("id-blog", "blog POST")]
+    # looked up once per adapter
+    assert len(fake.requests_to("GET", f"/r/{hooks.SUBREDDIT}/api/link_flair_v2/?")) == 1
+
+
+def test_the_fake_refuses_flair_text_without_flair_id_as_reddit_does(fake: FakeReddit) -> None:
+    answer = requests.post(
+        f"{fake.url}/api/submit/",
+        data={"sr": hooks.SUBREDDIT, "kind": "link", "title": "T", "flair_text": "Blog"},
+        headers={"Authorization": f"bearer {fake.access_token}"},
+        timeout=5,
+    )
+    assert answer.status_code == 400
+    assert fake.submissions == []
+
+
+def test_a_subreddit_without_flairs_refuses_flair_text_in_words(fake: FakeReddit) -> None:
+    adapter = adapter_for(fake, flair_text="Blog")
+    fake.set_flair_templates(hooks.SUBREDDIT, [])
+    with pytest.raises(PostRejectedError) as raised:
+        adapter.publish(hooks.sample_post())
+    assert "matches none of its flairs: it has none" in str(raised.value)
+    assert submits(fake) == []
+
+
+@pytest.mark.parametrize(
+    ("templates", "says"),
+    [
+        (
+            [("id-news", "News")],
+            "flair_text 'Blog' matches none of its flairs: 'News' (flair_id id-news)",
+        ),
+        ([("a", "Blog"), ("b", "blog")], "matches more than one of its flairs"),
+    ],
+)
+def test_flair_text_without_exactly_one_template_is_refused_in_words(
+    fake: FakeReddit, templates: list[tuple[str, str]], says: str
+) -> None:
+    fake.set_flair_templates(hooks.SUBREDDIT, templates)
+    adapter = adapter_for(fake, flair_text="Blog")
+    with pytest.raises(PostRejectedError) as raised:
+        adapter.publish(hooks.sample_post())
+    assert says in str(raised.value) and "set flair_id" in str(raised.value)
+    assert submits(fake) == []
+    problems = adapter.problems()  # check --online says the same
+    assert any(says in problem for problem in problems)
+
+
+def test_a_refused_flair_list_says_to_set_flair_id(fake: FakeReddit) -> None:
+    fake.refuse_flair_templates(hooks.SUBREDDIT)
+    adapter = adapter_for(fake, flair_text="Blog")
+    with pytest.raises(PostRejectedError, match="does not let this account read its flairs"):
+        adapter.publish(hooks.sample_post())
+    assert submits(fake) == []

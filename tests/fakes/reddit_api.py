@@ -107,10 +107,12 @@ class FakeReddit(FakeServer):
         self.codes: dict[str, str] = {}  # code -> the redirect uri it was issued for
         self.deny_authorize = False
         self.rules: dict[str, dict[str, Any]] = {}
+        self.flair_templates: dict[str, list[tuple[str, str]] | None] = {}
         self.missing: set[str] = set()
         self.route("GET", "/api/v1/authorize", self._authorize)
         self.route("GET", r"/api/v1/(?P<sub>[^/]+)/post_requirements/?", self._post_requirements)
         self.route("GET", r"/r/(?P<sub>[^/]+)/about/?", self._about)
+        self.route("GET", r"/r/(?P<sub>[^/]+)/api/link_flair_v2/?", self._link_flair)
         self.route("POST", ROUTES["token"], self._token)
         self.route("POST", ROUTES["submit"], self._submit)
         self.route("GET", ROUTES["me"], self._me)
@@ -186,6 +188,40 @@ class FakeReddit(FakeServer):
             "submission_type": submission_type,
             "flair_required": flair_required,
         }
+
+    def set_flair_templates(self, name: str, templates: list[tuple[str, str]]) -> None:
+        """The subreddit's link-flair templates, as ``(id, text)``."""
+        self.flair_templates[name.lower()] = templates
+
+    def refuse_flair_templates(self, name: str) -> None:
+        """``link_flair_v2`` answers 403 (a list only some accounts may read)."""
+        self.flair_templates[name.lower()] = None
+
+    def _link_flair(self, request: Request) -> Response:
+        # GET /r/{sub}/api/link_flair_v2: a JSON list of templates, each with "id", "text",
+        # "text_editable", "type", "mod_only", ... (praw's SubredditLinkFlairTemplates; a
+        # template as a real answer shows it is quoted in ibid-11962/reddit-post-scheduler#1).
+        if not self._authorized(request):
+            return self._unauthorized()
+        templates = self.flair_templates.get(request.match["sub"].lower(), [])  # type: ignore[index]
+        if templates is None:
+            return Response(403, {"message": "Forbidden", "error": 403})
+        return Response(
+            200,
+            [
+                {
+                    "id": flair_id,
+                    "text": text,
+                    "text_editable": False,
+                    "type": "text",
+                    "mod_only": False,
+                    "allowable_content": "all",
+                    "css_class": "",
+                    "richtext": [],
+                }
+                for flair_id, text in templates
+            ],
+        )
 
     def missing_subreddit(self, name: str) -> None:
         self.missing.add(name.lower())
@@ -388,6 +424,10 @@ class FakeReddit(FakeServer):
         errors: list[list[str]] = []
         if self._api_errors:
             errors = self._api_errors.popleft()
+        elif form.get("flair_text") and not form.get("flair_id"):
+            # Reddit needs flair_id whenever flair_text is sent, and answers a bare 400
+            # otherwise (praw's submit docstring; praw-dev/asyncpraw#66).
+            return Response(400, b"")
         elif len(form.get("title", "")) > 300:
             errors = [["TOO_LONG", *API_ERRORS["TOO_LONG"]]]
         elif form.get("kind") == "link" and form.get("resubmit") != "True" and self._already(form):

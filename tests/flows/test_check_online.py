@@ -71,6 +71,14 @@ def test_subreddit_rules_that_refuse_the_targets_posts(
         feed_table("blog", blog.feed_url, ["reddit"]),
         reddit_target(reddit_api.url, 'kind = "self"\nflair_text = "Blog"'),
     )
+    # flair_text alone needs the subreddit's flair of that text (Reddit wants its id).
+    reddit_api.set_flair_templates(reddit_hooks.SUBREDDIT, [("id-news", "News")])
+    no_such_flair = _check(fixed)
+    assert no_such_flair.exit_code == 1
+    assert "flair_text 'Blog' matches none of its flairs: 'News' (flair_id id-news)" in (
+        no_such_flair.output
+    )
+    reddit_api.set_flair_templates(reddit_hooks.SUBREDDIT, [("id-blog", "Blog")])
     assert _check(fixed).exit_code == 0
 
     reddit_api.set_subreddit(reddit_hooks.SUBREDDIT, submission_type="link")
