@@ -27,6 +27,7 @@ from bot.model import (
     Decision,
     Delivery,
     DeliveryState,
+    Image,
     Limits,
     MediaFile,
     Post,
@@ -340,6 +341,25 @@ class Dispatcher:
             self._adapters[name] = self._open_adapter(name)
         return self._adapters[name]
 
+    def _download(self, image: Image) -> MediaFile | ImageError:
+        """The image, or, where it asks for a larger size of a picture and that cannot be
+        had, the picture as the feed gave it (``Image.fallback``); else why not."""
+        failed = ImageError(f"no image address for {image.url!r}")
+        for url in (image.url, image.fallback):
+            if not url:
+                continue
+            try:
+                return media.download_image(
+                    self._content_session,
+                    replace(image, url=url),
+                    max_bytes=self.config.bot.max_image_bytes,
+                )
+            except ImageError as error:
+                failed = error
+                if url == image.url and image.fallback:
+                    log.info("cannot get %s (%s); trying %s", url, error, image.fallback)
+        return failed
+
     def _media_for(self, delivery: Delivery, adapter: Any) -> MediaFile | None:
         image = delivery.post.image
         if image is None or not adapter.limits.max_media or self.dry_run:
@@ -349,12 +369,7 @@ class Dispatcher:
         with downloading:  # lanes that want the same image wait for one download
             found = self._images.get(image.url)
             if found is None:
-                try:
-                    found = media.download_image(
-                        self._content_session, image, max_bytes=self.config.bot.max_image_bytes
-                    )
-                except ImageError as error:
-                    found = error
+                found = self._download(image)
                 self._images[image.url] = found
         if isinstance(found, ImageError):
             with self._guard:  # the reason first, once; lanes that follow refer to it

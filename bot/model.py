@@ -42,6 +42,9 @@ class Image:
 
     url: str
     alt: str = ""
+    # The same picture where ``url`` asks for a larger size of it (a feed's 72 px thumbnail,
+    # say): what to fetch when the larger one cannot be.
+    fallback: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ import html
 import io
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -30,7 +30,7 @@ from feedparser.encodings import convert_to_utf8
 from bot.errors import FeedError
 from bot.feeds.fetch import Fetched
 from bot.model import Entry, Image
-from bot.text.html import first_image, title_text
+from bot.text.html import first_image_sized, title_text
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,17 @@ _ENTITY_REFERENCE = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
 
 
 # Blogger's size segment before the file name: /s72-c/, /s72-w640-c-h480/, /w640-h480/.
+# An image known to be smaller than this on its longer side is never chosen while a bigger
+# one (or one of unknown size) is there.
+SMALL_IMAGE_PX = 200
+# The size a thumbnail's URL is rewritten to ask for (Blogger's and Google's image servers
+# read it from the URL; the original stays as the fallback).
+LARGE_IMAGE = "s1600"
 _BLOGGER_SIZE = re.compile(r"/[swh]\d+(?:-[a-z]+\d*)*/(?=[^/]+$)")
 
 
 _BLOGGER_SIZE_PARAM = re.compile(r"=[swh]\d+(?:-[a-z]+\d*)*$")
+_IMAGE_SIZE = re.compile(r"/[swh]\d+(?:-[a-z]+\d*)*/(?=[^/]+$)|=[swh]\d+(?:-[a-z]+\d*)*$")
 
 
 # Attributes holding a URL that rendering reads (links, pictures, lazy-loaded pictures) or
@@ -666,36 +673,79 @@ def _date(raw: Any, key: str) -> datetime | None:
     return datetime.fromtimestamp(calendar.timegm(value), UTC)
 
 
-def _images(raw: Any, html: str, base: str) -> Iterable[Image]:
+def _images(raw: Any, html: str, base: str) -> list[Image]:
+    """The entry's images, the one to post first: the post's own (the first ``<img>`` of its
+    content, with its alt text), then ``media:content`` and image enclosures, then
+    ``media:thumbnail`` asked for at a large size (``/s72-c/`` -> ``/s1600/``, on any host,
+    the thumbnail itself as the fallback). An image known to be smaller than
+    ``SMALL_IMAGE_PX`` on its longer side (its ``width``/``height``, ``media:*`` attributes or
+    the size in its URL) goes last when another is there."""
+    found: list[tuple[int, int | None, Image]] = []
     seen: set[str] = set()
 
-    def add(url: str, alt: str = "") -> Iterable[Image]:
+    def add(
+        rank: int, url: str, *, alt: str = "", size: int | None = None, fallback: str = ""
+    ) -> None:
         try:
             url = urljoin(base, url.strip()) if url else ""
+            fallback = urljoin(base, fallback.strip()) if fallback else ""
         except ValueError:
             return
         if _is_web_url(url) and url not in seen:
             seen.add(url)
-            yield Image(url=url, alt=alt)
+            size = size if size is not None else _size_in_url(url)
+            found.append((rank, size, Image(url=url, alt=alt, fallback=fallback)))
 
-    for thumb in raw.get("media_thumbnail", []) or []:
-        yield from add(full_size_blogger_image(thumb.get("url", "")))
+    content = first_image_sized(html, base) if html else None
+    if content:
+        add(0, content[0], alt=content[1], size=content[2])
     for media in raw.get("media_content", []) or []:
         kind = media.get("type", "") or ""
         if kind.startswith("image/") or media.get("medium") == "image":
-            yield from add(media.get("url", ""))
+            add(1, media.get("url", ""), size=_longer_side(media))
     for link in raw.get("links", []) or []:
         if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/"):
-            yield from add(link.get("href", ""))
-    found = first_image(html, base) if html else None
-    if found:
-        yield from add(found[0], found[1])
+            add(2, link.get("href", ""))
+    for thumb in raw.get("media_thumbnail", []) or []:
+        url = thumb.get("url", "") or ""
+        larger = larger_image(url)
+        if larger != url:
+            add(3, larger, fallback=url)
+        else:
+            add(3, url, size=_longer_side(thumb))
+
+    def small(size: int | None) -> bool:
+        return size is not None and size < SMALL_IMAGE_PX
+
+    any_big = any(not small(size) for _, size, _ in found)
+    found.sort(key=lambda item: (any_big and small(item[1]), item[0]))
+    return [image for _, _, image in found]
 
 
-def full_size_blogger_image(url: str) -> str:
-    """Blogger's ``media:thumbnail`` is a 72 px crop (``/s72-c/``); ask for the full image."""
-    host = urlsplit(url).hostname or ""
-    if host.endswith(("blogspot.com", "googleusercontent.com", "bp.blogspot.com")):
-        url = _BLOGGER_SIZE.sub("/s1600/", url, count=1)
-        url = _BLOGGER_SIZE_PARAM.sub("=s1600", url)
-    return url
+def _longer_side(attributes: Mapping[str, Any]) -> int | None:
+    sides = []
+    for name in ("width", "height"):
+        try:
+            sides.append(int(str(attributes.get(name, "")).strip()))
+        except ValueError:
+            continue
+    return max(sides, default=None)
+
+
+def _size_in_url(url: str) -> int | None:
+    """The size an image server's URL asks for: ``/s72-c/``, ``=s72-c``, ``/w640-h480/``."""
+    match = _IMAGE_SIZE.search(url)
+    if match is None:
+        return None
+    return max(int(number) for number in re.findall(r"\d+", match.group()))
+
+
+def larger_image(url: str) -> str:
+    """``url`` asking for a large size where it names a small one the way Blogger's (and
+    Google's) image servers read it (``/s72-c/``, ``/w72-h72-p/``, ``=s72-c``), on any
+    host; else ``url`` as it is."""
+    size = _size_in_url(url)
+    if size is None or size >= SMALL_IMAGE_PX:
+        return url
+    url = _BLOGGER_SIZE.sub(f"/{LARGE_IMAGE}/", url, count=1)
+    return _BLOGGER_SIZE_PARAM.sub(f"={LARGE_IMAGE}", url)

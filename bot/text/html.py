@@ -700,7 +700,15 @@ def _absolute_http(url: str, base_url: str) -> str | None:
 
 
 def first_image(html: str, base_url: str = "") -> tuple[str, str] | None:
-    """``(absolute src, alt)`` of the first real ``<img>``, or None.
+    """``(absolute src, alt)`` of the first real ``<img>``, or None (see
+    :func:`first_image_sized`)."""
+    found = first_image_sized(html, base_url)
+    return (found[0], found[1]) if found else None
+
+
+def first_image_sized(html: str, base_url: str = "") -> tuple[str, str, int | None] | None:
+    """``(absolute src, alt, longer side in px if its width or height says)`` of the first
+    real ``<img>``, or None.
 
     Tracking pixels (a ``width`` or ``height`` of 0 or 1) and ``data:`` URIs are skipped; a
     lazy-loading ``data-src`` stands in for a placeholder ``src``. ``src`` is resolved
@@ -714,8 +722,16 @@ def first_image(html: str, base_url: str = "") -> tuple[str, str] | None:
         src = _image_src(node)
         url = _absolute_http(src, base_url) if src else None
         if url:
-            return url, _WS.sub(" ", _attr(node, "alt")).strip()
+            sides = [_pixels(_attr(node, name)) for name in ("width", "height")]
+            longer = max((side for side in sides if side is not None), default=None)
+            return url, _WS.sub(" ", _attr(node, "alt")).strip(), longer
     return None
+
+
+def _pixels(value: str) -> int | None:
+    """``"320"`` or ``"320px"`` as 320; anything else (``"100%"``, ``""``) as None."""
+    match = re.fullmatch(r"\s*(\d{1,5})(?:px)?\s*", value)
+    return int(match.group(1)) if match else None
 
 
 # -- excerpt ---------------------------------------------------------------------------------

@@ -101,12 +101,13 @@ def test_reddit_self_post_and_flair(
         tumblr_api,
         'kind = "self"\nflair_text = "Blog"\nbody = "{summary}\\n\\nRead more: {url}"',
     )
+    reddit_api.set_flair_templates(reddit_hooks.SUBREDDIT, [("id-blog", "Blog")])
     _run_once(path, clock)
     entry = blog.add_entry("Self post", '<p>See <a href="/about.html">about</a>.</p>')
     clock.advance(minutes=11)
     _run_once(path, clock)
     (submission,) = reddit_api.submissions
-    assert submission["flair_text"] == "Blog"
+    assert (submission["flair_id"], submission["flair_text"]) == ("id-blog", "Blog")
     assert f"[about]({blog.url}/about.html)" in submission["selftext"]
     assert submission["selftext"].endswith("Read more: " + blog.entry_url(entry))
 

@@ -186,3 +186,55 @@ def test_a_dripping_image_gives_up_at_fetch_deadline_and_the_post_goes_without_i
     assert not tweet["media_ids"] and x_api.media == {}
     assert len(images.requests) == 1 and 0 < images.dripped < len(PNG)
     assert f"cannot download {images.url}/slow.png within the deadline of 1 s" in caplog.text
+
+
+# -- which image, and its alt text (issue 18: the post's own image over a 72 px thumbnail) --
+def _png(_request: object) -> Response:
+    return Response(200, PNG, {"Content-Type": "image/png"})
+
+
+def _post_one_entry(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock, html: str, thumbnail: str = ""
+) -> None:
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url), bot=LOOPBACK_IMAGES
+    )
+    _run_once(path, clock)
+    blog.add_entry("Ripe", html, thumbnail=thumbnail)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+
+
+def test_a_blogger_entry_posts_its_own_image_with_its_alt_text_not_the_thumbnail(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, images: FakeServer, clock: Clock
+) -> None:
+    images.route("GET", "/img/s640/tomatoes.png", _png)
+    html = f'<p><img src="{images.url}/img/s640/tomatoes.png" alt="Ripe tomatoes"></p>'
+    _post_one_entry(tmp_path, blog, x_api, clock, html, f"{images.url}/img/s72-c/tomatoes.png")
+    (tweet,) = x_api.tweets
+    (media_id,) = tweet["media_ids"]
+    assert x_api.media[media_id]["alt"] == "Ripe tomatoes"
+    assert [r.path for r in images.requests] == ["/img/s640/tomatoes.png"]
+
+
+def test_a_thumbnail_is_asked_for_large_on_any_host_and_falls_back_to_itself(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, images: FakeServer, clock: Clock
+) -> None:
+    images.route("GET", "/img/s72-c/only.png", _png)  # the large size is not there (404)
+    _post_one_entry(
+        tmp_path, blog, x_api, clock, "<p>No picture here.</p>", f"{images.url}/img/s72-c/only.png"
+    )
+    (tweet,) = x_api.tweets
+    assert len(tweet["media_ids"]) == 1
+    assert [r.path for r in images.requests] == ["/img/s1600/only.png", "/img/s72-c/only.png"]
+
+
+def test_an_image_known_to_be_tiny_gives_way_to_a_bigger_one(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, images: FakeServer, clock: Clock
+) -> None:
+    images.route("GET", "/img/s1600/big.png", _png)
+    html = f'<p><img src="{images.url}/icon.png" width="48" height="48" alt="icon"></p>'
+    _post_one_entry(tmp_path, blog, x_api, clock, html, f"{images.url}/img/s72-c/big.png")
+    (tweet,) = x_api.tweets
+    assert len(tweet["media_ids"]) == 1
+    assert [r.path for r in images.requests] == ["/img/s1600/big.png"]

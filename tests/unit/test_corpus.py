@@ -53,9 +53,12 @@ consumer_secret = "${{X_CONSUMER_SECRET}}"
 access_token = "${{X_ACCESS_TOKEN}}"
 access_token_secret = "${{X_ACCESS_TOKEN_SECRET}}"
 
+# The corpus shows what each post would be: no spacing between posts (Reddit's default
+# would queue all but the first of each feed).
 [targets.reddit]
 platform = "reddit"
 subreddit = "corpus"
+min_interval = "0s"
 client_id = "${{REDDIT_CLIENT_ID}}"
 client_secret = "${{REDDIT_CLIENT_SECRET}}"
 username = "corpus_bot"
@@ -64,6 +67,7 @@ password = "${{REDDIT_PASSWORD}}"
 [targets.reddit-strict]
 platform = "reddit"
 subreddit = "corpus_links"
+min_interval = "0s"
 no_link = "skip"
 client_id = "${{REDDIT_CLIENT_ID}}"
 client_secret = "${{REDDIT_CLIENT_SECRET}}"

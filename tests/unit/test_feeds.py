@@ -37,10 +37,12 @@ def test_blogger_example_normalises() -> None:
     assert first.updated_at == datetime(2026, 11, 20, 17, 14, 3, 11000, tzinfo=UTC).replace(
         microsecond=0
     )
-    # media:thumbnail's 72 px crop becomes the full-size image; the <img> follows.
-    assert first.images[0].url.endswith("/s1600/pi-greenhouse.jpg")
-    assert "/s72-c/" not in first.images[0].url
-    assert first.images[-1].alt == "A Raspberry Pi in a lunch box next to tomato plants"
+    # The post's own <img>, with its alt text, comes first; media:thumbnail's 72 px crop
+    # follows, asked for at full size with the crop as its fallback.
+    assert first.images[0].url.endswith("/s320/pi-greenhouse.jpg")
+    assert first.images[0].alt == "A Raspberry Pi in a lunch box next to tomato plants"
+    assert first.images[-1].url.endswith("/s1600/pi-greenhouse.jpg")
+    assert first.images[-1].fallback.endswith("/s72-c/pi-greenhouse.jpg")
     assert "Raspberry Pi" in first.content_html
     assert parsed.entries[3].labels == ("Oil & Gas",)
 
