@@ -405,12 +405,24 @@ def _reason(response: requests.Response) -> str:
     return f"HTTP {response.status_code} {response.reason or ''}".strip()
 
 
+# The link X adds at the end of a post with media, to the media itself: its entity has a
+# ``media_key`` and an ``expanded_url`` ending ``/photo/1`` or ``/video/1`` (tweepy's recorded
+# cassette ``test_client_get_users_tweets.yaml``).
+_MEDIA_LINK = re.compile(r"/(?:photo|video)/\d+/?$")
+
+
 def _expanded(text: str, entities: object) -> str:
-    """A timeline post's text as it was sent: each ``t.co`` link back to its URL, unescaped."""
+    """A timeline post's text as it was sent: each ``t.co`` link back to its URL, the link X
+    appended to its media left out, unescaped."""
     urls = entities.get("urls") if isinstance(entities, dict) else None
     for url in urls or []:
-        if isinstance(url, dict) and url.get("url") and url.get("expanded_url"):
-            text = text.replace(str(url["url"]), str(url["expanded_url"]))
+        if not (isinstance(url, dict) and url.get("url")):
+            continue
+        expanded = str(url.get("expanded_url") or "")
+        if url.get("media_key") or _MEDIA_LINK.search(expanded):
+            text = text.replace(str(url["url"]), "")
+        elif expanded:
+            text = text.replace(str(url["url"]), expanded)
     return html.unescape(text)  # X shows &, < and > as HTML entities
 
 

@@ -511,6 +511,20 @@ def test_find_existing_after_a_duplicate_returns_the_earlier_post(
     assert set(listing.query["tweet.fields"][0].split(",")) >= {"entities", "created_at"}
 
 
+def test_a_post_with_an_image_is_found_again_though_x_appends_the_media_link(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    post = Post(text="A cat on a keyboard https://example.org/2026/05/cat")
+    published = adapter.publish(post, MediaFile(data=PNG, mime_type="image/png", alt="A cat"))
+    listed = fake._as_shown(fake.tweets[0], {"entities"})
+    (media_link,) = [u for u in listed["entities"]["urls"] if u.get("media_key")]
+    assert listed["text"].endswith(media_link["url"])
+    assert media_link["expanded_url"].endswith("/photo/1")
+
+    found = adapter.find_existing(post)
+    assert found is not None and found.remote_id == published.remote_id
+
+
 def test_find_existing_ignores_whitespace_and_asks_who_the_account_is_once(
     fake: FakeX, adapter: TwitterAdapter
 ) -> None:

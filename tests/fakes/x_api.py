@@ -446,6 +446,23 @@ class FakeX(FakeServer):
             shown += short
             last = end
         shown += text[last:]
+        if tweet.get("media_ids"):
+            # X appends the media's own link to a post with media: a t.co link whose entity
+            # carries ``media_key`` and an expanded_url ending /photo/1 (tweepy's recorded
+            # cassette test_client_get_users_tweets.yaml).
+            short = "https://t.co/" + hashlib.sha1(str(tweet["id"]).encode()).hexdigest()[:10]
+            shown += " " if shown else ""
+            urls.append(
+                {
+                    "start": len(shown),
+                    "end": len(shown) + len(short),
+                    "url": short,
+                    "expanded_url": f"https://x.com/{self.user['username']}/status/{tweet['id']}/photo/1",
+                    "display_url": f"pic.x.com/{short[-10:]}",
+                    "media_key": f"3_{tweet['media_ids'][0]}",
+                }
+            )
+            shown += short
         data: dict[str, Any] = {
             "id": tweet["id"],
             "text": shown,
