@@ -76,7 +76,9 @@ class WebhookAdapter:
         parts = urlsplit(url)
         where = parts.path + (f"?{parts.query}" if parts.query else "")
         # The URL's path may be a token (hooks.zapier.com/hooks/catch/...): never shown.
-        self._secrets = [secret, url, *self._headers.values(), *([where] if len(where) > 1 else [])]
+        # A header's value and its token alone ("Bearer TOKEN").
+        tokens = [part for v in self._headers.values() for part in (v, v.split()[-1] if v else v)]
+        self._secrets = [secret, url, *tokens, *([where] if len(where) > 1 else [])]
 
     def __repr__(self) -> str:
         return f"WebhookAdapter(target={self.target!r})"
