@@ -43,6 +43,7 @@ OWN_HEADERS = frozenset(
     {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length",
      "host", "transfer-encoding"}
 )  # fmt: skip
+_UNSET = re.compile(r"^<\w+ not set>$")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -87,7 +88,10 @@ class WebhookTarget(TargetSettings):
     @field_validator("secret")
     @classmethod
     def _standard_secret(cls, value: SecretStr) -> SecretStr:
-        secret_bytes(value.get_secret_value())
+        # `init` and `auth` check a config whose variables may be unset: the loader then
+        # puts "<NAME not set>" there, which is not the operator's mistake.
+        if not _UNSET.match(value.get_secret_value()):
+            secret_bytes(value.get_secret_value())
         return value
 
     @field_validator("headers")

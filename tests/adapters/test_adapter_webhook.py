@@ -433,3 +433,51 @@ def test_preview_shows_the_body(tmp_path: Path, blog: FakeBlog, fake: FakeReceiv
     assert result.exit_code == 0, result.output
     assert "webhook-id" in result.output and '"type": "entry.new"' in result.output
     assert fake.requests == []
+
+
+# -- init ----------------------------------------------------------------------------------
+def test_init_asks_for_the_url_and_writes_the_target(
+    tmp_path: Path, blog: FakeBlog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    blog.add_entry("Hooked")
+    result = CliRunner().invoke(
+        main,
+        ["init", "--blog", blog.url, "--to", "webhook"],
+        input="ftp://nope\nhttps://automation.example.org/hooks/blog\n",
+        env={},
+    )
+    assert result.exit_code == 0, result.output
+    assert "Webhook URL (where each new entry is POSTed): " in result.output
+    assert "'ftp://nope' is not a webhook URL" in result.output
+    text = (tmp_path / "feedrelay.toml").read_text()
+    assert (
+        '[targets.webhook]\nplatform = "webhook"\n'
+        'url = "https://automation.example.org/hooks/blog"\nsecret = "${WEBHOOK_SECRET}"\n'
+    ) in text
+    env = (tmp_path / ".env").read_text()
+    assert "whsec_" in env and "\nWEBHOOK_SECRET=\n" in env
+    config = load_config(tmp_path / "feedrelay.toml", environ={"WEBHOOK_SECRET": hooks.SECRET})
+    assert config.targets["webhook"].platform == "webhook"
+    url = "http://127.0.0.1:8080/h"
+    args = ["init", "--blog", blog.url, "--to", "webhooks", "--webhook-url", url, "--force"]
+    given = CliRunner().invoke(main, args, env={})  # no input: a question would abort
+    assert given.exit_code == 0, given.output
+    assert f'url = "{url}"' in (tmp_path / "feedrelay.toml").read_text()
+
+
+def test_the_env_comment_makes_a_valid_secret() -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    from adapters.webhook import setup
+    from adapters.webhook.spec import secret_bytes
+
+    command = shlex.split(setup.MAKE_SECRET)
+    made = subprocess.run(
+        [sys.executable, *command[1:]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert made.startswith("whsec_") and len(secret_bytes(made)) == 24
