@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import adapters
 from bot.config import config_path, load_config, parse_duration, template_fields
 from bot.errors import ConfigError
 from tests.conftest import REPO
@@ -327,14 +328,18 @@ def test_no_duration_is_longer_than_ten_years() -> None:
         parse_duration(float("nan"))
 
 
+# Every installed platform, as the messages list them.
+_PLATFORMS = ", ".join(repr(name) for name in sorted(adapters.platforms()))
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("3", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("[1, 2]", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("{ a = 1 }", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("true", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ('"twiter"', "must be one of 'reddit', 'tumblr', 'twitter', not 'twiter' (did you"),
+        ("3", f"must be one of {_PLATFORMS} (a string)"),
+        ("[1, 2]", f"must be one of {_PLATFORMS} (a string)"),
+        ("{ a = 1 }", f"must be one of {_PLATFORMS} (a string)"),
+        ("true", f"must be one of {_PLATFORMS} (a string)"),
+        ('"twiter"', f"must be one of {_PLATFORMS}, not 'twiter' (did you"),
     ],
 )
 def test_a_platform_of_any_type_gets_words(tmp_path: Path, value: str, problem: str) -> None:
@@ -349,8 +354,8 @@ def test_a_target_without_platform_says_it_is_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(path, environ=ENV)
     assert (
-        "targets.x.platform: required key is missing (one of 'reddit', 'tumblr', 'twitter')"
-        " (line 5)" in raised.value.problems
+        f"targets.x.platform: required key is missing (one of {_PLATFORMS}) (line 5)"
+        in raised.value.problems
     )
 
 
