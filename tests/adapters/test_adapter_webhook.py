@@ -481,3 +481,35 @@ def test_the_env_comment_makes_a_valid_secret() -> None:
         [sys.executable, *command[1:]], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert made.startswith("whsec_") and len(secret_bytes(made)) == 24
+
+
+# -- docs/webhooks.md ------------------------------------------------------------------------
+DOC = REPO / "docs" / "webhooks.md"
+
+
+def test_the_docs_worked_example_is_correctly_signed() -> None:
+    text = DOC.read_text()
+    secret = re.search(r"with the secret\n`(whsec_[^`]+)`", text)
+    request = re.search(r"```http\n(.*?)\n\n(.*?)\n```", text, re.S)
+    assert secret and request
+    headers = dict(line.split(": ", 1) for line in request.group(1).splitlines()[1:])
+    body = request.group(2).encode()
+    assert headers["webhook-signature"] == expected_signature(
+        secret.group(1), headers["webhook-id"], headers["webhook-timestamp"], body
+    )
+    assert json.loads(body)["id"] == headers["webhook-id"]
+
+
+def test_the_docs_verifying_snippet_accepts_a_delivery_and_refuses_a_change(
+    fake: FakeReceiver, adapter: WebhookAdapter
+) -> None:
+    code = re.search(
+        r"```python\n(import base64, hashlib, hmac, time\n.*?)```", DOC.read_text(), re.S
+    )
+    assert code
+    space: dict[str, Any] = {}
+    exec(code.group(1), space)
+    adapter.publish(hooks.sample_post())
+    [sent] = fake.requests_to(*hooks.CREATE)
+    assert space["verified"](hooks.SECRET, sent.body, sent.headers)
+    assert not space["verified"](hooks.SECRET, sent.body + b" ", sent.headers)
