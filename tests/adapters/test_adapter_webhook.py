@@ -364,6 +364,12 @@ def test_run_once_delivers_each_entry_once_and_history_shows_the_url(
     assert row["remote_id"] == fake.accepted[0]["id"]
     assert row["remote_url"] == f"https://automation.example.org/runs/{row['remote_id']}"
     assert fake.accepted[0]["body"]["data"]["labels"] == ["Rust"]
+    # A forced repost is a new delivery: a new webhook-id, taken as a new one.
+    forced = run("post", blog.entry_url(entry), "--to", "hook", "--force")
+    assert forced.exit_code == 0, forced.output
+    first, second = fake.accepted
+    assert second["body"]["data"]["link"] == blog.entry_url(entry)
+    assert second["webhook_id"] != first["webhook_id"]
     for output in (checked.output, result.output, run("status").output):
         for secret in hooks.SECRETS:
             assert secret not in output
