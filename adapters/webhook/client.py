@@ -164,8 +164,7 @@ class WebhookAdapter:
         if status == 410:
             return AuthError(
                 f"{message}; the receiver is gone and wants no more deliveries: set a new url"
-                f" in [targets.{target}] (or remove the target), then `feedrelay resume {target}`"
-                " if the url stays",
+                f" in [targets.{target}], or remove the target",
                 target=target,
             )
         if status in PERMANENT_REDIRECTS:
