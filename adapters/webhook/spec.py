@@ -85,6 +85,13 @@ class WebhookTarget(TargetSettings):
     def _webhook_url(cls, value: str) -> str:
         return setup.webhook_url(value)
 
+    @field_validator("api_base")
+    @classmethod
+    def _no_api_base(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("a webhook has no API host: its whole address is url")
+        return value
+
     @field_validator("secret")
     @classmethod
     def _standard_secret(cls, value: SecretStr) -> SecretStr:

@@ -289,6 +289,7 @@ def _settings(**values: Any) -> WebhookTarget:
         ({"headers": {"Bad Name": "x"}}, "is not a header name"),
         ({"headers": {"X-A": "a\r\nb"}}, "line break"),
         ({"check": "ping"}, "'head' or 'none'"),
+        ({"api_base": "http://127.0.0.1:1"}, "its whole address is url"),
     ],
 )
 def test_settings_are_checked(values: dict[str, Any], says: str) -> None:
