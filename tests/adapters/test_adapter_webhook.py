@@ -159,6 +159,7 @@ def test_a_retry_sends_the_same_id_and_body_and_the_receiver_drops_it(
     assert first.header("webhook-id") == second.header("webhook-id") == post.slug
     assert first.body == second.body
     assert len(fake.accepted) == 1 and [r["webhook_id"] for r in fake.repeats] == [post.slug]
+    assert fake.repeats[0]["same_body"]
     assert again.remote_id == fake.accepted[0]["id"]
 
 

@@ -8,7 +8,8 @@ spec and not with the sender's signing library, so that the two check each other
 - one of the space-separated signatures is ``v1,`` + base64 HMAC-SHA256 of
   ``msg_id.timestamp.payload`` under the secret (the bytes after ``whsec_``, base64-decoded),
   compared in constant time;
-- a repeated ``webhook-id`` is dropped (answered as before, recorded in ``repeats``).
+- a repeated ``webhook-id`` is dropped (answered as before, recorded in ``repeats`` with
+  whether its body was the same bytes).
 
 A delivery that fails a check is answered 401 and kept in ``refused`` with why.
 """
@@ -67,9 +68,12 @@ class FakeReceiver(FakeServer):
             "HEAD", path, lambda request: Response(self.head_status, headers={"Allow": "POST"})
         )
 
-    def __enter__(self) -> FakeReceiver:
-        self.start()
+    def start(self) -> FakeReceiver:
+        super().start()
         return self
+
+    def __enter__(self) -> FakeReceiver:
+        return self.start()
 
     # -- builders ----------------------------------------------------------------------
     def fail_next(
@@ -133,7 +137,14 @@ class FakeReceiver(FakeServer):
         msg_id = request.header("webhook-id")
         with self._lock:
             if msg_id in self._answers:
-                self.repeats.append({"webhook_id": msg_id, "body": request.json()})
+                first = next(a for a in self.accepted if a["webhook_id"] == msg_id)
+                self.repeats.append(
+                    {
+                        "webhook_id": msg_id,
+                        "body": request.json(),
+                        "same_body": request.body == first["raw"],
+                    }
+                )
                 answer = self._answers[msg_id]
             else:
                 number = next(self._ids)

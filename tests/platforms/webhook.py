@@ -2,7 +2,7 @@
 
 The receiver drops a repeated ``webhook-id``: "went out once" means ``accepted`` (what it
 took, each delivery once) has each entry once, and every repeat carried a ``webhook-id`` it
-had taken (``fake.repeats``).
+had taken, with the same body (``fake.repeats``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ CREATE = ("POST", PATH)
 
 def start_fake(**options: Any) -> FakeReceiver:
     defaults: dict[str, Any] = {"secret": SECRET, "path": PATH, "headers": HEADERS}
-    return FakeReceiver(**(defaults | options)).start()  # type: ignore[return-value]
+    return FakeReceiver(**(defaults | options)).start()
 
 
 def make_adapter(fake: FakeReceiver, **options: Any) -> WebhookAdapter:
