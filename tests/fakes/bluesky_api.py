@@ -287,8 +287,14 @@ class FakeBluesky(FakeServer):
         refused = self._refused(request)
         if refused is not None:
             return refused
-        body = {"handle": self.handle, "did": self.did, "didDoc": self._did_doc(),
-                "email": "bot@example.org", "emailConfirmed": True, "active": self.active}  # fmt: skip
+        body = {
+            "handle": self.handle,
+            "did": self.did,
+            "didDoc": self._did_doc(),
+            "email": "bot@example.org",
+            "emailConfirmed": True,
+            "active": self.active,
+        }
         if not self.active:
             body["status"] = "deactivated"
         return Response(200, body)
@@ -348,13 +354,19 @@ class FakeBluesky(FakeServer):
         self.hour_remaining -= CREATE_POINTS
         if self._after_accept:
             return self._after_accept.popleft()
-        return Response(
-            200,
-            {"uri": stored["uri"], "cid": stored["cid"],
-             "commit": {"cid": _cid(stored["cid"].encode()), "rev": rkey}, "validationStatus": "valid"},
-            {"RateLimit-Limit": str(HOUR_POINTS), "RateLimit-Remaining": str(self.hour_remaining),
-             "RateLimit-Reset": str(int(time.time()) + 3600), "RateLimit-Policy": f"{HOUR_POINTS};w=3600"},
-        )  # fmt: skip
+        answer = {
+            "uri": stored["uri"],
+            "cid": stored["cid"],
+            "commit": {"cid": _cid(stored["cid"].encode()), "rev": rkey},
+            "validationStatus": "valid",
+        }
+        headers = {
+            "RateLimit-Limit": str(HOUR_POINTS),
+            "RateLimit-Remaining": str(self.hour_remaining),
+            "RateLimit-Reset": str(int(time.time()) + 3600),
+            "RateLimit-Policy": f"{HOUR_POINTS};w=3600",
+        }
+        return Response(200, answer, headers)
 
     def _problem(self, record: dict[str, Any]) -> tuple[int, str, str] | None:
         def invalid(what: str) -> tuple[int, str, str]:
@@ -403,8 +415,9 @@ class FakeBluesky(FakeServer):
                 if blob is None:
                     return 400, "InvalidRequest", f"Could not find blob: {cid}"
                 if blob["size"] > THUMB_MAX_SIZE:
-                    return (400, "BlobTooLarge", f"This file is too large. It is {blob['size'] / 1e6:.2f}MB"
-                            " but the maximum size is 1MB.")  # fmt: skip
+                    size = f"{blob['size'] / 1e6:.2f}MB"
+                    why = f"This file is too large. It is {size} but the maximum size is 1MB."
+                    return 400, "BlobTooLarge", why
                 if not str(blob["mimeType"]).startswith("image/"):
                     return (
                         400,
