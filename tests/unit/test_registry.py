@@ -15,7 +15,7 @@ from tests.platforms import twitter as x_hooks
 
 
 def test_every_platform_has_a_spec_named_like_its_registry_key() -> None:
-    assert adapters.platforms()[:3] == ["reddit", "tumblr", "twitter"]
+    assert adapters.platforms()[:4] == ["bluesky", "reddit", "tumblr", "twitter"]
     for name in adapters.platforms():
         found = adapters.spec(name)
         assert isinstance(found, PlatformSpec)
