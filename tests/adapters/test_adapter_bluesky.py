@@ -623,3 +623,42 @@ def test_run_once_posts_to_bluesky_and_history_shows_the_url(
     # check --online works on a dry-run store, which keeps nothing: its own login; the runs
     # then share one stored session.
     assert fake.logins == 2
+
+
+def test_init_asks_the_handle_and_auth_checks_the_app_password(
+    tmp_path: Path, fake: FakeBluesky, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with FakeBlog() as blog:
+        blog.add_entry("Old news")
+        made = CliRunner().invoke(
+            main,
+            ["init", "--blog", blog.url, "--to", "bluesky"],
+            input="not a handle\n@Feedrelay.bsky.social\n",
+        )
+        assert made.exit_code == 0, made.output
+        assert "Bluesky handle (name.bsky.social): " in made.output
+        assert "is not a Bluesky handle" in made.output
+        config = tmp_path / "feedrelay.toml"
+        text = config.read_text()
+        assert '[targets.bluesky]\nplatform = "bluesky"\nhandle = "feedrelay.bsky.social"' in text
+        assert 'app_password = "${BLUESKY_APP_PASSWORD}"' in text
+        assert "BLUESKY_APP_PASSWORD=" in (tmp_path / ".env").read_text()
+        config.write_text(
+            text.replace('# api_base = "http://127.0.0.1:8080"', f'api_base = "{fake.url}"')
+        )
+        checked = CliRunner().invoke(main, ["auth", "bluesky"], env=hooks.ENV)
+        assert checked.exit_code == 0, checked.output
+        assert "posting as @feedrelay.bsky.social" in checked.output
+        assert hooks.APP_PASSWORD not in checked.output
+        refused = CliRunner().invoke(
+            main, ["auth", "bluesky"], env={"BLUESKY_APP_PASSWORD": "wrong-password-42"}
+        )
+        assert refused.exit_code != 0
+        assert "Invalid identifier or password" in refused.output
+        bare = CliRunner().invoke(
+            main,
+            ["auth", "bluesky", "--handle", hooks.HANDLE, "--app-password", hooks.APP_PASSWORD,
+             "--service", fake.url],
+        )  # fmt: skip
+        assert bare.exit_code == 0, bare.output
