@@ -237,7 +237,10 @@ class BlueskyAdapter:
                 creates=True,
             )
         except _ServerError as error:
-            found = self._read_back(rkey)
+            try:
+                found = self._read_back(rkey)
+            except PublishError:
+                found = None  # the outcome stays unknown: the core looks again later
             if found is None:
                 raise error.translated from error.__cause__
             log.info(
@@ -457,11 +460,8 @@ class BlueskyAdapter:
         data = models.ComAtprotoServerCreateSession.Data(
             identifier=self.handle, password=self._password
         )
-        try:
-            with self._errors("log in", creates=False, login=True):
-                answer = self._client.com.atproto.server.create_session(data)
-        except _TokenRefused as error:
-            raise AuthError(str(error), target=self.target) from error
+        with self._errors("log in", creates=False, login=True):
+            answer = self._client.com.atproto.server.create_session(data)
         log.info("bluesky: %s: logged in as @%s (a new session)", self.target, answer.handle)
         return self._keep(raw, _Session.of(answer, service=self.service, login=self.handle))
 

@@ -662,3 +662,13 @@ def test_init_asks_the_handle_and_auth_checks_the_app_password(
              "--service", fake.url],
         )  # fmt: skip
         assert bare.exit_code == 0, bare.output
+
+
+def test_a_500_whose_read_back_fails_stays_unknown(
+    fake: FakeBluesky, adapter: BlueskyAdapter
+) -> None:
+    fake.fail_next(500, "InternalServerError", "Internal Server Error")
+    fake.fail_next(503, "InternalServerError", method="com.atproto.repo.getRecord")
+    error = publish_error(adapter)
+    assert type(error) is OutcomeUnknownError
+    assert "500 InternalServerError" in str(error)

@@ -330,11 +330,11 @@ def test_no_duration_is_longer_than_ten_years() -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("3", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("[1, 2]", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("{ a = 1 }", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("true", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ('"twiter"', "must be one of 'reddit', 'tumblr', 'twitter', not 'twiter' (did you"),
+        ("3", "must be one of 'bluesky', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ("[1, 2]", "must be one of 'bluesky', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ("{ a = 1 }", "must be one of 'bluesky', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ("true", "must be one of 'bluesky', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ('"twiter"', "must be one of 'bluesky', 'reddit', 'tumblr', 'twitter', not 'twiter' (did you"),
     ],
 )
 def test_a_platform_of_any_type_gets_words(tmp_path: Path, value: str, problem: str) -> None:
@@ -349,7 +349,7 @@ def test_a_target_without_platform_says_it_is_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(path, environ=ENV)
     assert (
-        "targets.x.platform: required key is missing (one of 'reddit', 'tumblr', 'twitter')"
+        "targets.x.platform: required key is missing (one of 'bluesky', 'reddit', 'tumblr', 'twitter')"
         " (line 5)" in raised.value.problems
     )
 
