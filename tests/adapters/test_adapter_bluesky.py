@@ -672,3 +672,57 @@ def test_a_500_whose_read_back_fails_stays_unknown(
     error = publish_error(adapter)
     assert type(error) is OutcomeUnknownError
     assert "500 InternalServerError" in str(error)
+
+
+# -- the crash suite, on Bluesky ------------------------------------------------------------
+def _feedrelay(path: Path, *args: str, failpoint: str | None = None) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    from bot.failpoints import ENV_VAR
+
+    env = {**os.environ, **hooks.ENV}
+    env.pop(ENV_VAR, None)
+    if failpoint:
+        env[ENV_VAR] = failpoint
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after-claim", "after-response", "mid-fetch"])
+def test_killed_at_a_failpoint_then_restarted_posts_each_entry_once(
+    tmp_path: Path, fake: FakeBluesky, clock: Any, point: str
+) -> None:
+    from tests.conftest import open_app
+
+    with FakeBlog() as blog:
+        entries = [blog.add_entry("First of two"), blog.add_entry("Second of two")]
+        path = write_config(
+            tmp_path,
+            feed_table("blog", blog.feed_url, ["target"], backfill=2),
+            hooks.target_table(fake.url, name="target"),
+        )
+        crashed = _feedrelay(path, "run", failpoint=point)
+        assert crashed.returncode == -9, crashed.stderr
+        restarted = _feedrelay(path, "run", "--once")
+        assert restarted.returncode == 0, restarted.stderr
+        assert "Traceback" not in restarted.stderr
+        for _ in range(4):
+            clock.advance(minutes=30)
+            with open_app(path, clock, hooks.ENV) as app:
+                app.poll_due_feeds()
+                app.dispatch_due()
+        expected = sorted(blog.entry_url(entry) for entry in entries)
+        with open_app(path, clock, hooks.ENV) as app:
+            states = sorted(d.state.value for d in app.history())
+    assert sorted(hooks.posted_links(fake)) == expected
+    assert states == ["posted", "posted"]
+    assert len({made["uri"] for made in fake.created}) == 2
+    assert fake.logins == 1  # the crashed run's session was kept and reused
