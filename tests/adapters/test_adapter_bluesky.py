@@ -726,3 +726,29 @@ def test_killed_at_a_failpoint_then_restarted_posts_each_entry_once(
     assert states == ["posted", "posted"]
     assert len({made["uri"] for made in fake.created}) == 2
     assert fake.logins == 1  # the crashed run's session was kept and reused
+
+
+def test_a_runner_that_lost_the_refresh_race_uses_the_winners_session(fake: FakeBluesky) -> None:
+    from adapters.bluesky.client import _Session
+
+    memory = LocalMemory()
+    winner, loser = hooks.make_adapter(fake, memory=memory), hooks.make_adapter(fake, memory=memory)
+    winner.verify()
+    loser.verify()
+    read_by_both = memory.get(SESSION_KEY)
+    seen = _Session.parse(read_by_both, service=fake.url, login=hooks.HANDLE)
+    assert seen is not None
+    winner._ensure_session(stale=True)  # refreshes and stores first
+    taken = loser._refresh(read_by_both, seen)  # its refresh token was just rotated
+    assert taken.encode() == memory.get(SESSION_KEY)
+    assert fake.logins == 1
+    loser.verify()
+    assert len(fake.refreshes) == 2  # the winner's, and the loser's refused attempt
+
+
+def test_a_link_too_long_for_the_text_is_skipped_with_the_reason() -> None:
+    spec = adapters.spec("bluesky")
+    settings = BlueskyTarget(platform="bluesky", handle=hooks.HANDLE, app_password="x")
+    long_link = "https://blog.example/" + "a" * 400
+    result = render(entry("Title", link=long_link), spec.render, spec.options(settings), LIMITS)
+    assert result.skip_reason is not None and "without cutting the link" in result.skip_reason
