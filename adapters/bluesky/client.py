@@ -172,6 +172,10 @@ class _Session:
     def pds(self) -> str:
         return self.data["pds"]
 
+    def expired(self, now: datetime) -> bool:
+        expiry = _jwt_expiry(self.access)
+        return expiry is None or expiry <= now
+
     def fresh(self, now: datetime) -> bool:
         expiry = _jwt_expiry(self.access)
         return expiry is not None and expiry - REFRESH_MARGIN > now
@@ -409,8 +413,16 @@ class BlueskyAdapter:
         found = _Session.parse(raw, service=self.service, login=self.handle)
         if found is None:
             found = self._login(raw)
-        elif (stale and raw == self._stored) or not found.fresh(now):
+        elif stale and raw == self._stored:
             found = self._refresh(raw, found)
+        elif not found.fresh(now):
+            try:
+                found = self._refresh(raw, found)
+            except TransientError:
+                if found.expired(now):
+                    raise
+                # Bluesky could not be reached to refresh; the token still works a while.
+                self._stored = raw
         else:
             self._stored = raw
         self._use(found)
@@ -526,7 +538,11 @@ class BlueskyAdapter:
                 raise RateLimitedError(said, target=self.target, retry_at=when) from e
             if name in _TOKEN_ERRORS and not login:
                 raise _TokenRefused(said) from e
-            if not_found and status == 400 and name in ("RecordNotFound", ""):
+            if (
+                not_found
+                and status == 400
+                and (name == "RecordNotFound" or message.startswith("Could not locate record"))
+            ):
                 raise _NotFound(said) from e
             if isinstance(e, UnauthorizedError):
                 if login:

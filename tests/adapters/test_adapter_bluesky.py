@@ -752,3 +752,15 @@ def test_a_link_too_long_for_the_text_is_skipped_with_the_reason() -> None:
     long_link = "https://blog.example/" + "a" * 400
     result = render(entry("Title", link=long_link), spec.render, spec.options(settings), LIMITS)
     assert result.skip_reason is not None and "without cutting the link" in result.skip_reason
+
+
+def test_a_refresh_that_cannot_reach_bluesky_keeps_a_token_that_still_works(
+    fake: FakeBluesky,
+) -> None:
+    fake.access_ttl = 120  # inside the refresh margin, not yet expired
+    memory = LocalMemory()
+    adapter = hooks.make_adapter(fake, memory=memory)
+    adapter.verify()
+    fake.drop_next(method="com.atproto.server.refreshSession")
+    adapter.publish(hooks.sample_post())
+    assert len(fake.created) == 1 and fake.logins == 1
