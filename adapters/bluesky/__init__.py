@@ -1,0 +1,2 @@
+"""Bluesky: ``spec`` (what the core needs, no platform library), ``client`` (the AT Protocol,
+over MarshalX's ``atproto`` SDK)."""
