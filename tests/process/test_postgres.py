@@ -88,7 +88,7 @@ def test_three_daemons_share_the_work_and_survive_one_killed_mid_post(
         tmp_path,
         feed_table("blog", blog.feed_url, ["x", "reddit", "tumblr"]),
         x_target(x_api.url),
-        reddit_target(reddit_api.url),
+        reddit_target(reddit_api.url, 'min_interval = "0s"  # many posts at once: no spacing'),
         tumblr_target(tumblr_api.url),
     )
     text = path.read_text().replace('"state.sqlite"', f'"{postgres_url}"\nclaim_lease = "3s"')
