@@ -62,6 +62,7 @@ def run(auth: AuthRun) -> AuthResult:
     redirect = f"http://127.0.0.1:{port}/" if port else OOB
     allow_http = instance.startswith("http://")  # a loopback fake or a local test server
     session = make_session()
+    receiver: _CodeReceiver | None = None
     try:
         with _errors(instance):
             client_id, client_secret = Mastodon.create_app(
@@ -86,13 +87,15 @@ def run(auth: AuthRun) -> AuthResult:
             url = client.auth_request_url(
                 redirect_uris=redirect, scopes=SCOPES, state=state, allow_http=allow_http
             )
+        if port:  # listening before the address is shown
+            receiver = _CodeReceiver(int(port), state)
         auth.echo(
             f"Open this address, log in as the account to post with, and authorise {APP_NAME}:"
         )
         auth.echo(f"  {url}")
-        if port:
+        if receiver is not None:
             auth.echo(f"Waiting for the instance to send your browser to {redirect} ...")
-            code = _receive_code(int(port), state)
+            code = receiver.wait()
         else:
             code = auth.prompt("The authorization code the instance shows").strip()
         if not code:
@@ -102,6 +105,8 @@ def run(auth: AuthRun) -> AuthResult:
                 code=code, redirect_uri=redirect, scopes=SCOPES, allow_http=allow_http
             )
     finally:
+        if receiver is not None:
+            receiver.close()
         session.close()
 
     def open_adapter() -> Adapter:
@@ -153,37 +158,51 @@ class _errors:
             raise TransientError(f"could not reach {self.instance}: {error}") from error
 
 
-def _receive_code(port: int, state: str) -> str:
-    """The ``code`` of the one request the instance sends the browser to on loopback."""
-    received: dict[str, str] = {}
-    done = threading.Event()
+class _CodeReceiver:
+    """A one-shot loopback server for the ``code`` the instance sends the browser back with
+    (listening before the address is shown, so no answer can come too early)."""
 
-    class _Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = parse_qs(urlsplit(self.path).query)
-            if (query.get("state") or [""])[0] == state and query.get("code"):
-                received["code"] = query["code"][0]
-                body = b"FeedRelay has the code: you may close this page."
-                done.set()
-            else:
-                body = b"This is not the answer FeedRelay waits for."
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def __init__(self, port: int, state: str) -> None:
+        self.port = port
+        self.received: dict[str, str] = {}
+        self.done = threading.Event()
+        receiver = self
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+        class _Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                if (query.get("state") or [""])[0] == state and query.get("code"):
+                    receiver.received["code"] = query["code"][0]
+                    body = b"FeedRelay has the code: you may close this page."
+                    receiver.done.set()
+                else:
+                    body = b"This is not the answer FeedRelay waits for."
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-    server = HTTPServer(("127.0.0.1", port), _Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    try:
-        if not done.wait(REDIRECT_WAIT_S):
-            raise SetupError(f"no answer on 127.0.0.1:{port} in {REDIRECT_WAIT_S:.0f} s")
-    finally:
-        server.shutdown()
-        server.server_close()
-    return received["code"]
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        try:
+            self.server = HTTPServer(("127.0.0.1", port), _Handler)
+        except OSError as e:
+            raise SetupError(f"cannot listen on 127.0.0.1:{port} ({e}): choose another port") from e
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self.thread.start()
+
+    def wait(self) -> str:
+        if not self.done.wait(REDIRECT_WAIT_S):
+            raise SetupError(
+                f"no answer on 127.0.0.1:{self.port} in {REDIRECT_WAIT_S:.0f} s: run"
+                " `feedrelay auth mastodon` again, or paste the code (without --redirect-port)"
+            )
+        return self.received["code"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
