@@ -48,7 +48,7 @@ def test_init_in_a_terminal_then_check_online(
     term.expect(r"title: Field Notes, 2 entries")
     term.expect(r"newest: Tomatoes & blight")
     term.answer(r"Post to which platforms .*\[twitter\]: ", "twitter, myspace")
-    term.expect(r"unknown platform myspace: choose from reddit, tumblr, twitter")
+    term.expect(r"unknown platform myspace: choose from mastodon, reddit, tumblr, twitter")
     term.answer(r"Post to which platforms", "x,reddit")
     term.answer(r"Subreddit \(r/NAME\): ", "r/feedrelay test")
     term.expect(r"is not a subreddit name: give it as in reddit.com/r/NAME")
@@ -139,7 +139,7 @@ def test_init_finds_bloggers_feed_when_the_page_names_none(tmp_path: Path, blog:
         (["--yes"], "--yes needs --blog URL"),
         (
             ["--to", "twitter,myspace"],
-            "unknown platform myspace: choose from reddit, tumblr, twitter",
+            "unknown platform myspace: choose from mastodon, reddit, tumblr, twitter",
         ),
         (["--to", "reddit", "--yes"], "--yes needs --subreddit"),
         (["--to", "reddit", "--subreddit", "r/a b"], "is not a subreddit name: give it as in"),

@@ -330,11 +330,14 @@ def test_no_duration_is_longer_than_ten_years() -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("3", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("[1, 2]", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("{ a = 1 }", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ("true", "must be one of 'reddit', 'tumblr', 'twitter' (a string)"),
-        ('"twiter"', "must be one of 'reddit', 'tumblr', 'twitter', not 'twiter' (did you"),
+        ("3", "must be one of 'mastodon', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ("[1, 2]", "must be one of 'mastodon', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ("{ a = 1 }", "must be one of 'mastodon', 'reddit', 'tumblr', 'twitter' (a string)"),
+        ("true", "must be one of 'mastodon', 'reddit', 'tumblr', 'twitter' (a string)"),
+        (
+            '"twiter"',
+            "must be one of 'mastodon', 'reddit', 'tumblr', 'twitter', not 'twiter' (did you",
+        ),
     ],
 )
 def test_a_platform_of_any_type_gets_words(tmp_path: Path, value: str, problem: str) -> None:
@@ -349,8 +352,8 @@ def test_a_target_without_platform_says_it_is_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(path, environ=ENV)
     assert (
-        "targets.x.platform: required key is missing (one of 'reddit', 'tumblr', 'twitter')"
-        " (line 5)" in raised.value.problems
+        "targets.x.platform: required key is missing"
+        " (one of 'mastodon', 'reddit', 'tumblr', 'twitter') (line 5)" in raised.value.problems
     )
 
 
