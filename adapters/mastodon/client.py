@@ -96,6 +96,7 @@ STATUSES_PAGE = 40  # the most GET /api/v1/accounts/:id/statuses returns at once
 CLOCK_SKEW = timedelta(minutes=10)
 NOT_READY = "not finished processing"  # media_attachments.validations.not_ready
 WRITE_SCOPES = ("write:statuses", "write:media")
+READ_SCOPES = ("read:accounts", "read:statuses")  # verify, and look for earlier statuses
 
 
 class MastodonAdapter:
@@ -201,6 +202,13 @@ class MastodonAdapter:
                     f" {' '.join(sorted(granted)) or 'none'}): make a new one with"
                     " `feedrelay auth mastodon`, which asks for write:statuses and write:media"
                 )
+            unread = [s for s in READ_SCOPES if s not in granted and "read" not in granted]
+            if unread:
+                found.append(
+                    f"the token may not {' or '.join(unread)}: after a lost answer FeedRelay"
+                    " cannot look for the status, and such a post waits for `feedrelay"
+                    " resolve`; make a new token with `feedrelay auth mastodon`"
+                )
         max_characters, _ = self._instance_limits(fresh=True)
         if max_characters < self.max_characters:
             found.append(
@@ -214,10 +222,10 @@ class MastodonAdapter:
         """The account's recent status with ``post``'s text and content warning, made after
         the post was rendered (its key says when), or ``None`` if there is none among the
         last 40. Raises ``RateLimitedError`` or ``TransientError`` when it cannot tell."""
-        account_id = self._me()["id"]
         since = rendered_at(post.slug)
         wanted, warning = _comparable(post.text), _comparable(post.title)
         try:
+            account_id = self._me()["id"]
             with self._errors("read"):
                 statuses: Any = self._client.account_statuses(
                     account_id, limit=STATUSES_PAGE, exclude_reblogs=True

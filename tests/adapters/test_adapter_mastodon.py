@@ -249,3 +249,12 @@ def test_a_rendered_entry_goes_out_as_rendered(fake: FakeMastodon) -> None:
     (status,) = fake.statuses
     assert status["spoiler_text"] == "Long"
     assert entry.link in status["content"]
+
+
+def test_problems_say_a_token_without_read_scopes_cannot_reconcile() -> None:
+    with hooks.start_fake(scopes=("write",)) as fake:
+        adapter = hooks.make_adapter(fake)
+        (problem,) = adapter.problems()
+        assert "read:accounts or read:statuses" in problem
+        with pytest.raises(TransientError):  # cannot tell: never a pause
+            adapter.find_existing(_post())

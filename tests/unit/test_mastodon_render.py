@@ -171,3 +171,11 @@ def test_the_real_corpus_fits_mastodon(feed_file: Path) -> None:
             assert rendered.post.text.strip()
             assert "<p>" not in rendered.post.text and "&amp;" not in rendered.post.text
             _check(rendered.post, entry, options)
+
+
+def test_reading_the_spec_or_the_cli_imports_no_mastodon_library() -> None:
+    from tests.conftest import modules_loaded_by
+
+    modules = ("mastodon", "adapters.mastodon.client", "adapters.mastodon.auth")
+    code = "import bot.cli\nimport adapters\n[adapters.spec(p) for p in adapters.platforms()]"
+    assert modules_loaded_by(code, modules) == []
