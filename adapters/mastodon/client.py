@@ -5,7 +5,9 @@ header (the post's ``slug``, made when the delivery was queued): the instance an
 repeated request of the same account and key, within about an hour, with the status it
 made the first time instead of a new one. Past that window, or when the core reconciles an
 unknown outcome, ``find_existing`` reads the account's recent statuses (the key is not shown
-on a status) and matches the text, the content warning and the time.
+on a status) and matches the text, the content warning and the time. (The key is stored
+once the status exists: a 5xx from a proxy before that, as in mastodon/mastodon#21840, can
+leave a status the key does not know; the look-up finds it.)
 
 An image goes up first (``POST /api/v2/media`` with its ``description``, the alt text). The
 instance answers 200 when it processed it at once, else 202, and ``GET /api/v1/media/:id``

@@ -19,8 +19,10 @@ Where each behaviour comes from:
 - ``POST /api/v1/statuses`` (methods/statuses#create): form fields ``status``,
   ``media_ids[]``, ``spoiler_text``, ``visibility``, ``language``, ``sensitive``; 200 with the
   Status. ``Idempotency-Key``: the same key from the same account within an hour answers the
-  first status again (``PostStatusService``: ``idempotency_duration`` 3600 s, a Redis key per
-  account and key). 422 ``Validation failed: Text character limit of 500 exceeded`` past
+  first status again (the docs: "Idempotency keys are stored for up to 1 hour"; added in
+  mastodon/mastodon#2419, a Redis key per account and key in ``PostStatusService``; stored
+  only once the status exists, and since mastodon/mastodon#21840 right after it is created).
+  422 ``Validation failed: Text character limit of 500 exceeded`` past
   the limit, counted as ``StatusLengthValidator`` does (content warning + text, graphemes,
   each URL with its protocol as 23); ``Validation failed: Text can't be blank`` without
   text or media; ``Cannot attach files that have not finished processing. Try again in a
