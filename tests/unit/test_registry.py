@@ -15,8 +15,9 @@ from tests.platforms import twitter as x_hooks
 
 
 def test_every_platform_has_a_spec_named_like_its_registry_key() -> None:
-    own = ["bluesky", "reddit", "tumblr", "twitter", "webhook"]  # FeedRelay's, then plugins
-    assert adapters.platforms()[: len(own)] == own
+    own = [p for p in adapters.platforms() if adapters.installed()[p].distribution == "feedrelay"]
+    assert adapters.platforms()[: len(own)] == own == sorted(own)  # FeedRelay's own first
+    assert {"bluesky", "mastodon", "reddit", "tumblr", "twitter", "webhook"} <= set(own)
     for name in adapters.platforms():
         found = adapters.spec(name)
         assert isinstance(found, PlatformSpec)
@@ -110,12 +111,14 @@ def test_open_builds_the_adapter_from_the_settings() -> None:
 
 
 def test_platform_libraries_and_sqlalchemy_are_imported_in_their_one_place() -> None:
-    """tweepy, praw and requests-oauthlib only in an adapter's client.py; SQLAlchemy only in
-    bot/store/."""
+    """tweepy, praw, requests-oauthlib and Mastodon.py only in an adapter's client.py;
+    SQLAlchemy only in bot/store/."""
     import re
 
     root = REPO
-    platform = re.compile(r"^\s*(?:import|from)\s+(tweepy|praw|prawcore|requests_oauthlib)\b", re.M)
+    platform = re.compile(
+        r"^\s*(?:import|from)\s+(tweepy|praw|prawcore|requests_oauthlib|mastodon)\b", re.M
+    )
     store = re.compile(r"^\s*(?:import|from)\s+sqlalchemy\b", re.M)
     for path in [*root.joinpath("bot").rglob("*.py"), *root.joinpath("adapters").rglob("*.py")]:
         text = path.read_text(encoding="utf-8")

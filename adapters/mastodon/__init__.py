@@ -1,0 +1,1 @@
+"""Mastodon: ``spec`` (what the core needs, no platform library), ``client`` (Mastodon.py)."""
