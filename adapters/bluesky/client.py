@@ -30,6 +30,7 @@ without a thumbnail.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -75,6 +76,10 @@ log = logging.getLogger(__name__)
 
 POST_COLLECTION = "app.bsky.feed.post"
 SESSION_KEY = "session"
+# Which refresh token a runner has claimed to refresh with (a digest of it): set by
+# compare-and-swap before refreshing, so that of several runners holding one stored session
+# exactly one refreshes it. The refresh token changes on every refresh.
+REFRESH_CLAIM_KEY = "session-refresh"
 # Refresh this long before the access token expires (the PDS gives it 2 hours).
 REFRESH_MARGIN = timedelta(minutes=5)
 # How long to wait after a 429 without a readable reset: logins are counted per 5 minutes.
@@ -450,6 +455,23 @@ class BlueskyAdapter:
         return theirs
 
     def _refresh(self, raw: str | None, session: _Session) -> _Session:
+        claim = hashlib.sha256(session.refresh.encode()).hexdigest()[:32]
+        claimed = self._memory.get(REFRESH_CLAIM_KEY)
+        if claimed == claim or not self._memory.swap(REFRESH_CLAIM_KEY, claimed, claim):
+            # Another runner refreshes (or refreshed) with this token: never a second time.
+            current = self._memory.get(SESSION_KEY)
+            theirs = _Session.parse(current, service=self.service, login=self.handle)
+            if current != raw and theirs is not None:
+                self._stored = current
+                return theirs
+            if not session.expired(self._clock()):
+                self._stored = raw
+                return session  # its access token still works while theirs is on the way
+            log.info(
+                "bluesky: %s: the session ended while another runner renewed it; logging in",
+                self.target,
+            )
+            return self._login(current)
         self._client.update_base_url(session.pds)
         auth = {"Authorization": f"Bearer {session.refresh}"}
         try:
