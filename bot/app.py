@@ -414,6 +414,8 @@ class App:
 def _fix_for(platform: str, error: PublishError) -> str:
     """What to do about an error that stopped ``check_targets``."""
     if isinstance(error, AuthError):
+        if error.fix:
+            return error.fix
         if spec(platform).auth is None:  # the platform has no `auth` command
             return "check the target's credentials in the environment"
         return (

@@ -111,7 +111,22 @@ class PublishError(FeedRelayError):
 
 
 class AuthError(PublishError):
-    """The platform refused the credentials or the account may not post."""
+    """The platform refused the credentials or the account may not post: the target pauses
+    until its credentials change or the operator resumes it. ``pause_as`` says why in
+    ``status`` ("credentials refused", or a platform's own words: "the receiver is gone"),
+    ``fix`` what to do, where the platform knows better than "check the credentials"."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str = "",
+        pause_as: str = "credentials refused",
+        fix: str = "",
+    ) -> None:
+        self.pause_as = pause_as
+        self.fix = fix
+        super().__init__(message, target=target)
 
 
 class PostRejectedError(PublishError):

@@ -380,7 +380,7 @@ def after_error(
             state=DeliveryState.FAILED,
             error=reason,
             pause_kind="auth",
-            pause_reason=f"credentials refused: {reason}",
+            pause_reason=f"{error.pause_as}: {reason}",
             credentials_hash=rules.credentials_hash,
         )
     if isinstance(error, OutcomeUnknownError):

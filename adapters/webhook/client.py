@@ -166,12 +166,16 @@ class WebhookAdapter:
                 f"{message}; the receiver is gone and wants no more deliveries: set a new url"
                 f" in [targets.{target}], or remove the target",
                 target=target,
+                pause_as="the receiver is gone",
+                fix=f"set a new url in [targets.{target}], or remove the target",
             )
         if status in PERMANENT_REDIRECTS:
             moved = scrub(response.headers.get("Location", "?"), self._secrets)
             return AuthError(
                 f"{message}; the receiver moved to {moved}: set url in [targets.{target}]",
                 target=target,
+                pause_as="the receiver moved",
+                fix=f"set url in [targets.{target}] to where it moved",
             )
         if status in (401, 403):
             return AuthError(

@@ -423,6 +423,7 @@ def test_410_pauses_the_target_until_the_url_changes(
     assert len(fake.requests_to(*hooks.CREATE)) == 1  # nothing more went out
     status = run("status").output
     assert "PAUSED" in status and "the receiver is gone" in status
+    assert "credentials refused" not in status  # the target's pause says why, in its words
     # A new URL lifts the pause: the later entry goes there.
     with hooks.start_fake() as moved:
         path.write_text(path.read_text().replace(fake.url, moved.url))
