@@ -38,7 +38,7 @@ from adapters.api import (
     explain_budget,
     fill,
     find_urls,
-    fit,
+    fit_template,
     graphemes,
     image_for,
     image_line,
@@ -232,30 +232,22 @@ class BlueskyOptions:
 def render_bluesky(entry: Entry, options: BlueskyOptions, limits: Limits) -> Rendered:
     limit = min(required_limit(limits, "max_text"), MAX_GRAPHEMES)
     values, _ = template_values(entry)
-    fitted = dict(values, title="", summary="")
-
-    def weight(candidate: Mapping[str, str]) -> int:
-        return bluesky_weight(fill(options.template, candidate))
-
-    for name in ("title", "summary"):
-
-        def measure_in(value: str, name: str = name) -> int:
-            return weight({**fitted, name: value})
-
-        fitted[name] = fit(values[name], measure_in, limit, truncate_bluesky)
-    tags: list[str] = []
-    for tag in select_hashtags(
+    hashtags = select_hashtags(
         entry.labels,
         max_count=options.max_hashtags,
         allow=options.hashtags_allow,
         deny=options.hashtags_deny,
         rename=options.hashtags_rename,
-    ):
-        if not tag_fits(tag.removeprefix("#")):
-            continue
-        if weight({**fitted, "hashtags": " ".join([*tags, tag])}) <= limit:
-            tags.append(tag)
-    fitted["hashtags"] = " ".join(tags)
+    )
+    fitted = fit_template(
+        options.template,
+        values,
+        count=bluesky_weight,
+        limit=limit,
+        truncate=truncate_bluesky,
+        hashtags=[tag for tag in hashtags if tag_fits(tag.removeprefix("#"))],
+    )
+    tags = fitted["hashtags"].split()
     text = fill(options.template, fitted)
     total = grapheme_count(text)
     skip = None

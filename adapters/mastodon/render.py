@@ -29,7 +29,7 @@ from adapters.api import (
     Rendered,
     explain_budget,
     fill,
-    fit,
+    fit_template,
     graphemes,
     image_for,
     image_line,
@@ -93,28 +93,21 @@ def render_mastodon(entry: Entry, options: MastodonOptions, limits: Limits) -> R
     if options.neutralize_mentions:  # Mastodon notifies every @name and @name@domain
         for name in FEED_TEXT_FIELDS:
             values[name] = neutralize_mastodon_mentions(values[name])
-    fitted = dict(values, title="", summary="")
-
-    def length(candidate: Mapping[str, str]) -> int:
-        return count(fill(options.template, candidate))
-
-    for name in ("title", "summary"):
-
-        def measure(value: str, name: str = name) -> int:
-            return length({**fitted, name: value})
-
-        fitted[name] = fit(values[name], measure, budget, truncator(limits))
-    tags: list[str] = []
-    for tag in select_hashtags(
-        entry.labels,
-        max_count=options.max_hashtags,
-        allow=options.hashtags_allow,
-        deny=options.hashtags_deny,
-        rename=options.hashtags_rename,
-    ):
-        if length({**fitted, "hashtags": " ".join([*tags, tag])}) <= budget:
-            tags.append(tag)
-    fitted["hashtags"] = " ".join(tags)
+    fitted = fit_template(
+        options.template,
+        values,
+        count=count,
+        limit=budget,
+        truncate=truncator(limits),
+        hashtags=select_hashtags(
+            entry.labels,
+            max_count=options.max_hashtags,
+            allow=options.hashtags_allow,
+            deny=options.hashtags_deny,
+            rename=options.hashtags_rename,
+        ),
+    )
+    tags = fitted["hashtags"].split()
     text = fill(options.template, fitted)
     total = count(text) + warning_length
     parts = {

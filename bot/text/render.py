@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
@@ -61,6 +61,7 @@ __all__ = [
     "explain_budget",
     "fill",
     "fit",
+    "fit_template",
     "image_for",
     "image_line",
     "measure",
@@ -274,6 +275,38 @@ def truncator(limits: Limits) -> Callable[[str, int], str]:
 def cut_to(text: str, limit: int | None) -> str:
     """``text`` cut to ``limit`` code points (a title, a body); as it is for ``None``."""
     return text if limit is None else truncate_chars(text, limit)
+
+
+def fit_template(
+    template: str,
+    values: Mapping[str, str],
+    *,
+    count: Callable[[str], int],
+    limit: int,
+    truncate: Callable[[str, int], str] = truncate_chars,
+    hashtags: Sequence[str] = (),
+) -> dict[str, str]:
+    """The template's fields cut so that the filled template stays within ``limit`` under
+    ``count``: the title first, then the summary, then ``hashtags`` one by one while they
+    fit (the ``hashtags`` field, as kept). The template's own text and the link are never
+    cut: a text post's usual shape (X, Mastodon, Bluesky)."""
+    fitted = dict(values, title="", summary="", hashtags="")
+
+    def length(candidate: Mapping[str, str]) -> int:
+        return count(fill(template, candidate))
+
+    for name in ("title", "summary"):
+
+        def measure_in(value: str, name: str = name) -> int:
+            return length({**fitted, name: value})
+
+        fitted[name] = fit(values[name], measure_in, limit, truncate)
+    kept: list[str] = []
+    for tag in hashtags:
+        if length({**fitted, "hashtags": " ".join([*kept, tag])}) <= limit:
+            kept.append(tag)
+    fitted["hashtags"] = " ".join(kept)
+    return fitted
 
 
 def required_limit(limits: Limits, name: str) -> int:
