@@ -1,3 +1,4 @@
-"""FeedRelay: announce every new blog post on X, Reddit and Tumblr, exactly once."""
+"""FeedRelay: announce every new blog post on X, Reddit, Tumblr, Bluesky, Mastodon and
+webhooks, exactly once."""
 
 __version__ = "0.1.0"

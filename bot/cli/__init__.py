@@ -72,7 +72,7 @@ def _setup_logging(verbose: int) -> None:
 def main(
     ctx: click.Context, config_option: str | None, verbose: int, quiet: bool, version: bool
 ) -> None:
-    """Announce every new blog post on X, Reddit and Tumblr, exactly once.
+    """Announce every new blog post on X, Reddit, Tumblr, Bluesky, Mastodon and webhooks, once.
 
     Exit status: 0 done, 1 something failed, 2 a usage or config error.
     """
