@@ -1,4 +1,3 @@
-"""FeedRelay: announce every new blog post on X, Reddit, Tumblr, Bluesky, Mastodon and
-webhooks, exactly once."""
+"""FeedRelay: announce every new blog post on every platform it is given, exactly once."""
 
 __version__ = "0.1.0"

@@ -362,7 +362,7 @@ class App:
 
     def check_targets(self) -> dict[str, TargetCheck]:
         """Log in to each target, name its account, and look for what would stop its posts
-        (the adapter's ``SelfCheck``, e.g. a read-only X app, a subreddit's rules). Posts
+        (the adapter's ``SelfCheck``: an app that may only read, a community's rules). Posts
         nothing."""
         results: dict[str, TargetCheck] = {}
         for name, target in self.config.targets.items():

@@ -92,9 +92,10 @@ class Entry:
 class Post:
     """A message rendered for one target, already within that platform's limits.
 
-    Each platform reads the fields its shape needs; for example X ``text`` (+ ``image``);
-    Reddit ``title`` and ``link`` (link post) or ``body`` (self post); Tumblr ``text``, ``link``,
-    ``title``, ``description``, ``tags``, ``image`` and ``slug``.
+    Each platform reads the fields its shape needs (its ``render.py`` says which): ``text``
+    for a text post, ``title`` with ``link`` or ``body`` for a titled one, ``description`` and
+    ``tags`` for a card and native tags, ``image``, and ``slug``, a key of the platform's own
+    fixed when the post is rendered (a record key, an idempotency key, a message id).
     """
 
     text: str = ""

@@ -44,7 +44,7 @@ _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 # -- the answers -------------------------------------------------------------------------
 def parse_platforms(text: str) -> list[str]:
-    """``"twitter,reddit"`` (or a platform's alias, such as ``x``; spaces) as installed
+    """``"a,b"`` (platform names or their aliases, with or without spaces) as installed
     platform names, in the order given, each once; ``ValueError`` naming the unknown ones."""
     known = adapters.platforms()
     given = [p.strip().lower() for p in re.split(r"[,\s]+", text)]

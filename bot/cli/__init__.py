@@ -72,7 +72,8 @@ def _setup_logging(verbose: int) -> None:
 def main(
     ctx: click.Context, config_option: str | None, verbose: int, quiet: bool, version: bool
 ) -> None:
-    """Announce every new blog post on X, Reddit, Tumblr, Bluesky, Mastodon and webhooks, once.
+    """Announce every new blog post on each configured platform, exactly once
+    (`feedrelay -V -v` lists the installed platforms).
 
     Exit status: 0 done, 1 something failed, 2 a usage or config error.
     """

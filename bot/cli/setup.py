@@ -7,7 +7,7 @@ this module asks, and prints. Every question is an option too, so that scripts c
 without a terminal.
 
 Both commands take their options from the installed platforms when the command line is
-read: ``init`` one option per question a platform declares (``--subreddit``), ``auth`` one
+read: ``init`` one option per question a platform declares (``--handle``), ``auth`` one
 command per platform (and per alias: ``auth x``) with the options its flow declares. That
 loads the platforms' specs, never their libraries.
 
@@ -58,7 +58,7 @@ def _with_config(path: Path) -> str:
 
 # -- init --------------------------------------------------------------------------------
 def _answer_name(option: str) -> str:
-    """The parameter name of a platform question's ``init`` option (``--subreddit``)."""
+    """The parameter name of a platform question's ``init`` option (``--handle``)."""
     return "answer_" + option.lstrip("-").replace("-", "_")
 
 
@@ -136,7 +136,7 @@ def init(
     """Write a first feedrelay.toml and a .env template, asking for what it needs.
 
     Finds the blog's feed from its address and shows the newest entry, asks where to post
-    and what each platform needs (a subreddit, a blog, ...), and writes a commented config
+    and what each platform needs (an account, a community, ...), and writes a commented config
     (secrets as ${VARIABLE} references) and a .env with the variables' names. Never
     overwrites a file without --force. With every answer given as an option (or --yes), it
     asks nothing.

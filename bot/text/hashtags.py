@@ -189,7 +189,7 @@ def plain_tags(
     max_count: int | None = None,
     max_length: int | None = None,
 ) -> list[str]:
-    """Tags as written, for a platform with native tags (Tumblr, for one): the labels, then
+    """Tags as written, for a platform with native tags: the labels, then
     ``extra`` (the target's own tags).
 
     Commas (the usual tag separator) become spaces, whitespace collapses, a leading ``#``

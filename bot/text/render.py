@@ -289,7 +289,7 @@ def fit_template(
     """The template's fields cut so that the filled template stays within ``limit`` under
     ``count``: the title first, then the summary, then ``hashtags`` one by one while they
     fit (the ``hashtags`` field, as kept). The template's own text and the link are never
-    cut: a text post's usual shape (X, Mastodon, Bluesky)."""
+    cut: the usual shape of a text post."""
     fitted = dict(values, title="", summary="", hashtags="")
 
     def length(candidate: Mapping[str, str]) -> int:
