@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -102,6 +103,7 @@ def spec(platform: str) -> PlatformSpec:
             " is not its PlatformSpec",
             platform=platform,
         )
+    _keep_quiet(found.quiet_loggers)
     if found.api != api.API_VERSION:
         raise PluginError(
             f"platform {platform!r} ({plugin.distribution} {plugin.version}) is written for"
@@ -127,6 +129,25 @@ def named(name: str) -> str:
         except PluginError:
             continue
     raise KeyError(name)
+
+
+# The library loggers of the platforms loaded so far (their specs' ``quiet_loggers``).
+_QUIET: set[str] = set()
+
+
+def loaded_quiet_loggers() -> frozenset[str]:
+    """The library loggers of the platforms whose specs are loaded (none is loaded here)."""
+    return frozenset(_QUIET)
+
+
+def _keep_quiet(loggers: tuple[str, ...]) -> None:
+    """A platform's library loggers at INFO or above, whatever -v said: at DEBUG they print
+    request headers, tokens included. Done when its spec loads, before any client opens."""
+    _QUIET.update(loggers)
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def _distribution(point: importlib.metadata.EntryPoint) -> str:

@@ -17,25 +17,10 @@ import click
 from bot import __version__
 from bot.cli.context import Context
 from bot.cli.exits import Commands
-from bot.errors import PluginError
 
 # The core's own libraries that log request headers at DEBUG: requests' transport, and the
 # notification senders. The platforms name theirs in their specs (``quiet_loggers``).
 CORE_LIBRARY_LOGGERS = ("urllib3", "apprise")
-
-
-def _platform_loggers() -> list[str]:
-    """The library loggers the installed platforms' specs name (``quiet_loggers``); a
-    platform that cannot be loaded is reported where it is used, not here."""
-    import adapters
-
-    names: list[str] = []
-    for platform in adapters.platforms():
-        try:
-            names += adapters.spec(platform).quiet_loggers
-        except PluginError:
-            continue
-    return list(dict.fromkeys(names))
 
 
 def _setup_logging(verbose: int) -> None:
@@ -43,9 +28,11 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # At DEBUG these libraries print request headers, tokens included: the core's own, and
-    # those each installed platform's spec names (reading a spec loads no library).
-    for name in (*CORE_LIBRARY_LOGGERS, *_platform_loggers()):
+    # At DEBUG these libraries print request headers, tokens included. A platform's own
+    # (its spec's ``quiet_loggers``) are kept quiet when its spec is loaded (``adapters``).
+    import adapters
+
+    for name in (*CORE_LIBRARY_LOGGERS, *adapters.loaded_quiet_loggers()):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     # APScheduler reports every tick at INFO; only -vv wants that.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

@@ -172,6 +172,8 @@ def test_logging_keeps_the_loggers_a_plugin_names_quiet(register: Register) -> N
     register("SPEC")
     try:
         _setup_logging(2)  # -vv
+        adapters.spec("pigeon")  # a spec loads before any client of it opens
+        adapters.spec("twitter")
         assert [logging.getLogger(n).level for n in ("pigeonlib", "pigeonlib.wire")] == [
             logging.INFO,
             logging.INFO,
