@@ -27,8 +27,11 @@ from bot.text.render import Description, Rendered, describe_post
 __all__ = [
     "Adapter",
     "Limits",
+    "LookupCheck",
+    "Metered",
     "PlatformSpec",
     "Reconciler",
+    "Resender",
     "SelfCheck",
     "describe",
     "header_time",
@@ -100,10 +103,38 @@ class Reconciler(Protocol):
     """An adapter that can look on its platform for a post it may already have made.
 
     ``find_existing`` returns the post if it is there, ``None`` if it certainly is not, and
-    raises ``PublishError`` when it cannot tell.
+    raises ``PublishError`` when it cannot tell: ``LookupRefusedError`` when the platform
+    will not show these credentials their posts at all. An adapter may also take
+    ``since=`` (aware UTC: the post, if it exists, was made after it), to ask for less.
     """
 
     def find_existing(self, post: Post) -> Published | None: ...
+
+
+@runtime_checkable
+class Resender(Protocol):
+    """An adapter that can send a post of unknown outcome again in a form its platform
+    refuses as a duplicate if the first went out (X: the same text, the same media id).
+    ``resend`` raises ``CannotResendError`` when there is no such form (any more)."""
+
+    def resend(self, post: Post) -> Published: ...
+
+
+@runtime_checkable
+class LookupCheck(Protocol):
+    """A ``Reconciler`` that can ask, at no cost, whether its platform will show the
+    account's posts: ``lookup_refusal`` returns the platform's words if not, else ``None``
+    (``check --online``)."""
+
+    def lookup_refusal(self) -> str | None: ...
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """An adapter whose requests besides the post itself cost money (X bills each post a
+    lookup reads). ``take_spent`` returns what they cost since it was last called, USD."""
+
+    def take_spent(self) -> float: ...
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ from typing import cast
 import requests
 
 from adapters import spec
-from adapters.base import Adapter, SelfCheck
+from adapters.base import Adapter, LookupCheck, SelfCheck
 from bot import feeds, reports, runners
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
@@ -64,6 +64,7 @@ class TargetCheck:
     error: PublishError | None = None
     fix: str = ""
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what does not stop posts, but matters
 
     @property
     def ok(self) -> bool:
@@ -372,6 +373,7 @@ class App:
                 try:
                     account = adapter.verify()
                     problems = adapter.problems() if isinstance(adapter, SelfCheck) else []
+                    notes = _lookup_notes(adapter, target)
                 finally:
                     adapter.close()
             except PublishError as error:
@@ -383,7 +385,10 @@ class App:
                 )
                 continue
             results[name] = TargetCheck(
-                platform=target.platform, account=account, problems=tuple(problems)
+                platform=target.platform,
+                account=account,
+                problems=tuple(problems),
+                notes=tuple(notes),
             )
         return results
 
@@ -409,6 +414,25 @@ class App:
                         fix = "it reads now: it may have been down; run the check again"
             checks.append(FeedCheck(result=result, fix=fix))
         return checks
+
+
+def _lookup_notes(adapter: Adapter, target: TargetSettings) -> list[str]:
+    """What ``check --online`` says of a platform that will not show the account's posts."""
+    if not isinstance(adapter, LookupCheck):
+        return []
+    refused = adapter.lookup_refusal()
+    if refused is None:
+        return []
+    then = (
+        "FeedRelay sends it once more (resend_unknown), then leaves it to you"
+        if getattr(target, "resend_unknown", False)
+        else "it waits for you (`feedrelay resolve ID --url URL` or `retry ID`), or set"
+        " resend_unknown = true to have it sent once more"
+    )
+    return [
+        f"cannot read posts ({refused}): when a post's outcome is unknown (a timeout, a 5xx),"
+        f" FeedRelay cannot look it up; {then}"
+    ]
 
 
 def _fix_for(platform: str, error: PublishError) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot import feeds
+from bot import feeds, policy
 from bot.config import Config
 from bot.dispatch import Dispatcher, Outcome
 from bot.errors import EntryNotFoundError, FeedError, OperatorError
@@ -262,6 +262,12 @@ class Manual:
             delivery = self._delivery(delivery_id)
             if delivery.state is not DeliveryState.HELD:
                 raise OperatorError(f"delivery {delivery_id} is {delivery.state.value}, not held")
+            if delivery.held_for == policy.UNKNOWN_HOLD:
+                raise OperatorError(
+                    f"delivery {delivery_id} may already be on the platform: look, then run"
+                    f" `feedrelay resolve {delivery_id} --url URL` if it is there, or"
+                    f" `feedrelay retry {delivery_id}` if it is not"
+                )
         return self.store.release_held(
             now=self.clock(), feed=feed, target=target, ids=list(ids) if ids else None
         )

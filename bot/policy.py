@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot.errors import (
+    AllowanceError,
     AuthError,
+    CannotResendError,
     DuplicatePostError,
     OutcomeUnknownError,
     PublishError,
@@ -62,6 +64,16 @@ class TargetRules:
     jitter: timedelta = timedelta(0)
     approve: bool = False
     monthly_budget: float = 0.0
+    # Where the platform cannot be asked whether a post went out: send it again, once, in a
+    # form the platform refuses as a duplicate, rather than wait for the operator.
+    resend_unknown: bool = False
+
+
+# How long a target whose allowance is used up waits before a post tries again, where the
+# platform names no time: credits may be topped up at any moment; a usage cap resets with a
+# billing cycle that need not start on the 1st.
+RECHECK_AFTER = {"credits": timedelta(hours=4), "usage_cap": timedelta(days=1)}
+DEFAULT_RECHECK = timedelta(hours=4)
 
 
 # -- what a due delivery does now -------------------------------------------------------
@@ -75,7 +87,15 @@ def target_wait(
     """
     if _auth_paused(state):
         return Decision(action="wait", until=None, reason=state.pause_reason or "")
-    if state.paused_at(now):
+    if allowance_paused(state):
+        if state.paused_until is not None and state.paused_until > now:
+            return Decision(
+                action="wait",
+                until=state.paused_until,
+                reason=f"{state.pause_reason}; trying again at {_clock(state.paused_until)}",
+            )
+        # The re-check is due: the next post tries (it lifts the pause, or renews it).
+    elif state.paused_at(now):
         return Decision(action="wait", until=state.paused_until, reason=state.pause_reason or "")
     if state.rate_limited_until is not None and state.rate_limited_until > now:
         return Decision(
@@ -337,6 +357,12 @@ def _auth_paused(state: TargetState) -> bool:
     return state.pause_kind == "auth" and state.pause_reason is not None
 
 
+def allowance_paused(state: TargetState) -> bool:
+    """Paused because the account's paid allowance is used up (``AllowanceError``): posts
+    wait until ``paused_until``, then one tries; a post that goes through lifts it."""
+    return state.pause_kind in RECHECK_AFTER and state.pause_reason is not None
+
+
 def pause_lifted(state: TargetState, rules: TargetRules) -> bool:
     """A pause for refused credentials ends once the credentials in the config change."""
     return (
@@ -353,8 +379,13 @@ def retry_delay(attempts: int) -> timedelta:
     return RETRY_BACKOFF[min(max(attempts, 1), len(RETRY_BACKOFF)) - 1]
 
 
-def after_publish(published: Published) -> Settlement:
-    return Settlement(state=DeliveryState.POSTED, published=published)
+def after_publish(published: Published, state: TargetState) -> Settlement:
+    """A post went out; if the target was paused for a used-up allowance, the allowance is
+    back: the pause lifts."""
+    settled = Settlement(state=DeliveryState.POSTED, published=published)
+    if allowance_paused(state):
+        return replace(settled, pause_kind="", pause_reason="")
+    return settled
 
 
 def after_duplicate(existing: Published | None, said: str) -> Settlement:
@@ -367,12 +398,37 @@ def after_duplicate(existing: Published | None, said: str) -> Settlement:
 
 
 def after_error(
-    error: PublishError, *, attempts: int, rules: TargetRules, now: datetime
+    error: PublishError,
+    *,
+    attempts: int,
+    rules: TargetRules,
+    now: datetime,
+    cost: float = 0.0,
+    resend: bool = False,
 ) -> Settlement:
-    """How a failed attempt (the ``attempts``-th) settles, and what the target learns."""
+    """How a failed attempt (the ``attempts``-th) settles, and what the target learns.
+    ``cost``: what the claim counted for the post; ``resend``: the attempt was the one
+    re-send after an unknown outcome."""
     reason = str(error)
     if isinstance(error, DuplicatePostError):
         return after_duplicate(None, error.message)
+    if isinstance(error, AllowanceError):
+        # Every post would be refused the same way, and none was made: this one waits with
+        # the rest, uncounted, and the target pauses until the allowance is back.
+        return replace(
+            allowance_pause(error, now=now),
+            state=DeliveryState.RETRY,
+            due_at=now,
+            error=reason,
+            void_attempt=True,
+            refund=cost,
+        )
+    if isinstance(error, CannotResendError):
+        return _for_operator(f"not re-sent: {reason}. {OPERATOR_SETTLES}")
+    if resend and isinstance(error, OutcomeUnknownError):
+        return _for_operator(
+            f"outcome unknown again, after its one re-send ({reason}). {OPERATOR_SETTLES}"
+        )
     if isinstance(error, AuthError):
         # Every post to the target would fail the same way: this one fails, the others
         # wait, durably, until the credentials change or the operator resumes the target.
@@ -421,8 +477,82 @@ def after_lookup(
     )
 
 
+def allowance_pause(error: AllowanceError, *, now: datetime) -> Settlement:
+    """The target's pause for a used-up allowance (the delivery's fields are the caller's):
+    re-checked at the time the platform names, else after ``RECHECK_AFTER``."""
+    recheck = error.recheck_at or now + RECHECK_AFTER.get(error.kind, DEFAULT_RECHECK)
+    return Settlement(
+        state=DeliveryState.RETRY,
+        pause_kind=error.kind,
+        pause_reason=f"{error.pause_as}: {error}",
+        paused_until=max(recheck, now),
+    )
+
+
+OPERATOR_SETTLES = (
+    "Look on the platform: if the post is there, run `feedrelay resolve ID --url URL`;"
+    " if not, `feedrelay retry ID`"
+)
+
+
+def after_refused_lookup(
+    delivery: Delivery, *, refused: str, rules: TargetRules, now: datetime
+) -> Settlement:
+    """The platform will not show the account's posts (``refused``: its words), so an
+    unknown outcome cannot be looked up. With ``resend_unknown`` the post is sent again,
+    once (the adapter's ``resend``: a form the platform refuses as a duplicate); else, or
+    after that one re-send, it waits for the operator, saying what to look at."""
+    if rules.resend_unknown and not delivery.resend:
+        return Settlement(
+            state=DeliveryState.RETRY,
+            due_at=now,
+            resend=True,
+            error=f"{_last_reason(delivery)}; the platform cannot be asked ({refused}):"
+            " sending it once more (resend_unknown), which the platform refuses as a"
+            " duplicate if the first went out",
+        )
+    again = " again, after its one re-send" if delivery.resend else ""
+    return _for_operator(
+        f"outcome unknown{again} ({_last_reason(delivery)}), and the platform cannot be"
+        f" asked whether the post is there ({refused}). {OPERATOR_SETTLES}"
+    )
+
+
+def _for_operator(reason: str) -> Settlement:
+    return Settlement(state=DeliveryState.HELD, error=reason, held_for=UNKNOWN_HOLD)
+
+
+# A platform that refused to show the account's posts is asked again after this long (its
+# plan may have changed); until then an unknown outcome is not looked up. A refused lookup
+# costs nothing.
+LOOKUP_REASK = timedelta(days=1)
+
+
+def lookups_refused(state: TargetState, now: datetime) -> str | None:
+    """The platform's words if it refused a lookup less than ``LOOKUP_REASK`` ago."""
+    if state.lookups_refused is None:
+        return None
+    if state.lookups_refused_at is not None and state.lookups_refused_at + LOOKUP_REASK <= now:
+        return None
+    return state.lookups_refused
+
+
+# Why a held row waits when only a person can tell whether it went out: ``approve`` does
+# not release it (``retry`` or ``resolve`` does, after looking).
+UNKNOWN_HOLD = "unknown"
+
+
 def after_failed_lookup(delivery: Delivery, error: PublishError, *, now: datetime) -> Settlement:
     """The platform could not say whether it has the post: look again later, send nothing."""
+    if isinstance(error, AllowanceError):
+        pause = allowance_pause(error, now=now)
+        return replace(
+            pause,
+            state=DeliveryState.UNKNOWN,
+            due_at=pause.paused_until,
+            error=f"cannot check the platform ({error}); looking again when the target's"
+            " pause ends",
+        )
     later = now + retry_delay(delivery.attempts)
     return Settlement(
         state=DeliveryState.UNKNOWN,

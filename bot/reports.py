@@ -31,7 +31,10 @@ class TargetReport:
     counts: dict[str, int]
     paused_until: datetime | None = None
     pause_reason: str | None = None
+    pause_kind: str | None = None
     rate_limited_until: datetime | None = None
+    # The platform refuses to show the account's posts: unknown outcomes wait for a person.
+    lookups_refused: str | None = None
     last_sent_at: datetime | None = None
     next_post_at: datetime | None = None
     held: dict[str, int] = field(default_factory=dict)  # held rows by reason
@@ -87,6 +90,8 @@ def status(config: Config, store: Store, now: datetime) -> Status:
                 counts=counts.get(name, {}),
                 paused_until=state.paused_until if state and paused else None,
                 pause_reason=state.pause_reason if state and paused else None,
+                pause_kind=state.pause_kind if state and paused else None,
+                lookups_refused=state.lookups_refused if state else None,
                 rate_limited_until=state.rate_limited_until if state and limited else None,
                 last_sent_at=state.last_sent_at if state else None,
                 next_post_at=next_post,
@@ -247,6 +252,8 @@ def status_json(report: Status) -> dict[str, Any]:
                 "paused_until": iso(t.paused_until),
                 "pause_reason": t.pause_reason,
                 "paused": t.pause_reason is not None,
+                "pause_kind": t.pause_kind,
+                "lookups_refused": t.lookups_refused,
                 "rate_limited_until": iso(t.rate_limited_until),
                 "last_sent_at": iso(t.last_sent_at),
                 "next_post_at": iso(t.next_post_at),

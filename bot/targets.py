@@ -46,6 +46,9 @@ def rules_for(config: Config, name: str) -> policy.TargetRules:
         jitter=target.jitter,
         approve=target.approve,
         monthly_budget=target.budget_usd(),
+        # A platform that can re-send an unknown outcome as a checked duplicate says so
+        # in its settings.
+        resend_unknown=bool(getattr(target, "resend_unknown", False)),
     )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from bot import policy
 from bot.model import Delivery, DeliveryState, Post
 
 if TYPE_CHECKING:
@@ -132,9 +133,19 @@ def _print_status(report: Status) -> None:
     for t in report.targets:
         summary = ", ".join(f"{n} {state}" for state, n in sorted(t.counts.items())) or "nothing"
         click.echo(f"target {t.name}: {summary}")
-        if t.pause_reason:
+        if t.pause_reason and t.pause_kind in policy.RECHECK_AFTER:
+            again = f"; a post tries again {_when(t.paused_until)}" if t.paused_until else ""
+            click.echo(
+                f"   PAUSED: {t.pause_reason}{again} (`feedrelay resume {t.name}` tries now)"
+            )
+        elif t.pause_reason:
             until = f" until {_when(t.paused_until)}" if t.paused_until else ""
             click.echo(f"   PAUSED{until}: {t.pause_reason} (`feedrelay resume {t.name}` lifts it)")
+        if t.lookups_refused:
+            click.echo(
+                f"   cannot read posts on the platform ({t.lookups_refused}): a post whose"
+                " outcome is unknown waits for you"
+            )
         if t.rate_limited_until:
             click.echo(f"   rate limited until {_when(t.rate_limited_until)}")
         if t.next_post_at:
@@ -147,9 +158,12 @@ def _print_status(report: Status) -> None:
             )
         for reason, n in sorted(t.held.items()):
             wait = "waits" if n == 1 else "wait"
-            what = {"approval": f"{wait} for approval", "budget": f"{wait} for the budget"}.get(
-                reason, f"held ({reason})"
-            )
+            what = {
+                "approval": f"{wait} for approval",
+                "budget": f"{wait} for the budget",
+                policy.UNKNOWN_HOLD: f"{wait} for you to look on the platform"
+                " (`feedrelay resolve ID --url URL` if it is there, `feedrelay retry ID` if not)",
+            }.get(reason, f"held ({reason})")
             click.echo(f"   {n} {what}")
     for name, feed in report.feeds.items():
         if feed is None or feed.last_checked_at is None:

@@ -235,6 +235,9 @@ def _check_online(config: Config, *, echo: bool) -> dict[str, list[dict[str, Any
                 lines += [f"   - {problem}" for problem in target.problems]
             else:
                 lines = [f"target {name}: ok, posting as {target.account}"]
+            if target.notes:
+                item["notes"] = list(target.notes)
+                lines += [f"   note: {note}" for note in target.notes]
             targets.append(item)
             if echo:
                 click.echo("\n".join(lines))

@@ -101,6 +101,10 @@ deliveries = sa.Table(
     # for a time of the operator's choosing (post --at) goes then, whatever the schedule
     sa.Column("held_for", sa.String(20)),
     sa.Column("manual", sa.Boolean, nullable=False, default=False),
+    # version 5: re-sent once after an unknown outcome that could not be looked up; when it
+    # was first claimed (a lookup asks the platform only for posts made since)
+    sa.Column("resend", sa.Boolean, nullable=False, default=False),
+    sa.Column("first_try_at", UTCDateTime),
     sa.UniqueConstraint("entry_id", "target", "repost", name="uq_deliveries_entry_target"),
     sa.Index("ix_deliveries_due", "state", "due_at"),
     sa.Index("ix_deliveries_target_state", "target", "state"),
@@ -122,6 +126,9 @@ target_state = sa.Table(
     sa.Column("sent_today", sa.Integer, nullable=False, default=0),
     sa.Column("spent_month", sa.String(7)),
     sa.Column("spent_usd", sa.Float, nullable=False, default=0.0),
+    # version 5: the platform's words when it refused to show the account's posts
+    sa.Column("lookups_refused", sa.Text),
+    sa.Column("lookups_refused_at", UTCDateTime),
 )
 
 # version 2: the processes that run on this store, for ``status``
@@ -150,7 +157,7 @@ platform_memory = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _migrate_to_1(connection: Connection) -> None:
@@ -234,4 +241,21 @@ def _migrate_to_4(connection: Connection) -> None:
     metadata.create_all(connection, tables=[platform_memory])
 
 
-MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]
+def _migrate_to_5(connection: Connection) -> None:
+    """A target remembers that its platform refuses lookups; a delivery, its one re-send
+    and when it was first tried. (A store migrated from version 1 got the target_state
+    table, column included, from step 2's ``create_all``.)"""
+    inspector = sa.inspect(connection)
+    if "lookups_refused" not in {c["name"] for c in inspector.get_columns("target_state")}:
+        connection.execute(sa.text("ALTER TABLE target_state ADD COLUMN lookups_refused TEXT"))
+        connection.execute(
+            sa.text("ALTER TABLE target_state ADD COLUMN lookups_refused_at TIMESTAMP")
+        )
+    for statement in (
+        "ALTER TABLE deliveries ADD COLUMN resend BOOLEAN NOT NULL DEFAULT FALSE",
+        "ALTER TABLE deliveries ADD COLUMN first_try_at TIMESTAMP",
+    ):
+        connection.execute(sa.text(statement))
+
+
+MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4, _migrate_to_5]

@@ -63,6 +63,8 @@ TARGET_CHANGES = (
     "pause_kind",
     "paused_until",
     "credentials_hash",
+    "lookups_refused",
+    "lookups_refused_at",
 )
 Decide = Callable[[Delivery, TargetState, bool], Decision]
 
@@ -597,6 +599,7 @@ class SqlStore:
                         claimed_by=worker,
                         lease_until=now + lease,
                         updated_at=now,
+                        first_try_at=sa.func.coalesce(deliveries.c.first_try_at, now),
                     )
                 )
                 state = decision.target_state or _sent(state, now)
@@ -608,6 +611,7 @@ class SqlStore:
                         attempts=delivery.attempts + 1,
                         claimed_by=worker,
                         lease_until=now + lease,
+                        first_try_at=delivery.first_try_at or now,
                     )
                 )
                 if len(claimed) >= limit:
@@ -666,6 +670,14 @@ class SqlStore:
         }
         if settlement.due_at is not None:
             values["due_at"] = settlement.due_at
+        if settlement.state is DeliveryState.HELD:
+            values["held_for"] = settlement.held_for
+        if settlement.resend is not None:
+            values["resend"] = settlement.resend
+        if settlement.void_attempt:
+            values["attempts"] = sa.case(
+                (deliveries.c.attempts > 0, deliveries.c.attempts - 1), else_=0
+            )
         if settlement.state is DeliveryState.POSTED:
             published = settlement.published
             values.update(
@@ -687,9 +699,9 @@ class SqlStore:
                 for name in TARGET_CHANGES
                 if getattr(settlement, name) is not None
             }
-            if changes:
+            if changes or settlement.refund or settlement.spent:
                 state = _target_state(c, delivery.target, lock=True)
-                _save_target_state(c, _apply(state, changes))
+                _save_target_state(c, _spend(_apply(state, changes), settlement))
         return True
 
     def finish(
@@ -734,6 +746,7 @@ class SqlStore:
             "error": None,
             "held_for": None,
             "manual": manual,
+            "resend": False,
         }
         if reset_attempts:
             values["attempts"] = 0
@@ -758,10 +771,13 @@ class SqlStore:
         held_for: str | None = None,
     ) -> list[int]:
         """Held rows (of one feed or target, held for one reason, or by id) become due now;
-        return their ids."""
+        return their ids. A row held because only a person can tell whether it went out
+        (``unknown``) is released only by id, or when ``held_for`` names it."""
         condition = deliveries.c.state == DeliveryState.HELD.value
         if ids is not None:
             condition &= deliveries.c.id.in_(list(ids))
+        elif held_for is None:
+            condition &= sa.or_(deliveries.c.held_for.is_(None), deliveries.c.held_for != "unknown")
         if target is not None:
             condition &= deliveries.c.target == target
         if held_for is not None:
@@ -1109,12 +1125,23 @@ def _sent(state: TargetState, now: datetime) -> TargetState:
 def _apply(state: TargetState, changes: dict[str, Any]) -> TargetState:
     """A settlement's target changes. A new pause replaces the old one whole (an end time
     it does not name is no end time); an empty pause reason lifts the pause."""
+    if changes.get("lookups_refused") == "":
+        changes = {**changes, "lookups_refused": None, "lookups_refused_at": None}
     if changes.get("pause_reason") == "":
         changes = {**changes, "pause_reason": None, "pause_kind": None, "paused_until": None}
         changes.setdefault("credentials_hash", None)
     elif "pause_reason" in changes:
         changes = {"paused_until": None, **changes}
     return replace(state, **changes)
+
+
+def _spend(state: TargetState, settlement: Settlement) -> TargetState:
+    """The month's spend after an attempt: what a void attempt's claim counted taken back,
+    what its other requests cost (``spent``, in ``spent_month``) added."""
+    spent = max(state.spent_usd - settlement.refund, 0.0)
+    if settlement.spent and settlement.spent_month not in (None, state.spent_month):
+        return replace(state, spent_month=settlement.spent_month, spent_usd=settlement.spent)
+    return replace(state, spent_usd=spent + settlement.spent)
 
 
 def _delivery_query(condition: Any) -> sa.Select[Any]:
@@ -1157,6 +1184,8 @@ def _to_delivery(row: Any) -> Delivery:
         lease_until=row["lease_until"],
         held_for=row["held_for"],
         manual=bool(row["manual"]),
+        resend=bool(row["resend"]),
+        first_try_at=row["first_try_at"],
         first_seen_at=row["first_seen_at"],
     )
 
