@@ -274,10 +274,14 @@ class App:
         self,
         *,
         everything: bool = False,
+        now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
     ) -> list[FeedResult]:
-        """Poll what is due; ``on_result(result, done, total)`` after each feed."""
-        return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
+        """Poll what is due (and ``now_too``, due or not); ``on_result(result, done,
+        total)`` after each feed."""
+        return self.poller.poll_due_feeds(
+            everything=everything, now_too=now_too, on_result=on_result
+        )
 
     def dispatch_due(
         self,
@@ -345,8 +349,19 @@ class App:
         state: str | None = None,
         limit: int | None = None,
         since: datetime | None = None,
+        feed: str | None = None,
+        text: str | None = None,
+        before: int | None = None,
     ) -> list[Delivery]:
-        return self.store.history(target=target, state=state, limit=limit, since=since)
+        return self.store.history(
+            target=target,
+            state=state,
+            limit=limit,
+            since=since,
+            feed=feed,
+            text=text,
+            before=before,
+        )
 
     def pending(self, *, limit: int = 100) -> list[Delivery]:
         return self.store.in_state(

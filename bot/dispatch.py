@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -238,6 +239,7 @@ class Dispatcher:
             post = replace(post, image=None)  # a broken image is not shown anywhere
         failpoint("after-claim")
         new = False
+        began = time.monotonic()
         try:
             published = adapter.publish(post, media_file)
         except DuplicatePostError as error:
@@ -264,10 +266,20 @@ class Dispatcher:
             failpoint("after-response")
             settlement = policy.after_publish(published)
             new = True
-        return self._settle(delivery, settlement, new=new)
+        elapsed = time.monotonic() - began
+        return self._settle(delivery, settlement, new=new, elapsed=elapsed)
 
-    def _settle(self, delivery: Delivery, settlement: Settlement, *, new: bool = False) -> Outcome:
-        settlement = record_outcome(self.store, delivery, settlement, now=self.clock())
+    def _settle(
+        self,
+        delivery: Delivery,
+        settlement: Settlement,
+        *,
+        new: bool = False,
+        elapsed: float | None = None,
+    ) -> Outcome:
+        settlement = record_outcome(
+            self.store, delivery, settlement, now=self.clock(), elapsed=elapsed
+        )
         published = settlement.published
         what = delivery.link or delivery.entry_key
         if self.dry_run:
@@ -392,7 +404,12 @@ class Dispatcher:
 
 
 def record_outcome(
-    store: Store, delivery: Delivery, settlement: Settlement, *, now: datetime
+    store: Store,
+    delivery: Delivery,
+    settlement: Settlement,
+    *,
+    now: datetime,
+    elapsed: float | None = None,
 ) -> Settlement:
     """Record how an attempt on ``delivery`` ended; return what the store now holds for it.
 
@@ -400,7 +417,7 @@ def record_outcome(
     the outcome is reconciled with the row as it is now (``policy.settle_late``), never
     dropped: a post that went out is recorded.
     """
-    if store.settle(delivery, settlement, now=now):
+    if store.settle(delivery, settlement, now=now, elapsed=elapsed):
         return settlement
     for _ in range(3):  # the row may change between the read and the write: look again
         current = store.get(delivery.id)
