@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import markupsafe
 import pytest
 import requests
 from click.testing import CliRunner
@@ -435,3 +436,112 @@ def test_the_command_line_loads_no_web_library() -> None:
     code = "from click.testing import CliRunner\nfrom bot.cli import main\n"
     assert modules_loaded_by(code + "CliRunner().invoke(main, ['--help'])", WEB_LIBRARIES) == []
     assert modules_loaded_by("import bot.config, bot.scheduling", WEB_LIBRARIES) == []
+
+
+# -- the page's forms ------------------------------------------------------------------
+def _logged_in(web: Served) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    answer = session.post(web.url + "/login", data={"token": TOKEN, "next": "/"}, timeout=10)
+    assert answer.status_code == 200 and answer.url == web.url + "/"
+    cookie = session.cookies["feedrelay_session"]
+    assert TOKEN not in cookie
+    match = re.search(r'name="form_token" value="([0-9a-f]+)"', answer.text)
+    assert match is not None
+    return session, match.group(1)
+
+
+def test_a_wrong_token_does_not_log_in(served: Served) -> None:
+    session = requests.Session()
+    answer = session.post(served.url + "/login", data={"token": "not-the-token-123"}, timeout=10)
+    assert answer.status_code == 401
+    assert "That is not the token." in answer.text
+    assert "feedrelay_session" not in session.cookies
+
+
+def test_a_form_approves_and_the_page_says_so(served: Served) -> None:
+    session, form_token = _logged_in(served)
+    answer = session.post(
+        served.url + "/deliveries/3/approve",
+        data={"form_token": form_token, "back": "/"},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.url == served.url + "/"
+    assert "1 delivery released; they go out with the next dispatch" in answer.text
+    assert served.app.store.get(3).state.value == "queued"  # type: ignore[union-attr]
+    assert served.woken == ["lanes"]
+    # The message is shown once.
+    assert "1 delivery released" not in session.get(served.url + "/", timeout=10).text
+
+
+def test_a_form_without_its_token_changes_nothing(served: Served) -> None:
+    session, form_token = _logged_in(served)
+    before = _state(served)
+    for data in ({}, {"form_token": "0" * 40}, {"form_token": form_token[:-1] + "0"}):
+        answer = session.post(served.url + "/deliveries/3/approve", data=data, timeout=10)
+        assert answer.status_code == 403
+        assert "Nothing was changed" in answer.text
+    # Another site's form, without the login cookie (SameSite=Strict keeps it home).
+    answer = served.post("/deliveries/3/approve", data={"form_token": form_token})
+    assert answer.status_code == 401
+    assert _state(served) == before
+    assert served.woken == []
+
+
+def test_a_form_that_cannot_be_done_says_why(served: Served) -> None:
+    session, form_token = _logged_in(served)
+    answer = session.post(
+        served.url + "/targets/x/pause",
+        data={"form_token": form_token, "for": "forever", "back": "/history?target=x"},
+        timeout=10,
+    )
+    assert answer.url == served.url + "/history?target=x"
+    assert "&#39;for&#39;:" in answer.text  # escaped, as every value on a page
+    assert served.app.store.target_state("x").pause_reason is None
+
+
+def test_going_back_never_leaves_the_site(served: Served) -> None:
+    session, form_token = _logged_in(served)
+    for back in ("https://elsewhere.example/", "//elsewhere.example/", "/\\elsewhere"):
+        answer = session.post(
+            served.url + "/deliveries/3/skip",
+            data={"form_token": form_token, "back": back},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert answer.headers["location"] == "/"
+
+
+def test_the_page_without_a_login_shows_no_buttons(served: Served) -> None:
+    page = served.get("/").text
+    assert "Waiting for approval (1)" in page
+    assert 'action="/deliveries/3/approve"' not in page
+    assert "Log in to act" in page
+
+
+def test_logging_out_ends_the_login(served: Served) -> None:
+    session, form_token = _logged_in(served)
+    session.post(served.url + "/logout", data={"form_token": form_token}, timeout=10)
+    assert "feedrelay_session" not in session.cookies
+    answer = session.post(
+        served.url + "/deliveries/3/approve", data={"form_token": form_token}, timeout=10
+    )
+    assert answer.status_code == 401
+
+
+def test_history_page_filters_and_pages(served: Served) -> None:
+    page = served.get("/history", params={"status": "failed"}).text
+    assert "Refused one" in page and "Posted one" not in page
+    page = served.get("/history", params={"q": "held"}).text
+    assert "Held one" in page and "Refused one" not in page
+    bad = served.get("/history", params={"limit": "0"})
+    assert bad.status_code == 400
+    assert "limit must be a whole number" in bad.text
+
+
+def test_a_title_from_the_feed_is_text_on_the_page(served: Served) -> None:
+    served.blog.add_entry('<script>alert("x")</script> & co')
+    served.app.poll_due_feeds(everything=True)
+    (row,) = served.app.history(text="co")
+    page = served.get("/").text
+    assert "<script>" not in page
+    assert str(markupsafe.escape(row.title)) in page
