@@ -31,6 +31,7 @@ from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
+from bot.push import Pusher
 from bot.store import Runner, Store, open_store
 from bot.targets import TargetMemory, describe_for, limits_for, options_for, render_for
 from bot.text.render import Rendered
@@ -174,6 +175,9 @@ class App:
             poller=self.poller,
             dispatcher=self.dispatcher,
         )
+        self.push = Pusher(
+            config, store, clock=clock, session=session, content_session=content_session
+        )
         self._notify_sender = notify_sender or _apprise_sender
         self.notifier = self._make_notifier(config)
 
@@ -266,6 +270,7 @@ class App:
         self.poller.config = config
         self.dispatcher.config = config
         self.manual.config = config
+        self.push.config = config
         self.notifier = self._make_notifier(config)
         self.poller.pull_back_next_checks()
 

@@ -37,6 +37,7 @@ T = TypeVar("T")
 POLL_TICK = timedelta(seconds=30)
 DISPATCH_TICK = timedelta(seconds=15)
 NOTIFY_TICK = timedelta(seconds=60)
+PUSH_TICK = timedelta(seconds=60)
 # A poll tick is taken for stuck when no feed came back for this many fetch deadlines (a
 # feed's next pages are fetched one by one, each by the deadline).
 POLL_STALL_FACTOR = 12
@@ -183,6 +184,13 @@ def run_daemon(
         _logged(app.notify, "notifications")
 
     every("notify", notify, NOTIFY_TICK)
+
+    def push() -> None:
+        if not stopping.is_set():
+            _logged(app.push.run_due, "WebSub subscriptions")
+
+    if app.config.web is not None:  # subscribes only with [web] public_url
+        every("push", push, PUSH_TICK)
     lanes_for_config()
 
     # shutdown(wait=True) from the signal handler would wait on the very thread it

@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import Route
 
 from bot.app import App
 from bot.loops import Loops
-from bot.web import api, pages
+from bot.web import api, pages, websub
 from bot.web.guard import SESSION_COOKIE, bearer_ok, session_ok
 from bot.web.settings import WebSettings
 
@@ -70,5 +71,11 @@ class Web:
 
 def make_web_app(app: App, loops: Loops) -> Starlette:
     web = Web(app, loops)
-    routes = [*api.routes(web), *pages.routes(web)]
+    websub_callback = Route(
+        "/websub/{callback_id}",
+        websub.endpoint(web),
+        methods=["GET", "POST"],
+        max_body_size=app.config.bot.max_feed_bytes,  # a notification carries the feed
+    )
+    routes = [websub_callback, *api.routes(web), *pages.routes(web)]
     return Starlette(routes=routes, max_body_size=MAX_BODY_BYTES)

@@ -152,3 +152,47 @@ def test_run_once_serves_nothing(tmp_path: Path, blog: FakeBlog, x_api: FakeX) -
     once.communicate()
     assert once.returncode == 0
     assert not seen
+
+
+def test_a_hubs_notification_posts_within_seconds_with_an_hourly_poll(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    from tests.fakes.websub_hub import FakeHub
+
+    with FakeHub() as hub:
+        blog.hub_url = hub.url + "/"
+        blog.add_entry("Already there")
+        port = free_port()
+        path = write_config(
+            tmp_path,
+            feed_table("blog", blog.feed_url, ["x"]) + 'poll_interval = "1h"\n',
+            x_target(x_api.url),
+            web_table(port, f'public_url = "http://127.0.0.1:{port}"\n'),
+        )
+        daemon = start_daemon(path)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: bool(hub.active(blog.self_url)))
+            wait_for(lambda: _push_state(url) == "subscribed")
+            fetches = len(blog.feed_fetches())
+            blog.add_entry("Out within seconds")
+            (delivered,) = hub.publish(blog.self_url)
+            assert delivered.status == 202
+            wait_for(lambda: len(x_api.tweets) == 1, timeout=15)
+            assert x_api.tweets[0]["text"].startswith("Out within seconds")
+            assert len(blog.feed_fetches()) == fetches + 1  # one fetch, of the configured URL
+            hub.publish(blog.self_url, forge=True)
+            metrics = requests.get(url + "/metrics").text
+            assert (
+                'feedrelay_websub_notifications_total{feed="blog",result="forged"} 1.0' in metrics
+            )
+            assert len(blog.feed_fetches()) == fetches + 1
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _, stderr = daemon.communicate(timeout=60)
+        assert daemon.returncode == 0, stderr
+
+
+def _push_state(url: str) -> str:
+    feeds = requests.get(url + "/api/status").json()["feeds"]
+    return str(feeds[0]["push"]["state"])
