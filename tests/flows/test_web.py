@@ -545,3 +545,49 @@ def test_a_title_from_the_feed_is_text_on_the_page(served: Served) -> None:
     page = served.get("/").text
     assert "<script>" not in page
     assert str(markupsafe.escape(row.title)) in page
+
+
+# -- feedrelay health (Docker's and compose's health check) ----------------------------
+def _port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_health_asks_the_daemon_and_exits_1_when_a_loop_stopped(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    port = _port()
+    web = _serve(tmp_path, blog, x_api, WEB.replace("127.0.0.1:0", f"0.0.0.0:{port}"))
+    try:
+        runner = CliRunner()
+        args = ["--config", str(web.path), "health"]
+        web.loops.started("poll")
+        result = runner.invoke(main, args, env=ENV)
+        assert result.exit_code == 0, result.output
+        assert result.output == f"http://127.0.0.1:{port}/healthz: ok\n"
+        web.ticks.now += 3600
+        result = runner.invoke(main, args, env=ENV)
+        assert result.exit_code == 1
+        assert "HTTP 503" in result.output
+        assert "poll: one tick has made no progress for 3600s" in result.output
+        assert runner.invoke(main, [*args, "--ready"], env=ENV).exit_code == 0
+    finally:
+        web._server.stop()  # type: ignore[attr-defined]
+        web.app.close()
+    result = CliRunner().invoke(main, ["--config", str(web.path), "health"], env=ENV)
+    assert result.exit_code == 1
+    assert "no answer" in result.output and "is `feedrelay run` running?" in result.output
+
+
+def test_health_without_web_checks_the_store(tmp_path: Path, blog: FakeBlog, x_api: FakeX) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    result = CliRunner().invoke(main, ["--config", str(path), "health"], env=ENV)
+    assert result.exit_code == 0
+    assert "nothing has run" in result.output
+    open_app(path, Clock(), ENV).close()
+    result = CliRunner().invoke(main, ["--config", str(path), "health"], env=ENV)
+    assert result.exit_code == 0
+    assert "only the store was checked" in result.output
