@@ -717,9 +717,6 @@ class SqlStore:
             updated = c.execute(deliveries.update().where(condition).values(values))
             if updated.rowcount != 1:
                 return False
-            _count_outcome(c, delivery.target, delivery.platform, settlement.state)
-            if elapsed is not None:
-                _add_tallies(c, _publish_time(delivery.platform, elapsed))
             changes = {
                 name: getattr(settlement, name)
                 for name in TARGET_CHANGES
@@ -728,6 +725,11 @@ class SqlStore:
             if changes:
                 state = _target_state(c, delivery.target, lock=True)
                 _save_target_state(c, _apply(state, changes))
+            # The totals last, after the target's row, in the order claim_due takes them:
+            # two runners on PostgreSQL never wait on each other in a circle.
+            _count_outcome(c, delivery.target, delivery.platform, settlement.state)
+            if elapsed is not None:
+                _add_tallies(c, _publish_time(delivery.platform, elapsed))
         return True
 
     def finish(
