@@ -278,3 +278,48 @@ def test_link_headers_come_first() -> None:
     found = advertised(fetched, None)
     assert found is not None and found.hubs == ("https://hub.example/",)
     assert found.topic == "https://blog.example/self"
+
+
+def test_when_a_subscription_is_due() -> None:
+    from datetime import UTC, datetime
+
+    from bot.model import PushSubscription
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    base = "https://relay.example.org"
+
+    def sub(state: str, **fields: object) -> PushSubscription:
+        return PushSubscription(feed="blog", state=state, callback_base=base, **fields)  # type: ignore[arg-type]
+
+    assert policy.push_due(None, now, callback_base=base)
+    assert policy.push_due(sub("subscribed"), now, callback_base="https://moved.example")
+    day = timedelta(days=1)
+    assert not policy.push_due(sub("none", discovered_at=now - day / 2), now, callback_base=base)
+    assert policy.push_due(sub("none", discovered_at=now - day), now, callback_base=base)
+    assert not policy.push_due(sub("refused", discovered_at=now - day / 2), now, callback_base=base)
+    hour = timedelta(hours=1)
+    assert not policy.push_due(
+        sub("requested", requested_at=now - hour / 2), now, callback_base=base
+    )
+    assert policy.push_due(sub("requested", requested_at=now - hour), now, callback_base=base)
+    later = now + timedelta(minutes=1)
+    assert not policy.push_due(sub("failing", next_attempt_at=later), now, callback_base=base)
+    assert policy.push_due(sub("failing", next_attempt_at=now), now, callback_base=base)
+    leased = {"verified_at": now - timedelta(days=9), "lease_until": now + timedelta(days=1)}
+    assert policy.push_due(sub("subscribed", **leased), now, callback_base=base)
+    leased["lease_until"] = now + timedelta(days=1, seconds=1)
+    assert not policy.push_due(sub("subscribed", **leased), now, callback_base=base)
+
+
+def test_a_hub_that_cannot_be_asked_waits_longer_each_time() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    waits = [policy.push_retry_at(n, now) - now for n in (1, 2, 3, 10, 100)]
+    assert waits == [
+        timedelta(minutes=2),
+        timedelta(minutes=4),
+        timedelta(minutes=8),
+        timedelta(hours=6),
+        timedelta(hours=6),
+    ]
