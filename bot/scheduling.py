@@ -81,7 +81,7 @@ def run_daemon(
     pushed_guard = threading.Lock()
     lanes = len(app.config.targets)
     scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(lanes + 2)},
+        executors={"default": ThreadPoolExecutor(lanes + 3)},  # the lanes, poll, notify, push
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone="UTC",
     )
