@@ -31,6 +31,7 @@ from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
+from bot.push import Pusher
 from bot.store import Runner, Store, open_store
 from bot.targets import TargetMemory, describe_for, limits_for, options_for, render_for
 from bot.text.render import Rendered
@@ -175,6 +176,9 @@ class App:
             poller=self.poller,
             dispatcher=self.dispatcher,
         )
+        self.push = Pusher(
+            config, store, clock=clock, session=session, content_session=content_session
+        )
         self._notify_sender = notify_sender or _apprise_sender
         self.notifier = self._make_notifier(config)
 
@@ -267,6 +271,7 @@ class App:
         self.poller.config = config
         self.dispatcher.config = config
         self.manual.config = config
+        self.push.config = config
         self.notifier = self._make_notifier(config)
         self.poller.pull_back_next_checks()
 
@@ -275,10 +280,14 @@ class App:
         self,
         *,
         everything: bool = False,
+        now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
     ) -> list[FeedResult]:
-        """Poll what is due; ``on_result(result, done, total)`` after each feed."""
-        return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
+        """Poll what is due (and ``now_too``, due or not); ``on_result(result, done,
+        total)`` after each feed."""
+        return self.poller.poll_due_feeds(
+            everything=everything, now_too=now_too, on_result=on_result
+        )
 
     def dispatch_due(
         self,
@@ -346,8 +355,19 @@ class App:
         state: str | None = None,
         limit: int | None = None,
         since: datetime | None = None,
+        feed: str | None = None,
+        text: str | None = None,
+        before: int | None = None,
     ) -> list[Delivery]:
-        return self.store.history(target=target, state=state, limit=limit, since=since)
+        return self.store.history(
+            target=target,
+            state=state,
+            limit=limit,
+            since=since,
+            feed=feed,
+            text=text,
+            before=before,
+        )
 
     def pending(self, *, limit: int = 100) -> list[Delivery]:
         return self.store.in_state(

@@ -38,6 +38,7 @@ from bot.settings import (
     parse_duration,
     template_fields,
 )
+from bot.web.settings import WebSettings
 
 __all__ = [
     "TEMPLATE_FIELDS",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
-SECTIONS = ("bot", "feeds", "targets", "notify")
+SECTIONS = ("bot", "feeds", "targets", "notify", "web")
 DATABASE_ENV_VAR = "FEEDRELAY_DATABASE"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
 
@@ -141,6 +142,8 @@ class Config:
     # A PostgreSQL URL when [bot] database is one (several daemons share that store);
     # ``None`` for the default SQLite file at ``database_path``.
     database_url: str | None = field(default=None, repr=False)
+    # The daemon's web face; ``None`` (no [web] table): it serves nothing.
+    web: WebSettings | None = None
 
     @property
     def store(self) -> str:
@@ -251,6 +254,9 @@ def _validate(
 
     bot = _model(BotSettings, raw.get("bot", {}), ("bot",), report) or BotSettings()
     notify = _model(NotifySettings, raw.get("notify", {}), ("notify",), report)
+    web = _model(WebSettings, raw["web"], ("web",), report) if "web" in raw else None
+    if web is not None and web.unguarded():
+        report(("web", "token"), web.unguarded())
     feeds: dict[str, FeedSettings] = {}
     targets: dict[str, TargetSettings] = {}
     for name, section in _tables(raw, "feeds", report):
@@ -316,6 +322,7 @@ def _validate(
         database_path=(base / database).resolve() if not is_server_url(database) else Path(),
         database_url=database if is_server_url(database) else None,
         notify=notify or NotifySettings(),
+        web=web,
         secrets=tuple(SecretStr(value) for value in filled if value),
     )
 

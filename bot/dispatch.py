@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -251,6 +252,7 @@ class Dispatcher:
             post = replace(post, image=None)  # a broken image is not shown anywhere
         failpoint("after-claim")
         new = False
+        began = time.monotonic()
         try:
             published = self._resend(adapter, post) if resend else adapter.publish(post, media_file)
         except DuplicatePostError as error:
@@ -284,7 +286,9 @@ class Dispatcher:
             state = self.store.target_state(delivery.target)
             settlement = policy.after_publish(published, state)
             new = True
-        return self._settle(delivery, self._with_spent(settlement, adapter, rules), new=new)
+        elapsed = time.monotonic() - began
+        settlement = self._with_spent(settlement, adapter, rules)
+        return self._settle(delivery, settlement, new=new, elapsed=elapsed)
 
     def _resend(self, adapter: Adapter, post: Post) -> Published:
         if not isinstance(adapter, Resender):
@@ -301,8 +305,17 @@ class Dispatcher:
         month = policy.local_day(self.clock(), rules)[:7]
         return replace(settlement, spent=spent, spent_month=month)
 
-    def _settle(self, delivery: Delivery, settlement: Settlement, *, new: bool = False) -> Outcome:
-        settlement = record_outcome(self.store, delivery, settlement, now=self.clock())
+    def _settle(
+        self,
+        delivery: Delivery,
+        settlement: Settlement,
+        *,
+        new: bool = False,
+        elapsed: float | None = None,
+    ) -> Outcome:
+        settlement = record_outcome(
+            self.store, delivery, settlement, now=self.clock(), elapsed=elapsed
+        )
         published = settlement.published
         what = delivery.link or delivery.entry_key
         if self.dry_run:
@@ -472,7 +485,12 @@ def _parameters(function: Callable[..., Any]) -> Collection[str]:
 
 
 def record_outcome(
-    store: Store, delivery: Delivery, settlement: Settlement, *, now: datetime
+    store: Store,
+    delivery: Delivery,
+    settlement: Settlement,
+    *,
+    now: datetime,
+    elapsed: float | None = None,
 ) -> Settlement:
     """Record how an attempt on ``delivery`` ended; return what the store now holds for it.
 
@@ -480,7 +498,7 @@ def record_outcome(
     the outcome is reconciled with the row as it is now (``policy.settle_late``), never
     dropped: a post that went out is recorded.
     """
-    if store.settle(delivery, settlement, now=now):
+    if store.settle(delivery, settlement, now=now, elapsed=elapsed):
         return settlement
     for _ in range(3):  # the row may change between the read and the write: look again
         current = store.get(delivery.id)

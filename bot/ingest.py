@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +22,7 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
-from bot.model import Clock, DeliveryState, Entry, FeedState
+from bot.model import Clock, DeliveryState, Entry, FeedState, Tally
 from bot.store import NewDelivery, NewEntry, Store
 from bot.targets import render_for, rules_for
 
@@ -44,8 +44,19 @@ class FeedResult:
     held: int = 0
     baseline: bool = False
     unchanged: bool = False
+    not_modified: bool = False  # the server answered 304 Not Modified
     error: str | None = None
     warning: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """How the poll went, as ``feedrelay_feed_polls_total`` counts it: ``error``,
+        ``not_modified`` (304), ``new`` (new entries were recorded) or ``unchanged``."""
+        if self.error:
+            return "error"
+        if self.not_modified:
+            return "not_modified"
+        return "new" if self.new else "unchanged"
 
 
 def new_delivery(
@@ -131,7 +142,11 @@ class Poller:
                 moved += 1
         return moved
 
-    def due_feeds(self, *, everything: bool = False) -> list[tuple[str, FeedState | None]]:
+    def due_feeds(
+        self, *, everything: bool = False, now_too: Collection[str] = ()
+    ) -> list[tuple[str, FeedState | None]]:
+        """The feeds to fetch now: those due, every one but the gone with ``everything``,
+        and those of ``now_too`` (a WebSub hub said they changed)."""
         now = self.clock()
         states = self.store.feed_states()
         due = []
@@ -139,7 +154,7 @@ class Poller:
             state = states.get(name)
             url = self.config.feed_url(name)
             gone = state is not None and state.gone and state.url == url
-            if (everything and not gone) or policy.feed_due(state, url, now):
+            if ((everything or name in now_too) and not gone) or policy.feed_due(state, url, now):
                 due.append((name, state))
         return due
 
@@ -147,12 +162,15 @@ class Poller:
         self,
         *,
         everything: bool = False,
+        now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
     ) -> list[FeedResult]:
-        """Fetch the feeds that are due (all but the gone ones with ``everything``) and
-        record each as soon as it arrives; ``on_result(result, done, total)`` is called in
-        this thread after each feed is recorded (a progress display)."""
-        due = self.due_feeds(everything=everything)
+        """Fetch the feeds that are due (all but the gone ones with ``everything``; those
+        of ``now_too`` due or not) and record each as soon as it arrives;
+        ``on_result(result, done, total)`` is called in this thread after each feed is
+        recorded (a progress display). How each poll went is added to the store's totals
+        (the metrics)."""
+        due = self.due_feeds(everything=everything, now_too=now_too)
         if self.store.shared:  # several daemons: each feed is fetched by one of them
             urls = {name: self.config.feed_url(name) for name, _ in due}
             lease = self.config.bot.fetch_deadline * FEED_LEASE_FACTOR
@@ -169,8 +187,18 @@ class Poller:
                 results.append(self._ingest(name, state, future.result()))
                 if on_result is not None:
                     on_result(results[-1], len(results), len(due))
+        self._count(results)
         order = {name: index for index, (name, _) in enumerate(due)}
         return sorted(results, key=lambda result: order[result.feed])
+
+    def _count(self, results: Sequence[FeedResult]) -> None:
+        now = self.clock().timestamp()
+        self.store.add_tallies(
+            [Tally.of("feed_polls", feed=r.feed, result=r.outcome) for r in results],
+            latest=[
+                Tally.of("feed_last_success", now, feed=r.feed) for r in results if not r.error
+            ],
+        )
 
     def fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
         url = self.config.feed_url(name)
@@ -212,7 +240,9 @@ class Poller:
                 log.warning("feed %s has %s", name, warning)
         if fetched.body is None or fetched.body_hash == state.body_hash:
             self.store.save_feed_state(self._checked(state, fetched, now, warning=warning))
-            return FeedResult(feed=name, unchanged=True, warning=warning)
+            return FeedResult(
+                feed=name, unchanged=True, not_modified=fetched.body is None, warning=warning
+            )
         try:
             parsed = feeds.parse(name, fetched)
         except FeedError as error:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -303,3 +303,47 @@ class Settlement:
 
 # What tells the time: ``datetime.now(UTC)`` in the program, a clock a test moves by hand.
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushSubscription:
+    """A feed's WebSub subscription (W3C WebSub), as the store keeps it.
+
+    ``state``: ``none`` (the feed names no hub), ``requested`` (asked; the hub has not
+    verified it yet), ``subscribed`` (verified, until ``lease_until``), ``refused`` (the
+    hub said no: ``error`` says why), ``failing`` (the hub could not be asked: tried again
+    at ``next_attempt_at``), ``unsubscribing`` (the feed left the config). ``secret`` is
+    the ``hub.secret`` the hub signs notifications with: it is never shown.
+    """
+
+    feed: str
+    state: str
+    hub: str | None = None
+    topic: str | None = None
+    callback_id: str | None = None
+    callback_base: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    lease_until: datetime | None = None
+    requested_at: datetime | None = None
+    verified_at: datetime | None = None
+    discovered_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tally:
+    """One running total of the metrics: ``metric`` with its ``labels``."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+    @classmethod
+    def of(cls, metric: str, value: float = 1.0, **labels: str) -> Tally:
+        return cls(metric=metric, labels=tuple(sorted(labels.items())), value=value)
+
+    def label(self, name: str) -> str:
+        return dict(self.labels).get(name, "")

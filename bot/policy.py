@@ -7,10 +7,12 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import (
     AllowanceError,
@@ -27,6 +29,7 @@ from bot.model import (
     DeliveryState,
     FeedState,
     Published,
+    PushSubscription,
     Settlement,
     TargetState,
 )
@@ -667,3 +670,82 @@ def is_flood(new: int, max_new_per_poll: int) -> bool:
 
 def _clock(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- WebSub subscriptions (W3C WebSub) -----------------------------------------------------
+# Asked of the hub; it decides (5.3.1). Ten days is the spec's own suggestion (8.2).
+PUSH_LEASE = timedelta(days=10)
+# A request the hub has not verified after this long is asked again.
+PUSH_VERIFY_WAIT = timedelta(hours=1)
+# A feed that names no hub, or whose hub refused, is looked at again this often.
+PUSH_REDISCOVER = timedelta(days=1)
+PUSH_LONGEST_BACKOFF = timedelta(hours=6)
+
+
+def push_hub(hub: str) -> str | None:
+    """The address to ask a hub at: ``https`` (8.2: "subscribers SHOULD always favor the
+    HTTPS URL for hubs (even if the URL is advertised as HTTP)", as Blogger's
+    ``http://pubsubhubbub.appspot.com/`` is), except a hub on this machine, which may
+    stay ``http``; ``None`` for anything but http(s)."""
+    parts = urlsplit(hub)
+    if parts.scheme == "https":
+        return hub
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    if _is_loopback_host(parts.hostname):
+        return hub
+    return urlunsplit(("https", parts.netloc, parts.path, parts.query, ""))
+
+
+def push_may_sign(hub: str) -> bool:
+    """``hub.secret`` goes only where nobody else can read it: over https, or to a hub on
+    this machine (5.1: "SHOULD only be specified when the request was made over HTTPS")."""
+    parts = urlsplit(hub)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and _is_loopback_host(parts.hostname or "")
+    )
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def push_due(sub: PushSubscription | None, now: datetime, *, callback_base: str) -> bool:
+    """Should this feed's hub be looked for (and asked) now?"""
+    if sub is None or sub.callback_base != callback_base:
+        return True
+    if sub.next_attempt_at is not None and sub.next_attempt_at > now:
+        return False  # another runner is at it, or the hub could not be asked: wait
+    if sub.state == "failing":
+        return True
+    if sub.state == "requested":
+        return sub.requested_at is None or now >= sub.requested_at + PUSH_VERIFY_WAIT
+    if sub.state == "subscribed":
+        return sub.lease_until is None or now >= sub.lease_until - push_renew_margin(sub)
+    # "none" (no hub named) and "refused": look at the feed once a day
+    return sub.discovered_at is None or now >= sub.discovered_at + PUSH_REDISCOVER
+
+
+def push_renew_margin(sub: PushSubscription) -> timedelta:
+    """How long before the lease ends it is renewed (5.3.1: "the subscriber MUST
+    re-request the subscription on the hub before hub.lease_seconds seconds has
+    elapsed"): half the lease, at most a day."""
+    if sub.lease_until is None or sub.verified_at is None:
+        return timedelta(0)
+    return min(timedelta(days=1), (sub.lease_until - sub.verified_at) / 2)
+
+
+def push_retry_at(attempts: int, now: datetime) -> datetime:
+    """When a hub that could not be asked is asked again: one minute, doubling, at most
+    ``PUSH_LONGEST_BACKOFF``."""
+    return now + min(PUSH_LONGEST_BACKOFF, timedelta(minutes=1 << min(max(attempts, 0), 20)))
+
+
+# A lease longer than this, however long the hub grants, is renewed within it (8.2: hubs
+# "MUST NOT issue perpetual lease durations").
+LONGEST_PUSH_LEASE = timedelta(days=30)

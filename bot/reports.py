@@ -14,7 +14,7 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.errors import EntryNotFoundError, FeedError
 from bot.ingest import Poller, publication_order
-from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
+from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, PushSubscription
 from bot.store import Runner, Store, lock_holder
 from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
@@ -54,6 +54,8 @@ class Status:
     runners: list[Runner]
     holder_pid: int | None  # the runner holding the store's lock, if one does
     now: datetime
+    # Each feed's WebSub subscription, when [web] public_url turns push on (else None).
+    push: dict[str, PushSubscription] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +113,7 @@ def status(config: Config, store: Store, now: datetime) -> Status:
         runners=[r for r in store.runners() if _alive(r, now)],
         holder_pid=None if config.database_url else lock_holder(config.database_path),
         now=now,
+        push=store.push_subscriptions() if config.web and config.web.public_url else None,
     )
 
 
@@ -209,8 +212,38 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+def push_json(sub: PushSubscription | None) -> dict[str, Any]:
+    """A feed's WebSub state for people and tools; never its secret or callback."""
+    if sub is None:
+        return {"state": "not looked for yet"}
+    shown = {
+        "none": "not offered",
+        "requested": "requested",
+        "subscribed": "subscribed",
+        "refused": "refused",
+        "failing": "failing",
+        "unsubscribing": "unsubscribing",
+    }.get(sub.state, sub.state)
+    answer: dict[str, Any] = {"state": shown, "hub": sub.hub, "topic": sub.topic}
+    if sub.state == "subscribed":
+        answer["until"] = iso(sub.lease_until)
+    if sub.state == "requested":
+        answer["requested_at"] = iso(sub.requested_at)
+    if sub.state == "failing":
+        answer["next_try_at"] = iso(sub.next_attempt_at)
+    if sub.error and sub.state in ("refused", "failing", "none"):
+        answer["error"] = sub.error
+    return answer
+
+
 def status_json(report: Status) -> dict[str, Any]:
     def feed(name: str, state: FeedState | None) -> dict[str, Any]:
+        answer = _feed(name, state)
+        if report.push is not None:
+            answer["push"] = push_json(report.push.get(name))
+        return answer
+
+    def _feed(name: str, state: FeedState | None) -> dict[str, Any]:
         if state is None or state.last_checked_at is None:
             return {"name": name, "status": "not polled yet"}
         health = "gone" if state.gone else "failing" if state.last_error else "ok"

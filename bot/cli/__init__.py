@@ -93,7 +93,7 @@ def _print_platforms() -> None:
 
 
 def _register() -> None:
-    from bot.cli import records, running, settling, setup, store
+    from bot.cli import records, running, settling, setup, store, web
 
     for command in (
         running.run,
@@ -110,6 +110,7 @@ def _register() -> None:
         settling.pause,
         settling.resume,
         store.migrate_store,
+        web.health,
     ):
         main.add_command(command)
     setup.register(main)

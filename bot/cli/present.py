@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from bot import policy
-from bot.model import Delivery, DeliveryState, Post
+from bot.model import Delivery, DeliveryState, Post, PushSubscription
 
 if TYPE_CHECKING:
     from bot.app import App, FeedResult, Outcome
@@ -184,6 +184,8 @@ def _print_status(report: Status) -> None:
             )
         else:
             click.echo(f"feed {name}: ok, last checked {checked}, next {_when(feed.next_check_at)}")
+        if report.push is not None:
+            click.echo(f"   push: {_push_words(report.push.get(name))}")
     if report.needs_person:
         click.echo("")
         click.echo("needs you (feedrelay retry|skip|resolve|approve ID):")
@@ -310,3 +312,20 @@ def _post_json(result: Any, *, dry_run: bool) -> dict[str, Any]:
         delivery=delivery,
     )
     return row
+
+
+def _push_words(sub: PushSubscription | None) -> str:
+    """A feed's WebSub state in words (``[web] public_url``)."""
+    if sub is None:
+        return "not looked for yet"
+    if sub.state == "subscribed":
+        return f"subscribed until {_when(sub.lease_until)}"
+    if sub.state == "requested":
+        return f"asked {_when(sub.requested_at)}, waiting for the hub"
+    if sub.state == "refused":
+        return f"refused: {sub.error}"
+    if sub.state == "failing":
+        return f"failing: {sub.error}; next try {_when(sub.next_attempt_at)}"
+    if sub.state == "none":
+        return "not offered (the feed names no hub)"
+    return sub.state
