@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
 from bot.model import Clock, DeliveryState, Entry, FeedState
+from bot.routes import route
 from bot.store import NewDelivery, NewEntry, Store
 from bot.targets import render_for, rules_for
 
@@ -60,7 +61,9 @@ def new_delivery(
     """A delivery of ``entry`` to one target. Found by a poll, it is due after the target's
     delay and jitter, or held for approval where the target wants that; by hand, now (the
     caller marks it ``manual``). A post that must not go out (an empty entry, an entry the
-    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason."""
+    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason, and so is
+    an entry that the route's filters keep out (``policy.filtered``), unless it is posted by
+    hand. A skipped delivery keeps its post: ``retry`` can still send it."""
     rendered = render_for(config, entry, target_name)
     delivery = NewDelivery(
         target=target_name,
@@ -69,8 +72,10 @@ def new_delivery(
         due_at=now,
         repost=repost,
     )
-    if rendered.skip_reason:
-        return replace(delivery, state=DeliveryState.SKIPPED, error=rendered.skip_reason)
+    filters = route(config, entry.feed, target_name).filters
+    skip_reason = (None if by_hand else policy.filtered(entry, filters)) or rendered.skip_reason
+    if skip_reason:
+        return replace(delivery, state=DeliveryState.SKIPPED, error=skip_reason)
     if by_hand:
         return delivery
     rules = rules_for(config, target_name)
