@@ -98,11 +98,14 @@ def _text_of(entry: Entry) -> _Text:
     )
 
 
-def _quoted(items: Sequence[str]) -> str:
+def _either(items: Sequence[str]) -> str:
+    """``"Local"``, ``"Local" or "Almaty"``, ``"a", "b" or "c"``: at most a few of them."""
     shown = [f'"{item}"' for item in items[:_SHOWN_ITEMS]]
     if len(items) > _SHOWN_ITEMS:
         shown.append(f"{len(items) - _SHOWN_ITEMS} more")
-    return ", ".join(shown)
+    if len(shown) == 1:
+        return shown[0]
+    return ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,22 +153,19 @@ class Filter:
         if self.include_labels:
             labels = {fold_label(label) for label in entry.labels}
             if not any(fold_label(label) in labels for label in self.include_labels):
-                what = "label" if len(self.include_labels) == 1 else "labels"
                 return (
-                    f"none of the {what} {_quoted(self.include_labels)} that {self.where} includes"
+                    f"not labelled {_either(self.include_labels)} (include_labels of {self.where})"
                 )
         if self.include_words:
             text = _text_of(entry)
             if not any(_has_word(word, text) for word in self.include_words):
-                what = "word" if len(self.include_words) == 1 else "words"
-                return (
-                    f"none of the {what} {_quoted(self.include_words)} that {self.where} includes"
-                )
+                words = _either(self.include_words)
+                return f"no word {words} in the title or summary (include_words of {self.where})"
         pattern = self.include_pattern
         if pattern is not None and _search(pattern, _text_of(entry)) is None:
             return (
-                f'pattern "{pattern}" that {self.where} includes matches neither the title'
-                " nor the summary"
+                f'pattern "{pattern}" matches neither the title nor the summary'
+                f" (include_pattern of {self.where})"
             )
         return None
 
