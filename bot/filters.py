@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import regex
 
 from bot.model import Entry
+from bot.text.clean import clean_text
 
 __all__ = ["Filter", "compile_pattern", "fold", "fold_label"]
 
@@ -85,6 +86,13 @@ class _Text:
 
 
 @functools.lru_cache(maxsize=256)
+def _labels_of(entry: Entry) -> frozenset[str]:
+    """The entry's labels as its posts show them (cleaned of bidi and invisible characters:
+    a zero-width space cannot hide "Sponsored"), folded for comparing."""
+    return frozenset(fold_label(clean_text(label)) for label in entry.labels)
+
+
+@functools.lru_cache(maxsize=256)
 def _text_of(entry: Entry) -> _Text:
     # The title and summary that templates fill (cleaned of bidi and invisible characters,
     # the HTML made text): what a filter sees is what the post would say. Imported here,
@@ -128,7 +136,7 @@ class Filter:
 
     def excluded(self, entry: Entry) -> str | None:
         """The first ``exclude_*`` that ``entry`` matches, in words; ``None`` if none."""
-        labels = {fold_label(label) for label in entry.labels}
+        labels = _labels_of(entry)
         for label in self.exclude_labels:
             if fold_label(label) in labels:
                 return f'label "{label}" excluded by {self.where}'
@@ -151,7 +159,7 @@ class Filter:
         """The first ``include_*`` that ``entry`` does not meet, in words; ``None`` if it
         meets them all (or there are none)."""
         if self.include_labels:
-            labels = {fold_label(label) for label in entry.labels}
+            labels = _labels_of(entry)
             if not any(fold_label(label) in labels for label in self.include_labels):
                 return (
                     f"not labelled {_either(self.include_labels)} (include_labels of {self.where})"

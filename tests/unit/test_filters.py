@@ -120,6 +120,7 @@ def test_whole_words_in_any_script(word: str, title: str, summary: str, found: b
         ("東京", ("東京",)),  # Japanese
         ("رياضة", ("ريـاضة",)),  # Arabic, with a tatweel
         ("Local  News", ("local news",)),  # spaces inside a label
+        ("Sponsored", ("Spon\u200bsored",)),  # an invisible character hides nothing
     ],
 )
 def test_labels_in_any_script(configured: str, labels: tuple[str, ...]) -> None:
