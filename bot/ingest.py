@@ -294,18 +294,26 @@ class Poller:
 
     def _pick_up_edits(self, name: str, entries: Sequence[Entry], now: datetime) -> None:
         """Entries edited since they were seen: posts not sent yet take the edit (this is
-        what a target's ``delay`` is for). An edit never makes a new post."""
+        what a target's ``delay`` is for), and are skipped if a route's filter keeps the
+        edited entry out. An edit never makes a new post."""
         hashes = self.store.entry_hashes(name, [e.key for e in entries])
         for entry in entries:
             known = hashes.get(entry.key)
             digest = feeds.content_hash(entry)
             if known is None or known == digest:
                 continue
-            posts = {
-                target: render_for(self.config, entry, target).post
-                for target in self.config.feeds[name].targets
+            targets = self.config.feeds[name].targets
+            posts = {target: render_for(self.config, entry, target).post for target in targets}
+            # An edit that a route's filter keeps out (a label "Sponsored" added during the
+            # target's delay) is not sent; one that a filter now lets in stays as it was.
+            filtered = {
+                target: reason
+                for target in targets
+                if (reason := policy.filtered(entry, route(self.config, name, target).filters))
             }
-            changed = self.store.refresh_unsent(entry, content_hash=digest, posts=posts, now=now)
+            changed = self.store.refresh_unsent(
+                entry, content_hash=digest, posts=posts, now=now, skipped=filtered
+            )
             if changed:
                 log.info("feed %s: %s was edited; its unsent posts take the edit", name, entry.link)
 

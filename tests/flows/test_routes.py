@@ -178,6 +178,43 @@ def test_changing_a_route_never_posts_again(
     )
 
 
+def test_an_edit_that_a_filter_keeps_out_is_not_sent(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    """A label "Sponsored" added while the post waits for the target's delay: the delivery
+    is skipped with the reason, never sent; an edit that a filter lets in posts nothing."""
+    blog.add_entry("Seen at the baseline")
+    path = write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["x"]) + 'exclude_labels = ["Sponsored"]\n',
+        x_target(x_api.url, delay='"30m"'),
+    )
+    with open_app(path, clock) as app:
+        app.poll_due_feeds(everything=True)
+    shop = blog.add_entry("A new bike shop")
+    offer = blog.add_entry("Spring offers", labels=["Sponsored"])
+    clock.advance(minutes=11)
+    with open_app(path, clock) as app:
+        app.poll_due_feeds()
+    shop.labels.append("Sponsored")
+    blog.edit_entry(shop, title="A new bike shop (sponsored)")
+    offer.labels.clear()
+    blog.edit_entry(offer, title="Spring offers, unsponsored")
+    for _ in range(4):
+        clock.advance(minutes=11)
+        with open_app(path, clock) as app:
+            app.poll_due_feeds()
+            app.dispatch_due()
+
+    assert x_api.tweets == []
+    with open_app(path, clock) as app:
+        rows = sorted((d.link, d.state.value, d.error) for d in app.history())
+    assert rows == [
+        (blog.entry_url(shop), "skipped", SPONSORED),
+        (blog.entry_url(offer), "skipped", SPONSORED),
+    ]
+
+
 ROUTE = """[feeds.blog.to.x]
 include_labels = ["Local", "Алматы"]
 template = "[{feed_title}] {title} {url}"
