@@ -176,6 +176,11 @@ class PlatformSpec:
     # The platform's shape: an entry (already cleaned), a target's options and ``limits``
     # -> the post that fits them. The core calls it through ``bot.text.render.render``.
     render: Callable[[Entry, Any, Limits], Rendered]
+    # The settings that say what its posts say (templates, hashtags, a content warning,
+    # tags): the keys a route, [feeds.FEED.to.TARGET], may set for one feed's entries. Each
+    # is a field of ``settings_model`` of the platform's own that ``options`` reads (a post
+    # is rendered per route; the adapter is opened per target).
+    wording: tuple[str, ...] = ()
     # What a post is, as preview and dry runs show it (text, and the JSON's length): its
     # parts as labelled lines and its length against ``limits`` (by default, each part the
     # post has and every limited part's use: ``bot.text.render.describe_post``).
@@ -211,6 +216,14 @@ class PlatformSpec:
     # Its libraries' loggers, kept at INFO or above whatever -v says: at DEBUG they print
     # request headers, tokens included.
     quiet_loggers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        shared = set(TargetSettings.model_fields)
+        for key in self.wording:
+            if key not in self.settings_model.model_fields or key in shared:
+                raise ValueError(
+                    f"wording key {key!r} is not a setting of {self.settings_model.__name__}'s own"
+                )
 
     def open(
         self,

@@ -324,6 +324,10 @@ class App:
     def retry(self, delivery_id: int) -> Delivery:
         return self.manual.retry(delivery_id)
 
+    def overrides(self, delivery_id: int) -> str | None:
+        """The filter ``retry(delivery_id)`` would override, or ``None``."""
+        return self.manual.overrides(delivery_id)
+
     def skip(self, delivery_id: int) -> Delivery:
         return self.manual.skip(delivery_id)
 

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
 from bot.model import Clock, DeliveryState, Entry, FeedState, Tally
+from bot.routes import route
 from bot.store import NewDelivery, NewEntry, Store
 from bot.targets import render_for, rules_for
 
@@ -71,7 +72,9 @@ def new_delivery(
     """A delivery of ``entry`` to one target. Found by a poll, it is due after the target's
     delay and jitter, or held for approval where the target wants that; by hand, now (the
     caller marks it ``manual``). A post that must not go out (an empty entry, an entry the
-    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason."""
+    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason, and so is
+    an entry that the route's filters keep out (``policy.filtered``), unless it is posted by
+    hand. A skipped delivery keeps its post: ``retry`` can still send it."""
     rendered = render_for(config, entry, target_name)
     delivery = NewDelivery(
         target=target_name,
@@ -80,8 +83,10 @@ def new_delivery(
         due_at=now,
         repost=repost,
     )
-    if rendered.skip_reason:
-        return replace(delivery, state=DeliveryState.SKIPPED, error=rendered.skip_reason)
+    filters = route(config, entry.feed, target_name).filters
+    skip_reason = (None if by_hand else policy.filtered(entry, filters)) or rendered.skip_reason
+    if skip_reason:
+        return replace(delivery, state=DeliveryState.SKIPPED, error=skip_reason)
     if by_hand:
         return delivery
     rules = rules_for(config, target_name)
@@ -319,18 +324,26 @@ class Poller:
 
     def _pick_up_edits(self, name: str, entries: Sequence[Entry], now: datetime) -> None:
         """Entries edited since they were seen: posts not sent yet take the edit (this is
-        what a target's ``delay`` is for). An edit never makes a new post."""
+        what a target's ``delay`` is for), and are skipped if a route's filter keeps the
+        edited entry out. An edit never makes a new post."""
         hashes = self.store.entry_hashes(name, [e.key for e in entries])
         for entry in entries:
             known = hashes.get(entry.key)
             digest = feeds.content_hash(entry)
             if known is None or known == digest:
                 continue
-            posts = {
-                target: render_for(self.config, entry, target).post
-                for target in self.config.feeds[name].targets
+            targets = self.config.feeds[name].targets
+            posts = {target: render_for(self.config, entry, target).post for target in targets}
+            # An edit that a route's filter keeps out (a label "Sponsored" added during the
+            # target's delay) is not sent; one that a filter now lets in stays as it was.
+            filtered = {
+                target: reason
+                for target in targets
+                if (reason := policy.filtered(entry, route(self.config, name, target).filters))
             }
-            changed = self.store.refresh_unsent(entry, content_hash=digest, posts=posts, now=now)
+            changed = self.store.refresh_unsent(
+                entry, content_hash=digest, posts=posts, now=now, skipped=filtered
+            )
             if changed:
                 log.info("feed %s: %s was edited; its unsent posts take the edit", name, entry.link)
 

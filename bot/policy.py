@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import (
@@ -27,12 +28,16 @@ from bot.model import (
     Decision,
     Delivery,
     DeliveryState,
+    Entry,
     FeedState,
     Published,
     PushSubscription,
     Settlement,
     TargetState,
 )
+
+if TYPE_CHECKING:  # the matching itself (Unicode words, patterns) is bot.filters' job
+    from bot.filters import Filter
 
 MAX_ATTEMPTS = 8
 # The wait before attempt n + 1 (n = attempts made so far); the last step repeats.
@@ -666,6 +671,33 @@ def is_flood(new: int, max_new_per_poll: int) -> bool:
     blogger publishes: a migrated or regenerated feed, most likely. They wait for
     ``feedrelay approve``; entries that are new in time go out."""
     return max_new_per_poll > 0 and new > max_new_per_poll
+
+
+# -- routes ------------------------------------------------------------------------------
+# A skipped delivery's reason starts so when a route's filters kept its entry out (``retry``
+# and ``post`` then say that they override it).
+FILTERED = "filtered: "
+
+
+def filtered(entry: Entry, filters: Sequence[Filter]) -> str | None:
+    """Why a route keeps ``entry`` from its target (``filtered: label "Sponsored" excluded
+    by feeds.news``), or ``None`` if the entry goes. ``filters`` are the route's levels (the
+    feed's, the target's, the route's own): the entry goes only if it passes every one of
+    them, and an exclusion on any level wins over every inclusion (it is named first)."""
+    for level in filters:
+        reason = level.excluded(entry)
+        if reason is not None:
+            return FILTERED + reason
+    for level in filters:
+        reason = level.unmet(entry)
+        if reason is not None:
+            return FILTERED + reason
+    return None
+
+
+def is_filtered(reason: str | None) -> bool:
+    """Is this a skipped delivery's reason given by a route's filters?"""
+    return reason is not None and reason.startswith(FILTERED)
 
 
 def _clock(when: datetime) -> str:

@@ -15,6 +15,7 @@ from bot.config import Config
 from bot.errors import EntryNotFoundError, FeedError
 from bot.ingest import Poller, publication_order
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, PushSubscription
+from bot.routes import route
 from bot.store import Runner, Store, lock_holder
 from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
@@ -64,6 +65,16 @@ class PreviewItem:
     target: str
     platform: str
     rendered: Rendered
+    # Why the route's filters keep the entry out (``policy.filtered``), or None.
+    filtered: str | None = None
+    # Where the route's own table is, and the keys it sets (none: it has no table).
+    route_table: str = ""
+    route_keys: tuple[str, ...] = ()
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why this entry would not go to this target: the filters first, then the post."""
+        return self.filtered or self.rendered.skip_reason
 
 
 def status(config: Config, store: Store, now: datetime) -> Status:
@@ -128,7 +139,8 @@ def _alive(runner: Runner, now: datetime) -> bool:
 def preview(
     config: Config, poller: Poller, feed: str | None = None, *, limit: int = 3
 ) -> list[PreviewItem]:
-    """The latest entries of each feed (or one) rendered for each of its targets."""
+    """The latest entries of each feed (or one) rendered for each of its targets, each in
+    its route's words, with the reason where the route's filters keep it out."""
     names = [feed] if feed else list(config.feeds)
     for name in names:
         if name not in config.feeds:
@@ -143,12 +155,16 @@ def preview(
         latest = publication_order(entries)[-limit:] if limit > 0 else []
         for entry in reversed(latest):
             for target_name in config.feeds[name].targets:
+                found = route(config, name, target_name)
                 items.append(
                     PreviewItem(
                         entry=entry,
                         target=target_name,
                         platform=config.targets[target_name].platform,
                         rendered=render_for(config, entry, target_name),
+                        filtered=policy.filtered(entry, found.filters),
+                        route_table=found.table,
+                        route_keys=found.keys,
                     )
                 )
     return items
@@ -378,15 +394,16 @@ def dry_run_json(
 
 def preview_json(config: Config, items: list[PreviewItem]) -> list[dict[str, Any]]:
     """The entries as each target would post them (``would_post``), or why not
-    (``skipped`` with the ``reason``), with each post's length budget."""
+    (``skipped`` with the ``reason``: a route's filter, or the post), with each post's
+    length budget: one object per (entry, target)."""
     return [
         post_json(
             config,
             target=item.target,
             platform=item.platform,
             post=item.rendered.post,
-            status=DeliveryState.SKIPPED.value if item.rendered.skip_reason else WOULD_POST,
-            reason=item.rendered.skip_reason,
+            status=DeliveryState.SKIPPED.value if item.skip_reason else WOULD_POST,
+            reason=item.skip_reason,
             feed=item.entry.feed,
             entry_id=item.entry.key,
             link=item.entry.link,

@@ -115,6 +115,7 @@ SPEC = PlatformSpec(
     # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
     resend_is_safe=True,
     options=options,
+    wording=("template", "max_hashtags", "hashtags_allow", "hashtags_deny", "hashtags_rename"),
     render=render_twitter,
     describe=describe_twitter,
     cost=cost,

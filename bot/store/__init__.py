@@ -76,9 +76,16 @@ class Store(Protocol):
     def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]: ...
     def entry_hashes(self, feed: str, keys: Sequence[str]) -> dict[str, str]: ...
     def refresh_unsent(
-        self, entry: Entry, *, content_hash: str, posts: Mapping[str, Post], now: datetime
+        self,
+        entry: Entry,
+        *,
+        content_hash: str,
+        posts: Mapping[str, Post],
+        now: datetime,
+        skipped: Mapping[str, str] | None = None,
     ) -> int:
-        """An edited entry's new version, and its new post on deliveries never attempted."""
+        """An edited entry's new version, and its new post on deliveries never attempted;
+        those of the targets in ``skipped`` become skipped, with that reason."""
         ...
 
     def record_poll(

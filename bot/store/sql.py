@@ -421,12 +421,19 @@ class SqlStore:
         return found
 
     def refresh_unsent(
-        self, entry: Entry, *, content_hash: str, posts: Mapping[str, Post], now: datetime
+        self,
+        entry: Entry,
+        *,
+        content_hash: str,
+        posts: Mapping[str, Post],
+        now: datetime,
+        skipped: Mapping[str, str] | None = None,
     ) -> int:
         """An entry edited before its posts went out: record the new version, and give its
-        deliveries that were never attempted the newly rendered post (by target). Returns
-        how many deliveries changed. A row tried once keeps its post: a retry sends the
-        identical text."""
+        deliveries that were never attempted the newly rendered post (by target); those of
+        the targets in ``skipped`` become skipped with that reason (a route's filter keeps
+        the edited entry out). Returns how many deliveries changed. A row tried once keeps
+        its post: a retry sends the identical text."""
         with self._tx() as c:
             entry_id = c.execute(
                 sa.select(entries.c.id).where(
@@ -447,6 +454,10 @@ class SqlStore:
             )
             changed = 0
             for target, post in posts.items():
+                values: dict[str, Any] = {"post": json.dumps(post.to_dict()), "updated_at": now}
+                reason = (skipped or {}).get(target)
+                if reason is not None:
+                    values.update(state=DeliveryState.SKIPPED.value, error=reason, held_for=None)
                 result = c.execute(
                     deliveries.update()
                     .where(
@@ -457,7 +468,7 @@ class SqlStore:
                             [DeliveryState.QUEUED.value, DeliveryState.HELD.value]
                         ),
                     )
-                    .values(post=json.dumps(post.to_dict()), updated_at=now)
+                    .values(values)
                 )
                 changed += int(result.rowcount)
             return changed
