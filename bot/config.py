@@ -56,6 +56,10 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
+# The secrets' file beside the config: `init` writes it, the service files read it. FeedRelay
+# itself reads only the environment: the shell (`set -a; . ./.env; set +a`), systemd
+# (EnvironmentFile=) or compose (env_file:) load it.
+ENV_FILE = ".env"
 SECTIONS = ("bot", "feeds", "targets", "notify")
 DATABASE_ENV_VAR = "FEEDRELAY_DATABASE"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
@@ -193,6 +197,29 @@ def database_url_problem(url: str) -> str | None:
     return None
 
 
+def env_file(config: Path) -> Path:
+    """The secrets' file beside the config at ``config``."""
+    return config.parent / ENV_FILE
+
+
+def load_env_command(config: Path) -> str:
+    """The shell line that loads the env file beside ``config`` into the environment."""
+    import shlex
+
+    env = env_file(config)
+    shown = str(env) if env.is_absolute() or len(env.parts) > 1 else f"./{env}"
+    return f"set -a; . {shlex.quote(shown)}; set +a"
+
+
+def missing_variables_hint(config: Path) -> str:
+    """What to do about ``${VAR}`` references that are unset or empty."""
+    return (
+        f"FeedRelay reads these from the environment: write their values in"
+        f" {env_file(config)}, then load it into this shell with `{load_env_command(config)}`"
+        " (a systemd unit: EnvironmentFile=; compose: env_file:)"
+    )
+
+
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """``--config``, else ``$FEEDRELAY_CONFIG``, else ``./feedrelay.toml``."""
     return Path(explicit or environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
@@ -237,7 +264,15 @@ def _validate(
 
     notices: list[str] = []
     filled: list[str] = []
-    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets, notices, filled)
+    unset: list[str] = []
+
+    def report_unset(loc: tuple[str | int, ...], name: str) -> None:
+        unset.append(name)
+        report(loc, f"environment variable {name} is not set")
+
+    raw = _fill_env(
+        raw, (), environ, report_unset, warnings, allow_missing_secrets, notices, filled, locate
+    )
     for key in raw:
         if key not in SECTIONS:
             report(
@@ -303,7 +338,8 @@ def _validate(
             where = ("bot", "database") if database == bot.database else (f"${DATABASE_ENV_VAR}",)
             report(where, problem)
     if problems:
-        raise ConfigError(problems, path=str(path))
+        hint = missing_variables_hint(path) if unset else ""
+        raise ConfigError(problems, path=str(path), hint=hint)
     base = path.resolve().parent
     feeds = {name: _resolve_feed_path(feed, base) for name, feed in feeds.items()}
     return Config(
@@ -372,17 +408,16 @@ def _fill_env(
     allow_missing: bool,
     notices: list[str],
     filled: list[str],
+    locate: _Locator,
 ) -> Any:
+    """``value`` with each ``${NAME}`` filled in from ``environ``. A variable that is unset
+    or empty (an env file sourced before its values were written sets it to ``""``) is
+    missing: ``report(loc, name)``, or under ``allow_missing`` a warning."""
+    more = (environ, report, warnings, allow_missing, notices, filled, locate)
     if isinstance(value, dict):
-        return {
-            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing, notices, filled)
-            for k, v in value.items()
-        }
+        return {k: _fill_env(v, (*loc, k), *more) for k, v in value.items()}
     if isinstance(value, list):
-        return [
-            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing, notices, filled)
-            for i, v in enumerate(value)
-        ]
+        return [_fill_env(v, (*loc, i), *more) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
     for match in _BARE_ENV_REF.finditer(value):
@@ -396,14 +431,14 @@ def _fill_env(
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name in environ:
+        if environ.get(name):
             filled.append(environ[name])
             return environ[name]
         where = ".".join(str(p) for p in loc)
         if allow_missing:
-            warnings.append(f"{where}: environment variable {name} is not set")
+            warnings.append(f"{where}: environment variable {name} is not set{locate(loc)}")
             return f"<{name} not set>"
-        report(loc, f"environment variable {name} is not set")
+        report(loc, name)
         return ""
 
     return _ENV_REF.sub(substitute, value)

@@ -31,7 +31,7 @@ from pathlib import Path
 import adapters
 import adapters.setup
 from adapters.setup import Credential, Question, credential_lines, toml_string
-from bot.config import load_config
+from bot.config import DEFAULT_CONFIG_PATH, env_file, load_config, load_env_command
 from bot.errors import ConfigError, PluginError, SetupError
 from bot.feeds.discover import FoundFeed, blog_address, discover_feed
 from bot.settings import TargetSettings
@@ -194,7 +194,7 @@ def existing_files(config_path: Path) -> list[Path]:
 
 
 def env_path(config_path: Path) -> Path:
-    return config_path.parent / ".env"
+    return env_file(config_path)
 
 
 def symlinked_env(config_path: Path) -> str | None:
@@ -218,9 +218,16 @@ def refuse_overwrite(config_path: Path, *, force: bool) -> None:
     there = existing_files(config_path)
     if there and not force:
         names = " and ".join(str(p) for p in there)
+        # .env goes beside the config: another name in the same folder would meet it again.
+        elsewhere = (
+            "--config DIR/feedrelay.toml to write both in another folder (.env goes beside"
+            " the config)"
+            if env_path(config_path) in there
+            else "--config PATH to write the config under another name"
+        )
         raise SetupError(
             f"{names} already {'exist' if len(there) > 1 else 'exists'}: pass --force to"
-            " overwrite, or --config PATH to write the config somewhere else"
+            f" overwrite, or {elsewhere}"
         )
 
 
@@ -316,21 +323,27 @@ def auth_target(
         match = _ENV_REF.match(value) if isinstance(value, str) else None
         if match:
             env[key] = match.group(1)
-    missing = frozenset(k for k, variable in env.items() if variable not in environ)
+    missing = frozenset(k for k, variable in env.items() if not environ.get(variable))
     return AuthTarget(name=name, settings=config.targets[name], env=env, missing=missing)
 
 
 def missing_credential(
-    target: adapters.setup.AuthTarget, key: str, what: str, option: str
+    target: adapters.setup.AuthTarget,
+    key: str,
+    what: str,
+    option: str,
+    *,
+    config: Path = Path(DEFAULT_CONFIG_PATH),
 ) -> SetupError:
     """The error for a credential ``auth`` needs and cannot find (``what`` it is; the
-    ``option`` that gives it instead)."""
+    ``option`` that gives it instead), saying how to load the env file beside ``config``."""
     variable = target.env.get(key)
     where = f"targets.{target.name}.{key}"
     if variable:
         return SetupError(
             f"{where}: environment variable {variable} is not set: put {what} in it"
-            f" (or pass {option})"
+            f" (write it in {env_file(config)}, then load it: `{load_env_command(config)}`),"
+            f" or pass {option}"
         )
     return SetupError(f"{where} is not set: add it to the config (or pass {option})")
 
