@@ -24,6 +24,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from bot.app import App
 from bot.config import Config
 from bot.errors import FeedRelayError
+from bot.settings import format_duration
+from bot.text.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,11 @@ def run_daemon(
         app.reload(config)
         lanes_for_config()
         scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
-        log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
+        log.info(
+            "config reloaded: %s, %s",
+            plural(len(config.feeds), "feed"),
+            plural(len(config.targets), "target"),
+        )
 
     every("poll", poll, poll_tick)
 
@@ -134,10 +140,10 @@ def run_daemon(
     with stop_on_signals(shutdown.start) as stopping:
         try:
             log.info(
-                "feedrelay running: %d feeds, %d targets, polling every %s",
-                len(app.config.feeds),
-                len(app.config.targets),
-                app.config.bot.poll_interval,
+                "feedrelay running: %s, %s, polling every %s",
+                plural(len(app.config.feeds), "feed"),
+                plural(len(app.config.targets), "target"),
+                format_duration(app.config.bot.poll_interval),
             )
             scheduler.start()
             if shutdown.is_alive():

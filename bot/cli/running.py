@@ -68,7 +68,7 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
                 if as_json:
                     _print_dry_run_json(app, outcomes, skipped)
                 else:
-                    _print_dry_run(app, outcomes, skipped)
+                    _print_dry_run(app, outcomes, skipped, results)
         failed = [r for r in results if r.error]
         for result in failed:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
@@ -253,5 +253,6 @@ def _check_online(config: Config, *, echo: bool) -> dict[str, list[dict[str, Any
     if echo:
         problems = sum(not item["ok"] for item in targets + feeds)
         if problems:
-            click.echo(f"{plural(problems, 'problem')}: fix them and run this again")
+            them = "it" if problems == 1 else "them"
+            click.echo(f"{plural(problems, 'problem')}: fix {them} and run this again")
     return {"targets": targets, "feeds": feeds}
