@@ -165,6 +165,7 @@ class App:
             content_session=content_session,
             dry_run=dry_run,
             dead_runners=self.dead_runners,
+            on_settled=lambda target: self._notify_about(f"target:{target}"),
         )
         self.manual = Manual(
             config,
@@ -276,8 +277,15 @@ class App:
         everything: bool = False,
         on_result: Callable[[FeedResult, int, int], None] | None = None,
     ) -> list[FeedResult]:
-        """Poll what is due; ``on_result(result, done, total)`` after each feed."""
-        return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
+        """Poll what is due; ``on_result(result, done, total)`` after each feed. A feed that
+        starts failing, or recovers, is notified as soon as its poll is recorded."""
+
+        def recorded(result: FeedResult, done: int, total: int) -> None:
+            self._notify_about(f"feed:{result.feed}")
+            if on_result is not None:
+                on_result(result, done, total)
+
+        return self.poller.poll_due_feeds(everything=everything, on_result=recorded)
 
     def dispatch_due(
         self,
@@ -292,6 +300,18 @@ class App:
         """Say what started failing or recovered since the last check (``[notify] urls``);
         the titles of the messages sent. Nothing under a dry run or without urls."""
         return self.notifier.check() if self.notifier is not None else []
+
+    def _notify_about(self, key: str) -> None:
+        """Right after a poll or a delivery is recorded: say whether that feed or target
+        (``feed:NAME``, ``target:NAME``) started failing or recovered, so that a failure
+        fixed before the next periodic check is told too. Never stops the work."""
+        notifier = self.notifier
+        if notifier is None:
+            return
+        try:
+            notifier.check(only={key})
+        except FeedRelayError as error:
+            log.warning("notifications not checked, the next check tries again: %s", error)
 
     def run_lane(self, target: str, *, should_stop: Callable[[], bool]) -> list[Outcome]:
         return self.dispatcher.run_lane(target, should_stop=should_stop)
