@@ -358,6 +358,11 @@ class App:
     def schedule(self, target: str | None = None) -> dict[str, list[Planned]]:
         return reports.schedule(self.config, self.store, self.clock(), target=target)
 
+    def planned(self, rows: Sequence[Delivery]) -> dict[int, datetime | None]:
+        """When the schedule will send each of ``rows`` it plans, by id (``schedule``'s
+        ``planned_at``)."""
+        return reports.planned_times(self.config, self.store, self.clock(), rows)
+
     def history(
         self,
         *,

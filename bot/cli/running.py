@@ -16,6 +16,7 @@ from bot.cli.present import (
     _describe_delivery,
     _describe_post,
     _feed_progress,
+    _heading,
     _post_json,
     _print_dry_run,
     _print_dry_run_json,
@@ -163,6 +164,7 @@ def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
     """Show the latest entries as each target would post them, with their lengths."""
     with ctx.app(dry_run=True) as app:
         items = app.preview(feed, limit=limit)
+        config = app.config
         if as_json:
             from bot.reports import preview_json
 
@@ -170,7 +172,7 @@ def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
             return
     for item in items:
         title = item.entry.title or item.entry.link or item.entry.key
-        click.echo(f"── {item.target} ({item.platform}) · {title}")
+        click.echo(_heading(config, item.target, item.platform, title))
         if item.rendered.skip_reason:
             click.echo(f"   skipped: {item.rendered.skip_reason}")
         else:
