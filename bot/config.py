@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -233,7 +234,10 @@ def load_config(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            [f"no config file at {path} (pass --config PATH or set ${CONFIG_ENV_VAR})"]
+            [
+                f"no config file at {path}: `feedrelay init` writes one (or pass --config"
+                f" PATH, or set ${CONFIG_ENV_VAR})"
+            ]
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"cannot read {path}: {error}"]) from None
@@ -297,6 +301,12 @@ def _validate(
         installed = adapters.platforms()
         if not isinstance(platform, str) or platform not in installed:
             known = ", ".join(repr(p) for p in installed)
+            misspelt = [key for key in section if _did_you_mean(key, ["platform"])]
+            if platform is None and misspelt:
+                # `plaform = "reddit"`: the unknown key is the mistake, not a missing one.
+                for key in misspelt:
+                    report(("targets", name, key), "unknown key (did you mean platform?)")
+                continue
             if platform is None:
                 message = f"required key is missing (one of {known})"
             elif isinstance(platform, str):
@@ -385,6 +395,11 @@ def _model(model: type[Any], data: Any, loc: tuple[str, ...], report: Any) -> An
                 message = "unknown key" + _did_you_mean(key, model.model_fields)
             elif item["type"] == "missing":
                 message = "required key is missing"
+            elif item["type"] == "list_type" and isinstance(item.get("input"), str):
+                # `targets = "x"`: TOML's list of one is written ["x"].
+                key = str(where[-1])
+                example = json.dumps([item["input"]], ensure_ascii=False)
+                message = f"must be a list: {key} = {example}"
             report(where, message)
         return None
 

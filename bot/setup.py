@@ -147,14 +147,23 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
         "# max_new_per_poll = 5          # more new entries at once are held for `approve`",
         '# max_age = "7d"                # older entries are recorded, not posted',
     ]
-    for platform in answers.platforms:
-        lines += ["", *_target_lines(platform, names[platform], answers)]
+    for number, platform in enumerate(answers.platforms):
+        port = EXAMPLE_PORT + number
+        lines += ["", *_target_lines(platform, names[platform], answers, example_port=port)]
     return "\n".join(lines) + "\n"
 
 
-def _target_lines(platform: str, name: str, answers: Answers) -> list[str]:
+# The commented api_base of the first target; the next ones count up. Not 8080: `auth
+# reddit --refresh-token` listens there for Reddit's redirect.
+EXAMPLE_PORT = 8081
+
+
+def _target_lines(
+    platform: str, name: str, answers: Answers, *, example_port: int = EXAMPLE_PORT
+) -> list[str]:
     """``[targets.NAME]``: the platform, the lines its spec writes from its answers (else
-    its credentials as ``"${VARIABLE}"``), then ``api_base``."""
+    its credentials as ``"${VARIABLE}"``), then ``api_base`` (commented out, on a port of
+    its own: two test servers cannot share one)."""
     spec = adapters.spec(platform)
     lines = [f"[targets.{name}]", f"platform = {toml_string(platform)}"]
     if spec.target_lines is not None:
@@ -168,7 +177,8 @@ def _target_lines(platform: str, name: str, answers: Answers) -> list[str]:
         )
     else:
         lines.append(
-            '# api_base = "http://127.0.0.1:8080"   # an API-compatible proxy or test server'
+            f'# api_base = "http://127.0.0.1:{example_port}"   # an API-compatible proxy or'
+            " test server"
         )
     return lines
 
