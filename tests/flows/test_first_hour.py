@@ -78,9 +78,7 @@ def test_check_online_names_a_failing_feed_once_and_counts_in_words(
     )
     result = _invoke(path, "check", "--online")
     assert result.exit_code == 1
-    assert f"feed blog: FAILED: HTTP 404 Not Found from {blog.url}/missing.xml\n" in (
-        result.output
-    )
+    assert f"feed blog: FAILED: HTTP 404 Not Found from {blog.url}/missing.xml\n" in (result.output)
     assert "1 problem: fix it and run this again" in result.output
     once = _invoke(path, "run", "--once")
     assert f"feed blog: HTTP 404 Not Found from {blog.url}/missing.xml" in once.output
