@@ -1,6 +1,6 @@
 # FeedRelay in a container: the daemon, as a non-root user, the store on a volume.
 #   docker build -t feedrelay .
-#   docker run -d --name feedrelay --env-file feedrelay.env \
+#   docker run -d --name feedrelay --env-file .env \
 #     -v "$PWD/feedrelay.toml:/config/feedrelay.toml:ro" -v feedrelay-data:/data feedrelay
 # `docker kill -s HUP feedrelay` reloads the config; `docker stop` lets posts in flight finish.
 FROM python:3.11-slim

@@ -167,6 +167,7 @@ class App:
             content_session=content_session,
             dry_run=dry_run,
             dead_runners=self.dead_runners,
+            on_settled=lambda target: self._notify_about(f"target:{target}"),
         )
         self.manual = Manual(
             config,
@@ -284,9 +285,16 @@ class App:
         on_result: Callable[[FeedResult, int, int], None] | None = None,
     ) -> list[FeedResult]:
         """Poll what is due (and ``now_too``, due or not); ``on_result(result, done,
-        total)`` after each feed."""
+        total)`` after each feed. A feed that starts failing, or recovers, is notified as soon
+        as its poll is recorded."""
+
+        def recorded(result: FeedResult, done: int, total: int) -> None:
+            self._notify_about(f"feed:{result.feed}")
+            if on_result is not None:
+                on_result(result, done, total)
+
         return self.poller.poll_due_feeds(
-            everything=everything, now_too=now_too, on_result=on_result
+            everything=everything, now_too=now_too, on_result=recorded
         )
 
     def dispatch_due(
@@ -302,6 +310,18 @@ class App:
         """Say what started failing or recovered since the last check (``[notify] urls``);
         the titles of the messages sent. Nothing under a dry run or without urls."""
         return self.notifier.check() if self.notifier is not None else []
+
+    def _notify_about(self, key: str) -> None:
+        """Right after a poll or a delivery is recorded: say whether that feed or target
+        (``feed:NAME``, ``target:NAME``) started failing or recovered, so that a failure
+        fixed before the next periodic check is told too. Never stops the work."""
+        notifier = self.notifier
+        if notifier is None:
+            return
+        try:
+            notifier.check(only={key})
+        except FeedRelayError as error:
+            log.warning("notifications not checked, the next check tries again: %s", error)
 
     def run_lane(self, target: str, *, should_stop: Callable[[], bool]) -> list[Outcome]:
         return self.dispatcher.run_lane(target, should_stop=should_stop)
@@ -351,6 +371,11 @@ class App:
 
     def schedule(self, target: str | None = None) -> dict[str, list[Planned]]:
         return reports.schedule(self.config, self.store, self.clock(), target=target)
+
+    def planned(self, rows: Sequence[Delivery]) -> dict[int, datetime | None]:
+        """When the schedule will send each of ``rows`` it plans, by id (``schedule``'s
+        ``planned_at``)."""
+        return reports.planned_times(self.config, self.store, self.clock(), rows)
 
     def history(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -60,6 +61,10 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
+# The secrets' file beside the config: `init` writes it, the service files read it. FeedRelay
+# itself reads only the environment: the shell (`set -a; . ./.env; set +a`), systemd
+# (EnvironmentFile=) or compose (env_file:) load it.
+ENV_FILE = ".env"
 SECTIONS = ("bot", "feeds", "targets", "notify", "web")
 DATABASE_ENV_VAR = "FEEDRELAY_DATABASE"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
@@ -208,6 +213,29 @@ def database_url_problem(url: str) -> str | None:
     return None
 
 
+def env_file(config: Path) -> Path:
+    """The secrets' file beside the config at ``config``."""
+    return config.parent / ENV_FILE
+
+
+def load_env_command(config: Path) -> str:
+    """The shell line that loads the env file beside ``config`` into the environment."""
+    import shlex
+
+    env = env_file(config)
+    shown = str(env) if env.is_absolute() or len(env.parts) > 1 else f"./{env}"
+    return f"set -a; . {shlex.quote(shown)}; set +a"
+
+
+def missing_variables_hint(config: Path) -> str:
+    """What to do about ``${VAR}`` references that are unset or empty."""
+    return (
+        f"FeedRelay reads these from the environment: write their values in"
+        f" {env_file(config)}, then load it into this shell with `{load_env_command(config)}`"
+        " (a systemd unit: EnvironmentFile=; compose: env_file:)"
+    )
+
+
 def config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """``--config``, else ``$FEEDRELAY_CONFIG``, else ``./feedrelay.toml``."""
     return Path(explicit or environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
@@ -221,7 +249,10 @@ def load_config(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            [f"no config file at {path} (pass --config PATH or set ${CONFIG_ENV_VAR})"]
+            [
+                f"no config file at {path}: `feedrelay init` writes one (or pass --config"
+                f" PATH, or set ${CONFIG_ENV_VAR})"
+            ]
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"cannot read {path}: {error}"]) from None
@@ -252,7 +283,15 @@ def _validate(
 
     notices: list[str] = []
     filled: list[str] = []
-    raw = _fill_env(raw, (), environ, report, warnings, allow_missing_secrets, notices, filled)
+    unset: list[str] = []
+
+    def report_unset(loc: tuple[str | int, ...], name: str) -> None:
+        unset.append(name)
+        report(loc, f"environment variable {name} is not set")
+
+    raw = _fill_env(
+        raw, (), environ, report_unset, warnings, allow_missing_secrets, notices, filled, locate
+    )
     for key in raw:
         if key not in SECTIONS:
             report(
@@ -284,6 +323,12 @@ def _validate(
         installed = adapters.platforms()
         if not isinstance(platform, str) or platform not in installed:
             known = ", ".join(repr(p) for p in installed)
+            misspelt = [key for key in section if _did_you_mean(key, ["platform"])]
+            if platform is None and misspelt:
+                # `plaform = "reddit"`: the unknown key is the mistake, not a missing one.
+                for key in misspelt:
+                    report(("targets", name, key), "unknown key (did you mean platform?)")
+                continue
             if platform is None:
                 message = f"required key is missing (one of {known})"
             elif isinstance(platform, str):
@@ -327,7 +372,8 @@ def _validate(
             where = ("bot", "database") if database == bot.database else (f"${DATABASE_ENV_VAR}",)
             report(where, problem)
     if problems:
-        raise ConfigError(problems, path=str(path))
+        hint = missing_variables_hint(path) if unset else ""
+        raise ConfigError(problems, path=str(path), hint=hint)
     base = path.resolve().parent
     feeds = {name: _resolve_feed_path(feed, base) for name, feed in feeds.items()}
     return Config(
@@ -441,6 +487,11 @@ def _model(model: type[Any], data: Any, loc: tuple[str, ...], report: Any) -> An
                 message = "unknown key" + _did_you_mean(key, model.model_fields)
             elif item["type"] == "missing":
                 message = "required key is missing"
+            elif item["type"] == "list_type" and isinstance(item.get("input"), str):
+                # `targets = "x"`: TOML's list of one is written ["x"].
+                key = str(where[-1])
+                example = json.dumps([item["input"]], ensure_ascii=False)
+                message = f"must be a list: {key} = {example}"
             report(where, message)
         return None
 
@@ -464,17 +515,16 @@ def _fill_env(
     allow_missing: bool,
     notices: list[str],
     filled: list[str],
+    locate: _Locator,
 ) -> Any:
+    """``value`` with each ``${NAME}`` filled in from ``environ``. A variable that is unset
+    or empty (an env file sourced before its values were written sets it to ``""``) is
+    missing: ``report(loc, name)``, or under ``allow_missing`` a warning."""
+    more = (environ, report, warnings, allow_missing, notices, filled, locate)
     if isinstance(value, dict):
-        return {
-            k: _fill_env(v, (*loc, k), environ, report, warnings, allow_missing, notices, filled)
-            for k, v in value.items()
-        }
+        return {k: _fill_env(v, (*loc, k), *more) for k, v in value.items()}
     if isinstance(value, list):
-        return [
-            _fill_env(v, (*loc, i), environ, report, warnings, allow_missing, notices, filled)
-            for i, v in enumerate(value)
-        ]
+        return [_fill_env(v, (*loc, i), *more) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
     for match in _BARE_ENV_REF.finditer(value):
@@ -488,14 +538,14 @@ def _fill_env(
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name in environ:
+        if environ.get(name):
             filled.append(environ[name])
             return environ[name]
         where = ".".join(str(p) for p in loc)
         if allow_missing:
-            warnings.append(f"{where}: environment variable {name} is not set")
+            warnings.append(f"{where}: environment variable {name} is not set{locate(loc)}")
             return f"<{name} not set>"
-        report(loc, f"environment variable {name} is not set")
+        report(loc, name)
         return ""
 
     return _ENV_REF.sub(substitute, value)

@@ -99,15 +99,18 @@ class Dispatcher:
         content_session: DeadlineSession,
         dry_run: bool = False,
         dead_runners: Callable[[], Collection[str]] = tuple,
+        on_settled: Callable[[str], None] = lambda target: None,
     ) -> None:
         """``content_session`` downloads entries' images (``bot.http.make_content_session``:
-        the address guard and the fetch deadline)."""
+        the address guard and the fetch deadline); ``on_settled(target)`` is called, in the
+        lane's thread, once each attempt's outcome is recorded."""
         self.config = config
         self.store = store
         self.clock = clock
         self.worker = worker
         self.dry_run = dry_run
         self._dead_runners = dead_runners
+        self._on_settled = on_settled
         self._open_adapter = open_adapter
         self._content_session = content_session
         self._adapters: dict[str, Adapter] = {}
@@ -316,6 +319,7 @@ class Dispatcher:
         settlement = record_outcome(
             self.store, delivery, settlement, now=self.clock(), elapsed=elapsed
         )
+        self._on_settled(delivery.target)
         published = settlement.published
         what = delivery.link or delivery.entry_key
         if self.dry_run:

@@ -42,15 +42,18 @@ class FeedRelayError(Exception):
 class ConfigError(FeedRelayError):
     """The configuration is unusable. ``problems`` lists each one with its dotted path."""
 
-    def __init__(self, problems: Sequence[str], *, path: str = "") -> None:
+    def __init__(self, problems: Sequence[str], *, path: str = "", hint: str = "") -> None:
         self.problems = list(problems)
         self.path = path
+        # What to do about several problems at once (unset variables: how to load them).
+        self.hint = hint
         where = f"{path}: " if path else ""
         super().__init__(where + "; ".join(self.problems))
 
     def __str__(self) -> str:
         head = f"invalid config {self.path}" if self.path else "invalid config"
-        return head + ":\n" + "\n".join(f"  - {problem}" for problem in self.problems)
+        listed = "\n".join(f"  - {problem}" for problem in self.problems)
+        return head + ":\n" + listed + (f"\n{self.hint}" if self.hint else "")
 
 
 class ImageError(FeedRelayError):
@@ -76,6 +79,8 @@ class FeedError(FeedRelayError):
         self.feed = feed
         self.retry_at = retry_at
         self.gone = gone  # the server says the feed was removed for good (HTTP 410)
+        # What went wrong without the feed's name, for places that name the feed already.
+        self.reason = message
         super().__init__(f"feed {feed}: {message}")
 
 

@@ -287,6 +287,51 @@ SCRUBBED = "****"
 MIN_SECRET_LENGTH = 4
 
 
+def in_words(error: requests.RequestException) -> str:
+    """What went wrong with a request, in words for a person ("the host name was not
+    found"), not the exception's name ("ConnectionError")."""
+    from urllib3.exceptions import NameResolutionError
+
+    chain = _causes(error)
+    if any(isinstance(e, NameResolutionError | socket.gaierror) for e in chain):
+        return "the host name was not found (check the address, and this machine's DNS)"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "the connection was refused: nothing answers at that address and port"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "the server's TLS certificate was not accepted (expired, or for another host)"
+    if isinstance(error, requests.ConnectTimeout):
+        return "timed out: the server did not accept the connection"
+    if isinstance(error, DeadlineExceededError):
+        return f"timed out: {error} (the whole answer must arrive within it)"
+    if isinstance(error, requests.Timeout):
+        return "timed out: the server stopped answering"
+    if isinstance(error, requests.TooManyRedirects):
+        return "too many redirects (the server redirects in a loop)"
+    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        return "not an address that can be fetched"
+    if isinstance(error, ChunkedEncodingError | ContentDecodingError):
+        return "the answer broke off or could not be decoded"
+    if any(isinstance(e, ConnectionResetError | ProtocolError) for e in chain):
+        return "the server closed the connection before it answered"
+    if isinstance(error, requests.ConnectionError):
+        return "the connection failed"
+    return f"the request failed ({type(error).__name__})"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error``, what it wraps (urllib3's ``reason``, ``__cause__``, ``__context__``)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [error]
+    while todo and len(seen) < 20:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or any(item is e for e in seen):
+            continue
+        seen.append(item)
+        todo += [getattr(item, "reason", None), item.__cause__, item.__context__]
+        todo += [arg for arg in item.args if isinstance(arg, BaseException)]
+    return seen
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value (and its URL-quoted form) replaced by ``****``."""
     forms = {form for s in secrets if len(s) >= MIN_SECRET_LENGTH for form in (s, quote(s, ""))}

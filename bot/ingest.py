@@ -26,6 +26,7 @@ from bot.model import Clock, DeliveryState, Entry, FeedState, Tally
 from bot.routes import route
 from bot.store import NewDelivery, NewEntry, Store
 from bot.targets import render_for, rules_for
+from bot.text.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,12 @@ class Poller:
                 name,
             )
         elif new:
-            log.info("feed %s: %d new entries, %d deliveries queued", name, len(new), queued)
+            log.info(
+                "feed %s: %s, %s queued",
+                name,
+                plural(len(new), "new entry", "new entries"),
+                plural(queued, "delivery"),
+            )
         return FeedResult(
             feed=name, new=len(new), queued=queued, held=held, baseline=baseline, warning=warning
         )
@@ -443,7 +449,7 @@ class Poller:
         self.store.save_feed_state(
             replace(
                 state,
-                last_error=str(error),
+                last_error=error.reason,
                 error_count=count,
                 last_checked_at=now,
                 next_check_at=next_check,
@@ -454,7 +460,7 @@ class Poller:
             log.error("%s: remove the feed from the config or give it its new url", error)
         else:
             log.warning("%s (next try %s)", error, next_check.isoformat(timespec="seconds"))
-        return FeedResult(feed=state.name, error=str(error))
+        return FeedResult(feed=state.name, error=error.reason)
 
     def _checked(
         self,

@@ -303,9 +303,8 @@ class Manual:
     def pause(self, target: str, *, until: datetime | None = None) -> TargetState:
         """Stop posting to a target (until a time, or until ``resume``)."""
         state = self.store.target_state(self._target(target))
+        # The time is paused_until's: `status` shows it beside the reason, once.
         reason = "paused by the operator"
-        if until is not None:
-            reason += f" until {until:%Y-%m-%d %H:%M} UTC"
         paused = replace(state, paused_until=until, pause_reason=reason, pause_kind="operator")
         self.store.save_target_state(paused)
         return paused

@@ -19,7 +19,13 @@ import time
 import requests
 
 from bot.errors import ImageError
-from bot.http import BodyTooLargeError, DeadlineExceededError, DeadlineSession, read_body
+from bot.http import (
+    BodyTooLargeError,
+    DeadlineExceededError,
+    DeadlineSession,
+    in_words,
+    read_body,
+)
 from bot.model import Image, MediaFile
 from bot.netguard import AddressRefusedError
 
@@ -76,7 +82,7 @@ def download_image(session: DeadlineSession, image: Image, *, max_bytes: int) ->
             f"cannot download {url} within the deadline of {session.deadline:g} s"
         ) from error
     except requests.RequestException as error:
-        raise ImageError(f"cannot download {url}: {type(error).__name__}") from error
+        raise ImageError(f"cannot download {url}: {in_words(error)}") from error
     mime_type = sniff_image_type(data)
     if mime_type is None:
         raise ImageError(f"{url} is not a JPEG, PNG, GIF or WebP image")

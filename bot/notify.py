@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -79,11 +80,21 @@ class Problem:
         return f"{self.kind}:{self.name}"
 
 
-def failing_now(config: Config, store: Store, now: datetime) -> dict[str, Problem]:
-    """Each configured feed and target that is failing, from the store alone."""
+def failing_now(
+    config: Config, store: Store, now: datetime, *, only: Collection[str] | None = None
+) -> dict[str, Problem]:
+    """Each configured feed and target that is failing, from the store alone; ``only``
+    these keys (``feed:NAME``, ``target:NAME``) when given."""
     problems: dict[str, Problem] = {}
-    feed_states = store.feed_states()
-    for name in config.feeds:
+    feeds = [n for n in config.feeds if only is None or f"feed:{n}" in only]
+    targets = [n for n in config.targets if only is None or f"target:{n}" in only]
+    if only is None:
+        feed_states = store.feed_states()
+        target_states = store.target_states()
+    else:
+        feed_states = {n: state for n in feeds if (state := store.feed_state(n)) is not None}
+        target_states = {n: store.target_state(n) for n in targets}
+    for name in feeds:
         state = feed_states.get(name)
         if state is None or state.url != config.feed_url(name) or not state.last_error:
             continue
@@ -92,8 +103,7 @@ def failing_now(config: Config, store: Store, now: datetime) -> dict[str, Proble
         if state.gone:
             reason += "; no longer polled until its url changes in the config"
         problems[f"feed:{name}"] = Problem(kind="feed", name=name, reason=reason)
-    target_states = store.target_states()
-    for name in config.targets:
+    for name in targets:
         target = target_states.get(name)
         if target is not None and target.paused_at(now) and target.pause_kind != "operator":
             reason = f"paused: {target.pause_reason}"
@@ -129,7 +139,12 @@ def memory_path(config: Config) -> Path:
 
 
 class Notifier:
-    """Says once when a feed or target starts failing, and once when it recovers."""
+    """Says once when a feed or target starts failing, and once when it recovers.
+
+    The app checks one feed or target as soon as its poll or delivery is recorded (a
+    failure fixed a minute later is still told), and everything at the end of `run --once`
+    and every minute in the daemon (what could not be sent is tried again then). Lanes run
+    in threads: one check at a time, so that nothing is said twice."""
 
     def __init__(self, config: Config, store: Store, *, clock: Clock, sender: Sender) -> None:
         self.config = config
@@ -137,12 +152,18 @@ class Notifier:
         self.clock = clock
         self.sender = sender
         self.path = memory_path(config)
+        self._lock = threading.Lock()
 
-    def check(self) -> list[str]:
-        """Compare what fails now with what was said; send what changed. Returns the
-        titles sent. A message that could not be sent is logged and tried next time."""
+    def check(self, *, only: Collection[str] | None = None) -> list[str]:
+        """Compare what fails now with what was said (for ``only`` these keys, ``feed:NAME``
+        or ``target:NAME``, when given); send what changed. Returns the titles sent. A
+        message that could not be sent is logged and tried next time."""
+        with self._lock:
+            return self._check(only)
+
+    def _check(self, only: Collection[str] | None) -> list[str]:
         now = self.clock()
-        problems = failing_now(self.config, self.store, now)
+        problems = failing_now(self.config, self.store, now, only=only)
         said = self._load()
         before = {key: dict(value) for key, value in said.items()}
         sent = []
@@ -155,7 +176,7 @@ class Notifier:
                 said[key] = {"since": now.isoformat(timespec="seconds")}
                 sent.append(title)
         for key in list(said):
-            if key in problems:
+            if key in problems or (only is not None and key not in only):
                 continue
             kind, _, name = key.partition(":")
             if name not in (self.config.feeds if kind == "feed" else self.config.targets):

@@ -6,6 +6,7 @@ costs the same with ten deliveries or a million.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -171,6 +172,8 @@ def preview(
 
 
 SCHEDULE_LIMIT = 500  # per target
+# What the schedule plans (store.waiting): the rows that go out by themselves, or on approval.
+PLANNED_STATES = (DeliveryState.QUEUED, DeliveryState.RETRY, DeliveryState.HELD)
 
 
 def schedule(
@@ -187,6 +190,28 @@ def schedule(
             waiting, store.target_state(name), rules_for(config, name), now, costs=costs
         )
     return plans
+
+
+def planned_times(
+    config: Config, store: Store, now: datetime, rows: Sequence[Delivery]
+) -> dict[int, datetime | None]:
+    """When the schedule will send each of ``rows`` that it plans (queued, retry, held; the
+    time is ``None`` for one that waits for a person), by delivery id: ``schedule``'s
+    ``planned_at``, for ``history``. Rows it does not plan are left out."""
+    planned: dict[int, datetime | None] = {}
+    waiting = {d.target for d in rows if d.state in PLANNED_STATES and d.target in config.targets}
+    for name in sorted(waiting):
+        for plan in schedule(config, store, now, target=name)[name]:
+            planned[plan.delivery.id] = plan.at
+    return planned
+
+
+def history_json(
+    rows: Sequence[Delivery], planned: Mapping[int, datetime | None]
+) -> list[dict[str, Any]]:
+    """``history --json``: each delivery with ``planned_at``, as ``schedule --json`` gives
+    it (``null`` when the schedule does not plan it, or it waits for a person)."""
+    return [{**delivery_json(d), "planned_at": iso(planned.get(d.id))} for d in rows]
 
 
 def schedule_json(plans: dict[str, list[policy.Planned]]) -> list[dict[str, Any]]:

@@ -26,6 +26,8 @@ from bot.app import App, FeedResult
 from bot.config import Config
 from bot.errors import FeedRelayError
 from bot.loops import Loops
+from bot.settings import format_duration
+from bot.text.words import plural
 
 if TYPE_CHECKING:
     from bot.web.server import WebServer
@@ -171,7 +173,11 @@ def run_daemon(
             log.warning("[web] listen changed: restart feedrelay to serve there")
         lanes_for_config()
         scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
-        log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
+        log.info(
+            "config reloaded: %s, %s",
+            plural(len(config.feeds), "feed"),
+            plural(len(config.targets), "target"),
+        )
 
     # A poll may run long (many feeds, pages to catch up), each fetch bounded by the
     # deadline: it is stuck when no feed has come back for that long.
@@ -201,10 +207,10 @@ def run_daemon(
     with stop_on_signals(shutdown.start) as stopping:
         try:
             log.info(
-                "feedrelay running: %d feeds, %d targets, polling every %s",
-                len(app.config.feeds),
-                len(app.config.targets),
-                app.config.bot.poll_interval,
+                "feedrelay running: %s, %s, polling every %s",
+                plural(len(app.config.feeds), "feed"),
+                plural(len(app.config.targets), "target"),
+                format_duration(app.config.bot.poll_interval),
             )
             scheduler.start()
             if shutdown.is_alive():

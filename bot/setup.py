@@ -31,7 +31,7 @@ from pathlib import Path
 import adapters
 import adapters.setup
 from adapters.setup import Credential, Question, credential_lines, toml_string
-from bot.config import load_config
+from bot.config import DEFAULT_CONFIG_PATH, env_file, load_config, load_env_command
 from bot.errors import ConfigError, PluginError, SetupError
 from bot.feeds.discover import FoundFeed, blog_address, discover_feed
 from bot.settings import TargetSettings
@@ -147,14 +147,23 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
         "# max_new_per_poll = 5          # more new entries at once are held for `approve`",
         '# max_age = "7d"                # older entries are recorded, not posted',
     ]
-    for platform in answers.platforms:
-        lines += ["", *_target_lines(platform, names[platform], answers)]
+    for number, platform in enumerate(answers.platforms):
+        port = EXAMPLE_PORT + number
+        lines += ["", *_target_lines(platform, names[platform], answers, example_port=port)]
     return "\n".join(lines) + "\n"
 
 
-def _target_lines(platform: str, name: str, answers: Answers) -> list[str]:
+# The commented api_base of the first target; the next ones count up. Not 8080: `auth
+# reddit --refresh-token` listens there for Reddit's redirect.
+EXAMPLE_PORT = 8081
+
+
+def _target_lines(
+    platform: str, name: str, answers: Answers, *, example_port: int = EXAMPLE_PORT
+) -> list[str]:
     """``[targets.NAME]``: the platform, the lines its spec writes from its answers (else
-    its credentials as ``"${VARIABLE}"``), then ``api_base``."""
+    its credentials as ``"${VARIABLE}"``), then ``api_base`` (commented out, on a port of
+    its own: two test servers cannot share one)."""
     spec = adapters.spec(platform)
     lines = [f"[targets.{name}]", f"platform = {toml_string(platform)}"]
     if spec.target_lines is not None:
@@ -168,7 +177,8 @@ def _target_lines(platform: str, name: str, answers: Answers) -> list[str]:
         )
     else:
         lines.append(
-            '# api_base = "http://127.0.0.1:8080"   # an API-compatible proxy or test server'
+            f'# api_base = "http://127.0.0.1:{example_port}"   # an API-compatible proxy or'
+            " test server"
         )
     return lines
 
@@ -194,7 +204,7 @@ def existing_files(config_path: Path) -> list[Path]:
 
 
 def env_path(config_path: Path) -> Path:
-    return config_path.parent / ".env"
+    return env_file(config_path)
 
 
 def symlinked_env(config_path: Path) -> str | None:
@@ -218,9 +228,16 @@ def refuse_overwrite(config_path: Path, *, force: bool) -> None:
     there = existing_files(config_path)
     if there and not force:
         names = " and ".join(str(p) for p in there)
+        # .env goes beside the config: another name in the same folder would meet it again.
+        elsewhere = (
+            "--config DIR/feedrelay.toml to write both in another folder (.env goes beside"
+            " the config)"
+            if env_path(config_path) in there
+            else "--config PATH to write the config under another name"
+        )
         raise SetupError(
             f"{names} already {'exist' if len(there) > 1 else 'exists'}: pass --force to"
-            " overwrite, or --config PATH to write the config somewhere else"
+            f" overwrite, or {elsewhere}"
         )
 
 
@@ -316,21 +333,27 @@ def auth_target(
         match = _ENV_REF.match(value) if isinstance(value, str) else None
         if match:
             env[key] = match.group(1)
-    missing = frozenset(k for k, variable in env.items() if variable not in environ)
+    missing = frozenset(k for k, variable in env.items() if not environ.get(variable))
     return AuthTarget(name=name, settings=config.targets[name], env=env, missing=missing)
 
 
 def missing_credential(
-    target: adapters.setup.AuthTarget, key: str, what: str, option: str
+    target: adapters.setup.AuthTarget,
+    key: str,
+    what: str,
+    option: str,
+    *,
+    config: Path = Path(DEFAULT_CONFIG_PATH),
 ) -> SetupError:
     """The error for a credential ``auth`` needs and cannot find (``what`` it is; the
-    ``option`` that gives it instead)."""
+    ``option`` that gives it instead), saying how to load the env file beside ``config``."""
     variable = target.env.get(key)
     where = f"targets.{target.name}.{key}"
     if variable:
         return SetupError(
             f"{where}: environment variable {variable} is not set: put {what} in it"
-            f" (or pass {option})"
+            f" (write it in {env_file(config)}, then load it: `{load_env_command(config)}`),"
+            f" or pass {option}"
         )
     return SetupError(f"{where} is not set: add it to the config (or pass {option})")
 

@@ -89,7 +89,8 @@ class BlueskyTarget(TargetSettings):
         return self.service or self.api_base or setup.DEFAULT_SERVICE
 
     def destination(self) -> dict[str, str | None]:
-        return {"account": self.handle}
+        handle = self.handle
+        return {"account": handle if handle.startswith("did:") else f"@{handle}"}
 
 
 def options(settings: TargetSettings) -> BlueskyOptions:

@@ -394,8 +394,7 @@ class RedditAdapter:
                 target=target,
             )
         if isinstance(e, prawcore.OAuthException):
-            detail = f" ({e.description})" if e.description else ""
-            return AuthError(f"reddit refused the credentials: {e.error}{detail}", target=target)
+            return AuthError(self._login_refused(e), target=target)
         if isinstance(e, prawcore.InvalidInvocation):
             return AuthError(f"reddit: {self._scrub(str(e))}", target=target)
         if not isinstance(e, prawcore.ResponseException):
@@ -416,7 +415,11 @@ class RedditAdapter:
             # credentials then fail at the token request with an AuthError.
             return TransientError(f"reddit: access token rejected (401){said}", target=target)
         if token and status < 500:
-            return AuthError(f"reddit refused the app credentials ({status}){said}", target=target)
+            return AuthError(
+                f"reddit refused the app credentials ({status}){said}: check the app's id and"
+                " secret at reddit.com/prefs/apps (a new app also waits for Reddit's approval)",
+                target=target,
+            )
         if isinstance(e, prawcore.Forbidden | prawcore.InsufficientScope) or status == 403:
             where = f" to post in r/{self.subreddit}" if action == "submit" else ""
             return AuthError(
@@ -440,6 +443,25 @@ class RedditAdapter:
             )
         return PostRejectedError(
             f"reddit r/{self.subreddit} refused the post: HTTP {status}{said}", target=target
+        )
+
+    def _login_refused(self, e: prawcore.OAuthException) -> str:
+        """Reddit's token answer in words: ``invalid_grant`` alone says only "no"."""
+        said = e.error + (f": {e.description}" if e.description else "")
+        if e.error != "invalid_grant":
+            return f"reddit refused the credentials ({said})"
+        if self._username is None:
+            return (
+                f"reddit refused the refresh token ({said}): it was revoked (the account"
+                " removed the app's access) or made for another app; make a new one with"
+                " `feedrelay auth reddit --refresh-token`"
+            )
+        return (
+            f"reddit refused the login of u/{self._username} ({said}); the likely causes:"
+            " a wrong password (or username); two-factor authentication on the account (a"
+            " script app cannot log in with the password then: use `feedrelay auth reddit"
+            " --refresh-token`); an account that is not a developer of the app"
+            " (reddit.com/prefs/apps); or an app Reddit has not approved yet"
         )
 
     def _said(self, response: requests.Response) -> str:

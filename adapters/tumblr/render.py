@@ -73,7 +73,7 @@ def render_tumblr(entry: Entry, options: TumblrOptions, limits: Limits) -> Rende
         post=post,
         length=len(text),
         limit=max_text,
-        budget=f"text {len(text)}/{max_text}, {len(tags)} tags",
+        budget=f"text {len(text)}/{max_text}, {len(tags)} {'tag' if len(tags) == 1 else 'tags'}",
         skip_reason=None if text.strip() or entry.link else nothing_to_post("text"),
     )
 

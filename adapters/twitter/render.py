@@ -21,6 +21,7 @@ from adapters.api import (
     Rendered,
     explain_budget,
     fill,
+    find_urls,
     fit_template,
     image_for,
     image_line,
@@ -32,7 +33,6 @@ from adapters.api import (
     truncator,
 )
 from adapters.twitter.mentions import neutralize_x_mentions
-from adapters.twitter.text import URL_WEIGHT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,10 +73,14 @@ def render_twitter(entry: Entry, options: TwitterOptions, limits: Limits) -> Ren
     tags = fitted["hashtags"].split()
     text = fill(options.template, fitted)
     total = count(text)
+    link = _weight_in(options.template, "url", entry.link, count)
+    # X links a URL on a domain (23, whatever its length), never one on an IP address or a
+    # bare host name: that one is plain text and weighs its characters.
+    linked = bool(find_urls(entry.link))
     parts = {
         "title": _weight_in(options.template, "title", fitted["title"], count),
         "summary": _weight_in(options.template, "summary", fitted["summary"], count),
-        "link": URL_WEIGHT if "{url}" in options.template and entry.link else 0,
+        "link" if linked else "unlinked url": link,
         "tags": _weight_in(options.template, "hashtags", fitted["hashtags"], count),
     }
     return Rendered(

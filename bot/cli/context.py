@@ -14,6 +14,9 @@ import click
 from bot.config import Config, config_path, load_config
 from bot.model import DeliveryState
 from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
+from bot.text.words import plural
+
+__all__ = ["Context", "pass_context", "plural"]
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -90,12 +93,6 @@ def _pause_for(ctx: click.Context, param: click.Parameter, value: str | None) ->
 def _quoted(value: object) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``"1 feed"``, ``"2 feeds"``, ``"5,000 entries"``."""
-    many = nouns or (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
-    return f"{count:,} {noun if count == 1 else many}"
 
 
 class Context:

@@ -15,6 +15,7 @@ from bot.model import Delivery, DeliveryState, Post, PushSubscription
 
 if TYPE_CHECKING:
     from bot.app import App, FeedResult, Outcome
+    from bot.config import Config
     from bot.reports import Status
     from bot.text.render import Description
 from bot.cli.context import _cut, _indent, _when, plural
@@ -28,9 +29,29 @@ def _print_dry_run_json(app: App, outcomes: list[Outcome], skipped: list[Deliver
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _print_dry_run(app: App, outcomes: list[Outcome], skipped: Sequence[Delivery] = ()) -> None:
+def _heading(config: Config, target: str, platform: str, title: str) -> str:
+    """``── reddit (reddit: subreddit r/NAME, as u/NAME) · Title``: the target, its platform
+    and where its posts go (its settings' ``destination``: the place, then the account),
+    as far as the config says."""
+    settings = config.targets.get(target)
+    destination = settings.destination() if settings is not None else {}
+    places = [f"{key} {value}" for key, value in destination.items() if key != "account" and value]
+    account = destination.get("account")
+    where = ", ".join([*places, *([f"as {account}"] if account else [])])
+    return f"── {target} ({platform}{': ' + where if where else ''}) · {title}"
+
+
+def _print_dry_run(
+    app: App,
+    outcomes: list[Outcome],
+    skipped: Sequence[Delivery] = (),
+    results: Sequence[FeedResult] = (),
+) -> None:
     if not outcomes:
         click.echo("dry run: nothing to post now")
+        note = _baseline_note(results, dry_run=True)
+        if note:
+            click.echo(note)
     else:
         click.echo(
             f"dry run: {plural(len(outcomes), 'post')} would go out now"
@@ -40,7 +61,9 @@ def _print_dry_run(app: App, outcomes: list[Outcome], skipped: Sequence[Delivery
         delivery = outcome.delivery
         click.echo("")
         click.echo(
-            f"── {delivery.target} ({delivery.platform}) · {delivery.title or delivery.link}"
+            _heading(
+                app.config, delivery.target, delivery.platform, delivery.title or delivery.link
+            )
         )
         click.echo(_describe_delivery(delivery))
     later = app.pending()
@@ -270,15 +293,35 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
         problems.append(f"{plural(failed_posts, 'post')} failed")
     line = f"{plural(len(results), 'feed')}: " + ", ".join(parts)
     click.echo(line + ("; " + ", ".join(problems) if problems else ""))
-    first = [r for r in results if r.baseline]
-    if first and not any(r.queued or r.held for r in first):
-        which = f"feed {first[0].feed}" if len(first) == 1 else plural(len(first), "feed")
-        click.echo(
+    note = _baseline_note(results)
+    if note:
+        click.echo(note)
+
+
+def _baseline_note(results: Sequence[FeedResult], *, dry_run: bool = False) -> str:
+    """What the first run of a feed did (or, in a dry run, what the first real run will
+    do): record what the feed holds as a baseline, posting none of it; and how to post an
+    entry now. Empty when no feed ran for the first time, or when one posts (backfill)."""
+    first = [r for r in results if r.baseline and not r.error]
+    if not first or any(r.queued or r.held for r in first):
+        return ""
+    which = f"feed {first[0].feed}" if len(first) == 1 else plural(len(first), "feed")
+    table = f"[feeds.{first[0].feed}]" if len(first) == 1 else "its [feeds.NAME] table"
+    if dry_run:
+        done = (
+            f"first run of {which}: the first real run records what the feed holds now"
+            f" ({plural(sum(r.new for r in first), 'entry')}) as seen, as a baseline, and"
+            " posts none of it; entries published after it are posted."
+        )
+    else:
+        done = (
             f"first run of {which}: what is in the feed now was recorded as seen, as a"
             " baseline, and nothing of it was posted; entries published from now on will be."
-            " To post an older entry: `feedrelay post URL`. To post a new feed's N newest"
-            " entries on its first run, put `backfill = N` in its [feeds.NAME] table first."
         )
+    return (
+        f"{done} To post an older entry now: `feedrelay post URL`. To post the N newest"
+        f" entries on the first run instead, put `backfill = N` in {table} before it."
+    )
 
 
 def _post_json(result: Any, *, dry_run: bool) -> dict[str, Any]:

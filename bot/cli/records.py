@@ -39,7 +39,7 @@ def history(
     since: str | None,
 ) -> None:
     """List deliveries: what went out where, and what is pending or failed."""
-    from bot.reports import delivery_json
+    from bot.reports import history_json
 
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
@@ -47,8 +47,9 @@ def history(
     with ctx.app(posts=False, config=config, read_only=True) as app:
         after = _since(since, app.config.bot.timezone, app.clock()) if since else None
         rows = app.history(target=target, state=status, limit=limit, since=after)
+        planned = app.planned(rows) if as_json else {}
     if as_json:
-        click.echo(json.dumps([delivery_json(d) for d in rows], indent=2, ensure_ascii=False))
+        click.echo(json.dumps(history_json(rows, planned), indent=2, ensure_ascii=False))
         return
     if not rows:
         click.echo("no deliveries" + (" since then" if since else " yet"))
@@ -108,7 +109,11 @@ def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
 
     zone = ZoneInfo(timezone)
     for name, planned in plans.items():
-        click.echo(f"target {name}: {len(planned)} waiting" if planned else f"target {name}: -")
+        click.echo(
+            f"target {name}: {len(planned):,} waiting"
+            if planned
+            else f"target {name}: nothing waiting"
+        )
         for plan in planned:
             d = plan.delivery
             when = plan.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if plan.at else "-"

@@ -16,6 +16,7 @@ from bot.cli.present import (
     _describe_delivery,
     _describe_post,
     _feed_progress,
+    _heading,
     _post_json,
     _print_dry_run,
     _print_dry_run_json,
@@ -68,7 +69,7 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
                 if as_json:
                     _print_dry_run_json(app, outcomes, skipped)
                 else:
-                    _print_dry_run(app, outcomes, skipped)
+                    _print_dry_run(app, outcomes, skipped, results)
         failed = [r for r in results if r.error]
         for result in failed:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
@@ -174,6 +175,7 @@ def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
     """
     with ctx.app(dry_run=True) as app:
         items = app.preview(feed, limit=limit)
+        config = app.config
         if as_json:
             from bot.reports import preview_json
 
@@ -181,7 +183,7 @@ def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
             return
     for item in items:
         title = item.entry.title or item.entry.link or item.entry.key
-        click.echo(f"── {item.target} ({item.platform}) · {title}")
+        click.echo(_heading(config, item.target, item.platform, title))
         if item.route_keys:
             click.echo(f"   route {item.route_table}: {', '.join(item.route_keys)}")
         if item.skip_reason:
@@ -269,5 +271,6 @@ def _check_online(config: Config, *, echo: bool) -> dict[str, list[dict[str, Any
     if echo:
         problems = sum(not item["ok"] for item in targets + feeds)
         if problems:
-            click.echo(f"{plural(problems, 'problem')}: fix them and run this again")
+            them = "it" if problems == 1 else "them"
+            click.echo(f"{plural(problems, 'problem')}: fix {them} and run this again")
     return {"targets": targets, "feeds": feeds}

@@ -117,7 +117,8 @@ def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
     until = datetime.now(UTC) + duration if duration is not None else None
     with ctx.app(posts=False) as app:
         state = app.pause(target, until=until)
-    click.echo(f"{target}: {state.pause_reason}")
+    ends = f" until {state.paused_until:%Y-%m-%d %H:%M} UTC" if state.paused_until else ""
+    click.echo(f"{target}: {state.pause_reason}{ends}")
 
 
 @click.command()

@@ -49,11 +49,13 @@ def _config_file(ctx: click.Context, given: str | None = None) -> Path:
 
 def _with_config(path: Path) -> str:
     """``feedrelay`` as the user should type it to use ``path``."""
+    import shlex
+
     from bot.config import DEFAULT_CONFIG_PATH
 
     if path == Path(DEFAULT_CONFIG_PATH):
         return "feedrelay"
-    return f"feedrelay --config {path}"
+    return f"feedrelay --config {shlex.quote(str(path))}"
 
 
 # -- init --------------------------------------------------------------------------------
@@ -197,7 +199,9 @@ def _ask_feed(blog: str | None, yes: bool) -> FoundFeed:
 
 def _print_feed(found: FoundFeed) -> None:
     click.echo(f"feed: {found.url} ({found.how})")
-    click.echo(f"  title: {found.title or '(none)'}, {found.entries} entries")
+    from bot.cli.context import plural
+
+    click.echo(f"  title: {found.title or '(none)'}, {plural(found.entries, 'entry')}")
     if found.last_title or found.last_link:
         when = f" ({found.last_published_at:%Y-%m-%d})" if found.last_published_at else ""
         click.echo(f"  newest: {found.last_title or found.last_link}{when}")
@@ -235,22 +239,41 @@ def _ask(
 
 
 def _print_next_steps(path: Path, config: Path, env: Path, platforms: list[str]) -> None:
+    """What to do next, in the order that works: the values, loading them, each ``auth``,
+    loading what it gave, the checks. Each command stands on a line of its own, so that it
+    can be copied whole (no ``# comment`` after it: some shells do not take one)."""
     import adapters
+    from bot.config import load_env_command
 
     command = _with_config(path)
-    source = str(env) if env.is_absolute() or len(env.parts) > 1 else f"./{env}"
+    load = load_env_command(config)
+    flows = [(p, flow) for p in platforms if (flow := adapters.spec(p).auth) is not None]
+    steps: list[tuple[str, list[str]]] = [
+        (f"fill in the values in {env} (each line says where it comes from)", []),
+        ("load them into this shell (FeedRelay reads the environment, not the file):", [load]),
+    ]
+    for platform, flow in flows:
+        steps.append((f"{platform}: {flow.next_step}:", [f"{command} auth {platform}"]))
+    if flows:
+        steps.append(
+            (f"if an auth command printed lines, put them in {env} and load it again:", [load])
+        )
+    steps += [
+        (
+            "log in to each target and read the feed, posting nothing:",
+            [f"{command} check --online"],
+        ),
+        (
+            "see what would be posted, then start:",
+            [f"{command} run --once --dry-run", f"{command} run"],
+        ),
+    ]
     click.echo(f"wrote {config} and {env} (the variable names; no values)")
     click.echo("next:")
-    click.echo(f"  1. fill in the values in {env} (each line says where it comes from)")
-    flows = [(p, flow) for p in platforms if (flow := adapters.spec(p).auth) is not None]
-    width = max((len(platform) for platform, _ in flows), default=0)
-    step = 2
-    for platform, flow in flows:
-        click.echo(f"  {step}. {command} auth {platform:<{width}}  # {flow.next_step}")
-        step += 1
-    click.echo(f"  {step}. set -a; . {source}; set +a")
-    click.echo(f"  {step + 1}. {command} check --online")
-    click.echo(f"  {step + 2}. {command} run --once --dry-run, then {command} run")
+    for number, (what, lines) in enumerate(steps, 1):
+        click.echo(f"  {number}. {what}")
+        for line in lines:
+            click.echo(f"       {line}")
 
 
 # -- auth --------------------------------------------------------------------------------
@@ -401,7 +424,7 @@ class _AuthTerminal:
         what = declared.what if declared else key
         if target is None:
             raise SetupError(f"no {what} given: pass {option}")
-        raise setup.missing_credential(target, key, what, option)
+        raise setup.missing_credential(target, key, what, option, config=_config_file(self._ctx))
 
     def variable(self, target: AuthTarget | None, key: str) -> str:
         declared = self._credentials.get(key)

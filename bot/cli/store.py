@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.context import Context, pass_context
+from bot.cli.context import Context, pass_context, plural
 
 if TYPE_CHECKING:
     pass
@@ -40,7 +40,8 @@ def migrate_store(ctx: Context, url: str) -> None:
             source.close()
             target.close()
     click.echo(
-        f"copied into {shown}: {copied['entries']} entries, {copied['deliveries']} deliveries,"
-        f" {copied['feeds']} feeds, {copied['target_state']} target states (counts checked)"
+        f"copied into {shown}: {plural(copied['entries'], 'entry')},"
+        f" {plural(copied['deliveries'], 'delivery')}, {plural(copied['feeds'], 'feed')},"
+        f" {plural(copied['target_state'], 'target state')} (counts checked)"
     )
     click.echo(f'now set [bot] database = "{shown}" (the password from ${{VAR}}) and start')

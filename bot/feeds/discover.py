@@ -111,4 +111,4 @@ def _read(url: str, fetched: feeds.Fetched, how: str) -> FoundFeed:
 
 
 def _said(error: FeedError) -> str:
-    return str(error).removeprefix(f"feed {error.feed}: ")
+    return error.reason

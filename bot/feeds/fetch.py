@@ -15,7 +15,14 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from bot.errors import FeedError
-from bot.http import DEADLINE_S, USER_AGENT, BodyTooLargeError, header_time, read_body
+from bot.http import (
+    DEADLINE_S,
+    USER_AGENT,
+    BodyTooLargeError,
+    header_time,
+    in_words,
+    read_body,
+)
 from bot.http import make_session as deadline_session
 from bot.netguard import AddressRefusedError
 
@@ -161,10 +168,4 @@ def _status(code: int) -> str:
 def _reason(error: requests.RequestException) -> str:
     if isinstance(error, AddressRefusedError):  # a next page only the content names
         return f"refused: {error}"
-    if isinstance(error, requests.TooManyRedirects):
-        return "too many redirects (the server redirects in a loop)"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return "connection failed"
-    return type(error).__name__
+    return in_words(error)

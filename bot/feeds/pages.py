@@ -13,6 +13,7 @@ import requests
 from bs4 import BeautifulSoup
 
 from bot.errors import EntryNotFoundError
+from bot.http import in_words
 from bot.model import Entry, Image
 
 MAX_PAGE_BYTES = 2_000_000
@@ -37,7 +38,7 @@ def fetch_page(session: requests.Session, url: str) -> tuple[str, bytes]:
                     break  # the metadata is in the head; the rest is not needed
             return response.url, bytes(body[:MAX_PAGE_BYTES])
     except requests.RequestException as error:
-        raise EntryNotFoundError(f"cannot fetch {url}: {type(error).__name__}") from error
+        raise EntryNotFoundError(f"cannot fetch {url}: {in_words(error)}") from error
 
 
 def describe_page(feed: str, url: str, body: bytes) -> Entry:

@@ -645,7 +645,7 @@ def test_init_asks_the_handle_and_auth_checks_the_app_password(
         assert 'app_password = "${BLUESKY_APP_PASSWORD}"' in text
         assert "BLUESKY_APP_PASSWORD=" in (tmp_path / ".env").read_text()
         config.write_text(
-            text.replace('# api_base = "http://127.0.0.1:8080"', f'api_base = "{fake.url}"')
+            text.replace('# api_base = "http://127.0.0.1:8081"', f'api_base = "{fake.url}"')
         )
         checked = CliRunner().invoke(main, ["auth", "bluesky"], env=hooks.ENV)
         assert checked.exit_code == 0, checked.output

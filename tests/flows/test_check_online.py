@@ -43,7 +43,7 @@ def test_a_read_only_x_app_is_named_with_the_fix(
         " tokens (`feedrelay auth twitter`)"
     ) in result.output
     assert "target reddit: ok" in result.output and "target tumblr: ok" in result.output
-    assert "1 problem: fix them and run this again" in result.output
+    assert "1 problem: fix it and run this again" in result.output
     assert x_api.tweets == []  # found out without posting
     _no_secret_in(result.output)
 

@@ -73,7 +73,7 @@ def test_check_lists_every_problem_with_its_path(tmp_path: Path) -> None:
 def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check"], env={})
     assert result.exit_code == 2
-    assert "no config file at feedrelay.toml" in result.output
+    assert "no config file at feedrelay.toml: `feedrelay init` writes one" in result.output
 
 
 def test_config_from_environment_variable(tmp_path: Path, blog: FakeBlog) -> None:

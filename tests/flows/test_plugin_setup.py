@@ -58,7 +58,7 @@ def test_init_asks_a_plugins_own_questions_and_writes_its_own_table(
     assert "'my loft' is not a loft: give it as NAME.example" in result.output
     assert "Handle [feedrelay]: " in result.output
     assert "Subreddit" not in result.output and "Tumblr blog" not in result.output
-    assert "feedrelay auth pigeon  # prints the loft's token line" in result.output
+    assert "pigeon: prints the loft's token line:\n       feedrelay auth pigeon\n" in result.output
 
     text = (tmp_path / "feedrelay.toml").read_text()
     assert 'targets = ["loft"]' in text

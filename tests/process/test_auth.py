@@ -93,7 +93,8 @@ def test_auth_twitter_names_a_missing_or_refused_app_key(
     assert missing.exit_code == 1
     assert (
         "targets.x.consumer_secret: environment variable X_CONSUMER_SECRET is not set: put the"
-        " app's API key secret in it (or pass --consumer-secret)"
+        " app's API key secret in it (write it in .env, then load it: `set -a; . ./.env;"
+        " set +a`), or pass --consumer-secret"
     ) in missing.output
     refused = _invoke("auth", "twitter", env={**X_APP, "X_CONSUMER_SECRET": "wrong-secret"})
     assert refused.exit_code == 1

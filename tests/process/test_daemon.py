@@ -162,5 +162,5 @@ def test_sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise(
     assert daemon.returncode == 0, stderr
     assert "config not reloaded, the old one stays" in stderr
     assert "bot.poll_interval" in stderr
-    assert "config reloaded: 2 feeds, 1 targets" in stderr
+    assert "config reloaded: 2 feeds, 1 target" in stderr
     assert "apscheduler" not in stderr  # its own messages stay out of the log

@@ -61,7 +61,7 @@ def test_migrate_store_copies_a_real_store_and_nothing_is_posted_again(
         main, ["--config", str(path), "migrate-store", "--to", postgres_url], env=ENV
     )
     assert moved.exit_code == 0, moved.output
-    assert "1 entries, 1 deliveries, 1 feeds, 1 target states (counts checked)" in moved.output
+    assert "1 entry, 1 delivery, 1 feed, 1 target state (counts checked)" in moved.output
     path.write_text(path.read_text().replace('"state.sqlite"', f'"{postgres_url}"'))
     clock.advance(minutes=11)
     with open_app(path, clock, ENV) as app:

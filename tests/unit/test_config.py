@@ -135,6 +135,46 @@ def test_missing_secrets_are_warnings_in_dry_run(tmp_path: Path) -> None:
     path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
     config = load_config(path, environ={}, allow_missing_secrets=True)
     assert len(config.warnings) == 4
+    assert "targets.x.consumer_key: environment variable CK is not set (line 7)" in (
+        config.warnings
+    )
+
+
+def test_an_empty_variable_is_as_missing_as_an_unset_one(tmp_path: Path) -> None:
+    """Sourcing the .env template `init` writes sets every variable to "": that is no
+    credential, and the message is the one for an unset variable, with its line."""
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={**ENV, "CS": "", "ATS": ""})
+    assert raised.value.problems == [
+        "targets.x.consumer_secret: environment variable CS is not set (line 8)",
+        "targets.x.access_token_secret: environment variable ATS is not set (line 10)",
+    ]
+    # A dry run only warns, about the same two.
+    config = load_config(path, environ={**ENV, "CS": "", "ATS": ""}, allow_missing_secrets=True)
+    assert config.warnings == (
+        "targets.x.consumer_secret: environment variable CS is not set (line 8)",
+        "targets.x.access_token_secret: environment variable ATS is not set (line 10)",
+    )
+
+
+def test_unset_variables_say_how_to_load_the_env_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    env = tmp_path / ".env"
+    assert str(raised.value).endswith(
+        f"FeedRelay reads these from the environment: write their values in {env}, then load"
+        f" it into this shell with `set -a; . {env}; set +a` (a systemd unit:"
+        " EnvironmentFile=; compose: env_file:)"
+    )
+    # Other problems alone carry no such hint.
+    with pytest.raises(ConfigError) as other:
+        path = _write(
+            tmp_path, '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\nbackfill = -1\n' + X
+        )
+        load_config(path, environ=ENV)
+    assert other.value.hint == "" and "environment" not in str(other.value)
 
 
 def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:

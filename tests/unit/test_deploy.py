@@ -19,6 +19,7 @@ import click
 import pytest
 
 from bot.cli import main
+from bot.config import ENV_FILE
 from tests.conftest import REPO
 
 UNIT = REPO / "contrib" / "feedrelay.service"
@@ -51,7 +52,7 @@ def test_the_unit_is_hardened_and_runs_the_daemon() -> None:
     for key, value in {
         "DynamicUser": "yes",
         "StateDirectory": "feedrelay",
-        "EnvironmentFile": "/etc/feedrelay/feedrelay.env",
+        "EnvironmentFile": "/etc/feedrelay/.env",
         "ProtectSystem": "strict",
         "ProtectHome": "yes",
         "NoNewPrivileges": "yes",
@@ -110,9 +111,31 @@ def test_compose_mounts_the_config_and_the_store() -> None:
     service = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["feedrelay"]
     assert "./feedrelay.toml:/config/feedrelay.toml:ro" in service["volumes"]
     assert any(volume.endswith(":/data") for volume in service["volumes"])
-    assert service["env_file"] == "feedrelay.env"
+    assert service["env_file"] == ENV_FILE
     test = service["healthcheck"]["test"]
     assert test[0] == "CMD" and _parses(test[1:]).command.name == "health"
+
+
+def test_one_name_for_the_env_file_everywhere() -> None:
+    """`init` writes .env beside the config; the unit, both compose files, the Dockerfile's
+    example and the README's service steps read that name there, and no image holds it."""
+    assert ENV_FILE == ".env"
+    unit = _unit()
+    (config,) = (arg for arg in shlex.split(unit["ExecStart"][0]) if arg.endswith(".toml"))
+    assert unit["EnvironmentFile"] == [str(Path(config).parent / ENV_FILE)]
+    yaml = pytest.importorskip("yaml")
+    postgres = yaml.safe_load((REPO / "contrib" / "compose.postgres.yaml").read_text())
+    assert postgres["services"]["feedrelay"]["env_file"] == f"../{ENV_FILE}"
+    assert f"--env-file {ENV_FILE} " in DOCKERFILE.read_text()
+    ignored = (REPO / ".dockerignore").read_text().splitlines()
+    assert f"**/{ENV_FILE}" in ignored
+    readme = (REPO / "README.md").read_text()
+    assert f"install -D -m 0600 {ENV_FILE} /etc/feedrelay/{ENV_FILE}" in readme
+    assert f"set -a; . /etc/feedrelay/{ENV_FILE}; set +a;" in readme
+    for path in [REPO / "README.md", DOCKERFILE, REPO / "compose.yaml"]:
+        assert "feedrelay.env" not in path.read_text(), path
+    for path in [*(REPO / "docs").glob("*.md"), *(REPO / "contrib").iterdir()]:
+        assert "feedrelay.env" not in path.read_text(), path
 
 
 def test_a_wrong_command_line_would_be_caught() -> None:

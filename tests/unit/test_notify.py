@@ -122,12 +122,13 @@ def test_a_message_no_service_took_is_tried_again(
 ) -> None:
     path = _config(tmp_path, blog, x_api, blog.url + "/gone.xml")
     env = _env(inbox)
-    inbox.failing = 1
+    # A run tries when the poll is recorded, and again at its end: both refused (500).
+    inbox.failing = 2
     CliRunner().invoke(main, ["--config", str(path), "run", "--once"], env=env)
     assert not (tmp_path / "state.sqlite.notified.json").exists()
     CliRunner().invoke(main, ["--config", str(path), "run", "--once"], env=env)
-    # The first attempt was refused (500) and not remembered; the second went through.
-    assert inbox.titles == ["feedrelay: feed private is failing"] * 2
+    # Not remembered, so the next run's first try said it; its end had nothing new.
+    assert inbox.titles == ["feedrelay: feed private is failing"] * 3
     assert "feed:private" in json.loads((tmp_path / "state.sqlite.notified.json").read_text())
 
 
@@ -168,3 +169,23 @@ def test_running_out_of_x_credits_is_said_once_and_so_is_the_recovery(
     assert CliRunner().invoke(main, ["--config", str(path), "resume", "x"], env=env).exit_code == 0
     run()
     assert inbox.titles[1:] == ["feedrelay: target x recovered"]
+
+
+def test_a_failure_fixed_before_the_next_check_is_still_told(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, inbox: Inbox
+) -> None:
+    """X refuses one post and takes the next, within one run: the failure is told when it
+    is recorded, and the recovery when the next post is, not at a check that by then would
+    see a target that works."""
+    blog.add_entry("Refused by X")
+    blog.add_entry("Taken by X")
+    path = write_config(
+        tmp_path, feed_table("blog", blog.feed_url, ["x"], backfill=2), x_target(x_api.url)
+    )
+    path.write_text(path.read_text() + '\n[notify]\nurls = ["${NOTIFY_URL}"]\n')
+    x_api.fail_next(400)
+    result = CliRunner().invoke(main, ["--config", str(path), "run", "--once"], env=_env(inbox))
+    assert result.exit_code == 1, result.output  # the refused post failed for good
+    assert [t["text"].split(" http")[0] for t in x_api.tweets] == ["Taken by X"]
+    assert inbox.titles == ["feedrelay: target x is failing", "feedrelay: target x recovered"]
+    assert json.loads((tmp_path / "state.sqlite.notified.json").read_text()) == {}

@@ -52,6 +52,16 @@ def test_x_post_and_its_budget() -> None:
     assert rendered.budget == "title 8 + link 23 + tags 18 + other 2 = 51/280"
 
 
+def test_an_ip_address_link_weighs_its_characters_in_the_budget() -> None:
+    """X links no URL on an IP address: it is plain text (24 here), not a link of 23, and
+    the parts add up to the total."""
+    link = "http://192.168.1.10/post"
+    rendered = render(_entry("Tomatoes", link=link), render_twitter, X, X_LIMITS)
+    assert rendered.post.text == f"Tomatoes {link}"
+    assert rendered.length == 8 + 1 + len(link)
+    assert rendered.budget == f"title 8 + unlinked url {len(link)} + other 1 = 33/280"
+
+
 def test_x_long_title_is_cut_on_a_word_with_an_ellipsis_and_the_link_kept() -> None:
     title = "Allotment " * 40
     rendered = render(_entry(title.strip(), labels=("Gardening",)), render_twitter, X, X_LIMITS)
