@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from bot import __version__
 from bot.cli.context import HISTORY_LIMIT, STATUSES, _since
 from bot.errors import StorageError
-from bot.reports import delivery_json, status_json
+from bot.reports import history_json, status_json
 from bot.web.actions import WAKING, ActionError, act
 from bot.web.guard import bearer_ok
 from bot.web.metrics import registry_for
@@ -88,7 +88,8 @@ def routes(web: Web) -> list[BaseRoute]:
         except ValueError as error:
             return problem(400, str(error))
         rows = await web.run(web.app.history, **filters)
-        return JSONResponse([delivery_json(d) for d in rows])
+        planned = await web.run(web.app.planned, rows)
+        return JSONResponse(history_json(rows, planned))
 
     async def action(request: Request) -> Response:
         if web.settings.token is None:
