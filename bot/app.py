@@ -20,7 +20,7 @@ import requests
 
 from adapters import spec
 from adapters.base import Adapter, SelfCheck
-from bot import feeds, reports, runners
+from bot import feeds, names, reports, runners
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
@@ -346,6 +346,11 @@ class App:
         limit: int | None = None,
         since: datetime | None = None,
     ) -> list[Delivery]:
+        """The record, newest first; ``target`` as a person names it (``bot.names``): a
+        configured target, a platform only one target posts to, or a removed target that
+        is still in the record."""
+        if target is not None:
+            target = names.target(self.config.targets, target, also=self.store.counts())
         return self.store.history(target=target, state=state, limit=limit, since=since)
 
     def pending(self, *, limit: int = 100) -> list[Delivery]:

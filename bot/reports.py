@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot import feeds, policy
+from bot import feeds, names, policy
 from bot.config import Config
-from bot.errors import EntryNotFoundError, FeedError
+from bot.errors import FeedError
 from bot.ingest import Poller, publication_order
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
 from bot.store import Runner, Store, lock_holder
@@ -121,12 +121,9 @@ def preview(
     config: Config, poller: Poller, feed: str | None = None, *, limit: int = 3
 ) -> list[PreviewItem]:
     """The latest entries of each feed (or one) rendered for each of its targets."""
-    names = [feed] if feed else list(config.feeds)
-    for name in names:
-        if name not in config.feeds:
-            raise EntryNotFoundError(f"no feed named {name!r}")
+    chosen = [names.feed(config.feeds, feed)] if feed else list(config.feeds)
     items = []
-    for name in names:
+    for name in chosen:
         fetched = poller.fetch(name, None)
         if isinstance(fetched, FeedError):
             raise fetched
@@ -153,8 +150,8 @@ def schedule(
     config: Config, store: Store, now: datetime, *, target: str | None = None
 ) -> dict[str, list[policy.Planned]]:
     """Per target, when each queued or held delivery is planned to go, and why it waits."""
-    if target is not None and target not in config.targets:
-        raise EntryNotFoundError(f"no target named {target!r}")
+    if target is not None:
+        target = names.target(config.targets, target)
     plans = {}
     for name in [target] if target else list(config.targets):
         waiting = store.waiting(target=name, limit=SCHEDULE_LIMIT)

@@ -31,6 +31,7 @@ from pathlib import Path
 import adapters
 import adapters.setup
 from adapters.setup import Credential, Question, credential_lines, toml_string
+from bot import names
 from bot.config import load_config
 from bot.errors import ConfigError, PluginError, SetupError
 from bot.feeds.discover import FoundFeed, blog_address, discover_feed
@@ -288,7 +289,8 @@ def auth_target(
     """The ``platform`` target ``name`` of the config at ``path`` (the only one, if no name).
 
     Raises ``ConfigError`` for a config that is wrong in itself (unset variables are fine:
-    the command may be about to make them), ``SetupError`` when no target fits.
+    the command may be about to make them), ``UnknownNameError`` for a ``name`` the config
+    does not have (``bot.names``), ``SetupError`` when no target fits.
     """
     config = load_config(path, environ=environ, allow_missing_secrets=True)
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -305,11 +307,14 @@ def auth_target(
                 " --target NAME"
             )
         name = mine[0]
-    elif name not in mine:
-        raise SetupError(
-            f"{path} has no {platform} target named {name!r}"
-            + (f" (its {platform} targets: {', '.join(mine)})" if mine else "")
-        )
+    else:
+        name = names.target(config.targets, name)
+        other = config.targets[name].platform
+        if other != platform:
+            raise SetupError(
+                f"target {name} posts to {other}, not {platform}: run `feedrelay auth {other}"
+                f" --target {name}`"
+            )
     table = raw.get("targets", {}).get(name, {})
     env = {}
     for key, value in table.items():

@@ -111,7 +111,7 @@ def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
     until = datetime.now(UTC) + duration if duration is not None else None
     with ctx.app(posts=False) as app:
         state = app.pause(target, until=until)
-    click.echo(f"{target}: {state.pause_reason}")
+    click.echo(f"{state.target}: {state.pause_reason}")
 
 
 @click.command()
@@ -120,5 +120,5 @@ def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
 def resume(ctx: Context, target: str) -> None:
     """Lift a target's pause (after refused credentials were fixed, or your own pause)."""
     with ctx.app(posts=False) as app:
-        app.resume(target)
-    click.echo(f"{target}: resumed; its deliveries go out with the next dispatch")
+        state = app.resume(target)
+    click.echo(f"{state.target}: resumed; its deliveries go out with the next dispatch")
