@@ -256,8 +256,11 @@ class App:
             self.store.remove_runner(self.runner_id)
 
     def start_polling(self) -> None:
-        """Bring feeds whose next check lies beyond one interval back to it."""
+        """Before a run: bring feeds whose next check lies beyond one interval back to it,
+        and resume targets paused for credentials that have changed since (their held
+        posts go)."""
         self.poller.pull_back_next_checks()
+        self.dispatcher.lift_stale_pauses()
 
     def reload(self, config: Config) -> None:
         """Use a new (validated) config from now on: same store, new adapters."""
@@ -268,6 +271,7 @@ class App:
         self.manual.config = config
         self.notifier = self._make_notifier(config)
         self.poller.pull_back_next_checks()
+        self.dispatcher.lift_stale_pauses()
 
     # -- the pipeline ----------------------------------------------------------------------
     def poll_due_feeds(

@@ -216,19 +216,39 @@ class Dispatcher:
                 "target %s: a new month; %d posts held for the budget go", target, len(released)
             )
 
-    def _lift_stale_pause(self, target: str, rules: policy.TargetRules) -> None:
+    def lift_stale_pauses(self) -> list[str]:
+        """At start-up and on reload: each target paused for refused credentials that have
+        changed since is resumed, and the posts held for them go; posts held for
+        credentials on a target no longer paused for them go too. The targets resumed."""
+        resumed = []
+        for name in self.config.targets:
+            if self._lift_stale_pause(name, rules_for(self.config, name)):
+                resumed.append(name)
+            elif policy.release_held_for_pause(self.store.target_state(name)):
+                self._release_for_credentials(name)
+        return resumed
+
+    def _lift_stale_pause(self, target: str, rules: policy.TargetRules) -> bool:
         state = self.store.target_state(target)
-        if policy.pause_lifted(state, rules):
-            self.store.save_target_state(
-                replace(
-                    state,
-                    paused_until=None,
-                    pause_reason=None,
-                    pause_kind=None,
-                    credentials_hash=None,
-                )
-            )
-            log.info("target %s: its credentials changed; posting resumes", target)
+        if not policy.pause_lifted(state, rules):
+            return False
+        # Released first: a crash before the lift leaves them queued behind the pause,
+        # which the next start lifts; the other way round they would stay held.
+        released = self._release_for_credentials(target)
+        self.store.save_target_state(policy.unpaused(state))
+        log.info(
+            "target %s: its credentials changed since they were refused; posting resumes"
+            " (%d held %s)",
+            target,
+            len(released),
+            "post goes" if len(released) == 1 else "posts go",
+        )
+        return True
+
+    def _release_for_credentials(self, target: str) -> list[int]:
+        return self.store.release_held(
+            now=self.clock(), target=target, held_for=policy.HELD_FOR_CREDENTIALS
+        )
 
     # -- one attempt ---------------------------------------------------------------------
     def _send(self, delivery: Delivery, adapter: Adapter, rules: policy.TargetRules) -> Outcome:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot import feeds, names
+from bot import feeds, names, policy
 from bot.config import Config
 from bot.dispatch import Dispatcher, Outcome
 from bot.errors import EntryNotFoundError, FeedError, OperatorError
@@ -282,13 +282,15 @@ class Manual:
         return paused
 
     def resume(self, target: str) -> TargetState:
-        """Lift a target's pause (refused credentials, or the operator's own)."""
+        """Lift a target's pause (refused credentials, or the operator's own); the posts
+        held for refused credentials go too."""
         state = self.store.target_state(self._target(target))
         if state.pause_reason is None:
             raise OperatorError(f"target {state.target} is not paused")
-        resumed = replace(
-            state, paused_until=None, pause_reason=None, pause_kind=None, credentials_hash=None
+        self.store.release_held(
+            now=self.clock(), target=state.target, held_for=policy.HELD_FOR_CREDENTIALS
         )
+        resumed = policy.unpaused(state)
         self.store.save_target_state(resumed)
         return resumed
 

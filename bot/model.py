@@ -171,7 +171,9 @@ class Delivery:
     due_at: datetime | None = None
     claimed_by: str | None = None
     lease_until: datetime | None = None
-    held_for: str | None = None  # why a held row waits: "flood", "approval" or "budget"
+    # Why a held row waits: "flood", "approval", "budget", or "credentials" (refused: it goes
+    # when the target's pause for them lifts).
+    held_for: str | None = None
     manual: bool = False  # queued by hand for a chosen time: the target's schedule is waived
     first_seen_at: datetime | None = None  # when its entry was first seen
     remote_id: str | None = None
@@ -260,6 +262,7 @@ class Settlement:
     due_at: datetime | None = None
     error: str | None = None
     published: Published | None = None
+    held_for: str | None = None  # held: what releases it ("credentials")
     rate_limited_until: datetime | None = None
     pause_reason: str | None = None
     pause_kind: str | None = None

@@ -236,6 +236,8 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
     held = sum(r.held for r in results)
     posted = sum(1 for o in outcomes if o.new)
     failed_posts = sum(1 for o in outcomes if o.state is DeliveryState.FAILED)
+    # Held by a send attempt: the platform refused the target's credentials (or account).
+    refused = sum(1 for o in outcomes if o.state is DeliveryState.HELD)
     failing = sum(1 for r in results if r.error)
     parts = []
     if new:
@@ -252,6 +254,11 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
         problems.append(f"{plural(failing, 'feed')} failing")
     if failed_posts:
         problems.append(f"{plural(failed_posts, 'post')} failed")
+    if refused:
+        problems.append(
+            f"{plural(refused, 'post')} held: the target's credentials were refused"
+            " (`feedrelay status`)"
+        )
     line = f"{plural(len(results), 'feed')}: " + ", ".join(parts)
     click.echo(line + ("; " + ", ".join(problems) if problems else ""))
     first = [r for r in results if r.baseline]

@@ -74,7 +74,10 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
         if not dry_run and not ctx.quiet:
             _print_run_summary(results, outcomes)
-        if failed or any(o.state is DeliveryState.FAILED for o in outcomes):
+        # A post held by its attempt was refused for the target's credentials: something
+        # to fix, as a failure is.
+        stuck = (DeliveryState.FAILED, DeliveryState.HELD)
+        if failed or any(o.state in stuck for o in outcomes):
             sys.exit(EXIT_FAILED)
 
 

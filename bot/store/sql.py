@@ -661,6 +661,7 @@ class SqlStore:
             "state": settlement.state.value,
             "updated_at": now,
             "error": settlement.error,
+            "held_for": settlement.held_for,
             "claimed_by": None,
             "lease_until": None,
         }

@@ -191,9 +191,12 @@ def test_operator_commands_settle_a_stuck_delivery(
     x_api.fail_next(403)
     refused = run("run", "--once")
     assert refused.exit_code == 1  # something failed
-    assert "1 feed: 1 new entry, nothing posted; 1 post failed" in refused.output
+    assert (
+        "1 feed: 1 new entry, nothing posted; 1 post held: the target's credentials were"
+        " refused (`feedrelay status`)"
+    ) in refused.output
     status = run("status")
-    assert "1 failed" in status.output and "not permitted" in status.output
+    assert "1 held" in status.output and "not permitted" in status.output
     (row,) = json.loads(run("history", "--json").output)
 
     assert "PAUSED" in status.output and "feedrelay resume x" in status.output

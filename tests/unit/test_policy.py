@@ -231,20 +231,34 @@ def test_after_duplicate_is_posted_even_when_the_existing_post_is_not_found() ->
 
 
 # -- after_error -------------------------------------------------------------------------
-def test_auth_error_fails_the_row_and_pauses_the_target() -> None:
+def test_auth_error_holds_the_row_for_the_credentials_and_pauses_the_target() -> None:
     settlement = policy.after_error(AuthError("401 Unauthorized"), attempts=1, rules=RULES, now=NOW)
     assert settlement == Settlement(
-        state=DeliveryState.FAILED,
+        state=DeliveryState.HELD,
         error="401 Unauthorized",
+        held_for="credentials",
         pause_kind="auth",
         pause_reason="credentials refused: 401 Unauthorized",
         credentials_hash="creds-1",
     )
 
 
-def test_auth_error_on_the_last_attempt_still_pauses_the_target() -> None:
+def test_auth_error_on_the_last_attempt_still_holds_and_pauses() -> None:
     settlement = policy.after_error(AuthError("401"), attempts=3, rules=RULES, now=NOW)
-    assert settlement.pause_kind == "auth" and settlement.state is DeliveryState.FAILED
+    assert settlement.pause_kind == "auth" and settlement.state is DeliveryState.HELD
+
+
+def test_posts_held_for_credentials_go_once_the_target_is_not_paused_for_them() -> None:
+    assert not policy.release_held_for_pause(_state(pause_reason="refused", pause_kind="auth"))
+    assert policy.release_held_for_pause(_state())
+    assert policy.release_held_for_pause(_state(pause_reason="paused", pause_kind="operator"))
+
+
+def test_unpaused_forgets_the_pause_and_the_refused_credentials() -> None:
+    state = _state(
+        pause_reason="refused", pause_kind="auth", credentials_hash="old", paused_until=NOW
+    )
+    assert policy.unpaused(state) == _state()
 
 
 def test_a_rejected_post_fails() -> None:
