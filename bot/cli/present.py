@@ -145,12 +145,6 @@ def _print_status(report: Status) -> None:
                 f"   budget: {t.spent_usd:.2f} of {t.budget_usd:.2f} USD spent this month,"
                 f" {left:.2f} left"
             )
-        for reason, n in sorted(t.held.items()):
-            wait = "waits" if n == 1 else "wait"
-            what = {"approval": f"{wait} for approval", "budget": f"{wait} for the budget"}.get(
-                reason, f"held ({reason})"
-            )
-            click.echo(f"   {n} {what}")
     for name, feed in report.feeds.items():
         if feed is None or feed.last_checked_at is None:
             click.echo(f"feed {name}: not polled yet")
@@ -170,10 +164,22 @@ def _print_status(report: Status) -> None:
             )
         else:
             click.echo(f"feed {name}: ok, last checked {checked}, next {_when(feed.next_check_at)}")
-    if report.needs_person:
+    if report.held:
+        # Grouped: a flood of 21 entries to two targets is one line, not 42 times its reason.
         click.echo("")
-        click.echo("needs you (feedrelay retry|skip|resolve|approve ID):")
-        for d in report.needs_person:
+        total = sum(group.count for group in report.held)
+        click.echo(f"held: {plural(total, 'delivery')} (`feedrelay schedule` lists them by id)")
+        for group in report.held:
+            wait = "waits" if group.count == 1 else "wait"
+            where = ""
+            if group.feed is not None:
+                where = " (" + ", ".join(f"{n} to {t}" for t, n in group.by_target.items()) + ")"
+            click.echo(f"{group.count:>5} {wait} {group.what}{where}: {group.release}")
+    failed = [d for d in report.needs_person if d.state is not DeliveryState.HELD]
+    if failed:
+        click.echo("")
+        click.echo("needs you (feedrelay retry|skip|resolve ID):")
+        for d in failed:
             click.echo(f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
             if d.error:
                 click.echo(f"       {d.error}")

@@ -14,10 +14,20 @@ from typing import Protocol
 
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, Settlement, TargetState
 from bot.store.lock import instance_lock, lock_holder
-from bot.store.sql import Decide, NewDelivery, NewEntry, Runner, SqlStore, StoredEntry, shown_url
+from bot.store.sql import (
+    Decide,
+    HeldCount,
+    NewDelivery,
+    NewEntry,
+    Runner,
+    SqlStore,
+    StoredEntry,
+    shown_url,
+)
 
 __all__ = [
     "Decide",
+    "HeldCount",
     "NewDelivery",
     "NewEntry",
     "Runner",
@@ -160,6 +170,7 @@ class Store(Protocol):
     def counts(self) -> dict[str, dict[str, int]]: ...
     def attention(self, *, limit: int) -> list[Delivery]: ...
     def held_counts(self) -> dict[str, dict[str, int]]: ...
+    def held_by_reason(self) -> list[HeldCount]: ...
     def waiting(self, *, target: str, limit: int) -> list[Delivery]: ...
     def next_due(self) -> dict[str, datetime]: ...
 

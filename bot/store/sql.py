@@ -98,6 +98,17 @@ class StoredEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeldCount:
+    """How many held rows of one feed and one target wait for one reason (``held_for``:
+    ``None`` for rows held before reasons were recorded)."""
+
+    held_for: str | None
+    feed: str
+    target: str
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Runner:
     """A process that sends from the store (a daemon, a ``run --once``, a ``post``).
 
@@ -842,6 +853,23 @@ class SqlStore:
         for target, held_for, n in rows:
             counts.setdefault(target, {})[held_for or "other"] = int(n)
         return counts
+
+    def held_by_reason(self) -> list[HeldCount]:
+        """Held rows counted by why they wait, feed and target (one aggregate query)."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(
+                    deliveries.c.held_for, entries.c.feed, deliveries.c.target, sa.func.count()
+                )
+                .join(entries, entries.c.id == deliveries.c.entry_id)
+                .where(deliveries.c.state == DeliveryState.HELD.value)
+                .group_by(deliveries.c.held_for, entries.c.feed, deliveries.c.target)
+                .order_by(entries.c.feed, deliveries.c.target)
+            ).all()
+        return [
+            HeldCount(held_for=held_for, feed=feed, target=target, count=int(n))
+            for held_for, feed, target, n in rows
+        ]
 
     def waiting(self, *, target: str, limit: int) -> list[Delivery]:
         """A target's queued, retry and held rows, in the order they are due."""
