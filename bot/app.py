@@ -283,6 +283,10 @@ class App:
         """Poll what is due; ``on_result(result, done, total)`` after each feed."""
         return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
 
+    def next_poll_at(self) -> datetime | None:
+        """When a feed is next due to be polled; ``None`` when none will be."""
+        return self.poller.next_poll_at()
+
     def dispatch_due(
         self,
         *,

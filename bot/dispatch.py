@@ -105,6 +105,8 @@ class Dispatcher:
         # Why each image URL failed, as logged: a reason is logged once per URL while this
         # dispatcher lives (a daemon's run), not at every delivery and every dispatch.
         self._image_failures_told: dict[str, str] = {}
+        # What each target waits for, as logged at DEBUG (`run -v`): said when it changes.
+        self._waits_told: dict[str, str] = {}
 
     def close(self) -> None:
         for adapter in self._adapters.values():
@@ -200,6 +202,13 @@ class Dispatcher:
             if decision.action == "send":
                 sent = policy.record_send(state, rules, now, cost=cost)
                 decision = replace(decision, target_state=sent)
+                self._waits_told.pop(delivery.target, None)
+            elif (
+                decision.action == "wait"
+                and self._waits_told.get(delivery.target) != decision.reason
+            ):
+                self._waits_told[delivery.target] = decision.reason
+                log.debug("target %s waits: %s", delivery.target, decision.reason)
             return decision
 
         return decide

@@ -131,6 +131,12 @@ class Poller:
                 moved += 1
         return moved
 
+    def next_poll_at(self) -> datetime | None:
+        """When a configured feed is next due (``policy.next_poll_at``), from the store."""
+        urls = {name: self.config.feed_url(name) for name in self.config.feeds}
+        states: dict[str, FeedState | None] = dict(self.store.feed_states())
+        return policy.next_poll_at(states, urls, self.clock())
+
     def due_feeds(self, *, everything: bool = False) -> list[tuple[str, FeedState | None]]:
         now = self.clock()
         states = self.store.feed_states()
@@ -211,7 +217,15 @@ class Poller:
                 self._moved_reported.add(state.moved_to)
                 log.warning("feed %s has %s", name, warning)
         if fetched.body is None or fetched.body_hash == state.body_hash:
-            self.store.save_feed_state(self._checked(state, fetched, now, warning=warning))
+            checked = self._checked(state, fetched, now, warning=warning)
+            self.store.save_feed_state(checked)
+            self._log_recovery(state)
+            log.debug(
+                "feed %s: unchanged%s; next check %s",
+                name,
+                " (304)" if fetched.body is None else "",
+                _at(checked.next_check_at),
+            )
             return FeedResult(feed=name, unchanged=True, warning=warning)
         try:
             parsed = feeds.parse(name, fetched)
@@ -259,6 +273,7 @@ class Poller:
             )
         checked = self._checked(state, fetched, now, warning=warning, baseline_done=True)
         self.store.record_poll(records, seen_at=now, feed_state=checked)
+        self._log_recovery(state)
         planned_rows = [d for r in records for d in r.deliveries]
         queued = sum(1 for d in planned_rows if d.state is DeliveryState.QUEUED)
         held = sum(1 for d in planned_rows if d.state is DeliveryState.HELD)
@@ -283,6 +298,8 @@ class Poller:
             )
         elif new:
             log.info("feed %s: %d new entries, %d deliveries queued", name, len(new), queued)
+        else:
+            log.debug("feed %s: nothing new; next check %s", name, _at(checked.next_check_at))
         return FeedResult(
             feed=name, new=len(new), queued=queued, held=held, baseline=baseline, warning=warning
         )
@@ -393,6 +410,17 @@ class Poller:
             planned.append(delivery)
         return planned
 
+    def _log_recovery(self, before: FeedState) -> None:
+        """Once, at the first good poll after failures (the count is reset by it)."""
+        if before.error_count:
+            log.info(
+                "feed %s reads again after %d failed %s (the last: %s)",
+                before.name,
+                before.error_count,
+                "poll" if before.error_count == 1 else "polls",
+                (before.last_error or "").removeprefix(f"feed {before.name}: "),
+            )
+
     def _failed(self, state: FeedState, error: FeedError, now: datetime) -> FeedResult:
         count = state.error_count + 1
         interval = self.config.poll_interval(state.name)
@@ -436,6 +464,10 @@ class Poller:
             error_count=0,
             gone=False,
         )
+
+
+def _at(when: datetime | None) -> str:
+    return when.isoformat(timespec="seconds") if when else "-"
 
 
 def publication_order(entries: Sequence[Entry]) -> list[Entry]:

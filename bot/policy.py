@@ -503,6 +503,25 @@ def feed_due(state: FeedState | None, url: str, now: datetime) -> bool:
     return state.next_check_at is None or state.next_check_at <= now
 
 
+def next_poll_at(
+    states: Mapping[str, FeedState | None], urls: Mapping[str, str], now: datetime
+) -> datetime | None:
+    """When the daemon next polls: the earliest time one of the configured feeds (``urls``:
+    name -> url) is due (``now`` if one is due already); ``None`` if none ever will be
+    (every one is gone)."""
+    earliest: datetime | None = None
+    for name, url in urls.items():
+        state = states.get(name)
+        if feed_due(state, url, now):
+            return now
+        assert state is not None  # a feed without a state is due
+        if state.gone or state.next_check_at is None:
+            continue
+        if earliest is None or state.next_check_at < earliest:
+            earliest = state.next_check_at
+    return earliest
+
+
 def next_check(interval: timedelta, now: datetime, *, jitter: float) -> datetime:
     """After a good poll; ``jitter`` in [-1, 1] spreads feeds that would fire together."""
     return now + interval + interval * (FEED_JITTER * max(-1.0, min(1.0, jitter)))

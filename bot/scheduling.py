@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-POLL_TICK = timedelta(seconds=30)
+# Feeds are polled when the next one is due (the store's next checks), not on a tick; the
+# poll job also runs at least this often, which costs one query when nothing is due.
+POLL_AT_LEAST_EVERY = timedelta(minutes=5)
+POLL_RETRY = timedelta(seconds=30)  # after a poll that failed as a whole (the store)
 DISPATCH_TICK = timedelta(seconds=15)
 NOTIFY_TICK = timedelta(seconds=60)
 
@@ -62,10 +65,9 @@ def run_daemon(
     app: App,
     *,
     reload_config: Callable[[], Config] | None = None,
-    poll_tick: timedelta = POLL_TICK,
     dispatch_tick: timedelta = DISPATCH_TICK,
 ) -> None:
-    """Poll and dispatch on a schedule until SIGINT or SIGTERM."""
+    """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM."""
     lanes = len(app.config.targets)
     scheduler = BlockingScheduler(
         executors={"default": ThreadPoolExecutor(lanes + 2)},
@@ -87,10 +89,14 @@ def run_daemon(
     def poll() -> None:
         if stopping.is_set():
             return
-        if any(result.queued for result in _logged(app.poll_due_feeds, "poll") or []):
+        results = _logged(app.poll_due_feeds, "poll")
+        if any(result.queued for result in results or []):
             for name in app.config.targets:
                 if scheduler.get_job(f"lane:{name}"):
                     scheduler.modify_job(f"lane:{name}", next_run_time=datetime.now(UTC))
+        if not stopping.is_set():
+            due = None if results is None else _logged(app.next_poll_at, "poll")
+            scheduler.modify_job("poll", next_run_time=_next_poll(due, failed=results is None))
 
     def lane(name: str) -> Callable[[], None]:
         def run() -> None:
@@ -119,7 +125,7 @@ def run_daemon(
         scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
 
-    every("poll", poll, poll_tick)
+    every("poll", poll, POLL_AT_LEAST_EVERY)
 
     def notify() -> None:
         _logged(app.notify, "notifications")
@@ -145,6 +151,20 @@ def run_daemon(
         finally:
             signal.signal(signal.SIGHUP, previous_hup)
     log.info("feedrelay stopped")
+
+
+def _next_poll(due: datetime | None, *, failed: bool, now: datetime | None = None) -> datetime:
+    """When the poll job runs next: when the next feed is due (``due``), at least a second
+    from now and at most ``POLL_AT_LEAST_EVERY`` away; ``POLL_RETRY`` after a poll that
+    failed as a whole."""
+    now = now or datetime.now(UTC)
+    if failed:
+        return now + POLL_RETRY
+    latest = now + POLL_AT_LEAST_EVERY
+    at = min(due, latest) if due is not None else latest
+    at = max(at, now + timedelta(seconds=1))
+    log.debug("next poll at %s", at.isoformat(timespec="seconds"))
+    return at
 
 
 def _logged(func: Callable[[], T], what: str) -> T | None:

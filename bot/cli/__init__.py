@@ -50,7 +50,13 @@ def _setup_logging(verbose: int) -> None:
     metavar="PATH",
     help="Config file (default: $FEEDRELAY_CONFIG, else ./feedrelay.toml).",
 )
-@click.option("-v", "--verbose", count=True, help="Log more (-v: what happens, -vv: debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log more (-v: what happens, -vv: debug; `run` logs what happens anyway, and -v"
+    " adds each poll and wait).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, errors and results.")
 @click.option(
     "-V", "--version", is_flag=True, help="Print the version and exit (-V -v: with platforms)."

@@ -28,6 +28,8 @@ from bot.model import DeliveryState
 if TYPE_CHECKING:
     pass
 
+OWN_LOGGERS = ("bot", "adapters")
+
 
 @click.command()
 @click.option("--once", is_flag=True, help="Poll every feed once, send what is due, exit.")
@@ -44,8 +46,12 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
     if as_json and not dry_run:
         raise click.UsageError("--json goes with --dry-run")
 
-    if not ctx.verbose and not ctx.quiet and not dry_run:
-        logging.getLogger("bot").setLevel(logging.INFO)
+    if not ctx.quiet and not dry_run:
+        # A run's log is its record: what happens is logged without -v (each feed's new
+        # entries, each post, failures and recoveries, start and stop); -v adds FeedRelay's
+        # own detail (each poll, the next one, what a target waits for), -vv the libraries'.
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG if ctx.verbose else logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
         # One poller per SQLite store (a daemon or a --once from cron); on PostgreSQL several
         # share it. Either way, claims and their leases keep senders apart (bot/runners.py).

@@ -394,6 +394,22 @@ def test_a_feed_whose_next_check_is_in_the_future_is_not_due() -> None:
     assert not policy.feed_due(_feed(next_check_at=NOW + MIN), URL, NOW)
 
 
+def test_the_next_poll_is_when_the_first_feed_is_due() -> None:
+    """Issue 19, item 13: the daemon polls when a feed is due, not on a 30-second tick."""
+    states = {
+        "a": _feed(name="a", next_check_at=NOW + 10 * MIN),
+        "b": _feed(name="b", next_check_at=NOW + timedelta(seconds=90)),
+        "gone": _feed(name="gone", gone=True, next_check_at=NOW + MIN),
+    }
+    urls = dict.fromkeys(states, URL)
+    assert policy.next_poll_at(states, urls, NOW) == NOW + timedelta(seconds=90)
+    assert policy.next_poll_at({**states, "new": None}, {**urls, "new": URL}, NOW) == NOW
+    moved = {**urls, "a": "https://blog.example/moved"}
+    assert policy.next_poll_at(states, moved, NOW) == NOW  # its url changed: due now
+    assert policy.next_poll_at({"gone": states["gone"]}, {"gone": URL}, NOW) is None
+    assert policy.next_poll_at({}, {}, NOW) is None
+
+
 @pytest.mark.parametrize(
     ("jitter", "after"),
     [(0.0, 10 * MIN), (1.0, 11 * MIN), (-1.0, 9 * MIN), (5.0, 11 * MIN), (-5.0, 9 * MIN)],
