@@ -279,9 +279,20 @@ class App:
         *,
         everything: bool = False,
         on_result: Callable[[FeedResult, int, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> list[FeedResult]:
-        """Poll what is due; ``on_result(result, done, total)`` after each feed."""
-        return self.poller.poll_due_feeds(everything=everything, on_result=on_result)
+        """Poll what is due; ``on_result(result, done, total)`` after each feed; no new
+        fetch starts once ``should_stop`` says so."""
+        return self.poller.poll_due_feeds(
+            everything=everything, on_result=on_result, should_stop=should_stop
+        )
+
+    def in_flight(self) -> list[str]:
+        """What a stop would wait for, in words: posts and look-ups under way on the
+        platforms, and feed fetches. Safe to call from a signal handler."""
+        fetching = self.poller.fetching()
+        feeds_now = [f"{fetching} feed fetch{'es' if fetching > 1 else ''}"] if fetching else []
+        return self.dispatcher.in_flight() + feeds_now
 
     def next_poll_at(self) -> datetime | None:
         """When a feed is next due to be polled; ``None`` when none will be."""

@@ -107,6 +107,13 @@ class Dispatcher:
         self._image_failures_told: dict[str, str] = {}
         # What each target waits for, as logged at DEBUG (`run -v`): said when it changes.
         self._waits_told: dict[str, str] = {}
+        # Requests to the platforms under way, by delivery id: what a stop waits for.
+        self._in_flight: dict[int, str] = {}
+
+    def in_flight(self) -> list[str]:
+        """What is being sent or looked up on a platform now, in words ("the post to x:
+        Title"). Safe to call from a signal handler: it takes no lock."""
+        return list(self._in_flight.copy().values())
 
     def close(self) -> None:
         for adapter in self._adapters.values():
@@ -267,6 +274,8 @@ class Dispatcher:
             post = replace(post, image=None)  # a broken image is not shown anywhere
         failpoint("after-claim")
         new = False
+        what = delivery.title or delivery.link or delivery.entry_key
+        self._in_flight[delivery.id] = f"the post to {delivery.target} ({what})"
         try:
             published = adapter.publish(post, media_file)
         except DuplicatePostError as error:
@@ -293,6 +302,8 @@ class Dispatcher:
             failpoint("after-response")
             settlement = policy.after_publish(published)
             new = True
+        finally:
+            self._in_flight.pop(delivery.id, None)
         return self._settle(delivery, settlement, new=new)
 
     def _settle(self, delivery: Delivery, settlement: Settlement, *, new: bool = False) -> Outcome:
@@ -337,12 +348,15 @@ class Dispatcher:
                 continue
             now = self.clock()
             if isinstance(adapter, Reconciler):
+                self._in_flight[delivery.id] = f"a look-up on {target}"
                 try:
                     found = adapter.find_existing(delivery.post)
                 except PublishError as error:
                     settlement = policy.after_failed_lookup(delivery, error, now=now)
                 else:
                     settlement = policy.after_lookup(delivery, found, rules=rules, now=now)
+                finally:
+                    self._in_flight.pop(delivery.id, None)
             elif spec(self.config.targets[target].platform).resend_is_safe:
                 # The platform refuses an identical re-send as a duplicate, which is
                 # recorded as posted: sending again (after the backoff) is the check.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -116,6 +117,8 @@ class Poller:
         self.session = session
         self.content_session = content_session
         self._moved_reported: set[str] = set()
+        self._fetching = 0  # fetches under way, for what a stop waits for
+        self._count = threading.Lock()
 
     def pull_back_next_checks(self) -> int:
         """At start-up: no healthy feed waits longer than its interval (it may have been
@@ -154,10 +157,13 @@ class Poller:
         *,
         everything: bool = False,
         on_result: Callable[[FeedResult, int, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> list[FeedResult]:
         """Fetch the feeds that are due (all but the gone ones with ``everything``) and
         record each as soon as it arrives; ``on_result(result, done, total)`` is called in
-        this thread after each feed is recorded (a progress display)."""
+        this thread after each feed is recorded (a progress display). Once ``should_stop``
+        says so, no other fetch starts: those under way are recorded, the rest wait for
+        the next poll."""
         due = self.due_feeds(everything=everything)
         if self.store.shared:  # several daemons: each feed is fetched by one of them
             urls = {name: self.config.feed_url(name) for name, _ in due}
@@ -171,14 +177,32 @@ class Poller:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             futures = {pool.submit(self.fetch, name, state): (name, state) for name, state in due}
             for future in as_completed(futures):
+                if future.cancelled():
+                    continue
                 name, state = futures[future]
                 results.append(self._ingest(name, state, future.result()))
                 if on_result is not None:
                     on_result(results[-1], len(results), len(due))
+                if should_stop():
+                    for waiting in futures:
+                        waiting.cancel()  # the ones not started yet
         order = {name: index for index, (name, _) in enumerate(due)}
         return sorted(results, key=lambda result: order[result.feed])
 
+    def fetching(self) -> int:
+        """How many feed fetches are under way now."""
+        return self._fetching
+
     def fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
+        with self._count:
+            self._fetching += 1
+        try:
+            return self._fetch(name, state)
+        finally:
+            with self._count:
+                self._fetching -= 1
+
+    def _fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
         url = self.config.feed_url(name)
         same_url = state is not None and state.url == url
         if state is not None and same_url and state.moved_to:

@@ -10,7 +10,9 @@ stop; SIGHUP reloads the config.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from bot.app import App
 from bot.config import Config
 from bot.errors import FeedRelayError
+from bot.http import DEADLINE_S
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +36,107 @@ T = TypeVar("T")
 # poll job also runs at least this often, which costs one query when nothing is due.
 POLL_AT_LEAST_EVERY = timedelta(minutes=5)
 POLL_RETRY = timedelta(seconds=30)  # after a poll that failed as a whole (the store)
+# How long a stop waits for what is in flight: a request's deadline (bot.http). A platform
+# answers in that time or the request fails; then the stop does not wait any longer.
+STOP_GRACE = timedelta(seconds=DEADLINE_S)
 DISPATCH_TICK = timedelta(seconds=15)
 NOTIFY_TICK = timedelta(seconds=60)
 
 
-@contextmanager
-def stop_on_signals(on_stop: Callable[[], None] = lambda: None) -> Iterator[threading.Event]:
-    """While inside, SIGINT and SIGTERM set the event (and call ``on_stop`` once) instead of
-    killing the process: the post in flight finishes and is recorded first."""
-    stopping = threading.Event()
+class Stop(threading.Event):
+    """Set by the first SIGINT or SIGTERM: no new work starts, and what is in flight is
+    finished and recorded. ``signum`` is the signal that set it."""
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        if stopping.is_set():
-            return
-        log.info(
-            "received %s; finishing the posts in flight, then stopping",
-            signal.Signals(signum).name,
+    def __init__(self) -> None:
+        super().__init__()
+        self.signum: int | None = None
+
+    @property
+    def exit_status(self) -> int:
+        """What a run stopped this way exits with once it has finished cleanly: 130 after
+        Ctrl-C (SIGINT: the shell's convention for an interrupted command), 0 after SIGTERM
+        (a service stopped as asked)."""
+        return 128 + signal.SIGINT if self.signum == signal.SIGINT else 0
+
+
+@contextmanager
+def stop_on_signals(
+    on_stop: Callable[[], None] = lambda: None,
+    *,
+    say: Callable[[str], None] = log.warning,
+    in_flight: Callable[[], list[str]] = list,
+    grace: timedelta = STOP_GRACE,
+) -> Iterator[Stop]:
+    """While inside, SIGINT and SIGTERM set the yielded ``Stop`` (and call ``on_stop`` once)
+    instead of killing the process: what is in flight (``in_flight()``, in words) finishes
+    and is recorded first, for at most ``grace``, and ``say`` tells the person so. A second
+    signal, or the end of the grace, stops the process at once (exit status 128 + the
+    first signal): a post still in flight is left ``sending``, and the next start looks it
+    up on the platform before anything is sent again, so nothing is sent twice."""
+    stop = Stop()
+    timer: threading.Timer | None = None
+
+    def leave(why: str) -> None:
+        what = in_flight()
+        left = (
+            f"; {_listed(what)} {'is' if len(what) == 1 else 'are'} left to the next start,"
+            " which looks up on the platform what may have gone out before sending anything"
+            " again (nothing is sent twice)"
+            if what
+            else ""
         )
-        stopping.set()
+        say(f"{why}: stopping now{left}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + (stop.signum or signal.SIGTERM))
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        nonlocal timer
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        if stop.is_set():
+            leave(f"{name} again")
+        stop.signum = signum
+        stop.set()
+        what = in_flight()
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} again"
+        if what:
+            say(
+                f"{name}: stopping; waiting for {_listed(what)} to finish and be recorded, at"
+                f" most {_seconds(grace)} ({again} stops at once)"
+            )
+        else:
+            say(f"{name}: stopping")
+        timer = threading.Timer(
+            grace.total_seconds(),
+            leave,
+            args=(f"not finished after {_seconds(grace)}",),
+        )
+        timer.daemon = True
+        timer.start()
         on_stop()
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stopping
+        yield stop
     finally:
+        if timer is not None:
+            timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def stop_grace(config: Config) -> timedelta:
+    """How long a stop waits for what is in flight: a request's deadline, or a feed fetch's
+    (``[bot] fetch_deadline``) when that is longer."""
+    return max(STOP_GRACE, config.bot.fetch_deadline)
+
+
+def _seconds(duration: timedelta) -> str:
+    return f"{duration.total_seconds():g} seconds"
+
+
+def _listed(what: list[str]) -> str:
+    return what[0] if len(what) == 1 else ", ".join(what[:-1]) + " and " + what[-1]
 
 
 def run_daemon(
@@ -66,8 +144,11 @@ def run_daemon(
     *,
     reload_config: Callable[[], Config] | None = None,
     dispatch_tick: timedelta = DISPATCH_TICK,
-) -> None:
-    """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM."""
+    say: Callable[[str], None] = log.warning,
+) -> Stop:
+    """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM (what
+    is in flight then is finished, ``stop_on_signals``); return the stop, which says the
+    signal."""
     lanes = len(app.config.targets)
     scheduler = BlockingScheduler(
         executors={"default": ThreadPoolExecutor(lanes + 2)},
@@ -89,7 +170,7 @@ def run_daemon(
     def poll() -> None:
         if stopping.is_set():
             return
-        results = _logged(app.poll_due_feeds, "poll")
+        results = _logged(lambda: app.poll_due_feeds(should_stop=stopping.is_set), "poll")
         if any(result.queued for result in results or []):
             for name in app.config.targets:
                 if scheduler.get_job(f"lane:{name}"):
@@ -137,7 +218,9 @@ def run_daemon(
     # interrupts; a helper thread waits for the running jobs instead.
     shutdown = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
     previous_hup = signal.signal(signal.SIGHUP, lambda *_: scheduler.add_job(reload))
-    with stop_on_signals(shutdown.start) as stopping:
+    with stop_on_signals(
+        shutdown.start, say=say, in_flight=app.in_flight, grace=stop_grace(app.config)
+    ) as stopping:
         try:
             log.info(
                 "feedrelay running: %d feeds, %d targets, polling every %s",
@@ -151,6 +234,7 @@ def run_daemon(
         finally:
             signal.signal(signal.SIGHUP, previous_hup)
     log.info("feedrelay stopped")
+    return stopping
 
 
 def _next_poll(due: datetime | None, *, failed: bool, now: datetime | None = None) -> datetime:

@@ -40,7 +40,7 @@ OWN_LOGGERS = ("bot", "adapters")
 @pass_context
 def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
     """Watch the feeds and post new entries (a daemon; --once for cron)."""
-    from bot.scheduling import run_daemon, stop_on_signals
+    from bot.scheduling import run_daemon, stop_grace, stop_on_signals
     from bot.store import instance_lock
 
     if as_json and not dry_run:
@@ -61,10 +61,19 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
             app.start_polling()
             started_at = app.clock()
             if not (once or dry_run):
-                run_daemon(app, reload_config=lambda: ctx.load())
+                stopped = run_daemon(app, reload_config=lambda: ctx.load(), say=_say)
+                if stopped.exit_status:
+                    sys.exit(stopped.exit_status)
                 return
-            with stop_on_signals() as stopping, _feed_progress(ctx.quiet) as on_result:
-                results = app.poll_due_feeds(everything=True, on_result=on_result)
+            with (
+                stop_on_signals(
+                    say=_say, in_flight=app.in_flight, grace=stop_grace(app.config)
+                ) as stopping,
+                _feed_progress(ctx.quiet) as on_result,
+            ):
+                results = app.poll_due_feeds(
+                    everything=True, on_result=on_result, should_stop=stopping.is_set
+                )
                 outcomes = (
                     [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
                 )
@@ -80,11 +89,19 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
         if not dry_run and not ctx.quiet:
             _print_run_summary(results, outcomes)
+        if stopping.exit_status:  # Ctrl-C: interrupted, whatever it got done
+            sys.exit(stopping.exit_status)
         # A post held by its attempt was refused for the target's credentials: something
         # to fix, as a failure is.
         stuck = (DeliveryState.FAILED, DeliveryState.HELD)
         if failed or any(o.state in stuck for o in outcomes):
             sys.exit(EXIT_FAILED)
+
+
+def _say(text: str) -> None:
+    """What a stop says (it waits, or stops at once), whatever -q: the person who pressed
+    Ctrl-C is waiting for an answer."""
+    click.echo(text, err=True)
 
 
 @click.command()
