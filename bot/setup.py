@@ -198,15 +198,20 @@ def env_path(config_path: Path) -> Path:
     return config_path.parent / ".env"
 
 
-def symlinked_env(config_path: Path) -> str | None:
-    """Why ``init`` will not write ``.env`` (it is a symbolic link), or ``None``."""
+def symlinked_env(config_path: Path, *, writer: str = "init") -> str | None:
+    """Why ``writer`` (``init``, ``auth --write-env``) will not write the env file (it is a
+    symbolic link), or ``None``."""
     env = env_path(config_path)
     if not env.is_symlink():
         return None
+    instead = (
+        "write the config elsewhere with --config PATH"
+        if writer == "init"
+        else "leave out --write-env and put the lines in the file yourself"
+    )
     return (
-        f"{env} is a symbolic link: init writes .env itself, with mode 0600, and does not"
-        " follow a link to somewhere else; remove the link (or write the config elsewhere"
-        " with --config PATH)"
+        f"{env} is a symbolic link: {writer} writes {env.name} itself, with mode 0600, and"
+        f" does not follow a link to somewhere else; remove the link (or {instead})"
     )
 
 
@@ -243,16 +248,83 @@ def write_files(config_path: Path, answers: Answers, *, force: bool = False) -> 
 
 def _write_private(path: Path, text: str, config_path: Path) -> None:
     """Write ``path`` with mode 0600, whatever the mode of the file it replaces; never
-    through a symbolic link (``O_NOFOLLOW``: it may point at any file)."""
+    through a symbolic link (it may point at any file), and whole or not at all: the text
+    goes to a new file beside it (``O_EXCL | O_NOFOLLOW``, mode 0600), which then takes
+    its name (``os.replace`` renames over a link, never writes through one)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except OSError as error:
-        if path.is_symlink():  # made since refuse_overwrite looked
-            raise SetupError(symlinked_env(config_path) or str(error)) from None
         raise SetupError(f"cannot write {path}: {error.strerror}") from None
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # O_CREAT's mode applies to a new file only
-        handle.write(text)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.is_symlink():  # made since refuse_overwrite looked
+            raise SetupError(symlinked_env(config_path) or f"{path} is a symbolic link")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise SetupError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvUpdate:
+    """What ``update_env`` did to the env file: its path, whether it made it, and the
+    variables whose line it replaced or added (names only: never a value)."""
+
+    path: Path
+    created: bool
+    replaced: tuple[str, ...]
+    added: tuple[str, ...]
+
+
+_ENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def update_env(config_path: Path, lines: Sequence[str]) -> EnvUpdate:
+    """Put each ``NAME=value`` of ``lines`` in the env file beside the config (``env_path``,
+    the file ``init`` writes): the line that sets ``NAME`` is replaced (an ``export`` before
+    it kept), a variable it does not set yet is added at the end, every other line stays as
+    it was. The file is made with mode 0600, or kept at 0600, and never written through a
+    symbolic link (``SetupError``, as for a file that cannot be read or written)."""
+    path = env_path(config_path)
+    problem = symlinked_env(config_path, writer="auth --write-env")
+    if problem:
+        raise SetupError(problem)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        old: list[str] = []
+        created = True
+    except OSError as error:
+        raise SetupError(f"cannot read {path}: {error.strerror}") from None
+    else:
+        with os.fdopen(descriptor, encoding="utf-8") as handle:
+            old = handle.read().splitlines()
+        created = False
+    new = {line.split("=", 1)[0].strip(): line.strip() for line in lines}
+    replaced: list[str] = []
+    text: list[str] = []
+    for line in old:
+        match = _ENV_LINE.match(line)
+        name = match.group(2) if match else None
+        if name in new and name not in replaced:
+            assert match is not None
+            text.append(match.group(1) + new[name])
+            replaced.append(name)
+        elif name not in replaced:
+            text.append(line)
+    added = [name for name in new if name not in replaced]
+    if added and text and text[-1].strip():
+        text.append("")
+    text += [new[name] for name in added]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(path, "\n".join(text) + "\n", config_path)
+    return EnvUpdate(path=path, created=created, replaced=tuple(replaced), added=tuple(added))
 
 
 # -- auth --------------------------------------------------------------------------------
@@ -344,6 +416,7 @@ __all__ = [
     "Answers",
     "AuthTarget",
     "ConfigError",
+    "EnvUpdate",
     "FoundFeed",
     "SetupError",
     "auth_target",
@@ -357,5 +430,6 @@ __all__ = [
     "render_config",
     "render_env",
     "target_names",
+    "update_env",
     "write_files",
 ]
