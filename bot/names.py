@@ -38,7 +38,7 @@ def target(targets: Mapping[str, TargetSettings], name: str, *, also: Collection
             f"no target named {name!r}: {len(mine)} targets post to {platform}"
             f" ({', '.join(mine)}): name one"
         )
-    hint = _nearest(name, [*targets, *also])
+    hint = _nearest(name, [*targets, *also]) or _nearest_platform(name, targets)
     where = f"the targets: {listed}" if targets else "the config has no targets"
     raise UnknownNameError(f"no target named {name!r}{hint}; {where}")
 
@@ -58,6 +58,18 @@ def _platform(name: str) -> str | None:
         return adapters.named(name.lower())
     except KeyError:
         return None
+
+
+def _nearest_platform(name: str, targets: Mapping[str, TargetSettings]) -> str:
+    """`` (did you mean 'twitter', the platform of x?)`` for a misspelt platform that one
+    target posts to, or ``""``."""
+    by_platform: dict[str, list[str]] = {}
+    for target, settings in targets.items():
+        by_platform.setdefault(settings.platform, []).append(target)
+    close = difflib.get_close_matches(name.lower(), list(by_platform), n=1, cutoff=0.6)
+    if not close or len(by_platform[close[0]]) != 1:
+        return ""
+    return f" (did you mean {close[0]!r}, the platform of {by_platform[close[0]][0]}?)"
 
 
 def _nearest(name: str, choices: Collection[str]) -> str:

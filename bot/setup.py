@@ -149,20 +149,28 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
         '# max_age = "7d"                # older entries are recorded, not posted',
     ]
     for platform in answers.platforms:
-        lines += ["", *_target_lines(platform, names[platform], answers)]
+        table = target_table(
+            platform,
+            names[platform],
+            answers.values.get(platform, {}),
+            api_base=answers.api_base.get(platform),
+        )
+        lines += ["", *table]
     return "\n".join(lines) + "\n"
 
 
-def _target_lines(platform: str, name: str, answers: Answers) -> list[str]:
-    """``[targets.NAME]``: the platform, the lines its spec writes from its answers (else
-    its credentials as ``"${VARIABLE}"``), then ``api_base``."""
+def target_table(
+    platform: str, name: str, values: Mapping[str, str], *, api_base: str | None = None
+) -> list[str]:
+    """``[targets.NAME]`` as ``init`` writes it (``add target`` too): the platform, the
+    lines its spec writes from the answers to its questions (``values``, by question key;
+    else its credentials as ``"${VARIABLE}"``), then ``api_base``."""
     spec = adapters.spec(platform)
     lines = [f"[targets.{name}]", f"platform = {toml_string(platform)}"]
     if spec.target_lines is not None:
-        lines += spec.target_lines(answers.values.get(platform, {}))
+        lines += spec.target_lines(values)
     else:
         lines += credential_lines(spec.credentials)
-    api_base = answers.api_base.get(platform)
     if api_base:
         lines.append(
             f"api_base = {toml_string(api_base)}   # not the platform: a proxy or test server"
@@ -285,14 +293,23 @@ class EnvUpdate:
 _ENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
-def update_env(config_path: Path, lines: Sequence[str]) -> EnvUpdate:
+def update_env(
+    config_path: Path,
+    lines: Sequence[str],
+    *,
+    keep_existing: bool = False,
+    comments: Mapping[str, str] | None = None,
+    heading: str = "",
+    writer: str = "auth --write-env",
+) -> EnvUpdate:
     """Put each ``NAME=value`` of ``lines`` in the env file beside the config (``env_path``,
     the file ``init`` writes): the line that sets ``NAME`` is replaced (an ``export`` before
-    it kept), a variable it does not set yet is added at the end, every other line stays as
-    it was. The file is made with mode 0600, or kept at 0600, and never written through a
-    symbolic link (``SetupError``, as for a file that cannot be read or written)."""
+    it kept; ``keep_existing``: left as it is), a variable it does not set yet is added at
+    the end (under ``heading``, each after its ``comments[NAME]``), every other line stays
+    as it was. The file is made with mode 0600, or kept at 0600, and never written through
+    a symbolic link (``SetupError``, as for a file that cannot be read or written)."""
     path = env_path(config_path)
-    problem = symlinked_env(config_path, writer="auth --write-env")
+    problem = symlinked_env(config_path, writer=writer)
     if problem:
         raise SetupError(problem)
     try:
@@ -309,19 +326,27 @@ def update_env(config_path: Path, lines: Sequence[str]) -> EnvUpdate:
     new = {line.split("=", 1)[0].strip(): line.strip() for line in lines}
     replaced: list[str] = []
     text: list[str] = []
+    there: set[str] = set()
     for line in old:
         match = _ENV_LINE.match(line)
         name = match.group(2) if match else None
-        if name in new and name not in replaced:
+        if name in new and name not in there and not keep_existing:
             assert match is not None
             text.append(match.group(1) + new[name])
             replaced.append(name)
         elif name not in replaced:
             text.append(line)
-    added = [name for name in new if name not in replaced]
+        if name is not None:
+            there.add(name)
+    added = [name for name in new if name not in there]
     if added and text and text[-1].strip():
         text.append("")
-    text += [new[name] for name in added]
+    if added and heading:
+        text.append(f"# {heading}")
+    for name in added:
+        if comments and comments.get(name):
+            text.append(f"# {comments[name]}")
+        text.append(new[name])
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(path, "\n".join(text) + "\n", config_path)
     return EnvUpdate(path=path, created=created, replaced=tuple(replaced), added=tuple(added))
@@ -430,6 +455,7 @@ __all__ = [
     "render_config",
     "render_env",
     "target_names",
+    "target_table",
     "update_env",
     "write_files",
 ]

@@ -1,7 +1,7 @@
 """The ``feedrelay`` command: a thin layer of click commands over ``bot.app.App``.
 
 The group is here (its options, logging, ``-V``); the commands are in one module per family
-(``running``, ``records``, ``settling``, ``store``, ``setup``), the text presenters in
+(``running``, ``records``, ``settling``, ``store``, ``setup``, ``add``), the text presenters in
 ``present``, what they share in ``context``. Our own errors become a clean message and a
 non-zero exit status in the group (``exits.Commands``), in one place; anything else is a bug
 and keeps its traceback.
@@ -99,7 +99,7 @@ def _print_platforms() -> None:
 
 
 def _register() -> None:
-    from bot.cli import records, running, settling, setup, store
+    from bot.cli import add, records, running, settling, setup, store
 
     for command in (
         running.run,
@@ -119,6 +119,7 @@ def _register() -> None:
     ):
         main.add_command(command)
     setup.register(main)
+    add.register(main)
 
 
 _register()

@@ -63,6 +63,33 @@ def _answer_name(option: str) -> str:
     return "answer_" + option.lstrip("-").replace("-", "_")
 
 
+def question_options(taken: set[str]) -> list[click.Parameter]:
+    """One option per question an installed platform's spec declares (``--subreddit``),
+    for ``init`` and ``add target``; an option in ``taken`` is left out (two platforms
+    that ask the same option share its answer). Loads the specs, never the libraries."""
+    import adapters
+    from bot import setup
+
+    asked: list[click.Parameter] = []
+    for platform in adapters.platforms():
+        try:
+            questions = setup.questions(platform)
+        except PluginError:
+            continue  # named when it is chosen
+        for question in questions:
+            if question.option in taken:
+                continue
+            taken.add(question.option)
+            asked.append(
+                click.Option(
+                    [question.option, _answer_name(question.option)],
+                    metavar=question.metavar,
+                    help=question.help,
+                )
+            )
+    return asked
+
+
 class _InitCommand(click.Command):
     """``init``, whose ``--to``, ``--yes`` and per-platform options (one per question a
     platform's spec declares) are made from the installed platforms when the command line
@@ -76,7 +103,6 @@ class _InitCommand(click.Command):
         return [*params, help_option] if help_option is not None else params
 
     def _platform_params(self) -> list[click.Parameter]:
-        import adapters
         from bot import setup
 
         own = {param.name: param for param in self.params}
@@ -84,23 +110,7 @@ class _InitCommand(click.Command):
         default = setup.default_platform()
         taken = {"--to", "-y", "--yes", "--help", "-h"}
         taken |= {opt for param in self.params for opt in param.opts}
-        asked: list[click.Parameter] = []
-        for platform in adapters.platforms():
-            try:
-                questions = setup.questions(platform)
-            except PluginError:
-                continue  # `init --to` names it when it is chosen
-            for question in questions:
-                if question.option in taken:
-                    continue  # two platforms that ask the same option share its answer
-                taken.add(question.option)
-                asked.append(
-                    click.Option(
-                        [question.option, _answer_name(question.option)],
-                        metavar=question.metavar,
-                        help=question.help,
-                    )
-                )
+        asked = question_options(taken)
         to = click.Option(
             ["--to", "platforms"],
             metavar="PLATFORMS",

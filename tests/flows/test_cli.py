@@ -809,10 +809,10 @@ def test_every_command_that_takes_a_target_knows_it_by_its_platform_or_suggests_
     ):
         result = _invoke(path, *args)
         assert result.exit_code == 2, (args, result.output)
-        assert result.output == "error: no target named 'twiter'; the targets: x (twitter)\n", (
-            args,
-            result.output,
-        )
+        assert result.output == (
+            "error: no target named 'twiter' (did you mean 'twitter', the platform of x?);"
+            " the targets: x (twitter)\n"
+        ), (args, result.output)
     (tmp_path / "two").mkdir()
     two = write_config(
         tmp_path / "two",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -150,3 +151,77 @@ def test_a_credentials_fix_lifts_the_pause_at_the_next_start_and_the_held_post_g
     for screen in (first.screen, refused.screen, status.screen, fixed.screen):
         _no_secret_on(screen, {**X_SECRETS, "revoked": "at-revoked-70ad1c"})
     assert not re.search(r"Traceback", fixed.screen)
+
+
+# -- item 7: add feed, add target ----------------------------------------------------------
+def _is_kept(before: str, after: str, *, changed: tuple[str, ...] = ()) -> None:
+    """Every line of ``before`` is in ``after``, in its order, but those starting with one
+    of ``changed`` (a list that gained a name)."""
+    lines = iter(after.splitlines())
+    for line in before.splitlines():
+        if line.startswith(changed):
+            continue
+        assert any(line == other for other in lines), f"lost or moved: {line!r}\n{after}"
+
+
+def test_add_feed_and_add_target_keep_the_comments_and_make_a_config_check_accepts(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    from tests.conftest import ENV
+    from tests.platforms import reddit as reddit_hooks
+
+    made = Terminal("init", "--blog", blog.url, "--to", "x", "--yes", cwd=tmp_path, env={})
+    assert made.finish() == 0
+    config = tmp_path / "feedrelay.toml"
+    env_file = tmp_path / ".env"
+    written = config.read_text()
+    env_file.write_text(env_file.read_text().replace("X_CONSUMER_KEY=\n", "X_CONSUMER_KEY=ck\n"))
+    env_file.chmod(0o600)
+
+    with FakeBlog("Second Diary") as second:
+        second.add_entry("Seed catalogue")
+        add = Terminal("add", "feed", second.url + "/", cwd=tmp_path, env={})
+        add.expect(r"feed: http://127\.0\.0\.1:\d+/feeds/posts/default \(the page advertises it\)")
+        add.expect(r"title: Second Diary, 1 entries")
+        add.answer(r"Post to which targets \(x; comma-separated\) \[x\]: ", "twiter")
+        add.expect(r"no target named 'twiter' \(did you mean 'twitter', the platform of x\?\)")
+        add.answer(r"Post to which targets", "")
+        add.expect(r"added \[feeds\.second-diary\] to feedrelay\.toml, posting to x")
+        add.expect(r"see them: feedrelay preview second-diary")
+        assert add.finish() == 0
+        feed_url = second.feed_url
+    after_feed = config.read_text()
+    _is_kept(written, after_feed)
+    assert "[feeds.second-diary] # Second Diary, added by `feedrelay add feed` on" in after_feed
+    assert f'url = "{feed_url}"' in after_feed
+
+    target = Terminal("add", "target", "reddit", cwd=tmp_path, env={})
+    target.answer(r"Subreddit \(r/NAME\): ", "r/no such")
+    target.expect(r"is not a subreddit name")
+    target.answer(r"Subreddit", f"r/{reddit_hooks.SUBREDDIT}")
+    target.expect(
+        r"added \[targets\.reddit\] \(reddit\) to feedrelay\.toml; feeds blog, second-diary"
+        r" post to it"
+    )
+    target.expect(
+        r"its secrets come from REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USERNAME,"
+        r" REDDIT_PASSWORD: named in \.env"
+    )
+    target.expect(r"feedrelay auth reddit --target reddit --write-env")
+    assert target.finish() == 0
+    after_target = config.read_text()
+    _is_kept(after_feed, after_target, changed=("targets = [",))
+    assert 'targets = ["x", "reddit"]' in after_target
+    assert 'password = "${REDDIT_PASSWORD}"' in after_target  # a reference, never a secret
+    assert "# A script app (reddit.com/prefs/apps) and the posting account." in after_target
+
+    env_text = env_file.read_text()
+    assert "X_CONSUMER_KEY=ck\n" in env_text and "REDDIT_PASSWORD=\n" in env_text
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+    filled = {**ENV, "REDDIT_USERNAME": reddit_hooks.USERNAME}
+    check = Terminal("check", cwd=tmp_path, env=filled)
+    check.expect(r"config .*feedrelay\.toml: ok \(2 feeds, 2 targets\)")
+    assert check.finish() == 0
+    for screen in (add.screen, target.screen, check.screen):
+        _no_secret_on(screen, filled)
