@@ -395,8 +395,8 @@ def auth_target(
     if name is None:
         if not mine:
             raise SetupError(
-                f"{path} has no {platform} target: add one (feedrelay init writes it), or pass"
-                " the app's credentials as options"
+                f"{path} has no {platform} target: add one (`feedrelay add target {platform}`),"
+                " or pass the app's credentials as options"
             )
         if len(mine) > 1:
             raise SetupError(

@@ -245,7 +245,7 @@ def test_auth_target_choice_errors_say_what_to_pass(
     assert "no target named 'nope'; the targets: x (twitter), x2 (twitter)" in unknown.output
     none = _invoke("auth", "reddit", env=ENV)
     assert none.exit_code == 1
-    assert "has no reddit target: add one (feedrelay init writes it)" in none.output
+    assert "has no reddit target: add one (`feedrelay add target reddit`)" in none.output
     no_blog = CliRunner().invoke(
         main,
         ["--config", "nowhere.toml", "auth", "tumblr", "--api-base", tumblr_api.url,
