@@ -263,7 +263,7 @@ class Dispatcher:
 
     def _release_for_credentials(self, target: str) -> list[int]:
         return self.store.release_held(
-            now=self.clock(), target=target, held_for=policy.HELD_FOR_CREDENTIALS
+            now=self.clock(), target=target, held_for=policy.HELD_FOR_CREDENTIALS, keep_due=True
         )
 
     # -- one attempt ---------------------------------------------------------------------

@@ -288,7 +288,10 @@ class Manual:
         if state.pause_reason is None:
             raise OperatorError(f"target {state.target} is not paused")
         self.store.release_held(
-            now=self.clock(), target=state.target, held_for=policy.HELD_FOR_CREDENTIALS
+            now=self.clock(),
+            target=state.target,
+            held_for=policy.HELD_FOR_CREDENTIALS,
+            keep_due=True,
         )
         resumed = policy.unpaused(state)
         self.store.save_target_state(resumed)

@@ -156,6 +156,7 @@ class Store(Protocol):
         ids: Collection[int] | None = None,
         target: str | None = None,
         held_for: str | None = None,
+        keep_due: bool = False,
     ) -> list[int]: ...
     def get(self, delivery_id: int) -> Delivery | None: ...
     def history(

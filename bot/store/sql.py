@@ -768,9 +768,11 @@ class SqlStore:
         ids: Collection[int] | None = None,
         target: str | None = None,
         held_for: str | None = None,
+        keep_due: bool = False,
     ) -> list[int]:
-        """Held rows (of one feed or target, held for one reason, or by id) become due now;
-        return their ids."""
+        """Held rows (of one feed or target, held for one reason, or by id) become due now
+        (``keep_due``: at the time they were due before they were held, so that they go
+        in their order among the others); return their ids."""
         condition = deliveries.c.state == DeliveryState.HELD.value
         if ids is not None:
             condition &= deliveries.c.id.in_(list(ids))
@@ -790,7 +792,7 @@ class SqlStore:
                     .where(deliveries.c.id.in_(found))
                     .values(
                         state=DeliveryState.QUEUED.value,
-                        due_at=now,
+                        due_at=deliveries.c.due_at if keep_due else now,
                         updated_at=now,
                         error=None,
                         held_for=None,
