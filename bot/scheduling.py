@@ -1,10 +1,12 @@
-"""The daemon's clock: APScheduler ticks that ask the app to poll and to dispatch.
+"""The daemon's clock: APScheduler jobs that ask the app to poll and to dispatch.
 
-The only module that imports apscheduler. Jobs are idempotent ticks kept in memory; what is
-due lives in the store, so a restart loses nothing. Polling and each target's lane are
+The only module that imports apscheduler. Jobs are idempotent and kept in memory; what is
+due lives in the store, so a restart loses nothing. The poll job runs when the next feed is
+due (the store's next checks); each target's lane on a tick. Polling and the lanes are
 separate jobs on a thread pool: a slow feed never delays posting, and a hung platform delays
-only its own target. SIGINT/SIGTERM let the posts in flight finish and be recorded, then
-stop; SIGHUP reloads the config.
+only its own target. SIGINT/SIGTERM let what is in flight finish and be recorded, for at
+most a request's deadline, then stop (a second signal stops at once: ``stop_on_signals``);
+SIGHUP reloads the config.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.conftest import X_SECRETS, Clock, feed_table, open_app, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.x_api import FakeX
+from tests.terminal import Terminal
 
 
 def _start(path: Path, *args: str) -> subprocess.Popen[str]:
@@ -212,14 +213,9 @@ def test_run_with_v_logs_each_poll_and_the_next_one(
     _, stderr = again.communicate(timeout=30)
     assert again.returncode == 0, stderr
     assert "DEBUG bot.ingest: feed blog: unchanged (304); next check" in stderr
-    daemon = _start(path, "-v", "run")
-    try:
-        # Its first poll finds nothing due (the feed was just read) and plans the next.
-        _wait_for(lambda: (tmp_path / "state.sqlite.lock").exists())
-        time.sleep(2)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        _, stderr = daemon.communicate(timeout=30)
-    assert daemon.returncode == 0, stderr
-    assert "DEBUG bot.scheduling: next poll at" in stderr
-    assert "apscheduler" not in stderr  # the libraries' own detail is -vv's
+    daemon = Terminal("-v", "run", cwd=tmp_path, env=X_SECRETS)
+    # Its first poll finds nothing due (the feed was just read) and plans the next.
+    daemon.expect(r"DEBUG bot\.scheduling: next poll at")
+    daemon.child.kill(signal.SIGTERM)
+    assert daemon.finish() == 0
+    assert "apscheduler" not in daemon.screen  # the libraries' own detail is -vv's
