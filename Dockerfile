@@ -24,9 +24,12 @@ USER feedrelay
 WORKDIR /data
 VOLUME /data
 
-# Healthy while the config is valid and the store answers (no store yet is healthy too).
-HEALTHCHECK --interval=5m --timeout=30s --start-period=1m \
-    CMD ["feedrelay", "--config", "/config/feedrelay.toml", "-q", "status", "--json"]
+# Healthy while the daemon's loops tick: `feedrelay health` asks its /healthz ([web] listen;
+# "127.0.0.1:8470" is enough for this check, "0.0.0.0:8470" with a token publishes the port).
+# Without [web] in the config only the store is checked.
+EXPOSE 8470
+HEALTHCHECK --interval=1m --timeout=15s --start-period=1m --retries=3 \
+    CMD ["feedrelay", "--config", "/config/feedrelay.toml", "-q", "health"]
 
 STOPSIGNAL SIGTERM
 CMD ["feedrelay", "--config", "/config/feedrelay.toml", "run"]

@@ -27,8 +27,11 @@ from bot.text.render import Description, Rendered, describe_post
 __all__ = [
     "Adapter",
     "Limits",
+    "LookupCheck",
+    "Metered",
     "PlatformSpec",
     "Reconciler",
+    "Resender",
     "SelfCheck",
     "describe",
     "header_time",
@@ -100,10 +103,38 @@ class Reconciler(Protocol):
     """An adapter that can look on its platform for a post it may already have made.
 
     ``find_existing`` returns the post if it is there, ``None`` if it certainly is not, and
-    raises ``PublishError`` when it cannot tell.
+    raises ``PublishError`` when it cannot tell: ``LookupRefusedError`` when the platform
+    will not show these credentials their posts at all. An adapter may also take
+    ``since=`` (aware UTC: the post, if it exists, was made after it), to ask for less.
     """
 
     def find_existing(self, post: Post) -> Published | None: ...
+
+
+@runtime_checkable
+class Resender(Protocol):
+    """An adapter that can send a post of unknown outcome again in a form its platform
+    refuses as a duplicate if the first went out (X: the same text, the same media id).
+    ``resend`` raises ``CannotResendError`` when there is no such form (any more)."""
+
+    def resend(self, post: Post) -> Published: ...
+
+
+@runtime_checkable
+class LookupCheck(Protocol):
+    """A ``Reconciler`` that can ask, at no cost, whether its platform will show the
+    account's posts: ``lookup_refusal`` returns the platform's words if not, else ``None``
+    (``check --online``)."""
+
+    def lookup_refusal(self) -> str | None: ...
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """An adapter whose requests besides the post itself cost money (X bills each post a
+    lookup reads). ``take_spent`` returns what they cost since it was last called, USD."""
+
+    def take_spent(self) -> float: ...
 
 
 @runtime_checkable
@@ -145,6 +176,11 @@ class PlatformSpec:
     # The platform's shape: an entry (already cleaned), a target's options and ``limits``
     # -> the post that fits them. The core calls it through ``bot.text.render.render``.
     render: Callable[[Entry, Any, Limits], Rendered]
+    # The settings that say what its posts say (templates, hashtags, a content warning,
+    # tags): the keys a route, [feeds.FEED.to.TARGET], may set for one feed's entries. Each
+    # is a field of ``settings_model`` of the platform's own that ``options`` reads (a post
+    # is rendered per route; the adapter is opened per target).
+    wording: tuple[str, ...] = ()
     # What a post is, as preview and dry runs show it (text, and the JSON's length): its
     # parts as labelled lines and its length against ``limits`` (by default, each part the
     # post has and every limited part's use: ``bot.text.render.describe_post``).
@@ -180,6 +216,14 @@ class PlatformSpec:
     # Its libraries' loggers, kept at INFO or above whatever -v says: at DEBUG they print
     # request headers, tokens included.
     quiet_loggers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        shared = set(TargetSettings.model_fields)
+        for key in self.wording:
+            if key not in self.settings_model.model_fields or key in shared:
+                raise ValueError(
+                    f"wording key {key!r} is not a setting of {self.settings_model.__name__}'s own"
+                )
 
     def open(
         self,

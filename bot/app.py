@@ -19,8 +19,8 @@ from typing import cast
 import requests
 
 from adapters import spec
-from adapters.base import Adapter, SelfCheck
-from bot import feeds, names, reports, runners
+from adapters.base import Adapter, LookupCheck, SelfCheck
+from bot import feeds, reports, runners
 from bot.config import Config, TargetSettings
 from bot.dispatch import Dispatcher, DryRunPublisher, Outcome
 from bot.errors import AuthError, FeedRelayError, PublishError, RateLimitedError
@@ -31,6 +31,7 @@ from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
 from bot.policy import Planned
+from bot.push import Pusher
 from bot.store import Runner, Store, open_store
 from bot.targets import TargetMemory, describe_for, limits_for, options_for, render_for
 from bot.text.render import Rendered
@@ -64,6 +65,7 @@ class TargetCheck:
     error: PublishError | None = None
     fix: str = ""
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what does not stop posts, but matters
 
     @property
     def ok(self) -> bool:
@@ -174,6 +176,9 @@ class App:
             poller=self.poller,
             dispatcher=self.dispatcher,
         )
+        self.push = Pusher(
+            config, store, clock=clock, session=session, content_session=content_session
+        )
         self._notify_sender = notify_sender or _apprise_sender
         self.notifier = self._make_notifier(config)
 
@@ -269,6 +274,7 @@ class App:
         self.poller.config = config
         self.dispatcher.config = config
         self.manual.config = config
+        self.push.config = config
         self.notifier = self._make_notifier(config)
         self.poller.pull_back_next_checks()
         self.dispatcher.lift_stale_pauses()
@@ -278,13 +284,14 @@ class App:
         self,
         *,
         everything: bool = False,
+        now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> list[FeedResult]:
-        """Poll what is due; ``on_result(result, done, total)`` after each feed; no new
-        fetch starts once ``should_stop`` says so."""
+        """Poll what is due (and ``now_too``, due or not); ``on_result(result, done,
+        total)`` after each feed; no new fetch starts once ``should_stop`` says so."""
         return self.poller.poll_due_feeds(
-            everything=everything, on_result=on_result, should_stop=should_stop
+            everything=everything, now_too=now_too, on_result=on_result, should_stop=should_stop
         )
 
     def in_flight(self) -> list[str]:
@@ -333,6 +340,10 @@ class App:
     def retry(self, delivery_id: int) -> Delivery:
         return self.manual.retry(delivery_id)
 
+    def overrides(self, delivery_id: int) -> str | None:
+        """The filter ``retry(delivery_id)`` would override, or ``None``."""
+        return self.manual.overrides(delivery_id)
+
     def skip(self, delivery_id: int) -> Delivery:
         return self.manual.skip(delivery_id)
 
@@ -364,13 +375,19 @@ class App:
         state: str | None = None,
         limit: int | None = None,
         since: datetime | None = None,
+        feed: str | None = None,
+        text: str | None = None,
+        before: int | None = None,
     ) -> list[Delivery]:
-        """The record, newest first; ``target`` as a person names it (``bot.names``): a
-        configured target, a platform only one target posts to, or a removed target that
-        is still in the record."""
-        if target is not None:
-            target = names.target(self.config.targets, target, also=self.store.counts())
-        return self.store.history(target=target, state=state, limit=limit, since=since)
+        return self.store.history(
+            target=target,
+            state=state,
+            limit=limit,
+            since=since,
+            feed=feed,
+            text=text,
+            before=before,
+        )
 
     def pending(self, *, limit: int = 100) -> list[Delivery]:
         return self.store.in_state(
@@ -396,6 +413,7 @@ class App:
                 try:
                     account = adapter.verify()
                     problems = adapter.problems() if isinstance(adapter, SelfCheck) else []
+                    notes = _lookup_notes(adapter, target)
                 finally:
                     adapter.close()
             except PublishError as error:
@@ -407,7 +425,10 @@ class App:
                 )
                 continue
             results[name] = TargetCheck(
-                platform=target.platform, account=account, problems=tuple(problems)
+                platform=target.platform,
+                account=account,
+                problems=tuple(problems),
+                notes=tuple(notes),
             )
         return results
 
@@ -433,6 +454,25 @@ class App:
                         fix = "it reads now: it may have been down; run the check again"
             checks.append(FeedCheck(result=result, fix=fix))
         return checks
+
+
+def _lookup_notes(adapter: Adapter, target: TargetSettings) -> list[str]:
+    """What ``check --online`` says of a platform that will not show the account's posts."""
+    if not isinstance(adapter, LookupCheck):
+        return []
+    refused = adapter.lookup_refusal()
+    if refused is None:
+        return []
+    then = (
+        "FeedRelay sends it once more (resend_unknown), then leaves it to you"
+        if getattr(target, "resend_unknown", False)
+        else "it waits for you (`feedrelay resolve ID --url URL` or `retry ID`), or set"
+        " resend_unknown = true to have it sent once more"
+    )
+    return [
+        f"cannot read posts ({refused}): when a post's outcome is unknown (a timeout, a 5xx),"
+        f" FeedRelay cannot look it up; {then}"
+    ]
 
 
 def _fix_for(platform: str, error: PublishError) -> str:

@@ -27,10 +27,13 @@ from pydantic import AfterValidator, Field, SecretStr, ValidationError
 import adapters
 from bot.errors import ConfigError, PluginError
 from bot.settings import (
+    FILTER_KEYS,
     LONGEST_DURATION,
     TEMPLATE_FIELDS,
     Between,
     Duration,
+    FilterSettings,
+    RouteSettings,
     Section,
     TargetSettings,
     TemplateStr,
@@ -38,6 +41,7 @@ from bot.settings import (
     parse_duration,
     template_fields,
 )
+from bot.web.settings import WebSettings
 
 __all__ = [
     "TEMPLATE_FIELDS",
@@ -56,7 +60,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = "feedrelay.toml"
-SECTIONS = ("bot", "feeds", "targets", "notify")
+SECTIONS = ("bot", "feeds", "targets", "notify", "web")
 DATABASE_ENV_VAR = "FEEDRELAY_DATABASE"
 CONFIG_ENV_VAR = "FEEDRELAY_CONFIG"
 
@@ -101,13 +105,15 @@ class BotSettings(Section):
     allow_private_images: bool = False
 
 
-class FeedSettings(Section):
+class FeedSettings(FilterSettings):
     url: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1)
     targets: list[str] = Field(default_factory=list)
     backfill: Annotated[int, Between(0, 10_000)] = 0
     poll_interval: PollInterval | None = None
     max_new_per_poll: Annotated[int, Between(0, 1_000_000)] = 5
     max_age: Annotated[Duration, Between(timedelta(0), LONGEST_DURATION)] = timedelta(days=7)
+    # The routes of this feed that say more than its targets do: [feeds.NAME.to.TARGET].
+    to: dict[str, RouteSettings] = Field(default_factory=dict)
 
 
 class NotifySettings(Section):
@@ -141,6 +147,15 @@ class Config:
     # A PostgreSQL URL when [bot] database is one (several daemons share that store);
     # ``None`` for the default SQLite file at ``database_path``.
     database_url: str | None = field(default=None, repr=False)
+    # The daemon's web face; ``None`` (no [web] table): it serves nothing.
+    web: WebSettings | None = None
+    # Each target as a route of one feed sees it, where [feeds.FEED.to.TARGET] sets wording
+    # of the target's platform: the target's settings with the route's, validated together.
+    worded: dict[tuple[str, str], TargetSettings] = field(default_factory=dict, repr=False)
+
+    def target_for(self, feed: str, target: str) -> TargetSettings:
+        """The settings of ``target`` for the entries of ``feed`` (its route's wording)."""
+        return self.worded.get((feed, target)) or self.targets[target]
 
     @property
     def store(self) -> str:
@@ -251,12 +266,19 @@ def _validate(
 
     bot = _model(BotSettings, raw.get("bot", {}), ("bot",), report) or BotSettings()
     notify = _model(NotifySettings, raw.get("notify", {}), ("notify",), report)
+    web = _model(WebSettings, raw["web"], ("web",), report) if "web" in raw else None
+    if web is not None and web.unguarded():
+        report(("web", "token"), web.unguarded())
     feeds: dict[str, FeedSettings] = {}
     targets: dict[str, TargetSettings] = {}
+    routes: dict[str, dict[str, RouteSettings]] = {}
     for name, section in _tables(raw, "feeds", report):
-        feed = _model(FeedSettings, section, ("feeds", name), report)
+        own = {key: value for key, value in section.items() if key != "to"}
+        feed = _model(FeedSettings, own, ("feeds", name), report)
+        # A feed's routes are checked even where the feed's own keys are wrong.
+        routes[name] = _route_tables(section, ("feeds", name, "to"), report)
         if feed is not None:
-            feeds[name] = feed
+            feeds[name] = feed.model_copy(update={"to": routes[name]})
     for name, section in _tables(raw, "targets", report):
         platform = section.get("platform")
         installed = adapters.platforms()
@@ -294,6 +316,8 @@ def _validate(
                 hint = _did_you_mean(target_name, known_targets, quote=True)
                 report(("feeds", name, "targets", index), f"no target named {target_name!r}{hint}")
 
+    worded = _routes(raw, routes, targets, report)
+
     # The environment may put the store elsewhere (a container's volume, systemd's
     # StateDirectory) without editing the config file.
     database = environ.get(DATABASE_ENV_VAR) or bot.database
@@ -316,7 +340,75 @@ def _validate(
         database_path=(base / database).resolve() if not is_server_url(database) else Path(),
         database_url=database if is_server_url(database) else None,
         notify=notify or NotifySettings(),
+        web=web,
         secrets=tuple(SecretStr(value) for value in filled if value),
+        worded=worded,
+    )
+
+
+def _route_tables(
+    feed: dict[str, Any], loc: tuple[str, ...], report: Any
+) -> dict[str, RouteSettings]:
+    """The route tables of one feed (``[feeds.FEED.to.TARGET]``), each checked on its own,
+    and each for a target of the feed."""
+    tables = feed.get("to", {})
+    if not isinstance(tables, dict):
+        report(loc, "must be a table of [feeds.NAME.to.TARGET] tables")
+        return {}
+    named = feed.get("targets")
+    found = {}
+    for target, table in tables.items():
+        if isinstance(named, list) and target not in named:
+            hint = _did_you_mean(target, [str(t) for t in named], quote=True)
+            report(
+                (*loc, target),
+                f"{target!r} is not one of this feed's targets{hint}: a route's target must"
+                " be in the feed's targets",
+            )
+        checked = _model(RouteSettings, table, (*loc, target), report)
+        if checked is not None and (not isinstance(named, list) or target in named):
+            found[target] = checked
+    return found
+
+
+def _routes(
+    raw: dict[str, Any],
+    routes: Mapping[str, Mapping[str, RouteSettings]],
+    targets: Mapping[str, TargetSettings],
+    report: Any,
+) -> dict[tuple[str, str], TargetSettings]:
+    """Check each route's wording against its target's platform, and return each target
+    as the routes that set wording of its platform see it."""
+    worded: dict[tuple[str, str], TargetSettings] = {}
+    for feed_name, feed_routes in routes.items():
+        for target_name, route in feed_routes.items():
+            where = ("feeds", feed_name, "to", target_name)
+            target = targets.get(target_name)
+            wording = route.wording()
+            if target is None or not wording:
+                continue  # a target that failed is reported on its own
+            platform = adapters.spec(target.platform)
+            for key in wording:
+                if key not in platform.wording:
+                    report((*where, key), _not_wording(key, platform.name, platform.wording))
+            known = {k: v for k, v in wording.items() if k in platform.wording}
+            merged = _model(type(target), {**raw["targets"][target_name], **known}, where, report)
+            if merged is not None and len(known) == len(wording):
+                worded[feed_name, target_name] = merged
+    return worded
+
+
+def _not_wording(key: str, platform: str, wording: Collection[str]) -> str:
+    """The error of a key a route may not set, naming the keys it may."""
+    hint = _did_you_mean(key, [*wording, *FILTER_KEYS, "link_params"])
+    if not wording:
+        return (
+            f"unknown key{hint}: a route to a {platform} target takes filters and link_params"
+            f" ({platform} has no wording keys)"
+        )
+    return (
+        f"unknown key{hint}: a route to a {platform} target takes {platform}'s wording keys"
+        f" ({', '.join(wording)}), filters and link_params"
     )
 
 

@@ -7,19 +7,28 @@ only its own posts. What may go is decided by ``policy`` inside the store's clai
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters import spec
-from adapters.base import Adapter, Reconciler
+from adapters.base import Adapter, Metered, Reconciler, Resender
 from bot import media, policy
 from bot.config import Config, TargetSettings
-from bot.errors import DuplicatePostError, FeedRelayError, ImageError, PublishError
+from bot.errors import (
+    CannotResendError,
+    DuplicatePostError,
+    FeedRelayError,
+    ImageError,
+    LookupRefusedError,
+    PublishError,
+)
 from bot.failpoints import failpoint
 from bot.http import DeadlineSession
 from bot.model import (
@@ -42,6 +51,10 @@ log = logging.getLogger(__name__)
 
 AdapterFactory = Callable[[str, TargetSettings], Adapter]
 
+# A lookup asks for posts made since a delivery was first tried, less this much: the
+# platform's clock and ours may differ.
+LOOKUP_MARGIN = timedelta(minutes=5)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
@@ -52,6 +65,7 @@ class Outcome:
     published: Published | None = None
     error: str | None = None
     new: bool = False
+    held_for: str | None = None  # held: why (``policy.HELD_FOR_CREDENTIALS``, ...)
 
 
 class DryRunPublisher:
@@ -269,20 +283,28 @@ class Dispatcher:
     # -- one attempt ---------------------------------------------------------------------
     def _send(self, delivery: Delivery, adapter: Adapter, rules: policy.TargetRules) -> Outcome:
         post = delivery.post
-        media_file = self._media_for(delivery, adapter)
-        if post.image is not None and media_file is None and not self.dry_run:
+        resend = delivery.resend and not self.dry_run
+        media_file = None if resend else self._media_for(delivery, adapter)
+        if post.image is not None and media_file is None and not self.dry_run and not resend:
             post = replace(post, image=None)  # a broken image is not shown anywhere
         failpoint("after-claim")
         new = False
         what = delivery.title or delivery.link or delivery.entry_key
         self._in_flight[delivery.id] = f"the post to {delivery.target} ({what})"
+        began = time.monotonic()
         try:
-            published = adapter.publish(post, media_file)
+            published = self._resend(adapter, post) if resend else adapter.publish(post, media_file)
         except DuplicatePostError as error:
-            settlement = policy.after_duplicate(self._find(adapter, delivery.post), error.message)
+            found = self._find(adapter, delivery)
+            settlement = policy.after_duplicate(found, error.message)
         except PublishError as error:
             settlement = policy.after_error(
-                error, attempts=delivery.attempts, rules=rules, now=self.clock()
+                error,
+                attempts=delivery.attempts,
+                rules=rules,
+                now=self.clock(),
+                cost=cost_of(self.config, delivery.target, delivery.post),
+                resend=resend,
             )
         except Exception as error:
             # A bug, not a platform answer: record it so that the row is not left in
@@ -300,14 +322,41 @@ class Dispatcher:
             raise
         else:
             failpoint("after-response")
-            settlement = policy.after_publish(published)
+            state = self.store.target_state(delivery.target)
+            settlement = policy.after_publish(published, state)
             new = True
         finally:
             self._in_flight.pop(delivery.id, None)
-        return self._settle(delivery, settlement, new=new)
+        elapsed = time.monotonic() - began
+        settlement = self._with_spent(settlement, adapter, rules)
+        return self._settle(delivery, settlement, new=new, elapsed=elapsed)
 
-    def _settle(self, delivery: Delivery, settlement: Settlement, *, new: bool = False) -> Outcome:
-        settlement = record_outcome(self.store, delivery, settlement, now=self.clock())
+    def _resend(self, adapter: Adapter, post: Post) -> Published:
+        if not isinstance(adapter, Resender):
+            raise CannotResendError("this platform cannot re-send a post as a checked duplicate")
+        return adapter.resend(post)
+
+    def _with_spent(
+        self, settlement: Settlement, adapter: Adapter, rules: policy.TargetRules
+    ) -> Settlement:
+        """``settlement`` with what the adapter's other requests (lookups) cost."""
+        spent = adapter.take_spent() if isinstance(adapter, Metered) else 0.0
+        if not spent:
+            return settlement
+        month = policy.local_day(self.clock(), rules)[:7]
+        return replace(settlement, spent=spent, spent_month=month)
+
+    def _settle(
+        self,
+        delivery: Delivery,
+        settlement: Settlement,
+        *,
+        new: bool = False,
+        elapsed: float | None = None,
+    ) -> Outcome:
+        settlement = record_outcome(
+            self.store, delivery, settlement, now=self.clock(), elapsed=elapsed
+        )
         published = settlement.published
         what = delivery.link or delivery.entry_key
         if self.dry_run:
@@ -332,6 +381,7 @@ class Dispatcher:
             published=published,
             error=settlement.error,
             new=new,
+            held_for=settlement.held_for,
         )
 
     # -- unknown outcomes ----------------------------------------------------------------
@@ -343,20 +393,47 @@ class Dispatcher:
         only: Collection[int] | None,
     ) -> None:
         """Look on the platform for posts whose outcome is unknown, before any re-send."""
+        state = self.store.target_state(target)
+        refused = policy.lookups_refused(state, self.clock())
         for delivery in self.store.to_reconcile(self.clock(), target=target):
             if only is not None and delivery.id not in only:
                 continue
             now = self.clock()
-            if isinstance(adapter, Reconciler):
+            if isinstance(adapter, Reconciler) and refused is not None:
+                # Learnt before: asking again would only be refused again.
+                settlement = policy.after_refused_lookup(
+                    delivery, refused=refused, rules=rules, now=now
+                )
+            elif isinstance(adapter, Reconciler):
                 self._in_flight[delivery.id] = f"a look-up on {target}"
                 try:
-                    found = adapter.find_existing(delivery.post)
+                    found = _find_existing(adapter, delivery)
+                except LookupRefusedError as error:
+                    refused = str(error)
+                    log.warning(
+                        "target %s: the platform will not show the account's posts (%s);"
+                        " posts whose outcome is unknown wait for the operator%s",
+                        target,
+                        refused,
+                        " after one re-send" if rules.resend_unknown else "",
+                    )
+                    settlement = replace(
+                        policy.after_refused_lookup(
+                            delivery, refused=refused, rules=rules, now=now
+                        ),
+                        lookups_refused=refused,
+                        lookups_refused_at=now,
+                    )
                 except PublishError as error:
                     settlement = policy.after_failed_lookup(delivery, error, now=now)
                 else:
                     settlement = policy.after_lookup(delivery, found, rules=rules, now=now)
+                    if state.lookups_refused is not None:  # the platform answers now
+                        settlement = replace(settlement, lookups_refused="")
+                        state = replace(state, lookups_refused=None)
                 finally:
                     self._in_flight.pop(delivery.id, None)
+                settlement = self._with_spent(settlement, adapter, rules)
             elif spec(self.config.targets[target].platform).resend_is_safe:
                 # The platform refuses an identical re-send as a duplicate, which is
                 # recorded as posted: sending again (after the backoff) is the check.
@@ -365,11 +442,13 @@ class Dispatcher:
                 continue  # the platform cannot tell: it waits for the operator
             self._settle(delivery, settlement)
 
-    def _find(self, adapter: Adapter, post: Post) -> Published | None:
+    def _find(self, adapter: Adapter, delivery: Delivery) -> Published | None:
         if not isinstance(adapter, Reconciler):
             return None
+        if policy.lookups_refused(self.store.target_state(delivery.target), self.clock()):
+            return None
         try:
-            return adapter.find_existing(post)
+            return _find_existing(adapter, delivery)
         except PublishError as error:
             log.info("cannot look up the existing post: %s", error)
             return None
@@ -434,8 +513,29 @@ class Dispatcher:
         return replace(found, alt=image.alt)
 
 
+def _find_existing(adapter: Reconciler, delivery: Delivery) -> Published | None:
+    """The adapter's lookup, asking only for posts made since the delivery was first tried
+    where the adapter takes ``since`` (a plugin written before it may not)."""
+    if delivery.first_try_at is None or "since" not in _parameters(adapter.find_existing):
+        return adapter.find_existing(delivery.post)
+    since = delivery.first_try_at - LOOKUP_MARGIN
+    return adapter.find_existing(delivery.post, since=since)  # type: ignore[call-arg]
+
+
+def _parameters(function: Callable[..., Any]) -> Collection[str]:
+    try:
+        return inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return ()
+
+
 def record_outcome(
-    store: Store, delivery: Delivery, settlement: Settlement, *, now: datetime
+    store: Store,
+    delivery: Delivery,
+    settlement: Settlement,
+    *,
+    now: datetime,
+    elapsed: float | None = None,
 ) -> Settlement:
     """Record how an attempt on ``delivery`` ended; return what the store now holds for it.
 
@@ -443,7 +543,7 @@ def record_outcome(
     the outcome is reconciled with the row as it is now (``policy.settle_late``), never
     dropped: a post that went out is recorded.
     """
-    if store.settle(delivery, settlement, now=now):
+    if store.settle(delivery, settlement, now=now, elapsed=elapsed):
         return settlement
     for _ in range(3):  # the row may change between the read and the write: look again
         current = store.get(delivery.id)

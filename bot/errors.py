@@ -18,6 +18,10 @@
         ├── AuthError              credentials or permissions; not retryable
         ├── PostRejectedError      the platform refused this post; not retryable
         │   └── DuplicatePostError     ...because the same post is already there
+        ├── AllowanceError         the account's paid allowance is used up (credits, a
+        │                          usage cap): the target pauses, its posts wait
+        ├── LookupRefusedError     the platform will not show these credentials their posts
+        ├── CannotResendError      no re-send the platform would catch as a duplicate
         ├── RateLimitedError       try again at ``retry_at``
         ├── TransientError         network trouble or a 5xx before anything was applied
         └── OutcomeUnknownError    the request may have been applied; reconcile first
@@ -142,6 +146,38 @@ class PostRejectedError(PublishError):
 class DuplicatePostError(PostRejectedError):
     """The platform says this very post is already there (X duplicate content, Reddit
     ``ALREADY_SUB``). The core treats the delivery as done, never as lost."""
+
+
+class AllowanceError(PublishError):
+    """The account's paid allowance is used up: out of credits, or over a usage cap. No
+    retry of this post helps, and no other post would go either: the target pauses (its
+    posts wait, none fails) and is tried again at ``recheck_at`` (``None``: the policy's
+    default for ``kind``). ``kind`` names the allowance ("credits", "usage_cap"),
+    ``pause_as`` says it in ``status``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str = "",
+        kind: str,
+        pause_as: str,
+        recheck_at: datetime | None = None,
+    ) -> None:
+        self.kind = kind
+        self.pause_as = pause_as
+        self.recheck_at = recheck_at
+        super().__init__(message, target=target)
+
+
+class LookupRefusedError(PublishError):
+    """The platform will not show these credentials the account's posts (a plan without
+    read access): whether a post went out cannot be asked, now or later."""
+
+
+class CannotResendError(PublishError):
+    """A post of unknown outcome cannot be sent again in a form the platform would refuse
+    as a duplicate if the first went out (its uploaded image expired, say)."""
 
 
 class RateLimitedError(PublishError):

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,7 +23,8 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
-from bot.model import Clock, DeliveryState, Entry, FeedState
+from bot.model import Clock, DeliveryState, Entry, FeedState, Tally
+from bot.routes import route
 from bot.store import NewDelivery, NewEntry, Store
 from bot.targets import render_for, rules_for
 
@@ -45,8 +46,19 @@ class FeedResult:
     held: int = 0
     baseline: bool = False
     unchanged: bool = False
+    not_modified: bool = False  # the server answered 304 Not Modified
     error: str | None = None
     warning: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """How the poll went, as ``feedrelay_feed_polls_total`` counts it: ``error``,
+        ``not_modified`` (304), ``new`` (new entries were recorded) or ``unchanged``."""
+        if self.error:
+            return "error"
+        if self.not_modified:
+            return "not_modified"
+        return "new" if self.new else "unchanged"
 
 
 def new_delivery(
@@ -61,7 +73,9 @@ def new_delivery(
     """A delivery of ``entry`` to one target. Found by a poll, it is due after the target's
     delay and jitter, or held for approval where the target wants that; by hand, now (the
     caller marks it ``manual``). A post that must not go out (an empty entry, an entry the
-    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason."""
+    target cannot take: ``Rendered.skip_reason``) is ``skipped`` with that reason, and so is
+    an entry that the route's filters keep out (``policy.filtered``), unless it is posted by
+    hand. A skipped delivery keeps its post: ``retry`` can still send it."""
     rendered = render_for(config, entry, target_name)
     delivery = NewDelivery(
         target=target_name,
@@ -70,8 +84,10 @@ def new_delivery(
         due_at=now,
         repost=repost,
     )
-    if rendered.skip_reason:
-        return replace(delivery, state=DeliveryState.SKIPPED, error=rendered.skip_reason)
+    filters = route(config, entry.feed, target_name).filters
+    skip_reason = (None if by_hand else policy.filtered(entry, filters)) or rendered.skip_reason
+    if skip_reason:
+        return replace(delivery, state=DeliveryState.SKIPPED, error=skip_reason)
     if by_hand:
         return delivery
     rules = rules_for(config, target_name)
@@ -118,7 +134,7 @@ class Poller:
         self.content_session = content_session
         self._moved_reported: set[str] = set()
         self._fetching = 0  # fetches under way, for what a stop waits for
-        self._count = threading.Lock()
+        self._fetching_lock = threading.Lock()
 
     def pull_back_next_checks(self) -> int:
         """At start-up: no healthy feed waits longer than its interval (it may have been
@@ -140,7 +156,11 @@ class Poller:
         states: dict[str, FeedState | None] = dict(self.store.feed_states())
         return policy.next_poll_at(states, urls, self.clock())
 
-    def due_feeds(self, *, everything: bool = False) -> list[tuple[str, FeedState | None]]:
+    def due_feeds(
+        self, *, everything: bool = False, now_too: Collection[str] = ()
+    ) -> list[tuple[str, FeedState | None]]:
+        """The feeds to fetch now: those due, every one but the gone with ``everything``,
+        and those of ``now_too`` (a WebSub hub said they changed)."""
         now = self.clock()
         states = self.store.feed_states()
         due = []
@@ -148,7 +168,7 @@ class Poller:
             state = states.get(name)
             url = self.config.feed_url(name)
             gone = state is not None and state.gone and state.url == url
-            if (everything and not gone) or policy.feed_due(state, url, now):
+            if ((everything or name in now_too) and not gone) or policy.feed_due(state, url, now):
                 due.append((name, state))
         return due
 
@@ -156,15 +176,17 @@ class Poller:
         self,
         *,
         everything: bool = False,
+        now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> list[FeedResult]:
-        """Fetch the feeds that are due (all but the gone ones with ``everything``) and
-        record each as soon as it arrives; ``on_result(result, done, total)`` is called in
-        this thread after each feed is recorded (a progress display). Once ``should_stop``
-        says so, no other fetch starts: those under way are recorded, the rest wait for
-        the next poll."""
-        due = self.due_feeds(everything=everything)
+        """Fetch the feeds that are due (all but the gone ones with ``everything``; those
+        of ``now_too`` due or not) and record each as soon as it arrives;
+        ``on_result(result, done, total)`` is called in this thread after each feed is
+        recorded (a progress display). Once ``should_stop`` says so, no other fetch starts:
+        those under way are recorded, the rest wait for the next poll. How each poll went
+        is added to the store's totals (the metrics)."""
+        due = self.due_feeds(everything=everything, now_too=now_too)
         if self.store.shared:  # several daemons: each feed is fetched by one of them
             urls = {name: self.config.feed_url(name) for name, _ in due}
             lease = self.config.bot.fetch_deadline * FEED_LEASE_FACTOR
@@ -186,20 +208,30 @@ class Poller:
                 if should_stop():
                     for waiting in futures:
                         waiting.cancel()  # the ones not started yet
+        self._count(results)
         order = {name: index for index, (name, _) in enumerate(due)}
         return sorted(results, key=lambda result: order[result.feed])
+
+    def _count(self, results: Sequence[FeedResult]) -> None:
+        now = self.clock().timestamp()
+        self.store.add_tallies(
+            [Tally.of("feed_polls", feed=r.feed, result=r.outcome) for r in results],
+            latest=[
+                Tally.of("feed_last_success", now, feed=r.feed) for r in results if not r.error
+            ],
+        )
 
     def fetching(self) -> int:
         """How many feed fetches are under way now."""
         return self._fetching
 
     def fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
-        with self._count:
+        with self._fetching_lock:
             self._fetching += 1
         try:
             return self._fetch(name, state)
         finally:
-            with self._count:
+            with self._fetching_lock:
                 self._fetching -= 1
 
     def _fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
@@ -250,7 +282,9 @@ class Poller:
                 " (304)" if fetched.body is None else "",
                 _at(checked.next_check_at),
             )
-            return FeedResult(feed=name, unchanged=True, warning=warning)
+            return FeedResult(
+                feed=name, unchanged=True, not_modified=fetched.body is None, warning=warning
+            )
         try:
             parsed = feeds.parse(name, fetched)
         except FeedError as error:
@@ -330,18 +364,26 @@ class Poller:
 
     def _pick_up_edits(self, name: str, entries: Sequence[Entry], now: datetime) -> None:
         """Entries edited since they were seen: posts not sent yet take the edit (this is
-        what a target's ``delay`` is for). An edit never makes a new post."""
+        what a target's ``delay`` is for), and are skipped if a route's filter keeps the
+        edited entry out. An edit never makes a new post."""
         hashes = self.store.entry_hashes(name, [e.key for e in entries])
         for entry in entries:
             known = hashes.get(entry.key)
             digest = feeds.content_hash(entry)
             if known is None or known == digest:
                 continue
-            posts = {
-                target: render_for(self.config, entry, target).post
-                for target in self.config.feeds[name].targets
+            targets = self.config.feeds[name].targets
+            posts = {target: render_for(self.config, entry, target).post for target in targets}
+            # An edit that a route's filter keeps out (a label "Sponsored" added during the
+            # target's delay) is not sent; one that a filter now lets in stays as it was.
+            filtered = {
+                target: reason
+                for target in targets
+                if (reason := policy.filtered(entry, route(self.config, name, target).filters))
             }
-            changed = self.store.refresh_unsent(entry, content_hash=digest, posts=posts, now=now)
+            changed = self.store.refresh_unsent(
+                entry, content_hash=digest, posts=posts, now=now, skipped=filtered
+            )
             if changed:
                 log.info("feed %s: %s was edited; its unsent posts take the edit", name, entry.link)
 

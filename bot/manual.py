@@ -22,6 +22,7 @@ from bot.errors import EntryNotFoundError, FeedError, OperatorError
 from bot.feeds import pages
 from bot.ingest import Poller, new_delivery
 from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
+from bot.routes import route
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class Manual:
     ) -> list[PostResult]:
         """Post one entry (by link or id) to its feed's targets, or the named ones, now;
         or, ``at`` a later time, queue it for then (the target's schedule is waived, never
-        a pause, a platform rate limit or the budget)."""
+        a pause, a platform rate limit or the budget). A route's filters do not apply: a
+        result whose entry they would have kept out says so in its ``note``."""
         named = list(dict.fromkeys(names.target(self.config.targets, n) for n in targets))
         entry_id, entry = self._find_entry(reference)
         if not named and entry.feed not in self.config.feeds:
@@ -138,10 +140,12 @@ class Manual:
             delivery_id = self.store.queue(entry_id, delivery, now=now)
             if delivery_id is not None:
                 to_send[delivery_id] = name
+        overridden = {name: self._filtered(entry, name) for name in set(to_send.values())}
         if at is not None:
             when = f"queued for {at:%Y-%m-%d %H:%M} UTC"
             return results + [
-                PostResult(target=n, queued_at=at, note=when) for n in to_send.values()
+                PostResult(target=n, queued_at=at, note=_joined(when, overridden[n]))
+                for n in to_send.values()
             ]
         outcomes = {
             o.delivery.id: o
@@ -155,8 +159,16 @@ class Manual:
             if outcome is None:
                 wait = self.dispatcher.store.target_state(name)
                 note = "not sent now; it stays queued" + _why_waiting(wait, self.clock())
-            results.append(PostResult(target=name, outcome=outcome, note=note))
+            results.append(
+                PostResult(target=name, outcome=outcome, note=_joined(note, overridden[name]))
+            )
         return results
+
+    def _filtered(self, entry: Entry, target: str) -> str:
+        """What a post by hand says where the route's filters would keep the entry out (""
+        where they let it through)."""
+        reason = policy.filtered(entry, route(self.config, entry.feed, target).filters)
+        return f"a post by hand overrides the filter ({reason})" if reason else ""
 
     def _find_entry(self, reference: str) -> tuple[int, Entry]:
         """The entry by link or id: from the store, else from the feeds, else (a web page no
@@ -209,7 +221,9 @@ class Manual:
 
     # -- deliveries ----------------------------------------------------------------------
     def retry(self, delivery_id: int) -> Delivery:
-        """Send a delivery again now (failed, unknown, held, skipped or waiting to retry)."""
+        """Send a delivery again now (failed, unknown, held, skipped or waiting to retry).
+        A delivery that a route's filters skipped goes too: the filter is overridden for it
+        (``overrides``) and for no other."""
         delivery = self._delivery(delivery_id)
         if not self.store.requeue(
             delivery_id,
@@ -221,6 +235,13 @@ class Manual:
                 "only a delivery that has not gone out can be retried"
             )
         return self._delivery(delivery_id)
+
+    def overrides(self, delivery_id: int) -> str | None:
+        """The filter that ``retry`` of this delivery would override (its reason for being
+        skipped), or ``None``."""
+        delivery = self._delivery(delivery_id)
+        filtered = delivery.state is DeliveryState.SKIPPED and policy.is_filtered(delivery.error)
+        return delivery.error if filtered else None
 
     def skip(self, delivery_id: int) -> Delivery:
         """Never send this delivery (it stays in the history as skipped)."""
@@ -260,6 +281,12 @@ class Manual:
             delivery = self._delivery(delivery_id)
             if delivery.state is not DeliveryState.HELD:
                 raise OperatorError(f"delivery {delivery_id} is {delivery.state.value}, not held")
+            if delivery.held_for == policy.UNKNOWN_HOLD:
+                raise OperatorError(
+                    f"delivery {delivery_id} may already be on the platform: look, then run"
+                    f" `feedrelay resolve {delivery_id} --url URL` if it is there, or"
+                    f" `feedrelay retry {delivery_id}` if it is not"
+                )
         return self.store.release_held(
             now=self.clock(), feed=feed, target=target, ids=list(ids) if ids else None
         )
@@ -299,6 +326,10 @@ class Manual:
 
     def _target(self, name: str) -> str:
         return names.target(self.config.targets, name)
+
+
+def _joined(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 def _why_waiting(state: TargetState, now: datetime) -> str:

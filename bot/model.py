@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -171,10 +171,15 @@ class Delivery:
     due_at: datetime | None = None
     claimed_by: str | None = None
     lease_until: datetime | None = None
-    # Why a held row waits: "flood", "approval", "budget", or "credentials" (refused: it goes
-    # when the target's pause for them lifts).
+    # Why a held row waits: "flood", "approval", "budget", "unknown" (only a person can tell
+    # whether it went out), or "credentials" (refused: it goes when the target's pause for
+    # them lifts).
     held_for: str | None = None
     manual: bool = False  # queued by hand for a chosen time: the target's schedule is waived
+    # Re-sent once after an unknown outcome the platform could not be asked about
+    # (``resend_unknown``): another unknown outcome goes to the operator.
+    resend: bool = False
+    first_try_at: datetime | None = None  # when it was first claimed to be sent
     first_seen_at: datetime | None = None  # when its entry was first seen
     remote_id: str | None = None
     remote_url: str | None = None
@@ -218,7 +223,7 @@ class TargetState:
     target: str
     paused_until: datetime | None = None
     pause_reason: str | None = None
-    pause_kind: str | None = None  # "auth" or "operator"
+    pause_kind: str | None = None  # "auth", "operator", "credits" or "usage_cap"
     credentials_hash: str | None = None  # of the credentials refused, to notice a change
     rate_limited_until: datetime | None = None
     last_sent_at: datetime | None = None
@@ -226,11 +231,25 @@ class TargetState:
     sent_today: int = 0
     spent_month: str | None = None  # the local calendar month spent_usd counts ("2026-12")
     spent_usd: float = 0.0
+    # The platform's words when it refused to show the account's posts (no read access):
+    # unknown outcomes cannot be looked up. ``None``: lookups work, or were never refused.
+    lookups_refused: str | None = None
+    lookups_refused_at: datetime | None = None  # when it last refused
 
     def paused_at(self, now: datetime) -> bool:
+        """Paused now: until ``paused_until``, or, for a pause that lasts until it is lifted
+        (refused credentials, a used-up allowance re-checked at ``paused_until``), while it
+        has a reason."""
         return self.pause_reason is not None and (
-            self.paused_until is None or self.paused_until > now
+            self.paused_until is None
+            or self.paused_until > now
+            or self.pause_kind in LASTING_PAUSES
         )
+
+
+# Pauses that last until lifted: refused credentials (until they change, or ``resume``); a
+# used-up allowance (until a post goes through at a re-check, or ``resume``).
+LASTING_PAUSES = frozenset({"auth", "credits", "usage_cap"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,13 +281,70 @@ class Settlement:
     due_at: datetime | None = None
     error: str | None = None
     published: Published | None = None
-    held_for: str | None = None  # held: what releases it ("credentials")
+    held_for: str | None = None  # a held row: why it waits
     rate_limited_until: datetime | None = None
     pause_reason: str | None = None
     pause_kind: str | None = None
     paused_until: datetime | None = None
     credentials_hash: str | None = None
+    # The platform refused a lookup (its words, and when); "" forgets an earlier refusal.
+    lookups_refused: str | None = None
+    lookups_refused_at: datetime | None = None
+    # The attempt did nothing on the platform (it refused before acting: no credits, a
+    # usage cap): it is not counted, and what the claim added to the month's spend
+    # (``refund``, USD) is taken back.
+    void_attempt: bool = False
+    refund: float = 0.0
+    # What the attempt's other requests cost (a lookup billed per post read), USD, added to
+    # the month ``spent_month`` names.
+    spent: float = 0.0
+    spent_month: str | None = None
+    resend: bool | None = None  # set or clear Delivery.resend (None: unchanged)
 
 
 # What tells the time: ``datetime.now(UTC)`` in the program, a clock a test moves by hand.
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushSubscription:
+    """A feed's WebSub subscription (W3C WebSub), as the store keeps it.
+
+    ``state``: ``none`` (the feed names no hub), ``requested`` (asked; the hub has not
+    verified it yet), ``subscribed`` (verified, until ``lease_until``), ``refused`` (the
+    hub said no: ``error`` says why), ``failing`` (the hub could not be asked: tried again
+    at ``next_attempt_at``), ``unsubscribing`` (the feed left the config). ``secret`` is
+    the ``hub.secret`` the hub signs notifications with: it is never shown.
+    """
+
+    feed: str
+    state: str
+    hub: str | None = None
+    topic: str | None = None
+    callback_id: str | None = None
+    callback_base: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    lease_until: datetime | None = None
+    requested_at: datetime | None = None
+    verified_at: datetime | None = None
+    discovered_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tally:
+    """One running total of the metrics: ``metric`` with its ``labels``."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+    @classmethod
+    def of(cls, metric: str, value: float = 1.0, **labels: str) -> Tally:
+        return cls(metric=metric, labels=tuple(sorted(labels.items())), value=value)
+
+    def label(self, name: str) -> str:
+        return dict(self.labels).get(name, "")

@@ -7,13 +7,18 @@ one-line unit test, not a daemon run.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import (
+    AllowanceError,
     AuthError,
+    CannotResendError,
     DuplicatePostError,
     OutcomeUnknownError,
     PublishError,
@@ -23,11 +28,16 @@ from bot.model import (
     Decision,
     Delivery,
     DeliveryState,
+    Entry,
     FeedState,
     Published,
+    PushSubscription,
     Settlement,
     TargetState,
 )
+
+if TYPE_CHECKING:  # the matching itself (Unicode words, patterns) is bot.filters' job
+    from bot.filters import Filter
 
 MAX_ATTEMPTS = 8
 # The wait before attempt n + 1 (n = attempts made so far); the last step repeats.
@@ -66,6 +76,16 @@ class TargetRules:
     jitter: timedelta = timedelta(0)
     approve: bool = False
     monthly_budget: float = 0.0
+    # Where the platform cannot be asked whether a post went out: send it again, once, in a
+    # form the platform refuses as a duplicate, rather than wait for the operator.
+    resend_unknown: bool = False
+
+
+# How long a target whose allowance is used up waits before a post tries again, where the
+# platform names no time: credits may be topped up at any moment; a usage cap resets with a
+# billing cycle that need not start on the 1st.
+RECHECK_AFTER = {"credits": timedelta(hours=4), "usage_cap": timedelta(days=1)}
+DEFAULT_RECHECK = timedelta(hours=4)
 
 
 # -- what a due delivery does now -------------------------------------------------------
@@ -79,7 +99,15 @@ def target_wait(
     """
     if _auth_paused(state):
         return Decision(action="wait", until=None, reason=state.pause_reason or "")
-    if state.paused_at(now):
+    if allowance_paused(state):
+        if state.paused_until is not None and state.paused_until > now:
+            return Decision(
+                action="wait",
+                until=state.paused_until,
+                reason=f"{state.pause_reason}; trying again at {_clock(state.paused_until)}",
+            )
+        # The re-check is due: the next post tries (it lifts the pause, or renews it).
+    elif state.paused_at(now):
         return Decision(action="wait", until=state.paused_until, reason=state.pause_reason or "")
     if state.rate_limited_until is not None and state.rate_limited_until > now:
         return Decision(
@@ -341,6 +369,12 @@ def _auth_paused(state: TargetState) -> bool:
     return state.pause_kind == AUTH_PAUSE and state.pause_reason is not None
 
 
+def allowance_paused(state: TargetState) -> bool:
+    """Paused because the account's paid allowance is used up (``AllowanceError``): posts
+    wait until ``paused_until``, then one tries; a post that goes through lifts it."""
+    return state.pause_kind in RECHECK_AFTER and state.pause_reason is not None
+
+
 def pause_lifted(state: TargetState, rules: TargetRules) -> bool:
     """A pause for refused credentials ends once the credentials in the config change: the
     state keeps a digest of the ones refused (never the secrets), the rules have the
@@ -373,8 +407,13 @@ def retry_delay(attempts: int) -> timedelta:
     return RETRY_BACKOFF[min(max(attempts, 1), len(RETRY_BACKOFF)) - 1]
 
 
-def after_publish(published: Published) -> Settlement:
-    return Settlement(state=DeliveryState.POSTED, published=published)
+def after_publish(published: Published, state: TargetState) -> Settlement:
+    """A post went out; if the target was paused for a used-up allowance, the allowance is
+    back: the pause lifts."""
+    settled = Settlement(state=DeliveryState.POSTED, published=published)
+    if allowance_paused(state):
+        return replace(settled, pause_kind="", pause_reason="")
+    return settled
 
 
 def after_duplicate(existing: Published | None, said: str) -> Settlement:
@@ -387,16 +426,42 @@ def after_duplicate(existing: Published | None, said: str) -> Settlement:
 
 
 def after_error(
-    error: PublishError, *, attempts: int, rules: TargetRules, now: datetime
+    error: PublishError,
+    *,
+    attempts: int,
+    rules: TargetRules,
+    now: datetime,
+    cost: float = 0.0,
+    resend: bool = False,
 ) -> Settlement:
-    """How a failed attempt (the ``attempts``-th) settles, and what the target learns."""
+    """How a failed attempt (the ``attempts``-th) settles, and what the target learns.
+    ``cost``: what the claim counted for the post; ``resend``: the attempt was the one
+    re-send after an unknown outcome."""
     reason = str(error)
     if isinstance(error, DuplicatePostError):
         return after_duplicate(None, error.message)
+    if isinstance(error, AllowanceError):
+        # Every post would be refused the same way, and none was made: this one waits with
+        # the rest, uncounted, and the target pauses until the allowance is back.
+        return replace(
+            allowance_pause(error, now=now),
+            state=DeliveryState.RETRY,
+            due_at=now,
+            error=reason,
+            void_attempt=True,
+            refund=cost,
+        )
+    if isinstance(error, CannotResendError):
+        return _for_operator(f"not re-sent: {reason}. {OPERATOR_SETTLES}")
+    if resend and isinstance(error, OutcomeUnknownError):
+        return _for_operator(
+            f"outcome unknown again, after its one re-send ({reason}). {OPERATOR_SETTLES}"
+        )
     if isinstance(error, AuthError):
         # Every post to the target would be refused the same way: the target pauses until
         # its credentials change or the operator resumes it, and this post, refused only
-        # for them, is held until then (released when the pause lifts), never failed.
+        # for them (nothing was made: the attempt and its cost do not count), is held until
+        # then, released when the pause lifts, never failed.
         return Settlement(
             state=DeliveryState.HELD,
             error=reason,
@@ -404,6 +469,8 @@ def after_error(
             pause_kind=AUTH_PAUSE,
             pause_reason=f"{error.pause_as}: {reason}",
             credentials_hash=rules.credentials_hash,
+            void_attempt=True,
+            refund=cost,
         )
     if isinstance(error, OutcomeUnknownError):
         # The platform may have it: look it up before anything is sent again.
@@ -443,8 +510,82 @@ def after_lookup(
     )
 
 
+def allowance_pause(error: AllowanceError, *, now: datetime) -> Settlement:
+    """The target's pause for a used-up allowance (the delivery's fields are the caller's):
+    re-checked at the time the platform names, else after ``RECHECK_AFTER``."""
+    recheck = error.recheck_at or now + RECHECK_AFTER.get(error.kind, DEFAULT_RECHECK)
+    return Settlement(
+        state=DeliveryState.RETRY,
+        pause_kind=error.kind,
+        pause_reason=f"{error.pause_as}: {error}",
+        paused_until=max(recheck, now),
+    )
+
+
+OPERATOR_SETTLES = (
+    "Look on the platform: if the post is there, run `feedrelay resolve ID --url URL`;"
+    " if not, `feedrelay retry ID`"
+)
+
+
+def after_refused_lookup(
+    delivery: Delivery, *, refused: str, rules: TargetRules, now: datetime
+) -> Settlement:
+    """The platform will not show the account's posts (``refused``: its words), so an
+    unknown outcome cannot be looked up. With ``resend_unknown`` the post is sent again,
+    once (the adapter's ``resend``: a form the platform refuses as a duplicate); else, or
+    after that one re-send, it waits for the operator, saying what to look at."""
+    if rules.resend_unknown and not delivery.resend:
+        return Settlement(
+            state=DeliveryState.RETRY,
+            due_at=now,
+            resend=True,
+            error=f"{_last_reason(delivery)}; the platform cannot be asked ({refused}):"
+            " sending it once more (resend_unknown), which the platform refuses as a"
+            " duplicate if the first went out",
+        )
+    again = " again, after its one re-send" if delivery.resend else ""
+    return _for_operator(
+        f"outcome unknown{again} ({_last_reason(delivery)}), and the platform cannot be"
+        f" asked whether the post is there ({refused}). {OPERATOR_SETTLES}"
+    )
+
+
+def _for_operator(reason: str) -> Settlement:
+    return Settlement(state=DeliveryState.HELD, error=reason, held_for=UNKNOWN_HOLD)
+
+
+# A platform that refused to show the account's posts is asked again after this long (its
+# plan may have changed); until then an unknown outcome is not looked up. A refused lookup
+# costs nothing.
+LOOKUP_REASK = timedelta(days=1)
+
+
+def lookups_refused(state: TargetState, now: datetime) -> str | None:
+    """The platform's words if it refused a lookup less than ``LOOKUP_REASK`` ago."""
+    if state.lookups_refused is None:
+        return None
+    if state.lookups_refused_at is not None and state.lookups_refused_at + LOOKUP_REASK <= now:
+        return None
+    return state.lookups_refused
+
+
+# Why a held row waits when only a person can tell whether it went out: ``approve`` does
+# not release it (``retry`` or ``resolve`` does, after looking).
+UNKNOWN_HOLD = "unknown"
+
+
 def after_failed_lookup(delivery: Delivery, error: PublishError, *, now: datetime) -> Settlement:
     """The platform could not say whether it has the post: look again later, send nothing."""
+    if isinstance(error, AllowanceError):
+        pause = allowance_pause(error, now=now)
+        return replace(
+            pause,
+            state=DeliveryState.UNKNOWN,
+            due_at=pause.paused_until,
+            error=f"cannot check the platform ({error}); looking again when the target's"
+            " pause ends",
+        )
     later = now + retry_delay(delivery.attempts)
     return Settlement(
         state=DeliveryState.UNKNOWN,
@@ -576,5 +717,111 @@ def is_flood(new: int, max_new_per_poll: int) -> bool:
     return max_new_per_poll > 0 and new > max_new_per_poll
 
 
+# -- routes ------------------------------------------------------------------------------
+# A skipped delivery's reason starts so when a route's filters kept its entry out (``retry``
+# and ``post`` then say that they override it).
+FILTERED = "filtered: "
+
+
+def filtered(entry: Entry, filters: Sequence[Filter]) -> str | None:
+    """Why a route keeps ``entry`` from its target (``filtered: label "Sponsored" excluded
+    by feeds.news``), or ``None`` if the entry goes. ``filters`` are the route's levels (the
+    feed's, the target's, the route's own): the entry goes only if it passes every one of
+    them, and an exclusion on any level wins over every inclusion (it is named first)."""
+    for level in filters:
+        reason = level.excluded(entry)
+        if reason is not None:
+            return FILTERED + reason
+    for level in filters:
+        reason = level.unmet(entry)
+        if reason is not None:
+            return FILTERED + reason
+    return None
+
+
+def is_filtered(reason: str | None) -> bool:
+    """Is this a skipped delivery's reason given by a route's filters?"""
+    return reason is not None and reason.startswith(FILTERED)
+
+
 def _clock(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- WebSub subscriptions (W3C WebSub) -----------------------------------------------------
+# Asked of the hub; it decides (5.3.1). Ten days is the spec's own suggestion (8.2).
+PUSH_LEASE = timedelta(days=10)
+# A request the hub has not verified after this long is asked again.
+PUSH_VERIFY_WAIT = timedelta(hours=1)
+# A feed that names no hub, or whose hub refused, is looked at again this often.
+PUSH_REDISCOVER = timedelta(days=1)
+PUSH_LONGEST_BACKOFF = timedelta(hours=6)
+
+
+def push_hub(hub: str) -> str | None:
+    """The address to ask a hub at: ``https`` (8.2: "subscribers SHOULD always favor the
+    HTTPS URL for hubs (even if the URL is advertised as HTTP)", as Blogger's
+    ``http://pubsubhubbub.appspot.com/`` is), except a hub on this machine, which may
+    stay ``http``; ``None`` for anything but http(s)."""
+    parts = urlsplit(hub)
+    if parts.scheme == "https":
+        return hub
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    if _is_loopback_host(parts.hostname):
+        return hub
+    return urlunsplit(("https", parts.netloc, parts.path, parts.query, ""))
+
+
+def push_may_sign(hub: str) -> bool:
+    """``hub.secret`` goes only where nobody else can read it: over https, or to a hub on
+    this machine (5.1: "SHOULD only be specified when the request was made over HTTPS")."""
+    parts = urlsplit(hub)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and _is_loopback_host(parts.hostname or "")
+    )
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def push_due(sub: PushSubscription | None, now: datetime, *, callback_base: str) -> bool:
+    """Should this feed's hub be looked for (and asked) now?"""
+    if sub is None or sub.callback_base != callback_base:
+        return True
+    if sub.next_attempt_at is not None and sub.next_attempt_at > now:
+        return False  # another runner is at it, or the hub could not be asked: wait
+    if sub.state == "failing":
+        return True
+    if sub.state == "requested":
+        return sub.requested_at is None or now >= sub.requested_at + PUSH_VERIFY_WAIT
+    if sub.state == "subscribed":
+        return sub.lease_until is None or now >= sub.lease_until - push_renew_margin(sub)
+    # "none" (no hub named) and "refused": look at the feed once a day
+    return sub.discovered_at is None or now >= sub.discovered_at + PUSH_REDISCOVER
+
+
+def push_renew_margin(sub: PushSubscription) -> timedelta:
+    """How long before the lease ends it is renewed (5.3.1: "the subscriber MUST
+    re-request the subscription on the hub before hub.lease_seconds seconds has
+    elapsed"): half the lease, at most a day."""
+    if sub.lease_until is None or sub.verified_at is None:
+        return timedelta(0)
+    return min(timedelta(days=1), (sub.lease_until - sub.verified_at) / 2)
+
+
+def push_retry_at(attempts: int, now: datetime) -> datetime:
+    """When a hub that could not be asked is asked again: one minute, doubling, at most
+    ``PUSH_LONGEST_BACKOFF``."""
+    return now + min(PUSH_LONGEST_BACKOFF, timedelta(minutes=1 << min(max(attempts, 0), 20)))
+
+
+# A lease longer than this, however long the hub grants, is renewed within it (8.2: hubs
+# "MUST NOT issue perpetual lease durations").
+LONGEST_PUSH_LEASE = timedelta(days=30)

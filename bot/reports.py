@@ -15,7 +15,8 @@ from bot import feeds, names, policy
 from bot.config import Config
 from bot.errors import FeedError
 from bot.ingest import Poller, publication_order
-from bot.model import Delivery, DeliveryState, Entry, FeedState, Post
+from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, PushSubscription
+from bot.routes import route
 from bot.store import HeldCount, Runner, Store, lock_holder
 from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
@@ -32,7 +33,10 @@ class TargetReport:
     counts: dict[str, int]
     paused_until: datetime | None = None
     pause_reason: str | None = None
+    pause_kind: str | None = None
     rate_limited_until: datetime | None = None
+    # The platform refuses to show the account's posts: unknown outcomes wait for a person.
+    lookups_refused: str | None = None
     last_sent_at: datetime | None = None
     next_post_at: datetime | None = None
     held: dict[str, int] = field(default_factory=dict)  # held rows by reason
@@ -71,6 +75,8 @@ class Status:
     runners: list[Runner]
     holder_pid: int | None  # the runner holding the store's lock, if one does
     now: datetime
+    # Each feed's WebSub subscription, when [web] public_url turns push on (else None).
+    push: dict[str, PushSubscription] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +85,16 @@ class PreviewItem:
     target: str
     platform: str
     rendered: Rendered
+    # Why the route's filters keep the entry out (``policy.filtered``), or None.
+    filtered: str | None = None
+    # Where the route's own table is, and the keys it sets (none: it has no table).
+    route_table: str = ""
+    route_keys: tuple[str, ...] = ()
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why this entry would not go to this target: the filters first, then the post."""
+        return self.filtered or self.rendered.skip_reason
 
 
 def status(config: Config, store: Store, now: datetime) -> Status:
@@ -107,6 +123,8 @@ def status(config: Config, store: Store, now: datetime) -> Status:
                 counts=counts.get(name, {}),
                 paused_until=state.paused_until if state and paused else None,
                 pause_reason=state.pause_reason if state and paused else None,
+                pause_kind=state.pause_kind if state and paused else None,
+                lookups_refused=state.lookups_refused if state else None,
                 rate_limited_until=state.rate_limited_until if state and limited else None,
                 last_sent_at=state.last_sent_at if state else None,
                 next_post_at=next_post,
@@ -128,6 +146,7 @@ def status(config: Config, store: Store, now: datetime) -> Status:
         runners=[r for r in store.runners() if _alive(r, now)],
         holder_pid=None if config.database_url else lock_holder(config.database_path),
         now=now,
+        push=store.push_subscriptions() if config.web and config.web.public_url else None,
     )
 
 
@@ -141,6 +160,8 @@ def held_groups(counts: list[HeldCount], platforms: dict[str, str]) -> list[Held
     (``platforms``: each configured target's platform, for ``auth``)."""
     groups: dict[tuple[str, str], dict[str, int]] = {}
     for item in counts:
+        if item.held_for == policy.UNKNOWN_HOLD:
+            continue  # each its own: only a person can tell (status lists them under needs you)
         why = item.held_for or "other"
         key = (why, item.feed if why == "flood" else item.target)
         by_target = groups.setdefault(key, {})
@@ -206,7 +227,8 @@ def _alive(runner: Runner, now: datetime) -> bool:
 def preview(
     config: Config, poller: Poller, feed: str | None = None, *, limit: int = 3
 ) -> list[PreviewItem]:
-    """The latest entries of each feed (or one) rendered for each of its targets."""
+    """The latest entries of each feed (or one) rendered for each of its targets, each in
+    its route's words, with the reason where the route's filters keep it out."""
     chosen = [names.feed(config.feeds, feed)] if feed else list(config.feeds)
     items = []
     for name in chosen:
@@ -218,12 +240,16 @@ def preview(
         latest = publication_order(entries)[-limit:] if limit > 0 else []
         for entry in reversed(latest):
             for target_name in config.feeds[name].targets:
+                found = route(config, name, target_name)
                 items.append(
                     PreviewItem(
                         entry=entry,
                         target=target_name,
                         platform=config.targets[target_name].platform,
                         rendered=render_for(config, entry, target_name),
+                        filtered=policy.filtered(entry, found.filters),
+                        route_table=found.table,
+                        route_keys=found.keys,
                     )
                 )
     return items
@@ -287,8 +313,38 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+def push_json(sub: PushSubscription | None) -> dict[str, Any]:
+    """A feed's WebSub state for people and tools; never its secret or callback."""
+    if sub is None:
+        return {"state": "not looked for yet"}
+    shown = {
+        "none": "not offered",
+        "requested": "requested",
+        "subscribed": "subscribed",
+        "refused": "refused",
+        "failing": "failing",
+        "unsubscribing": "unsubscribing",
+    }.get(sub.state, sub.state)
+    answer: dict[str, Any] = {"state": shown, "hub": sub.hub, "topic": sub.topic}
+    if sub.state == "subscribed":
+        answer["until"] = iso(sub.lease_until)
+    if sub.state == "requested":
+        answer["requested_at"] = iso(sub.requested_at)
+    if sub.state == "failing":
+        answer["next_try_at"] = iso(sub.next_attempt_at)
+    if sub.error and sub.state in ("refused", "failing", "none"):
+        answer["error"] = sub.error
+    return answer
+
+
 def status_json(report: Status) -> dict[str, Any]:
     def feed(name: str, state: FeedState | None) -> dict[str, Any]:
+        answer = _feed(name, state)
+        if report.push is not None:
+            answer["push"] = push_json(report.push.get(name))
+        return answer
+
+    def _feed(name: str, state: FeedState | None) -> dict[str, Any]:
         if state is None or state.last_checked_at is None:
             return {"name": name, "status": "not polled yet"}
         health = "gone" if state.gone else "failing" if state.last_error else "ok"
@@ -330,6 +386,8 @@ def status_json(report: Status) -> dict[str, Any]:
                 "paused_until": iso(t.paused_until),
                 "pause_reason": t.pause_reason,
                 "paused": t.pause_reason is not None,
+                "pause_kind": t.pause_kind,
+                "lookups_refused": t.lookups_refused,
                 "rate_limited_until": iso(t.rate_limited_until),
                 "last_sent_at": iso(t.last_sent_at),
                 "next_post_at": iso(t.next_post_at),
@@ -433,15 +491,16 @@ def dry_run_json(
 
 def preview_json(config: Config, items: list[PreviewItem]) -> list[dict[str, Any]]:
     """The entries as each target would post them (``would_post``), or why not
-    (``skipped`` with the ``reason``), with each post's length budget."""
+    (``skipped`` with the ``reason``: a route's filter, or the post), with each post's
+    length budget: one object per (entry, target)."""
     return [
         post_json(
             config,
             target=item.target,
             platform=item.platform,
             post=item.rendered.post,
-            status=DeliveryState.SKIPPED.value if item.rendered.skip_reason else WOULD_POST,
-            reason=item.rendered.skip_reason,
+            status=DeliveryState.SKIPPED.value if item.skip_reason else WOULD_POST,
+            reason=item.skip_reason,
             feed=item.entry.feed,
             entry_id=item.entry.key,
             link=item.entry.link,

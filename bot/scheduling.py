@@ -11,6 +11,7 @@ SIGHUP reloads the config.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -20,15 +21,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot.app import App
+from bot.app import App, FeedResult
 from bot.config import Config
 from bot.errors import FeedRelayError
 from bot.http import DEADLINE_S
+from bot.loops import Loops
+
+if TYPE_CHECKING:
+    from bot.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,10 @@ POLL_RETRY = timedelta(seconds=30)  # after a poll that failed as a whole (the s
 STOP_GRACE = timedelta(seconds=DEADLINE_S)
 DISPATCH_TICK = timedelta(seconds=15)
 NOTIFY_TICK = timedelta(seconds=60)
+PUSH_TICK = timedelta(seconds=60)
+# A poll tick is taken for stuck when no feed came back for this many fetch deadlines (a
+# feed's next pages are fetched one by one, each by the deadline).
+POLL_STALL_FACTOR = 12
 
 
 class Stop(threading.Event):
@@ -149,11 +158,14 @@ def run_daemon(
     say: Callable[[str], None] = log.warning,
 ) -> Stop:
     """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM (what
-    is in flight then is finished, ``stop_on_signals``); return the stop, which says the
-    signal."""
+    is in flight then is finished, ``stop_on_signals``); with ``[web]``, serve the web face
+    beside them (started first, stopped last). Return the stop, which says the signal."""
+    loops = Loops()
+    pushed: set[str] = set()
+    pushed_guard = threading.Lock()
     lanes = len(app.config.targets)
     scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(lanes + 2)},
+        executors={"default": ThreadPoolExecutor(lanes + 3)},  # the lanes, poll, notify, push
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone="UTC",
     )
@@ -169,22 +181,63 @@ def run_daemon(
             next_run_time=datetime.now(UTC),
         )
 
+    def wake_lanes() -> None:
+        """Every lane looks for due work now (new entries, an approval from the web)."""
+        for name in app.config.targets:
+            if scheduler.get_job(f"lane:{name}"):
+                scheduler.modify_job(f"lane:{name}", next_run_time=datetime.now(UTC))
+
+    def poll_feeds(now_too: set[str]) -> list[FeedResult]:
+        return app.poll_due_feeds(
+            now_too=now_too,
+            on_result=lambda *_: loops.progressed("poll"),
+            should_stop=stopping.is_set,
+        )
+
     def poll() -> None:
-        if stopping.is_set():
-            return
-        results = _logged(lambda: app.poll_due_feeds(should_stop=stopping.is_set), "poll")
-        if any(result.queued for result in results or []):
-            for name in app.config.targets:
-                if scheduler.get_job(f"lane:{name}"):
-                    scheduler.modify_job(f"lane:{name}", next_run_time=datetime.now(UTC))
+        loops.started("poll")
+        results: list[FeedResult] | None = []
+        try:
+            while not stopping.is_set():
+                with pushed_guard:
+                    now_too = set(pushed)
+                    pushed.clear()
+                results = _logged(functools.partial(poll_feeds, now_too), "poll")
+                if any(result.queued for result in results or []):
+                    wake_lanes()
+                with pushed_guard:
+                    if not pushed:  # a hub's notification while polling: poll again
+                        break
+            if not stopping.is_set():
+                due = None if results is None else _logged(app.next_poll_at, "poll")
+                with pushed_guard:  # a notification meanwhile: poll_now asks for now
+                    at = datetime.now(UTC) if pushed else _next_poll(due, failed=results is None)
+                    scheduler.modify_job("poll", next_run_time=at)
+        finally:
+            loops.finished("poll")
+
+    def poll_now(feed: str) -> None:
+        """Fetch this feed now (a WebSub hub says it changed), in the poll job."""
+        with pushed_guard:
+            pushed.add(feed)
         if not stopping.is_set():
-            due = None if results is None else _logged(app.next_poll_at, "poll")
-            scheduler.modify_job("poll", next_run_time=_next_poll(due, failed=results is None))
+            scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
 
     def lane(name: str) -> Callable[[], None]:
+        loop = f"lane:{name}"
+
+        def should_stop() -> bool:
+            loops.progressed(loop)  # asked before each post: the lane is moving
+            return stopping.is_set()
+
         def run() -> None:
-            if not stopping.is_set():
-                _logged(lambda: app.run_lane(name, should_stop=stopping.is_set), f"lane {name}")
+            if stopping.is_set():
+                return
+            loops.started(loop)
+            try:
+                _logged(lambda: app.run_lane(name, should_stop=should_stop), f"lane {name}")
+            finally:
+                loops.finished(loop)
 
         return run
 
@@ -192,7 +245,10 @@ def run_daemon(
         for job in scheduler.get_jobs():
             if job.id.startswith("lane:") and job.id[5:] not in app.config.targets:
                 job.remove()
+                loops.forget(job.id)
         for name in app.config.targets:
+            # A lane may send for as long as a claim lasts without looking up.
+            loops.expect(f"lane:{name}", dispatch_tick, app.config.bot.claim_lease)
             every(f"lane:{name}", lane(name), dispatch_tick)
 
     def reload() -> None:
@@ -203,22 +259,38 @@ def run_daemon(
         except FeedRelayError as error:
             log.error("config not reloaded, the old one stays: %s", error)
             return
+        served = app.config.web
         app.reload(config)
+        if (served and served.listen) != (config.web and config.web.listen):
+            log.warning("[web] listen changed: restart feedrelay to serve there")
         lanes_for_config()
         scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
 
+    # A poll may run long (many feeds, pages to catch up), each fetch bounded by the
+    # deadline: it is stuck when no feed has come back for that long.
+    loops.expect("poll", POLL_AT_LEAST_EVERY, app.config.bot.fetch_deadline * POLL_STALL_FACTOR)
+    loops.wake = wake_lanes
+    loops.poll_now = poll_now
     every("poll", poll, POLL_AT_LEAST_EVERY)
 
     def notify() -> None:
         _logged(app.notify, "notifications")
 
     every("notify", notify, NOTIFY_TICK)
+
+    def push() -> None:
+        if not stopping.is_set():
+            _logged(app.push.run_due, "WebSub subscriptions")
+
+    if app.config.web is not None:  # subscribes only with [web] public_url
+        every("push", push, PUSH_TICK)
     lanes_for_config()
 
     # shutdown(wait=True) from the signal handler would wait on the very thread it
     # interrupts; a helper thread waits for the running jobs instead.
     shutdown = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
+    server = _web_server(app, loops)
     previous_hup = signal.signal(signal.SIGHUP, lambda *_: scheduler.add_job(reload))
     with stop_on_signals(
         shutdown.start, say=say, in_flight=app.in_flight, grace=stop_grace(app.config)
@@ -235,8 +307,22 @@ def run_daemon(
                 shutdown.join()  # the posts in flight are finished and recorded
         finally:
             signal.signal(signal.SIGHUP, previous_hup)
+            if server is not None:
+                server.stop()
     log.info("feedrelay stopped")
     return stopping
+
+
+def _web_server(app: App, loops: Loops) -> WebServer | None:
+    """The web face, listening already, when the config has ``[web]``; the web stack is
+    imported only then."""
+    if app.config.web is None:
+        return None
+    from bot.web.server import WebServer
+
+    server = WebServer(app, loops, app.config.web)
+    server.start()
+    return server
 
 
 def _next_poll(due: datetime | None, *, failed: bool, now: datetime | None = None) -> datetime:

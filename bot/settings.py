@@ -2,7 +2,8 @@
 
 ``bot.config`` reads the file; each platform's ``adapters/<platform>/spec.py`` declares its
 own settings model on ``TargetSettings``. Both import from here, so neither imports the other.
-This module imports only pydantic, the standard library, ``bot.errors`` and ``bot.model``.
+This module imports only pydantic, the standard library, ``bot.errors``, ``bot.model`` and
+``bot.filters`` (to compile patterns as filters will use them).
 """
 
 from __future__ import annotations
@@ -30,13 +31,20 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from bot.filters import compile_pattern
+
 __all__ = [
+    "FILTER_KEYS",
+    "LINK_PARAM_FIELDS",
     "LONGEST_DURATION",
     "TEMPLATE_FIELDS",
     "Between",
     "ClockTime",
     "Duration",
+    "FilterSettings",
+    "LinkParams",
     "QuietHours",
+    "RouteSettings",
     "Section",
     "TargetSettings",
     "TemplateStr",
@@ -239,11 +247,87 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
-class TargetSettings(Section):
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty label or word matches nothing: remove it")
+    return value
+
+
+def _check_pattern(value: str) -> str:
+    compile_pattern(value)
+    return value
+
+
+FilterItem = Annotated[str, AfterValidator(_not_blank)]
+Pattern = Annotated[str, AfterValidator(_check_pattern)]
+
+
+class FilterSettings(Section):
+    """The filters a feed, a target and a route may each set (``bot.filters``): an entry
+    goes to a target only if it passes all three levels."""
+
+    include_labels: list[FilterItem] = Field(default_factory=list)
+    exclude_labels: list[FilterItem] = Field(default_factory=list)
+    include_words: list[FilterItem] = Field(default_factory=list)
+    exclude_words: list[FilterItem] = Field(default_factory=list)
+    include_pattern: Pattern | None = None
+    exclude_pattern: Pattern | None = None
+
+
+FILTER_KEYS = tuple(FilterSettings.model_fields)
+# The placeholders a link parameter's value may use.
+LINK_PARAM_FIELDS = ("feed", "target", "platform")
+
+
+def _check_link_param(value: str) -> str:
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as error:
+        raise ValueError(
+            f"malformed value ({error}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    known = ", ".join(f"{{{name}}}" for name in LINK_PARAM_FIELDS)
+    for _literal, name, spec, conversion in parsed:
+        if name is not None and (name not in LINK_PARAM_FIELDS or spec or conversion):
+            raise ValueError(f"{{{name}}} is not allowed here (known: {known})")
+    return value
+
+
+def _check_link_param_names(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not name.strip():
+            raise ValueError("a parameter needs a name")
+    return value
+
+
+# Query parameters added to the entry's link in a target's posts: name -> value, where the
+# value may use {feed}, {target} and {platform} (``bot.routes``).
+LinkParams = Annotated[
+    dict[str, Annotated[str, AfterValidator(_check_link_param)]],
+    AfterValidator(_check_link_param_names),
+]
+
+
+class RouteSettings(FilterSettings):
+    """``[feeds.FEED.to.TARGET]``: the route's own filters and link parameters, and any
+    wording key of the target's platform (``PlatformSpec.wording``), kept as extra keys
+    here and checked by ``bot.config`` against the target's settings model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=False)
+
+    link_params: LinkParams = Field(default_factory=dict)
+
+    def wording(self) -> dict[str, Any]:
+        """The platform's keys this route sets (its extra keys), as written."""
+        return dict(self.model_extra or {})
+
+
+class TargetSettings(FilterSettings):
     """The settings every target has; each platform's spec subclasses it with its own."""
 
     platform: str
     api_base: str | None = None
+    link_params: LinkParams = Field(default_factory=dict)
     image: bool = True
     # The schedule (bot.policy applies it; every time of day is in [bot] timezone).
     delay: Annotated[Duration, Between(timedelta(0), timedelta(days=30))] = timedelta(0)

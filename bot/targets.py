@@ -4,6 +4,7 @@ how its posts are rendered, limited and described, all from its platform's spec.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from adapters import spec
 from bot import policy
 from bot.config import Config, TargetSettings
 from bot.model import Clock, Entry, Limits, Post
+from bot.routes import route, with_params
 from bot.store import Store
 from bot.text.render import Description, Rendered, render
 
@@ -46,6 +48,9 @@ def rules_for(config: Config, name: str) -> policy.TargetRules:
         jitter=target.jitter,
         approve=target.approve,
         monthly_budget=target.budget_usd(),
+        # A platform that can re-send an unknown outcome as a checked duplicate says so
+        # in its settings.
+        resend_unknown=bool(getattr(target, "resend_unknown", False)),
     )
 
 
@@ -65,10 +70,13 @@ def limits_for(platform: str) -> Limits:
 
 
 def render_for(config: Config, entry: Entry, target_name: str) -> Rendered:
-    """An entry as one configured target would post it."""
-    target = config.targets[target_name]
-    platform = spec(target.platform)
-    return render(entry, platform.render, platform.options(target), platform.limits)
+    """An entry as one configured target would post it: in the words of the route from the
+    entry's feed, with the route's parameters on its link wherever the post shows it (so
+    that its length is counted on the link as posted)."""
+    found = route(config, entry.feed, target_name)
+    platform = spec(found.settings.platform)
+    tagged = replace(entry, link=with_params(entry.link, found.link_params))
+    return render(tagged, platform.render, platform.options(found.settings), platform.limits)
 
 
 def describe_for(platform: str, post: Post) -> Description:

@@ -130,8 +130,10 @@ def blog() -> Iterator[FakeBlog]:
 
 
 @pytest.fixture
-def x_api() -> Iterator[FakeX]:
+def x_api(clock: Clock) -> Iterator[FakeX]:
+    # X's clock is the test's: a post's created_at and a lookup's start_time agree.
     with FakeX(
+        clock=lambda: clock().timestamp(),
         consumer_key=X_SECRETS["X_CONSUMER_KEY"],
         consumer_secret=X_SECRETS["X_CONSUMER_SECRET"],
         access_token=X_SECRETS["X_ACCESS_TOKEN"],

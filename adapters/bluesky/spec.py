@@ -128,6 +128,13 @@ SPEC = PlatformSpec(
     settings_model=BlueskyTarget,
     limits=LIMITS,
     options=options,
+    wording=(
+        "template",
+        "max_hashtags",
+        "hashtags_allow",
+        "hashtags_deny",
+        "hashtags_rename",
+    ),
     render=render_bluesky,
     describe=describe_bluesky,
     connect=connect,

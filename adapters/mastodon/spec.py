@@ -133,6 +133,14 @@ SPEC = PlatformSpec(
     # The Idempotency-Key holds for about an hour only: an unknown outcome is looked up.
     resend_is_safe=False,
     options=options,
+    wording=(
+        "template",
+        "spoiler_text",
+        "max_hashtags",
+        "hashtags_allow",
+        "hashtags_deny",
+        "hashtags_rename",
+    ),
     render=render_mastodon,
     describe=describe_mastodon,
     connect=connect,

@@ -108,6 +108,7 @@ SPEC = PlatformSpec(
     settings_model=RedditTarget,
     limits=LIMITS,
     options=options,
+    wording=("title", "body"),
     render=render_reddit,
     describe=describe_reddit,
     connect=connect,

@@ -72,6 +72,7 @@ SPEC = PlatformSpec(
     settings_model=TumblrTarget,
     limits=LIMITS,
     options=options,
+    wording=("text", "tags", "tags_from_labels"),
     render=render_tumblr,
     describe=describe_tumblr,
     connect=connect,

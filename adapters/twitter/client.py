@@ -7,9 +7,17 @@ A failed upload never blocks the post: it goes out without the image and a warni
 
 X refuses an identical re-send (403 "duplicate content", raised as ``DuplicatePostError``),
 so re-sending is a safe check. To record *which* post is there, ``find_existing`` reads the
-account's recent timeline (``GET /2/users/:id/tweets``, the last 100 posts) and matches the
-text, after expanding the ``t.co`` links X puts in place of every URL. The core calls it after
-a duplicate and after an unknown outcome.
+account's timeline (``GET /2/users/:id/tweets``) since just before the delivery was first
+tried, five posts a page (X's minimum: reads are billed per post returned, ``take_spent``),
+and matches the text, after expanding the ``t.co`` links X puts in place of every URL and
+leaving out the link X appends to a post's media. The core calls it after a duplicate and
+after an unknown outcome. An app on X's legacy Free tier may post but not read: its lookup
+is refused (``LookupRefusedError``), and the core remembers that; ``resend`` then sends a
+post once more in a form X refuses as a duplicate (the same text; the same media id, which
+X keeps a day, never a new upload).
+
+Out of credits X answers 402, over a usage cap 429 ``UsageCapExceeded``: both are
+``AllowanceError`` (the target pauses; its posts wait).
 
 Every request has connect and read timeouts and a total deadline (tweepy sends no timeout of
 its own, so the client gets our session from ``make_session``, see ``bot.http``).
@@ -19,7 +27,9 @@ and the core schedules the retry.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import logging
 import re
 import unicodedata
@@ -35,13 +45,25 @@ from requests.utils import should_bypass_proxies
 from requests_oauthlib import OAuth1, OAuth1Session
 from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 
-from adapters.base import USER_AGENT, Limits, make_session, request_error, retry_at, scrub
+from adapters.base import (
+    USER_AGENT,
+    Limits,
+    LocalMemory,
+    Memory,
+    make_session,
+    request_error,
+    retry_at,
+    scrub,
+)
 from adapters.oauth1 import OAuth1Library
 from adapters.twitter.spec import SPEC
 from adapters.twitter.text import find_urls
 from bot.errors import (
+    AllowanceError,
     AuthError,
+    CannotResendError,
     DuplicatePostError,
+    LookupRefusedError,
     OutcomeUnknownError,
     PostRejectedError,
     PublishError,
@@ -61,7 +83,15 @@ DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 DUPLICATE_MARKER = "duplicate content"
 
 Action = Literal["create", "verify", "media", "find"]
-TIMELINE_POSTS = 100  # the most X returns in one page
+# A lookup's page: X's minimum (reads are billed per post returned), and how many posts a
+# lookup reads at most before it says the post is not there.
+LOOKUP_PAGE = 5
+LOOKUP_MOST = 100
+# What X calls an app's missing access to an endpoint (its problem type and reason).
+NOT_ENROLLED = "client-not-enrolled"
+CLIENT_FORBIDDEN = "/problems/client-forbidden"
+USAGE_CAPPED = "UsageCapExceeded"
+MEDIA_KEPT = timedelta(hours=24)  # X's ``expires_after_secs`` when an upload does not say
 
 # At DEBUG these log request details: tweepy bodies and headers, oauthlib the access token
 # and signature base strings.
@@ -132,8 +162,13 @@ class TwitterAdapter:
         access_token_secret: str,
         api_base: str | None = None,
         session: requests.Session | None = None,
+        memory: Memory | None = None,
+        price_per_read: float = 0.0,
     ) -> None:
         _quiet_library_loggers()
+        self._memory: Memory = memory if memory is not None else LocalMemory()
+        self._price_per_read = price_per_read
+        self._spent = 0.0
         self.target = target
         self._secrets = tuple(
             s for s in (consumer_key, consumer_secret, access_token, access_token_secret) if s
@@ -170,6 +205,31 @@ class TwitterAdapter:
             media_id = self._upload(media)
             if media_id is not None:
                 media_ids.append(media_id)
+                self._keep_media(post, media_id)
+        return self._create(post, media_ids)
+
+    def resend(self, post: Post) -> Published:
+        """Send ``post`` once more after an unknown outcome, as X would refuse it if the
+        first went out: the same text, with the media id the first attempt uploaded while
+        X keeps it. A new upload could slip past X's duplicate check: never one."""
+        if post.image is None:
+            return self._create(post, [])
+        media_id = self._kept_media(post)
+        if media_id is None:
+            raise CannotResendError(
+                "the post's image was uploaded more than a day ago (X keeps an upload 24"
+                " hours), or not at all; a new upload could slip past X's duplicate check,"
+                " so it is not re-sent",
+                target=self.target,
+            )
+        return self._create(post, [media_id])
+
+    def take_spent(self) -> float:
+        """What the lookups since the last call cost, USD (X bills each post read)."""
+        spent, self._spent = self._spent, 0.0
+        return spent
+
+    def _create(self, post: Post, media_ids: list[str]) -> Published:
         with self._translate_errors("create"):
             response = self._client.create_tweet(
                 text=post.text, media_ids=media_ids or None, user_auth=True
@@ -207,35 +267,63 @@ class TwitterAdapter:
             ]
         return []
 
-    def find_existing(self, post: Post) -> Published | None:
-        """The account's recent post with ``post``'s text, or ``None`` if there is none.
+    def find_existing(self, post: Post, *, since: datetime | None = None) -> Published | None:
+        """The account's post with ``post``'s text made after ``since`` (else among its
+        latest ``LOOKUP_MOST``), or ``None`` if there is none.
 
-        Raises ``RateLimitedError`` or ``TransientError`` when the timeline cannot be read.
+        Raises ``LookupRefusedError`` when the app may not read the timeline,
+        ``AllowanceError`` when it is out of credits or over its cap, ``RateLimitedError``
+        or ``TransientError`` when the timeline cannot be read now.
         """
         user_id = self._user_id or self._me("find")
         wanted = _comparable(post.text)
-        try:
-            with self._translate_errors("find"):
-                response = self._client.get_users_tweets(
-                    user_id,
-                    max_results=TIMELINE_POSTS,
-                    tweet_fields=["entities", "created_at"],
-                    user_auth=True,
+        token: str | None = None
+        read = 0
+        while read < LOOKUP_MOST:
+            try:
+                response = self._timeline_page(user_id, since=since, token=token)
+                tweets = getattr(response, "data", None) or []
+                read += len(tweets)
+                self._spent += len(tweets) * self._price_per_read
+                for tweet in tweets:
+                    if _comparable(_expanded(tweet.text, tweet.entities)) == wanted:
+                        return Published(remote_id=str(tweet.id), url=self._url(str(tweet.id)))
+            except (AttributeError, KeyError, TypeError, ValueError) as e:  # a bad post
+                raise TransientError(
+                    f"unreadable timeline from X: {type(e).__name__}: {e}", target=self.target
+                ) from e
+            errors = getattr(response, "errors", None)
+            if errors:  # X answers 200 with only "errors" when it could not list the posts
+                said = "; ".join(str(error.get("detail") or error) for error in errors)
+                raise TransientError(
+                    f"X could not list the account's posts: {said}", target=self.target
                 )
-            for tweet in getattr(response, "data", None) or []:
-                if _comparable(_expanded(tweet.text, tweet.entities)) == wanted:
-                    return Published(remote_id=str(tweet.id), url=self._url(str(tweet.id)))
-        except (AttributeError, KeyError, TypeError, ValueError) as e:  # tweepy read a bad post
-            raise TransientError(
-                f"unreadable timeline from X: {type(e).__name__}: {e}", target=self.target
-            ) from e
-        errors = getattr(response, "errors", None)
-        if errors:  # X answers 200 with only "errors" when it could not list the posts
-            said = "; ".join(str(error.get("detail") or error) for error in errors)
-            raise TransientError(
-                f"X could not list the account's posts: {said}", target=self.target
-            )
+            meta = getattr(response, "meta", None) or {}
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not token or not tweets:
+                break
         return None
+
+    def lookup_refusal(self) -> str | None:
+        """Whether X lets this app read the timeline, asked for posts made from now on: none
+        are returned, so the read costs nothing."""
+        user_id = self._user_id or self._me("find")
+        try:
+            self._timeline_page(user_id, since=datetime.now(UTC), token=None)
+        except LookupRefusedError as refused:
+            return str(refused)
+        return None
+
+    def _timeline_page(self, user_id: str, *, since: datetime | None, token: str | None) -> Any:
+        with self._translate_errors("find"):
+            return self._client.get_users_tweets(
+                user_id,
+                max_results=LOOKUP_PAGE,
+                start_time=_x_time(since) if since is not None else None,
+                pagination_token=token,
+                tweet_fields=["entities", "created_at"],
+                user_auth=True,
+            )
 
     def close(self) -> None:
         self._session.close()
@@ -257,6 +345,25 @@ class TwitterAdapter:
         return f"https://x.com/i/web/status/{tweet_id}"
 
     # -- media -------------------------------------------------------------------------
+    def _keep_media(self, post: Post, media_id: str) -> None:
+        """Remember the media id a post was sent with, for a re-send while X keeps it."""
+        key = _media_key(post)
+        kept = {"id": media_id, "until": (datetime.now(UTC) + MEDIA_KEPT).isoformat()}
+        old = self._memory.get(key)
+        if not self._memory.swap(key, old, json.dumps(kept)):
+            log.debug("target %s: media id not remembered (changed meanwhile)", self.target)
+
+    def _kept_media(self, post: Post) -> str | None:
+        try:
+            kept = json.loads(self._memory.get(_media_key(post)) or "null")
+            until = datetime.fromisoformat(kept["until"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        # An hour's margin: the re-send must reach X before the upload expires.
+        if until - timedelta(hours=1) <= datetime.now(UTC):
+            return None
+        return str(kept["id"])
+
     def _upload(self, media: MediaFile) -> str | None:
         """Upload one image and set its alt text; ``None`` (and a warning) if it failed."""
         if len(media.data) > MAX_IMAGE_BYTES:
@@ -331,8 +438,9 @@ class TwitterAdapter:
             ) from e
 
     def _for_action(self, error: PublishError, action: Action) -> PublishError:
-        # Looking for an earlier post: any refusal means "cannot tell", try again later.
-        if action == "find" and not isinstance(error, RateLimitedError | TransientError):
+        # Looking for an earlier post: any other refusal means "cannot tell", try again later.
+        kept = RateLimitedError | TransientError | AllowanceError | LookupRefusedError
+        if action == "find" and not isinstance(error, kept):
             return TransientError(f"cannot look for earlier posts: {error}", target=self.target)
         return error
 
@@ -347,6 +455,39 @@ class TwitterAdapter:
             "media": "the image",
             "find": "the timeline lookup",
         }[action]
+        problem = _problem(response)
+        if status == 402:
+            # Out of credits (pay-per-use); X sends it on reads too. Two bodies are seen
+            # (tests/fakes/x_api.py): the status is what counts.
+            return AllowanceError(
+                f"X refused {what}: out of credits (402: {reason}); top up at"
+                " developer.x.com, then `feedrelay resume` (or wait for the next re-check)",
+                target=self.target,
+                kind="credits",
+                pause_as="out of X credits",
+            )
+        if status == 429 and problem.get("title") == USAGE_CAPPED:
+            period = str(problem.get("period") or "Monthly").lower()
+            return AllowanceError(
+                f"X refused {what}: the app's {period} usage cap is reached (429: {reason});"
+                " it lifts when X's billing cycle turns",
+                target=self.target,
+                kind="usage_cap",
+                pause_as="X usage cap reached",
+            )
+        if status == 403 and action == "find" and _not_enrolled(problem):
+            return LookupRefusedError(
+                f"the X app may not read posts (403 {problem.get('reason') or 'client-forbidden'}:"
+                " its access level has no timeline reads)",
+                target=self.target,
+            )
+        if status == 403 and action == "create" and _not_enrolled(problem):
+            return AuthError(
+                f"X refused {what} (403): the app may not post ({reason})",
+                target=self.target,
+                pause_as="the X app may not post",
+                fix="attach the app to a project with posting access at developer.x.com",
+            )
         if status == 429:
             retry_at = retry_at_from_headers(response.headers, now=datetime.now(UTC))
             return RateLimitedError(
@@ -383,6 +524,34 @@ def retry_at_from_headers(headers: Mapping[str, str], *, now: datetime) -> datet
         if headers.get(f"x-{who}-limit-24hour-remaining", "").strip() == "0"
     ]
     return retry_at(headers, now=now, default=DEFAULT_RATE_LIMIT_WAIT, waits=(), resets=resets)
+
+
+def _problem(response: requests.Response) -> dict[str, Any]:
+    """X's problem body (``title``, ``type``, ``reason``, ...), or ``{}``."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _not_enrolled(problem: Mapping[str, Any]) -> bool:
+    """X's answer to an app without access to the endpoint (legacy Free tier reads)."""
+    return problem.get("reason") == NOT_ENROLLED or str(problem.get("type", "")).endswith(
+        CLIENT_FORBIDDEN
+    )
+
+
+def _x_time(at: datetime) -> str:
+    """X's time parameter form: ``YYYY-MM-DDTHH:mm:ssZ``, UTC."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _media_key(post: Post) -> str:
+    """The memory key of the media a post was sent with: its text and image."""
+    image = post.image.url if post.image is not None else ""
+    digest = hashlib.sha256(f"{post.text}\0{image}".encode()).hexdigest()[:32]
+    return f"media:{digest}"
 
 
 def _reason(response: requests.Response) -> str:

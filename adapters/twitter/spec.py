@@ -37,6 +37,9 @@ LIMITS = Limits(
 # such as example.com count).
 POST_COST = 0.015
 POST_WITH_URL_COST = 0.20
+# A read, billed per post returned (X's pay-per-use price list, 2026): what a lookup of an
+# unknown outcome costs, post by post.
+READ_COST = 0.005
 
 
 class TwitterTarget(TargetSettings):
@@ -55,6 +58,11 @@ class TwitterTarget(TargetSettings):
     monthly_budget: Annotated[float, Between(0, 1_000_000)] = 0.0
     price_per_post: Annotated[float, Between(0, 1_000)] = POST_COST
     price_per_post_with_url: Annotated[float, Between(0, 1_000)] = POST_WITH_URL_COST
+    price_per_read: Annotated[float, Between(0, 1_000)] = READ_COST
+    # The app cannot read the timeline (X's legacy Free tier): after an unknown outcome,
+    # send the post once more (X refuses the same text, or the same media, as a
+    # duplicate) instead of waiting for the operator.
+    resend_unknown: bool = False
 
     def budget_usd(self) -> float:
         return self.monthly_budget
@@ -95,6 +103,8 @@ def connect(
         access_token_secret=target.access_token_secret.get_secret_value(),
         api_base=target.api_base,
         session=session,
+        memory=memory,
+        price_per_read=target.price_per_read,
     )
 
 
@@ -105,6 +115,7 @@ SPEC = PlatformSpec(
     # X refuses an identical re-send as duplicate content: re-sending is how it is checked.
     resend_is_safe=True,
     options=options,
+    wording=("template", "max_hashtags", "hashtags_allow", "hashtags_deny", "hashtags_rename"),
     render=render_twitter,
     describe=describe_twitter,
     cost=cost,

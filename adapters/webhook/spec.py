@@ -158,6 +158,7 @@ SPEC = PlatformSpec(
     # delivery carries the same one: sending again is how an unknown outcome is settled.
     resend_is_safe=True,
     options=options,
+    wording=("summary_chars",),
     render=render_webhook,
     describe=describe_webhook,
     connect=connect,

@@ -99,7 +99,7 @@ def _print_platforms() -> None:
 
 
 def _register() -> None:
-    from bot.cli import add, records, running, settling, setup, store
+    from bot.cli import add, records, running, settling, setup, store, web
 
     for command in (
         running.run,
@@ -116,6 +116,7 @@ def _register() -> None:
         settling.pause,
         settling.resume,
         store.migrate_store,
+        web.health,
     ):
         main.add_command(command)
     setup.register(main)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from bot.model import Delivery, DeliveryState, Post
+from bot import policy
+from bot.model import Delivery, DeliveryState, Post, PushSubscription
 
 if TYPE_CHECKING:
     from bot.app import App, FeedResult, Outcome
@@ -132,9 +133,19 @@ def _print_status(report: Status) -> None:
     for t in report.targets:
         summary = ", ".join(f"{n} {state}" for state, n in sorted(t.counts.items())) or "nothing"
         click.echo(f"target {t.name}: {summary}")
-        if t.pause_reason:
+        if t.pause_reason and t.pause_kind in policy.RECHECK_AFTER:
+            again = f"; a post tries again {_when(t.paused_until)}" if t.paused_until else ""
+            click.echo(
+                f"   PAUSED: {t.pause_reason}{again} (`feedrelay resume {t.name}` tries now)"
+            )
+        elif t.pause_reason:
             until = f" until {_when(t.paused_until)}" if t.paused_until else ""
             click.echo(f"   PAUSED{until}: {t.pause_reason} (`feedrelay resume {t.name}` lifts it)")
+        if t.lookups_refused:
+            click.echo(
+                f"   cannot read posts on the platform ({t.lookups_refused}): a post whose"
+                " outcome is unknown waits for you"
+            )
         if t.rate_limited_until:
             click.echo(f"   rate limited until {_when(t.rate_limited_until)}")
         if t.next_post_at:
@@ -164,6 +175,8 @@ def _print_status(report: Status) -> None:
             )
         else:
             click.echo(f"feed {name}: ok, last checked {checked}, next {_when(feed.next_check_at)}")
+        if report.push is not None:
+            click.echo(f"   push: {_push_words(report.push.get(name))}")
     if report.held:
         # Grouped: a flood of 21 entries to two targets is one line, not 42 times its reason.
         click.echo("")
@@ -175,11 +188,17 @@ def _print_status(report: Status) -> None:
             if group.feed is not None:
                 where = " (" + ", ".join(f"{n} to {t}" for t, n in group.by_target.items()) + ")"
             click.echo(f"{group.count:>5} {wait} {group.what}{where}: {group.release}")
-    failed = [d for d in report.needs_person if d.state is not DeliveryState.HELD]
-    if failed:
+    # Each on its own line: failed ones, and those only a person can tell went out or not
+    # (held as unknown: `resolve` or `retry` each, after looking on the platform).
+    yours = [
+        d
+        for d in report.needs_person
+        if d.state is not DeliveryState.HELD or d.held_for == policy.UNKNOWN_HOLD
+    ]
+    if yours:
         click.echo("")
         click.echo("needs you (feedrelay retry|skip|resolve ID):")
-        for d in failed:
+        for d in yours:
             click.echo(f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
             if d.error:
                 click.echo(f"       {d.error}")
@@ -242,8 +261,14 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
     held = sum(r.held for r in results)
     posted = sum(1 for o in outcomes if o.new)
     failed_posts = sum(1 for o in outcomes if o.state is DeliveryState.FAILED)
-    # Held by a send attempt: the platform refused the target's credentials (or account).
-    refused = sum(1 for o in outcomes if o.state is DeliveryState.HELD)
+    # Held by a send attempt: the platform refused the target's credentials, or only a
+    # person can tell whether it went out.
+    refused = sum(1 for o in outcomes if o.held_for == policy.HELD_FOR_CREDENTIALS)
+    for_you = sum(
+        1
+        for o in outcomes
+        if o.state is DeliveryState.HELD and o.held_for != policy.HELD_FOR_CREDENTIALS
+    )
     failing = sum(1 for r in results if r.error)
     parts = []
     if new:
@@ -265,6 +290,8 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
             f"{plural(refused, 'post')} held: the target's credentials were refused"
             " (`feedrelay status`)"
         )
+    if for_you:
+        problems.append(f"{plural(for_you, 'post')} held for you (`feedrelay status`)")
     line = f"{plural(len(results), 'feed')}: " + ", ".join(parts)
     click.echo(line + ("; " + ", ".join(problems) if problems else ""))
     first = [r for r in results if r.baseline]
@@ -309,3 +336,20 @@ def _post_json(result: Any, *, dry_run: bool) -> dict[str, Any]:
         delivery=delivery,
     )
     return row
+
+
+def _push_words(sub: PushSubscription | None) -> str:
+    """A feed's WebSub state in words (``[web] public_url``)."""
+    if sub is None:
+        return "not looked for yet"
+    if sub.state == "subscribed":
+        return f"subscribed until {_when(sub.lease_until)}"
+    if sub.state == "requested":
+        return f"asked {_when(sub.requested_at)}, waiting for the hub"
+    if sub.state == "refused":
+        return f"refused: {sub.error}"
+    if sub.state == "failing":
+        return f"failing: {sub.error}; next try {_when(sub.next_attempt_at)}"
+    if sub.state == "none":
+        return "not offered (the feed names no hub)"
+    return sub.state

@@ -134,6 +134,9 @@ def post(
 ) -> None:
     """Post one entry (by its link or id) now, through the same outbox.
 
+    Routes' filters do not apply to a post by hand; where one would have kept the entry
+    out, the command says so.
+
     Exits 0 when a new post went out to every target (or, with --at, was queued for every
     target), 1 when any target got nothing new (already posted, refused as a duplicate,
     waiting or failed).
@@ -156,9 +159,13 @@ def post(
             continue
         if dry_run:
             click.echo(f"{result.target}: would post")
+            if result.note:
+                click.echo(f"   note: {result.note}")
             click.echo(_describe_delivery(outcome.delivery))
             continue
         where = (outcome.published.url if outcome.published else "") or ""
+        if result.note:  # a route's filter that a post by hand overrides
+            click.echo(f"{result.target}: note: {result.note}")
         if outcome.new:
             click.echo(f"{result.target}: posted {where}".rstrip())
             if outcome.error:  # what the store holds says more (bot/dispatch.record_outcome)
@@ -186,7 +193,11 @@ def post(
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per post.")
 @pass_context
 def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
-    """Show the latest entries as each target would post them, with their lengths."""
+    """Show the latest entries as each target would post them, with their lengths.
+
+    Each (entry, target) is shown, in the words of its route; an entry that a route's
+    filters keep out is shown as skipped, with the reason.
+    """
     with ctx.app(dry_run=True) as app:
         items = app.preview(feed, limit=limit)
         if as_json:
@@ -197,8 +208,10 @@ def preview(ctx: Context, feed: str | None, limit: int, as_json: bool) -> None:
     for item in items:
         title = item.entry.title or item.entry.link or item.entry.key
         click.echo(f"── {item.target} ({item.platform}) · {title}")
-        if item.rendered.skip_reason:
-            click.echo(f"   skipped: {item.rendered.skip_reason}")
+        if item.route_keys:
+            click.echo(f"   route {item.route_table}: {', '.join(item.route_keys)}")
+        if item.skip_reason:
+            click.echo(f"   skipped: {item.skip_reason}")
         else:
             click.echo(_describe_post(item.platform, item.rendered.post, item.rendered.budget))
         click.echo("")
@@ -261,6 +274,9 @@ def _check_online(config: Config, *, echo: bool) -> dict[str, list[dict[str, Any
                 lines += [f"   - {problem}" for problem in target.problems]
             else:
                 lines = [f"target {name}: ok, posting as {target.account}"]
+            if target.notes:
+                item["notes"] = list(target.notes)
+                lines += [f"   note: {note}" for note in target.notes]
             targets.append(item)
             if echo:
                 click.echo("\n".join(lines))

@@ -18,10 +18,16 @@ if TYPE_CHECKING:
 @click.argument("delivery_ids", metavar="ID...", nargs=-1, callback=_delivery_ids, required=True)
 @pass_context
 def retry(ctx: Context, delivery_ids: tuple[int, ...]) -> None:
-    """Send deliveries again now (failed, unknown, held or skipped ones)."""
+    """Send deliveries again now (failed, unknown, held or skipped ones).
+
+    A delivery skipped by a route's filter goes too: the filter is overridden for it alone.
+    """
     with ctx.app(posts=False) as app:
         for delivery_id in delivery_ids:
+            overridden = app.overrides(delivery_id)
             delivery = app.retry(delivery_id)
+            if overridden:
+                click.echo(f"{delivery_id}: this overrides the filter ({overridden})")
             state = app.store.target_state(delivery.target)
             if state.pause_reason is not None:
                 click.echo(

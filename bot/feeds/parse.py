@@ -161,6 +161,10 @@ class ParsedFeed:
     warning: str | None = None
     # The feed's next page (``<link rel="next">``), as Blogger pages 25 entries at a time.
     next_url: str | None = None
+    # WebSub (W3C WebSub, 4. Discovery): the hubs the feed names (``<link rel="hub">``)
+    # and the URL it calls itself (``rel="self"``), the topic to subscribe to.
+    hubs: tuple[str, ...] = ()
+    self_url: str | None = None
 
     @property
     def problem(self) -> str | None:
@@ -227,7 +231,20 @@ def parse(feed: str, fetched: Fetched) -> ParsedFeed:
         entries=entries,
         warning="; ".join(notes) or None,
         next_url=_next_page(parsed.feed, fetched.url),
+        hubs=tuple(_links(parsed.feed, "hub", fetched.url)),
+        self_url=next(iter(_links(parsed.feed, "self", fetched.url)), None),
     )
+
+
+def _links(feed: Any, rel: str, base: str) -> list[str]:
+    """The feed's own ``<link rel=...>`` addresses (http or https), made absolute."""
+    found = []
+    for link in feed.get("links", []) or []:
+        if link.get("rel") == rel and link.get("href"):
+            url = urljoin(base, str(link["href"]).strip())
+            if url.startswith(("http://", "https://")) and url not in found:
+                found.append(url)
+    return found
 
 
 def _next_page(feed: Any, base: str) -> str | None:

@@ -12,9 +12,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, Settlement, TargetState
+from bot.model import (
+    Delivery,
+    DeliveryState,
+    Entry,
+    FeedState,
+    Post,
+    PushSubscription,
+    Settlement,
+    Tally,
+    TargetState,
+)
 from bot.store.lock import instance_lock, lock_holder
 from bot.store.sql import (
+    PUBLISH_BUCKETS,
     Decide,
     HeldCount,
     NewDelivery,
@@ -26,6 +37,7 @@ from bot.store.sql import (
 )
 
 __all__ = [
+    "PUBLISH_BUCKETS",
     "Decide",
     "HeldCount",
     "NewDelivery",
@@ -66,9 +78,16 @@ class Store(Protocol):
     def known_keys(self, feed: str, keys: Sequence[str]) -> set[str]: ...
     def entry_hashes(self, feed: str, keys: Sequence[str]) -> dict[str, str]: ...
     def refresh_unsent(
-        self, entry: Entry, *, content_hash: str, posts: Mapping[str, Post], now: datetime
+        self,
+        entry: Entry,
+        *,
+        content_hash: str,
+        posts: Mapping[str, Post],
+        now: datetime,
+        skipped: Mapping[str, str] | None = None,
     ) -> int:
-        """An edited entry's new version, and its new post on deliveries never attempted."""
+        """An edited entry's new version, and its new post on deliveries never attempted;
+        those of the targets in ``skipped`` become skipped, with that reason."""
         ...
 
     def record_poll(
@@ -122,10 +141,17 @@ class Store(Protocol):
         ...
 
     def to_reconcile(self, now: datetime, *, target: str, limit: int = 20) -> list[Delivery]: ...
-    def settle(self, delivery: Delivery, settlement: Settlement, *, now: datetime) -> bool:
+    def settle(
+        self,
+        delivery: Delivery,
+        settlement: Settlement,
+        *,
+        now: datetime,
+        elapsed: float | None = None,
+    ) -> bool:
         """An attempt's outcome and the target's new state, in one transaction; ``False``
         (nothing written) when the row is no longer as ``delivery`` says (its claim was
-        taken over)."""
+        taken over). ``elapsed``: the platform's answer time in seconds (metrics)."""
         ...
 
     def finish(
@@ -166,6 +192,9 @@ class Store(Protocol):
         state: str | None = None,
         limit: int | None = None,
         since: datetime | None = None,
+        feed: str | None = None,
+        text: str | None = None,
+        before: int | None = None,
     ) -> list[Delivery]: ...
     def in_state(self, *states: DeliveryState, limit: int | None = None) -> list[Delivery]: ...
     def counts(self) -> dict[str, dict[str, int]]: ...
@@ -195,6 +224,29 @@ class Store(Protocol):
 
     def remove_runner(self, runner_id: str) -> None: ...
     def runners(self) -> list[Runner]: ...
+
+    # running totals for the metrics (every outcome of a delivery is counted as it is
+    # recorded, in the same transaction)
+    def add_tallies(self, added: Sequence[Tally] = (), *, latest: Sequence[Tally] = ()) -> None:
+        """Add ``added`` to their totals; ``latest``: keep the larger value."""
+        ...
+
+    def tallies(self) -> list[Tally]: ...
+    def oldest_waiting(self) -> dict[str, datetime]:
+        """Per target, when its oldest row still waiting was created."""
+        ...
+
+    # WebSub subscriptions, one per feed
+    def push_subscriptions(self) -> dict[str, PushSubscription]: ...
+    def push_subscription(
+        self, *, feed: str | None = None, callback_id: str | None = None
+    ) -> PushSubscription | None: ...
+    def save_push_subscription(self, subscription: PushSubscription, *, over: int | None) -> bool:
+        """Write over the stored version ``over`` (``None``: none yet); ``False`` when
+        another change came first."""
+        ...
+
+    def delete_push_subscription(self, feed: str, *, over: int) -> bool: ...
 
 
 def open_store(database: Path | str, *, dry_run: bool = False, read_only: bool = False) -> Store:

@@ -6,6 +6,7 @@ Every statement is SQLAlchemy Core (or plain DDL) that SQLite and PostgreSQL bot
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +102,10 @@ deliveries = sa.Table(
     # for a time of the operator's choosing (post --at) goes then, whatever the schedule
     sa.Column("held_for", sa.String(20)),
     sa.Column("manual", sa.Boolean, nullable=False, default=False),
+    # version 5: re-sent once after an unknown outcome that could not be looked up; when it
+    # was first claimed (a lookup asks the platform only for posts made since)
+    sa.Column("resend", sa.Boolean, nullable=False, default=False),
+    sa.Column("first_try_at", UTCDateTime),
     sa.UniqueConstraint("entry_id", "target", "repost", name="uq_deliveries_entry_target"),
     sa.Index("ix_deliveries_due", "state", "due_at"),
     sa.Index("ix_deliveries_target_state", "target", "state"),
@@ -122,6 +127,9 @@ target_state = sa.Table(
     sa.Column("sent_today", sa.Integer, nullable=False, default=0),
     sa.Column("spent_month", sa.String(7)),
     sa.Column("spent_usd", sa.Float, nullable=False, default=0.0),
+    # version 5: the platform's words when it refused to show the account's posts
+    sa.Column("lookups_refused", sa.Text),
+    sa.Column("lookups_refused_at", UTCDateTime),
 )
 
 # version 2: the processes that run on this store, for ``status``
@@ -150,7 +158,42 @@ platform_memory = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
-SCHEMA_VERSION = 4
+# version 6: running totals for the daemon's metrics (outcomes, polls, publish times,
+# WebSub notifications), kept in the store so that every daemon on it reports the same
+# totals and a restart loses none. ``labels`` is the metric's labels as canonical JSON.
+tallies = sa.Table(
+    "tallies",
+    metadata,
+    sa.Column("metric", sa.String(60), primary_key=True),
+    sa.Column("labels", sa.String(600), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False, default=0.0),
+)
+
+# version 6: each feed's WebSub subscription (one per feed): where it was asked for, its
+# callback and secret, and how it stands
+push_subscriptions = sa.Table(
+    "push_subscriptions",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("hub", sa.Text),
+    sa.Column("topic", sa.Text),
+    sa.Column("callback_id", sa.String(64)),
+    sa.Column("callback_base", sa.Text),
+    sa.Column("secret", sa.String(200)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("requested_at", UTCDateTime),
+    sa.Column("verified_at", UTCDateTime),
+    sa.Column("discovered_at", UTCDateTime),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+    # bumped by every change: a change is written only over the version it was made from
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.UniqueConstraint("callback_id", name="uq_push_callback"),
+)
+
+SCHEMA_VERSION = 6
 
 
 def _migrate_to_1(connection: Connection) -> None:
@@ -234,4 +277,45 @@ def _migrate_to_4(connection: Connection) -> None:
     metadata.create_all(connection, tables=[platform_memory])
 
 
-MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]
+def _migrate_to_5(connection: Connection) -> None:
+    """A target remembers that its platform refuses lookups; a delivery, its one re-send
+    and when it was first tried. (A store migrated from version 1 got the target_state
+    table, column included, from step 2's ``create_all``.)"""
+    inspector = sa.inspect(connection)
+    if "lookups_refused" not in {c["name"] for c in inspector.get_columns("target_state")}:
+        connection.execute(sa.text("ALTER TABLE target_state ADD COLUMN lookups_refused TEXT"))
+        connection.execute(
+            sa.text("ALTER TABLE target_state ADD COLUMN lookups_refused_at TIMESTAMP")
+        )
+    for statement in (
+        "ALTER TABLE deliveries ADD COLUMN resend BOOLEAN NOT NULL DEFAULT FALSE",
+        "ALTER TABLE deliveries ADD COLUMN first_try_at TIMESTAMP",
+    ):
+        connection.execute(sa.text(statement))
+
+
+def _migrate_to_6(connection: Connection) -> None:
+    """Totals for the metrics, counted from the record so far; WebSub subscriptions."""
+    metadata.create_all(connection, tables=[tallies, push_subscriptions])
+    rows = connection.execute(
+        sa.select(deliveries.c.target, deliveries.c.platform, deliveries.c.state, sa.func.count())
+        .where(deliveries.c.state.in_(["posted", "failed", "skipped"]))
+        .group_by(deliveries.c.target, deliveries.c.platform, deliveries.c.state)
+    ).all()
+    for target, platform, state, count in rows:
+        labels = json.dumps(
+            {"platform": platform, "state": state, "target": target}, sort_keys=True
+        )
+        connection.execute(
+            tallies.insert().values(metric="deliveries", labels=labels, value=float(count))
+        )
+
+
+MIGRATIONS = [
+    _migrate_to_1,
+    _migrate_to_2,
+    _migrate_to_3,
+    _migrate_to_4,
+    _migrate_to_5,
+    _migrate_to_6,
+]

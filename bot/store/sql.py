@@ -30,7 +30,9 @@ from bot.model import (
     Entry,
     FeedState,
     Post,
+    PushSubscription,
     Settlement,
+    Tally,
     TargetState,
 )
 from bot.store.schema import (
@@ -41,8 +43,10 @@ from bot.store.schema import (
     entries,
     feeds,
     platform_memory,
+    push_subscriptions,
     runners,
     schema_version,
+    tallies,
     target_state,
 )
 
@@ -63,8 +67,30 @@ TARGET_CHANGES = (
     "pause_kind",
     "paused_until",
     "credentials_hash",
+    "lookups_refused",
+    "lookups_refused_at",
 )
 Decide = Callable[[Delivery, TargetState, bool], Decision]
+# A delivery reaching one of these states is an outcome, counted for the metrics
+# (``deliveries`` tallies); queued and sending are steps on the way.
+OUTCOMES = frozenset(
+    {
+        DeliveryState.POSTED,
+        DeliveryState.RETRY,
+        DeliveryState.FAILED,
+        DeliveryState.UNKNOWN,
+        DeliveryState.SKIPPED,
+        DeliveryState.HELD,
+    }
+)
+# The upper bounds (seconds) of the publish-time histogram's buckets.
+PUBLISH_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+WAITING = (
+    DeliveryState.QUEUED,
+    DeliveryState.RETRY,
+    DeliveryState.HELD,
+    DeliveryState.UNKNOWN,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -406,12 +432,19 @@ class SqlStore:
         return found
 
     def refresh_unsent(
-        self, entry: Entry, *, content_hash: str, posts: Mapping[str, Post], now: datetime
+        self,
+        entry: Entry,
+        *,
+        content_hash: str,
+        posts: Mapping[str, Post],
+        now: datetime,
+        skipped: Mapping[str, str] | None = None,
     ) -> int:
         """An entry edited before its posts went out: record the new version, and give its
-        deliveries that were never attempted the newly rendered post (by target). Returns
-        how many deliveries changed. A row tried once keeps its post: a retry sends the
-        identical text."""
+        deliveries that were never attempted the newly rendered post (by target); those of
+        the targets in ``skipped`` become skipped with that reason (a route's filter keeps
+        the edited entry out). Returns how many deliveries changed. A row tried once keeps
+        its post: a retry sends the identical text."""
         with self._tx() as c:
             entry_id = c.execute(
                 sa.select(entries.c.id).where(
@@ -432,6 +465,10 @@ class SqlStore:
             )
             changed = 0
             for target, post in posts.items():
+                values: dict[str, Any] = {"post": json.dumps(post.to_dict()), "updated_at": now}
+                reason = (skipped or {}).get(target)
+                if reason is not None:
+                    values.update(state=DeliveryState.SKIPPED.value, error=reason, held_for=None)
                 result = c.execute(
                     deliveries.update()
                     .where(
@@ -442,7 +479,7 @@ class SqlStore:
                             [DeliveryState.QUEUED.value, DeliveryState.HELD.value]
                         ),
                     )
-                    .values(post=json.dumps(post.to_dict()), updated_at=now)
+                    .values(values)
                 )
                 changed += int(result.rowcount)
             return changed
@@ -598,6 +635,7 @@ class SqlStore:
                             updated_at=now,
                         )
                     )
+                    _count_outcome(c, delivery.target, delivery.platform, settled)
                     continue
                 c.execute(
                     deliveries.update()
@@ -608,6 +646,7 @@ class SqlStore:
                         claimed_by=worker,
                         lease_until=now + lease,
                         updated_at=now,
+                        first_try_at=sa.func.coalesce(deliveries.c.first_try_at, now),
                     )
                 )
                 state = decision.target_state or _sent(state, now)
@@ -619,6 +658,7 @@ class SqlStore:
                         attempts=delivery.attempts + 1,
                         claimed_by=worker,
                         lease_until=now + lease,
+                        first_try_at=delivery.first_try_at or now,
                     )
                 )
                 if len(claimed) >= limit:
@@ -650,6 +690,8 @@ class SqlStore:
                         error="interrupted while sending; checking the platform before re-sending",
                     )
                 )
+                for delivery in expired:
+                    _count_outcome(c, delivery.target, delivery.platform, DeliveryState.UNKNOWN)
             if dead_runners:
                 c.execute(runners.delete().where(runners.c.id.in_(list(dead_runners))))
         return expired
@@ -664,20 +706,35 @@ class SqlStore:
             order=(deliveries.c.due_at, deliveries.c.id),
         )
 
-    def settle(self, delivery: Delivery, settlement: Settlement, *, now: datetime) -> bool:
+    def settle(
+        self,
+        delivery: Delivery,
+        settlement: Settlement,
+        *,
+        now: datetime,
+        elapsed: float | None = None,
+    ) -> bool:
         """Record how an attempt (or a look-up) ended, and what the target learned, in one
         transaction. ``False`` if the row is no longer where ``delivery`` left it (another
-        runner took over an expired claim): nothing is written then."""
+        runner took over an expired claim): nothing is written then. ``elapsed``: how long
+        the platform took to answer (seconds), for the metrics."""
         values: dict[str, Any] = {
             "state": settlement.state.value,
             "updated_at": now,
             "error": settlement.error,
-            "held_for": settlement.held_for,
             "claimed_by": None,
             "lease_until": None,
         }
         if settlement.due_at is not None:
             values["due_at"] = settlement.due_at
+        if settlement.state is DeliveryState.HELD:
+            values["held_for"] = settlement.held_for
+        if settlement.resend is not None:
+            values["resend"] = settlement.resend
+        if settlement.void_attempt:
+            values["attempts"] = sa.case(
+                (deliveries.c.attempts > 0, deliveries.c.attempts - 1), else_=0
+            )
         if settlement.state is DeliveryState.POSTED:
             published = settlement.published
             values.update(
@@ -699,9 +756,14 @@ class SqlStore:
                 for name in TARGET_CHANGES
                 if getattr(settlement, name) is not None
             }
-            if changes:
+            if changes or settlement.refund or settlement.spent:
                 state = _target_state(c, delivery.target, lock=True)
-                _save_target_state(c, _apply(state, changes))
+                _save_target_state(c, _spend(_apply(state, changes), settlement))
+            # The totals last, after the target's row, in the order claim_due takes them:
+            # two runners on PostgreSQL never wait on each other in a circle.
+            _count_outcome(c, delivery.target, delivery.platform, settlement.state)
+            if elapsed is not None:
+                _add_tallies(c, _publish_time(delivery.platform, elapsed))
         return True
 
     def finish(
@@ -725,7 +787,14 @@ class SqlStore:
         if state is DeliveryState.POSTED:
             values.update(remote_id=remote_id, remote_url=remote_url, sent_at=now)
         with self._tx() as c:
+            row = c.execute(
+                sa.select(deliveries.c.target, deliveries.c.platform).where(
+                    deliveries.c.id == delivery_id
+                )
+            ).first()
             c.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(values))
+            if row is not None:
+                _count_outcome(c, row.target, row.platform, state)
 
     def requeue(
         self,
@@ -746,6 +815,7 @@ class SqlStore:
             "error": None,
             "held_for": None,
             "manual": manual,
+            "resend": False,
         }
         if reset_attempts:
             values["attempts"] = 0
@@ -772,10 +842,14 @@ class SqlStore:
     ) -> list[int]:
         """Held rows (of one feed or target, held for one reason, or by id) become due now
         (``keep_due``: at the time they were due before they were held, so that they go
-        in their order among the others); return their ids."""
+        in their order among the others); return their ids. A row held because only a
+        person can tell whether it went out (``unknown``) is released only by id, or when
+        ``held_for`` names it."""
         condition = deliveries.c.state == DeliveryState.HELD.value
         if ids is not None:
             condition &= deliveries.c.id.in_(list(ids))
+        elif held_for is None:
+            condition &= sa.or_(deliveries.c.held_for.is_(None), deliveries.c.held_for != "unknown")
         if target is not None:
             condition &= deliveries.c.target == target
         if held_for is not None:
@@ -811,8 +885,13 @@ class SqlStore:
         state: str | None = None,
         limit: int | None = None,
         since: datetime | None = None,
+        feed: str | None = None,
+        text: str | None = None,
+        before: int | None = None,
     ) -> list[Delivery]:
-        """Deliveries, newest first (an indexed query; ``limit`` bounds the memory)."""
+        """Deliveries, newest first (an indexed query; ``limit`` bounds the memory);
+        ``text``: in the entry's title or link (case-blind); ``before``: ids below this one
+        (the next page)."""
         conditions = []
         if target is not None:
             conditions.append(deliveries.c.target == target)
@@ -820,6 +899,19 @@ class SqlStore:
             conditions.append(deliveries.c.state == state)
         if since is not None:
             conditions.append(deliveries.c.updated_at >= since)
+        if before is not None:
+            conditions.append(deliveries.c.id < before)
+        if feed is not None or text:
+            matching = sa.select(entries.c.id)
+            if feed is not None:
+                matching = matching.where(entries.c.feed == feed)
+            if text:
+                pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text.lower()) + "%"
+                matching = matching.where(
+                    sa.func.lower(entries.c.title).like(pattern, escape="\\")
+                    | sa.func.lower(entries.c.link).like(pattern, escape="\\")
+                )
+            conditions.append(deliveries.c.entry_id.in_(matching))
         condition = sa.and_(sa.true(), *conditions)
         return self._deliveries(condition, limit=limit, order=(deliveries.c.id.desc(),))
 
@@ -1002,6 +1094,93 @@ class SqlStore:
             rows = c.execute(sa.select(runners).order_by(runners.c.started_at)).mappings().all()
         return [Runner(**row) for row in rows]
 
+    # -- running totals for the metrics --------------------------------------------------
+    def add_tallies(self, added: Sequence[Tally] = (), *, latest: Sequence[Tally] = ()) -> None:
+        """Add ``added`` to their totals; ``latest``: keep the larger of the stored value
+        and the given one (a time of last success). One transaction."""
+        if not added and not latest:
+            return
+        with self._tx() as c:
+            _add_tallies(c, added)
+            _keep_latest(c, latest)
+
+    def tallies(self) -> list[Tally]:
+        with self._tx(write=False) as c:
+            rows = c.execute(sa.select(tallies)).all()
+        return [
+            Tally(
+                metric=row.metric,
+                labels=tuple(sorted(json.loads(row.labels).items())),
+                value=float(row.value),
+            )
+            for row in rows
+        ]
+
+    def oldest_waiting(self) -> dict[str, datetime]:
+        """Per target, when its oldest row still waiting (queued, retry, held, unknown)
+        was created (one aggregate query)."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(
+                    deliveries.c.target, sa.func.min(deliveries.c.created_at, type_=UTCDateTime)
+                )
+                .where(deliveries.c.state.in_([s.value for s in WAITING]))
+                .group_by(deliveries.c.target)
+            ).all()
+        return {target: when for target, when in rows if when is not None}
+
+    # -- WebSub subscriptions ------------------------------------------------------------
+    def push_subscriptions(self) -> dict[str, PushSubscription]:
+        with self._tx(write=False) as c:
+            rows = c.execute(sa.select(push_subscriptions)).mappings().all()
+        return {row["feed"]: PushSubscription(**row) for row in rows}
+
+    def push_subscription(
+        self, *, feed: str | None = None, callback_id: str | None = None
+    ) -> PushSubscription | None:
+        """A feed's subscription, or the one with this callback id."""
+        query = sa.select(push_subscriptions)
+        if feed is not None:
+            query = query.where(push_subscriptions.c.feed == feed)
+        if callback_id is not None:
+            query = query.where(push_subscriptions.c.callback_id == callback_id)
+        with self._tx(write=False) as c:
+            row = c.execute(query).mappings().first()
+        return PushSubscription(**row) if row else None
+
+    def save_push_subscription(self, subscription: PushSubscription, *, over: int | None) -> bool:
+        """Write ``subscription`` over the stored version ``over`` (``None``: there is none
+        yet), with its version bumped; ``False`` (nothing written) when another change came
+        first."""
+        values = {k: v for k, v in subscription.__dict__.items() if k not in ("feed", "version")}
+        where = push_subscriptions.c.feed == subscription.feed
+        try:
+            with self._tx() as c:
+                if over is None:
+                    c.execute(
+                        push_subscriptions.insert().values(
+                            feed=subscription.feed, version=1, **values
+                        )
+                    )
+                    return True
+                changed = c.execute(
+                    push_subscriptions.update()
+                    .where(where & (push_subscriptions.c.version == over))
+                    .values(version=over + 1, **values)
+                )
+                return bool(changed.rowcount == 1)
+        except sa.exc.IntegrityError:
+            return False  # another runner recorded this feed (or this callback) first
+
+    def delete_push_subscription(self, feed: str, *, over: int) -> bool:
+        with self._tx() as c:
+            deleted = c.execute(
+                push_subscriptions.delete().where(
+                    (push_subscriptions.c.feed == feed) & (push_subscriptions.c.version == over)
+                )
+            )
+            return bool(deleted.rowcount == 1)
+
 
 def shown_url(url: str) -> str:
     """A database URL fit to print: its password is ``***`` (also in one that SQLAlchemy
@@ -1056,6 +1235,76 @@ def _sqlite_own_transactions(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Connection) -> None:
     immediate = connection.info.get("immediate", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _count_outcome(c: Connection, target: str, platform: str, state: DeliveryState) -> None:
+    if state in OUTCOMES:
+        _add_tallies(
+            c, [Tally.of("deliveries", target=target, platform=platform, state=state.value)]
+        )
+
+
+def _publish_time(platform: str, elapsed: float) -> list[Tally]:
+    bucket = next((f"{b:g}" for b in PUBLISH_BUCKETS if elapsed <= b), "+Inf")
+    return [
+        Tally.of("publish_seconds_bucket", platform=platform, le=bucket),
+        Tally.of("publish_seconds_sum", max(elapsed, 0.0), platform=platform),
+    ]
+
+
+def _labels(tally: Tally) -> str:
+    return json.dumps(dict(tally.labels), sort_keys=True)
+
+
+def _add_tallies(c: Connection, added: Sequence[Tally]) -> None:
+    for tally in added:
+        where = (tallies.c.metric == tally.metric) & (tallies.c.labels == _labels(tally))
+        if c.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+
+            statement = insert(tallies).values(
+                metric=tally.metric, labels=_labels(tally), value=tally.value
+            )
+            c.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[tallies.c.metric, tallies.c.labels],
+                    set_={"value": tallies.c.value + statement.excluded.value},
+                )
+            )
+            continue
+        # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE): no race.
+        updated = c.execute(
+            tallies.update().where(where).values(value=tallies.c.value + tally.value)
+        )
+        if updated.rowcount == 0:
+            c.execute(
+                tallies.insert().values(
+                    metric=tally.metric, labels=_labels(tally), value=tally.value
+                )
+            )
+
+
+def _keep_latest(c: Connection, latest: Sequence[Tally]) -> None:
+    for tally in latest:
+        where = (tallies.c.metric == tally.metric) & (tallies.c.labels == _labels(tally))
+        if c.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+
+            statement = insert(tallies).values(
+                metric=tally.metric, labels=_labels(tally), value=tally.value
+            )
+            c.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[tallies.c.metric, tallies.c.labels],
+                    set_={"value": sa.func.greatest(tallies.c.value, statement.excluded.value)},
+                )
+            )
+            continue
+        stored = c.execute(sa.select(tallies.c.value).where(where)).scalar()
+        if stored is None:
+            _add_tallies(c, [tally])
+        elif stored < tally.value:
+            c.execute(tallies.update().where(where).values(value=tally.value))
 
 
 def _save_feed_state(c: Connection, state: FeedState) -> None:
@@ -1140,12 +1389,23 @@ def _sent(state: TargetState, now: datetime) -> TargetState:
 def _apply(state: TargetState, changes: dict[str, Any]) -> TargetState:
     """A settlement's target changes. A new pause replaces the old one whole (an end time
     it does not name is no end time); an empty pause reason lifts the pause."""
+    if changes.get("lookups_refused") == "":
+        changes = {**changes, "lookups_refused": None, "lookups_refused_at": None}
     if changes.get("pause_reason") == "":
         changes = {**changes, "pause_reason": None, "pause_kind": None, "paused_until": None}
         changes.setdefault("credentials_hash", None)
     elif "pause_reason" in changes:
         changes = {"paused_until": None, **changes}
     return replace(state, **changes)
+
+
+def _spend(state: TargetState, settlement: Settlement) -> TargetState:
+    """The month's spend after an attempt: what a void attempt's claim counted taken back,
+    what its other requests cost (``spent``, in ``spent_month``) added."""
+    spent = max(state.spent_usd - settlement.refund, 0.0)
+    if settlement.spent and settlement.spent_month not in (None, state.spent_month):
+        return replace(state, spent_month=settlement.spent_month, spent_usd=settlement.spent)
+    return replace(state, spent_usd=spent + settlement.spent)
 
 
 def _delivery_query(condition: Any) -> sa.Select[Any]:
@@ -1188,6 +1448,8 @@ def _to_delivery(row: Any) -> Delivery:
         lease_until=row["lease_until"],
         held_for=row["held_for"],
         manual=bool(row["manual"]),
+        resend=bool(row["resend"]),
+        first_try_at=row["first_try_at"],
         first_seen_at=row["first_seen_at"],
     )
 
@@ -1210,6 +1472,7 @@ def _insert_delivery(c: Connection, entry_id: int, delivery: NewDelivery, now: d
             updated_at=now,
         )
     )
+    _count_outcome(c, delivery.target, delivery.platform, delivery.state)
     return _new_id(result)
 
 

@@ -15,16 +15,19 @@ from requests.adapters import BaseAdapter
 from adapters.base import make_session
 from adapters.twitter.client import TwitterAdapter, retry_at_from_headers
 from bot.errors import (
+    AllowanceError,
     AuthError,
+    CannotResendError,
     DuplicatePostError,
+    LookupRefusedError,
     OutcomeUnknownError,
     PostRejectedError,
     PublishError,
     RateLimitedError,
     TransientError,
 )
-from bot.model import MediaFile, Post
-from tests.fakes.x_api import DUPLICATE_DETAIL, FakeX
+from bot.model import Image, MediaFile, Post
+from tests.fakes.x_api import DUPLICATE_DETAIL, NOT_ENROLLED_BODY, FakeX
 from tests.platforms import twitter as hooks
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) + b"\r\n--not-a-boundary\r\n"
@@ -574,3 +577,98 @@ def test_find_existing_when_x_cannot_say_who_the_account_is(
     fake.fail_me_next(503)
     with pytest.raises(TransientError):
         adapter.find_existing(POST)
+
+
+# -- X's plans: reads refused, credits, caps, what a lookup costs ---------------------------
+def test_an_app_without_reads_has_its_lookup_refused_not_retried(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    fake.tier = "free"
+    with pytest.raises(LookupRefusedError) as raised:
+        adapter.find_existing(POST)
+    assert "client-not-enrolled" in str(raised.value)
+    assert adapter.take_spent() == 0.0
+    # Posting still works on that tier.
+    assert adapter.publish(POST).remote_id
+
+
+def test_client_forbidden_on_a_post_is_an_account_problem(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    fake.fail_next(403, NOT_ENROLLED_BODY)
+    with pytest.raises(AuthError) as raised:
+        adapter.publish(POST)
+    assert raised.value.pause_as == "the X app may not post"
+
+
+@pytest.mark.parametrize("body", [0, 1], ids=["CreditsDepleted", "Payment-Required"])
+def test_out_of_credits_is_an_allowance_error_on_posts_and_lookups(
+    fake: FakeX, adapter: TwitterAdapter, body: int
+) -> None:
+    fake.credits, fake.credits_body = 0, body
+    with pytest.raises(AllowanceError) as raised:
+        adapter.publish(POST)
+    assert raised.value.kind == "credits"
+    assert "402" in str(raised.value)
+    with pytest.raises(AllowanceError):
+        adapter.find_existing(POST)
+    assert fake.tweets == []
+
+
+def test_a_usage_cap_is_an_allowance_error_and_a_plain_429_a_rate_limit(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    fake.usage_cap = 0
+    with pytest.raises(AllowanceError) as raised:
+        adapter.publish(POST)
+    assert raised.value.kind == "usage_cap"
+    assert "monthly usage cap" in str(raised.value)
+    fake.usage_cap = None
+    fake.fail_next(429)
+    with pytest.raises(RateLimitedError):
+        adapter.publish(POST)
+
+
+def test_a_lookup_reads_five_at_a_time_since_the_first_attempt_and_counts_each_read(
+    fake: FakeX,
+) -> None:
+    adapter = hooks.make_adapter(fake, price_per_read=0.005)
+    clock = [time.time()]
+    fake.clock = lambda: clock[0]
+    for n in range(20):
+        fake.seed_tweet(f"older {n}")
+    clock[0] += 3600
+    since = datetime.fromtimestamp(clock[0], UTC) - timedelta(minutes=5)
+    mine = fake.seed_tweet(POST.text)
+    for n in range(7):
+        fake.seed_tweet(f"newer {n}")
+    found = adapter.find_existing(POST, since=since)
+    assert found is not None and found.remote_id == mine["id"]
+    assert [q["max_results"] for q in fake.timeline_reads] == [["5"], ["5"]]
+    assert all(q["start_time"] for q in fake.timeline_reads)
+    assert fake.reads_billed == 8  # 7 newer posts, then ours: the older ones never read
+    assert adapter.take_spent() == pytest.approx(8 * 0.005)
+    assert adapter.take_spent() == 0.0  # taken once
+
+
+def test_a_resend_of_an_image_post_uses_the_same_media_id(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    post = Post(text="With a picture", image=Image(url="https://blog.example/a.png"))
+    media = MediaFile(data=PNG, mime_type="image/png", filename="a.png")
+    first = adapter.publish(post, media)
+    with pytest.raises(DuplicatePostError):
+        adapter.resend(post)
+    creates = [r.json() for r in fake.requests_to("POST", "/2/tweets")]
+    assert creates[0]["media"] == creates[1]["media"]
+    assert len(fake.requests_to("POST", "/2/media/upload")) == 1
+    assert first.remote_id == fake.tweets[0]["id"]
+
+
+def test_an_image_post_without_a_kept_upload_is_not_resent(
+    fake: FakeX, adapter: TwitterAdapter
+) -> None:
+    post = Post(text="Never uploaded", image=Image(url="https://blog.example/b.png"))
+    with pytest.raises(CannotResendError):
+        adapter.resend(post)
+    assert fake.requests_to("POST", "/2/tweets") == []

@@ -43,8 +43,13 @@ class FakeBlog(FakeServer):
         # Recent, as new posts are: older ones would be past the feeds' max_age.
         self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
         self.advertise = True
+        # The WebSub hub the feed names (Blogger's, as it advertises it: http).
+        self.hub_url = "http://pubsubhubbub.appspot.com/"
         self.route("GET", r"/", self._home)
         self.route("GET", r"/feeds/posts/default", self._feed)
+        # Blogger's feeds name themselves at www.blogger.com/feeds/BLOG_ID/posts/default
+        # (rel="self", the WebSub topic), not at the blogspot address users configure.
+        self.route("GET", rf"/feeds/{BLOG_ID}/posts/default", self._feed)
         self.route("GET", r"/img/.*", self._image)
         self.route("GET", r"/old-feed", self._moved)
         self.route("GET", r"/\d{4}/\d{2}/[^/]+\.html", self._page)
@@ -56,6 +61,11 @@ class FakeBlog(FakeServer):
     @property
     def feed_url(self) -> str:
         return self.url + "/feeds/posts/default"
+
+    @property
+    def self_url(self) -> str:
+        """The URL the feed calls itself (``rel="self"``): the WebSub topic."""
+        return f"{self.url}/feeds/{BLOG_ID}/posts/default"
 
     def entry_url(self, entry: BlogEntry) -> str:
         return f"{self.url}/2026/11/{entry.slug}.html"
@@ -125,7 +135,8 @@ class FakeBlog(FakeServer):
             f"<updated>{updated.isoformat()}</updated>",
             f"<title type='text'>{escape(self.title)}</title>",
             f"<link rel='alternate' type='text/html' href='{self.url}/'/>",
-            "<link rel='hub' href='http://pubsubhubbub.appspot.com/'/>",
+            f"<link rel='self' type='application/atom+xml' href='{self.self_url}'/>",
+            f"<link rel='hub' href='{self.hub_url}'/>",
             "<generator version='7.00' uri='http://www.blogger.com'>Blogger</generator>",
         ]
         if self.page_size is not None and start - 1 + self.page_size < len(newest_first):

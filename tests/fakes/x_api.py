@@ -12,6 +12,29 @@ As X does, the timeline shows a post's text HTML-escaped and with every URL repl
 and headers follow X's real answers, including the duplicate-content 403 and the rate-limit
 headers (a 15-minute window plus 24-hour user and app windows, enforced).
 
+What X's plans do, from sources nobody here wrote:
+
+- ``tier="free"``: X's legacy Free tier posts, uploads media and answers ``GET /2/users/me``,
+  and refuses every other v2 read with 403, problem type ``.../problems/client-forbidden``
+  and ``"reason": "client-not-enrolled"`` (X's OpenAPI spec, xdevplatform/xdk
+  ``specs/openapi.json``, ``ClientForbiddenProblem``; the body as quoted in many public
+  projects' notes, e.g. "App is NOT enrolled in API v2 (403 client-not-enrolled)").
+- ``credits``: pay-per-use credits, in posts and reads billed (None: unlimited). Out of
+  credits every billed call answers **402**, in one of the two bodies seen in real answers:
+  title ``CreditsDepleted`` with type ``.../problems/credits`` ("Your enrolled account ... does
+  not have any credits to fulfill this request."), or title ``Payment Required`` with type
+  ``https://api.x.com/2/problems/credits-depleted`` and detail "credits depleted" (both
+  quoted in public projects handling X's answers).
+- ``usage_cap``: billed calls allowed in the cycle; past it X answers **429** with
+  ``UsageCapExceeded``, ``period: "Monthly"``, while ``x-rate-limit-remaining`` still looks
+  fine (xdevplatform/xdk issue #25 quotes the body and headers).
+- Reads are billed per post returned (``reads_billed``), so a lookup of 5 costs 5 reads.
+- The timeline takes ``start_time`` (``YYYY-MM-DDTHH:mm:ssZ``), ``max_results`` 5 to 100 and
+  ``pagination_token`` (``meta.next_token`` while more posts match), as X's API reference
+  for ``GET /2/users/:id/tweets`` says.
+- An upload's media id works for ``expires_after_secs`` (86400), then ``POST /2/tweets``
+  refuses it as an invalid media id.
+
 Every request needs an ``Authorization: OAuth ...`` header for the expected consumer key (and
 access token). Given the two secrets as well, the fake checks the HMAC-SHA1 signature the way
 X does, over ``https://api.twitter.com`` + path: the adapter's host rewrite must leave the
@@ -100,6 +123,42 @@ BODIES: dict[int, dict[str, Any]] = {
         "status": 503,
     },
 }
+NOT_ENROLLED_BODY = {
+    "client_id": "29123456",
+    "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use keys"
+    " and tokens from a Twitter developer App that is attached to a Project. You can create a"
+    " project via the developer portal.",
+    "registration_url": "https://developer.twitter.com/en/docs/projects/overview",
+    "title": "Client Forbidden",
+    "required_enrollment": "Appropriate Level of API Access",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
+CREDITS_BODIES = [
+    {
+        "title": "CreditsDepleted",
+        "detail": "Your enrolled account [1600000000000000001] does not have any credits to"
+        " fulfill this request.",
+        "type": "https://api.twitter.com/2/problems/credits",
+    },
+    {
+        "detail": "credits depleted",
+        "status": 402,
+        "title": "Payment Required",
+        "type": "https://api.x.com/2/problems/credits-depleted",
+    },
+]
+USAGE_CAP_BODY = {
+    "account_id": "1600000000000000001",
+    "product_name": "standard-basic",
+    "title": "UsageCapExceeded",
+    "period": "Monthly",
+    "scope": "Product",
+    "detail": "Usage cap exceeded: Monthly product cap",
+    "type": "https://api.twitter.com/2/problems/usage-capped",
+}
+MEDIA_EXPIRES_AFTER_S = 86400
+
 DUPLICATE_BODY = {
     "detail": DUPLICATE_DETAIL,
     "title": "Forbidden",
@@ -154,6 +213,10 @@ class FakeX(FakeServer):
         user_daily_limit: int = 2400,
         app_daily_limit: int = 10000,
         clock: Callable[[], float] = time.time,
+        tier: str = "basic",
+        credits: int | None = None,
+        credits_body: int = 0,
+        usage_cap: int | None = None,
     ) -> None:
         super().__init__()
         self.consumer_key = consumer_key
@@ -180,6 +243,13 @@ class FakeX(FakeServer):
         self._timeline_failures: list[Response] = []
         self._created_at: dict[str, str] = {}
         self.access_level = "read-write"
+        self.tier = tier  # "basic": reads allowed; "free": the legacy Free tier, no reads
+        self.credits = credits
+        self.credits_body = credits_body  # which of X's two 402 bodies
+        self.usage_cap = usage_cap
+        self.usage = 0  # billed calls this cycle: posts, and posts read
+        self.reads_billed = 0
+        self.timeline_reads: list[dict[str, list[str]]] = []  # each lookup's query
         # The PIN flow: request token -> its secret; request token -> the PIN shown.
         self.request_tokens: dict[str, str] = {}
         self.pins: dict[str, str] = {}
@@ -288,6 +358,18 @@ class FakeX(FakeServer):
             )
         return self
 
+    def top_up(self, credits: int | None = None) -> FakeX:
+        """Credits bought (``None``: unlimited again)."""
+        with self._state:
+            self.credits = credits
+        return self
+
+    def new_cycle(self) -> FakeX:
+        """X's billing cycle turns: the usage cap counts from zero."""
+        with self._state:
+            self.usage = 0
+        return self
+
     def read_only(self) -> FakeX:
         """The app has Read permission only: ``x-access-level: read``, posts refused (403)."""
         self.access_level = "read"
@@ -334,7 +416,23 @@ class FakeX(FakeServer):
                 return created
             return injected  # created, then the connection drops or X answers 5xx
 
+    def _allowance_refusal(self, cost: int = 1) -> Response | None:
+        """402 out of credits, or 429 over the usage cap, before anything is done."""
+        if self.credits is not None and self.credits < cost:
+            return Response(402, copy.deepcopy(CREDITS_BODIES[self.credits_body]))
+        if self.usage_cap is not None and self.usage + cost > self.usage_cap:
+            headers = self._limit_headers()  # the rate limit looks fine (xdk#25)
+            return Response(429, copy.deepcopy(USAGE_CAP_BODY), headers)
+        return None
+
+    def _bill(self, cost: int) -> None:
+        self.usage += cost
+        if self.credits is not None:
+            self.credits -= cost
+
     def _validate_and_accept(self, request: Request) -> Response:
+        if (refused := self._allowance_refusal()) is not None:
+            return refused
         now = self.clock()
         for window in (self._window, self._user_day, self._app_day):
             window.roll(now)
@@ -349,7 +447,8 @@ class FakeX(FakeServer):
         text = payload.get("text")
         media_ids = [str(m) for m in (payload.get("media") or {}).get("media_ids", [])]
         for media_id in media_ids:
-            if media_id not in self.media:
+            expired = media_id in self.media and now > self.media[media_id]["expires_at"]
+            if media_id not in self.media or expired:
                 return Response(
                     400, invalid_request("media.media_ids", media_id, "Your media IDs are invalid.")
                 )
@@ -361,6 +460,7 @@ class FakeX(FakeServer):
             return Response(403, copy.deepcopy(DUPLICATE_BODY), self._limit_headers())
         for window in (self._window, self._user_day, self._app_day):
             window.used += 1
+        self._bill(1)
         tweet = self._accept(text or "", media_ids)
         body = {
             "data": {
@@ -391,8 +491,13 @@ class FakeX(FakeServer):
         if (denied := self._check_auth(request)) is not None:
             return denied
         with self._state:
+            self.timeline_reads.append(dict(request.query))
             if self._timeline_failures:
                 return self._timeline_failures.pop(0)
+            if self.tier == "free":
+                return Response(403, copy.deepcopy(NOT_ENROLLED_BODY))
+            if (refused := self._allowance_refusal()) is not None:
+                return refused
             tweets = list(reversed(self.tweets))
         assert request.match is not None
         if request.match["id"] != self.user["id"]:
@@ -416,9 +521,25 @@ class FakeX(FakeServer):
             return Response(
                 400, invalid_request("max_results", raw_max, "must be between 5 and 100")
             )
+        start_time = (request.query.get("start_time") or [""])[-1]
+        if start_time:
+            try:
+                since = time.strptime(start_time, "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return Response(
+                    400, invalid_request("start_time", start_time, "Invalid start_time.")
+                )
+            tweets = [t for t in tweets if self._created_at[t["id"]] >= _x_time(since)]
+        offset = int((request.query.get("pagination_token") or ["0"])[-1] or 0)
+        page = tweets[offset : offset + int(raw_max)]
         fields = set(",".join(request.query.get("tweet.fields", [])).split(","))
-        shown = [self._as_shown(tweet, fields) for tweet in tweets[: int(raw_max)]]
+        shown = [self._as_shown(tweet, fields) for tweet in page]
+        with self._state:
+            self.reads_billed += len(shown)
+            self._bill(len(shown))
         meta: dict[str, Any] = {"result_count": len(shown)}
+        if offset + len(page) < len(tweets):
+            meta["next_token"] = str(offset + len(page))
         if shown:
             meta.update(newest_id=shown[0]["id"], oldest_id=shown[-1]["id"])
             return Response(200, {"data": shown, "meta": meta}, self._limit_headers())
@@ -499,13 +620,14 @@ class FakeX(FakeServer):
                 "filename": filename,
                 "media_category": category,
                 "alt": "",
+                "expires_at": self.clock() + MEDIA_EXPIRES_AFTER_S,
             }
         body = {
             "data": {
                 "id": media_id,
                 "media_key": f"3_{media_id}",
                 "size": len(data),
-                "expires_after_secs": 86400,
+                "expires_after_secs": MEDIA_EXPIRES_AFTER_S,
                 "image": {"image_type": mime_type, "w": 1, "h": 1},
             }
         }
@@ -654,6 +776,11 @@ class FakeX(FakeServer):
         key = "&".join(utils.escape(secret) for secret in secrets)
         digest = hmac.digest(key.encode(), base.encode(), "sha1")
         return hmac.compare_digest(base64.b64encode(digest).decode(), given)
+
+
+def _x_time(at: time.struct_time) -> str:
+    """X's ``created_at`` form, which sorts as time does."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", at)
 
 
 def _multipart(request: Request) -> dict[str, tuple[str, bytes, str]]:

@@ -420,3 +420,64 @@ def test_good_postgresql_urls_are_taken(tmp_path: Path, url: str) -> None:
     path = _write(tmp_path, f'[bot]\ndatabase = "{url}"\n\n{FEED}{X}')
     config = load_config(path, environ={**ENV, "PW": "p@ss/w:rd"})
     assert config.database_url is not None
+
+
+# -- [web] -----------------------------------------------------------------------------
+WEB_BASE = '[feeds.blog]\nurl = "feed.xml"\ntargets = ["x"]\n' + X
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [
+        ("127.0.0.1:8470", ("127.0.0.1", 8470)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("localhost", ("localhost", 8470)),
+    ],
+)
+def test_web_listens_on_loopback_without_a_token(
+    tmp_path: Path, listen: str, address: tuple[str, int]
+) -> None:
+    config = load_config(_write(tmp_path, WEB_BASE + f'[web]\nlisten = "{listen}"\n'), environ=ENV)
+    assert config.web is not None
+    assert config.web.address == address
+    assert config.web.open_to_read and config.web.token is None
+
+
+def test_no_web_table_serves_nothing(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, WEB_BASE), environ=ENV).web is None
+
+
+def test_web_on_every_address_without_a_token_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, WEB_BASE + '[web]\nlisten = "0.0.0.0:8470"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ=ENV)
+    (problem,) = raised.value.problems
+    assert problem.startswith(
+        "web.token: required when listen (0.0.0.0:8470) can be reached from other machines"
+    )
+
+
+def test_web_on_every_address_with_a_token_reads_only_with_it(tmp_path: Path) -> None:
+    text = WEB_BASE + '[web]\nlisten = "0.0.0.0:8470"\ntoken = "${WEB_TOKEN}"\n'
+    token = "a-long-enough-token-42"
+    config = load_config(_write(tmp_path, text), environ={**ENV, "WEB_TOKEN": token})
+    assert config.web is not None and not config.web.open_to_read
+    assert token not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ('listen = "8470"', "web.listen: '8470' is not host:port"),
+        ('listen = "[nope]:1"', "web.listen: 'nope' in [...] is not an IPv6 address"),
+        ('listen = "127.0.0.1:70000"', "web.listen: the port must be a number from 1 to 65535"),
+        ('token = "short"', "web.token: too short: at least 16 characters"),
+        ('public_url = "relay.example.org"', "web.public_url: must be an http:// or https:// URL"),
+        ('public_url = "https://r.example.org/?a=1"', "web.public_url: must be a plain address"),
+        ("colour = 1", "web.colour: unknown key"),
+    ],
+)
+def test_a_wrong_web_key_is_named(tmp_path: Path, lines: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(_write(tmp_path, WEB_BASE + "[web]\n" + lines + "\n"), environ=ENV)
+    assert any(problem.startswith(message) for problem in raised.value.problems), raised.value

@@ -102,7 +102,7 @@ def test_the_dockerfile_runs_the_daemon_as_a_user_with_the_store_on_a_volume() -
     assert command == ["feedrelay", "--config", "/config/feedrelay.toml", "run"]
     assert _parses(command).command.name == "run"
     health = json.loads(re.sub(r"^.*?CMD\s+", "", _instruction("HEALTHCHECK")))
-    assert _parses(health).command.name == "status"
+    assert _parses(health).command.name == "health"
 
 
 def test_compose_mounts_the_config_and_the_store() -> None:
@@ -111,6 +111,8 @@ def test_compose_mounts_the_config_and_the_store() -> None:
     assert "./feedrelay.toml:/config/feedrelay.toml:ro" in service["volumes"]
     assert any(volume.endswith(":/data") for volume in service["volumes"])
     assert service["env_file"] == "feedrelay.env"
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD" and _parses(test[1:]).command.name == "health"
 
 
 def test_a_wrong_command_line_would_be_caught() -> None:

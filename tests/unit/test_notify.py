@@ -145,3 +145,26 @@ def test_dry_run_and_no_urls_send_nothing(
     CliRunner().invoke(main, ["--config", str(path), "run", "--once", "--dry-run"], env=_env(inbox))
     assert inbox.received == []
     assert not (tmp_path / "state.sqlite.notified.json").exists()
+
+
+def test_running_out_of_x_credits_is_said_once_and_so_is_the_recovery(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, inbox: Inbox
+) -> None:
+    path = _config(tmp_path, blog, x_api, blog.feed_url)
+    env = _env(inbox)
+
+    def run() -> None:
+        CliRunner().invoke(main, ["--config", str(path), "run", "--once"], env=env)
+
+    run()  # the baseline
+    blog.add_entry("Out of credits")
+    x_api.credits = 0
+    run()
+    assert inbox.titles == ["feedrelay: target x is failing"]
+    assert "out of X credits" in inbox.received[0]["message"]
+    run()  # still paused: nothing new to say
+    assert len(inbox.received) == 1
+    x_api.top_up()
+    assert CliRunner().invoke(main, ["--config", str(path), "resume", "x"], env=env).exit_code == 0
+    run()
+    assert inbox.titles[1:] == ["feedrelay: target x recovered"]

@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from bot import policy
 from bot.errors import (
+    AllowanceError,
     AuthError,
+    CannotResendError,
     DuplicatePostError,
     OutcomeUnknownError,
     PostRejectedError,
@@ -212,7 +214,7 @@ def test_retry_delay_never_shrinks() -> None:
 # -- after_publish / after_duplicate -----------------------------------------------------
 def test_after_publish_is_posted_where_it_went() -> None:
     published = Published(remote_id="42", url="https://x.example/42")
-    assert policy.after_publish(published) == Settlement(
+    assert policy.after_publish(published, TargetState(target="x")) == Settlement(
         state=DeliveryState.POSTED, published=published
     )
 
@@ -240,6 +242,7 @@ def test_auth_error_holds_the_row_for_the_credentials_and_pauses_the_target() ->
         pause_kind="auth",
         pause_reason="credentials refused: 401 Unauthorized",
         credentials_hash="creds-1",
+        void_attempt=True,  # nothing was made: the attempt does not count
     )
 
 
@@ -731,7 +734,9 @@ class Sim:
         match answer:
             case Success():
                 self.on_platform[delivery.id] += 1
-                settlement = policy.after_publish(Published(remote_id=str(delivery.id)))
+                settlement = policy.after_publish(
+                    Published(remote_id=str(delivery.id)), TargetState(target="x")
+                )
                 self._settle(delivery, settlement, answer)
                 return
             case Duplicate():
@@ -1046,3 +1051,72 @@ def test_nothing_is_sent_again_without_waiting(history: History) -> None:
             else:
                 wait = policy.retry_delay(earlier.attempt)
                 assert later.at - earlier.at >= wait, (earlier, later)
+
+
+# == a used-up allowance, an unknown outcome nobody can look up ============================
+def _allowance(kind: str = "credits", recheck_at: datetime | None = None) -> AllowanceError:
+    return AllowanceError(
+        "out", target="x", kind=kind, pause_as="out of credits", recheck_at=recheck_at
+    )
+
+
+def test_a_used_up_allowance_pauses_the_target_and_the_post_waits_uncounted() -> None:
+    settled = policy.after_error(
+        _allowance(), attempts=RULES.max_attempts, rules=RULES, now=NOW, cost=0.2
+    )
+    assert settled.state is DeliveryState.RETRY  # never failed, even on the last attempt
+    assert settled.void_attempt and settled.refund == 0.2
+    assert settled.pause_kind == "credits"
+    assert settled.paused_until == NOW + policy.RECHECK_AFTER["credits"]
+    capped = policy.after_error(_allowance("usage_cap"), attempts=1, rules=RULES, now=NOW)
+    assert capped.paused_until == NOW + timedelta(days=1)
+    named = policy.after_error(
+        _allowance("usage_cap", recheck_at=NOW + 3 * HOUR), attempts=1, rules=RULES, now=NOW
+    )
+    assert named.paused_until == NOW + 3 * HOUR
+
+
+def test_an_allowance_pause_holds_until_the_recheck_then_lets_one_post_try() -> None:
+    state = _state(pause_kind="credits", pause_reason="out of credits: 402", paused_until=NOW)
+    assert state.paused_at(NOW + HOUR)  # shown as paused until it is lifted
+    waiting = policy.target_wait(state, RULES, NOW - MIN)
+    assert waiting is not None and waiting.until == NOW
+    assert policy.target_wait(state, RULES, NOW) is None  # the re-check
+    lifted = policy.after_publish(Published(remote_id="1"), state)
+    assert (lifted.pause_kind, lifted.pause_reason) == ("", "")
+    assert policy.after_publish(Published(remote_id="1"), _state()).pause_reason is None
+
+
+def test_an_unknown_outcome_that_cannot_be_looked_up_waits_for_the_operator() -> None:
+    held = policy.after_refused_lookup(
+        _delivery(state=DeliveryState.UNKNOWN), refused="no reads", rules=RULES, now=NOW
+    )
+    assert held.state is DeliveryState.HELD and held.held_for == policy.UNKNOWN_HOLD
+    assert "feedrelay resolve ID --url URL" in (held.error or "")
+
+
+def test_resend_unknown_sends_once_then_waits_for_the_operator() -> None:
+    rules = replace(RULES, resend_unknown=True)
+    unknown = _delivery(state=DeliveryState.UNKNOWN)
+    again = policy.after_refused_lookup(unknown, refused="no reads", rules=rules, now=NOW)
+    assert (again.state, again.resend, again.due_at) == (DeliveryState.RETRY, True, NOW)
+    after = policy.after_refused_lookup(
+        replace(unknown, resend=True), refused="no reads", rules=rules, now=NOW
+    )
+    assert after.state is DeliveryState.HELD
+    lost = policy.after_error(
+        OutcomeUnknownError("lost", target="x"), attempts=2, rules=rules, now=NOW, resend=True
+    )
+    assert lost.state is DeliveryState.HELD and "after its one re-send" in (lost.error or "")
+    expired = policy.after_error(
+        CannotResendError("expired", target="x"), attempts=2, rules=rules, now=NOW
+    )
+    assert expired.state is DeliveryState.HELD
+
+
+def test_a_lookup_refused_for_credits_waits_for_the_pause() -> None:
+    settled = policy.after_failed_lookup(
+        _delivery(state=DeliveryState.UNKNOWN, attempts=1), _allowance(), now=NOW
+    )
+    assert settled.state is DeliveryState.UNKNOWN
+    assert settled.due_at == settled.paused_until == NOW + policy.RECHECK_AFTER["credits"]

@@ -85,6 +85,20 @@ def test_find_urls_indexes_text_as_given() -> None:
     assert find_urls(decomposed) == [(3, 14)]
 
 
+def test_the_bundled_tlds_are_tldextracts() -> None:
+    """``bot/text/tlds.txt`` is the TLD list of the installed tldextract's snapshot; after an
+    upgrade of tldextract, ``FEEDRELAY_UPDATE_GOLDEN=1`` writes it again."""
+    from bot.text import cut
+
+    wanted = cut.public_suffix_tlds()
+    if os.environ.get("FEEDRELAY_UPDATE_GOLDEN") == "1":
+        path = REPO / "bot" / "text" / "tlds.txt"
+        head = [line for line in path.read_text(encoding="utf-8").splitlines() if line[:1] == "#"]
+        path.write_text("\n".join([*head, *sorted(wanted)]) + "\n", encoding="utf-8")
+        cut._top_level_domains.cache_clear()
+    assert cut._top_level_domains() == wanted, "run with FEEDRELAY_UPDATE_GOLDEN=1"
+
+
 def test_tld_data_is_read_offline(tmp_path: Path) -> None:
     """tldextract's bundled snapshot is used: no socket, no cache directory."""
     code = textwrap.dedent(

@@ -81,6 +81,7 @@ def plugin(api: Any) -> Any:
         settings_model=EchoTarget,
         limits=limits,
         options=options,
+        wording=("template",),  # what a route ([feeds.FEED.to.TARGET]) may say differently
         render=render,
         connect=connect,
         display_name="Echo",
