@@ -262,8 +262,11 @@ class App:
             self.store.remove_runner(self.runner_id)
 
     def start_polling(self) -> None:
-        """Bring feeds whose next check lies beyond one interval back to it."""
+        """Before a run: bring feeds whose next check lies beyond one interval back to it,
+        and resume targets paused for credentials that have changed since (their held
+        posts go)."""
         self.poller.pull_back_next_checks()
+        self.dispatcher.lift_stale_pauses()
 
     def reload(self, config: Config) -> None:
         """Use a new (validated) config from now on: same store, new adapters."""
@@ -275,6 +278,7 @@ class App:
         self.push.config = config
         self.notifier = self._make_notifier(config)
         self.poller.pull_back_next_checks()
+        self.dispatcher.lift_stale_pauses()
 
     # -- the pipeline ----------------------------------------------------------------------
     def poll_due_feeds(
@@ -283,10 +287,11 @@ class App:
         everything: bool = False,
         now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> list[FeedResult]:
         """Poll what is due (and ``now_too``, due or not); ``on_result(result, done,
-        total)`` after each feed. A feed that starts failing, or recovers, is notified as soon
-        as its poll is recorded."""
+        total)`` after each feed; no new fetch starts once ``should_stop`` says so. A feed
+        that starts failing, or recovers, is notified as soon as its poll is recorded."""
 
         def recorded(result: FeedResult, done: int, total: int) -> None:
             self._notify_about(f"feed:{result.feed}")
@@ -294,8 +299,19 @@ class App:
                 on_result(result, done, total)
 
         return self.poller.poll_due_feeds(
-            everything=everything, now_too=now_too, on_result=recorded
+            everything=everything, now_too=now_too, on_result=recorded, should_stop=should_stop
         )
+
+    def in_flight(self) -> list[str]:
+        """What a stop would wait for, in words: posts and look-ups under way on the
+        platforms, and feed fetches. Safe to call from a signal handler."""
+        fetching = self.poller.fetching()
+        feeds_now = [f"{fetching} feed fetch{'es' if fetching > 1 else ''}"] if fetching else []
+        return self.dispatcher.in_flight() + feeds_now
+
+    def next_poll_at(self) -> datetime | None:
+        """When a feed is next due to be polled; ``None`` when none will be."""
+        return self.poller.next_poll_at()
 
     def dispatch_due(
         self,

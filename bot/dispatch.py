@@ -65,6 +65,7 @@ class Outcome:
     published: Published | None = None
     error: str | None = None
     new: bool = False
+    held_for: str | None = None  # held: why (``policy.HELD_FOR_CREDENTIALS``, ...)
 
 
 class DryRunPublisher:
@@ -121,6 +122,15 @@ class Dispatcher:
         # Why each image URL failed, as logged: a reason is logged once per URL while this
         # dispatcher lives (a daemon's run), not at every delivery and every dispatch.
         self._image_failures_told: dict[str, str] = {}
+        # What each target waits for, as logged at DEBUG (`run -v`): said when it changes.
+        self._waits_told: dict[str, str] = {}
+        # Requests to the platforms under way, by delivery id: what a stop waits for.
+        self._in_flight: dict[int, str] = {}
+
+    def in_flight(self) -> list[str]:
+        """What is being sent or looked up on a platform now, in words ("the post to x:
+        Title"). Safe to call from a signal handler: it takes no lock."""
+        return list(self._in_flight.copy().values())
 
     def close(self) -> None:
         for adapter in self._adapters.values():
@@ -216,6 +226,13 @@ class Dispatcher:
             if decision.action == "send":
                 sent = policy.record_send(state, rules, now, cost=cost)
                 decision = replace(decision, target_state=sent)
+                self._waits_told.pop(delivery.target, None)
+            elif (
+                decision.action == "wait"
+                and self._waits_told.get(delivery.target) != decision.reason
+            ):
+                self._waits_told[delivery.target] = decision.reason
+                log.debug("target %s waits: %s", delivery.target, decision.reason)
             return decision
 
         return decide
@@ -232,19 +249,39 @@ class Dispatcher:
                 "target %s: a new month; %d posts held for the budget go", target, len(released)
             )
 
-    def _lift_stale_pause(self, target: str, rules: policy.TargetRules) -> None:
+    def lift_stale_pauses(self) -> list[str]:
+        """At start-up and on reload: each target paused for refused credentials that have
+        changed since is resumed, and the posts held for them go; posts held for
+        credentials on a target no longer paused for them go too. The targets resumed."""
+        resumed = []
+        for name in self.config.targets:
+            if self._lift_stale_pause(name, rules_for(self.config, name)):
+                resumed.append(name)
+            elif policy.release_held_for_pause(self.store.target_state(name)):
+                self._release_for_credentials(name)
+        return resumed
+
+    def _lift_stale_pause(self, target: str, rules: policy.TargetRules) -> bool:
         state = self.store.target_state(target)
-        if policy.pause_lifted(state, rules):
-            self.store.save_target_state(
-                replace(
-                    state,
-                    paused_until=None,
-                    pause_reason=None,
-                    pause_kind=None,
-                    credentials_hash=None,
-                )
-            )
-            log.info("target %s: its credentials changed; posting resumes", target)
+        if not policy.pause_lifted(state, rules):
+            return False
+        # Released first: a crash before the lift leaves them queued behind the pause,
+        # which the next start lifts; the other way round they would stay held.
+        released = self._release_for_credentials(target)
+        self.store.save_target_state(policy.unpaused(state))
+        log.info(
+            "target %s: its credentials changed since they were refused; posting resumes"
+            " (%d held %s)",
+            target,
+            len(released),
+            "post goes" if len(released) == 1 else "posts go",
+        )
+        return True
+
+    def _release_for_credentials(self, target: str) -> list[int]:
+        return self.store.release_held(
+            now=self.clock(), target=target, held_for=policy.HELD_FOR_CREDENTIALS, keep_due=True
+        )
 
     # -- one attempt ---------------------------------------------------------------------
     def _send(self, delivery: Delivery, adapter: Adapter, rules: policy.TargetRules) -> Outcome:
@@ -255,6 +292,8 @@ class Dispatcher:
             post = replace(post, image=None)  # a broken image is not shown anywhere
         failpoint("after-claim")
         new = False
+        what = delivery.title or delivery.link or delivery.entry_key
+        self._in_flight[delivery.id] = f"the post to {delivery.target} ({what})"
         began = time.monotonic()
         try:
             published = self._resend(adapter, post) if resend else adapter.publish(post, media_file)
@@ -289,6 +328,8 @@ class Dispatcher:
             state = self.store.target_state(delivery.target)
             settlement = policy.after_publish(published, state)
             new = True
+        finally:
+            self._in_flight.pop(delivery.id, None)
         elapsed = time.monotonic() - began
         settlement = self._with_spent(settlement, adapter, rules)
         return self._settle(delivery, settlement, new=new, elapsed=elapsed)
@@ -344,6 +385,7 @@ class Dispatcher:
             published=published,
             error=settlement.error,
             new=new,
+            held_for=settlement.held_for,
         )
 
     # -- unknown outcomes ----------------------------------------------------------------
@@ -367,6 +409,7 @@ class Dispatcher:
                     delivery, refused=refused, rules=rules, now=now
                 )
             elif isinstance(adapter, Reconciler):
+                self._in_flight[delivery.id] = f"a look-up on {target}"
                 try:
                     found = _find_existing(adapter, delivery)
                 except LookupRefusedError as error:
@@ -392,6 +435,8 @@ class Dispatcher:
                     if state.lookups_refused is not None:  # the platform answers now
                         settlement = replace(settlement, lookups_refused="")
                         state = replace(state, lookups_refused=None)
+                finally:
+                    self._in_flight.pop(delivery.id, None)
                 settlement = self._with_spent(settlement, adapter, rules)
             elif spec(self.config.targets[target].platform).resend_is_safe:
                 # The platform refuses an identical re-send as a duplicate, which is

@@ -8,6 +8,7 @@
     ├── EntryNotFoundError     ``post`` was given a link or id no feed has
     ├── LockedError            another daemon holds the store
     ├── OperatorError          retry/skip/resolve asked for something that cannot be
+    ├── UnknownNameError       a command named a target or feed the config does not have
     ├── StorageError           the store could not be read or written
     ├── SetupError             ``init`` or ``auth`` cannot go on (says what to do)
     ├── NotifyError            no notification service accepted a message
@@ -94,6 +95,11 @@ class LockedError(FeedRelayError):
 
 class OperatorError(FeedRelayError):
     """``retry``, ``skip`` or ``resolve`` named a delivery that cannot take that action."""
+
+
+class UnknownNameError(FeedRelayError):
+    """A command named a target or feed that the config does not have: a usage error. The
+    message names the nearest name and lists the configured ones (``bot.names``)."""
 
 
 class StorageError(FeedRelayError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -133,6 +134,8 @@ class Poller:
         self.session = session
         self.content_session = content_session
         self._moved_reported: set[str] = set()
+        self._fetching = 0  # fetches under way, for what a stop waits for
+        self._fetching_lock = threading.Lock()
 
     def pull_back_next_checks(self) -> int:
         """At start-up: no healthy feed waits longer than its interval (it may have been
@@ -147,6 +150,12 @@ class Poller:
                 self.store.save_feed_state(replace(state, next_check_at=earlier))
                 moved += 1
         return moved
+
+    def next_poll_at(self) -> datetime | None:
+        """When a configured feed is next due (``policy.next_poll_at``), from the store."""
+        urls = {name: self.config.feed_url(name) for name in self.config.feeds}
+        states: dict[str, FeedState | None] = dict(self.store.feed_states())
+        return policy.next_poll_at(states, urls, self.clock())
 
     def due_feeds(
         self, *, everything: bool = False, now_too: Collection[str] = ()
@@ -170,12 +179,14 @@ class Poller:
         everything: bool = False,
         now_too: Collection[str] = (),
         on_result: Callable[[FeedResult, int, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> list[FeedResult]:
         """Fetch the feeds that are due (all but the gone ones with ``everything``; those
         of ``now_too`` due or not) and record each as soon as it arrives;
         ``on_result(result, done, total)`` is called in this thread after each feed is
-        recorded (a progress display). How each poll went is added to the store's totals
-        (the metrics)."""
+        recorded (a progress display). Once ``should_stop`` says so, no other fetch starts:
+        those under way are recorded, the rest wait for the next poll. How each poll went
+        is added to the store's totals (the metrics)."""
         due = self.due_feeds(everything=everything, now_too=now_too)
         if self.store.shared:  # several daemons: each feed is fetched by one of them
             urls = {name: self.config.feed_url(name) for name, _ in due}
@@ -189,10 +200,15 @@ class Poller:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
             futures = {pool.submit(self.fetch, name, state): (name, state) for name, state in due}
             for future in as_completed(futures):
+                if future.cancelled():
+                    continue
                 name, state = futures[future]
                 results.append(self._ingest(name, state, future.result()))
                 if on_result is not None:
                     on_result(results[-1], len(results), len(due))
+                if should_stop():
+                    for waiting in futures:
+                        waiting.cancel()  # the ones not started yet
         self._count(results)
         order = {name: index for index, (name, _) in enumerate(due)}
         return sorted(results, key=lambda result: order[result.feed])
@@ -206,7 +222,20 @@ class Poller:
             ],
         )
 
+    def fetching(self) -> int:
+        """How many feed fetches are under way now."""
+        return self._fetching
+
     def fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
+        with self._fetching_lock:
+            self._fetching += 1
+        try:
+            return self._fetch(name, state)
+        finally:
+            with self._fetching_lock:
+                self._fetching -= 1
+
+    def _fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
         url = self.config.feed_url(name)
         same_url = state is not None and state.url == url
         if state is not None and same_url and state.moved_to:
@@ -245,7 +274,15 @@ class Poller:
                 self._moved_reported.add(state.moved_to)
                 log.warning("feed %s has %s", name, warning)
         if fetched.body is None or fetched.body_hash == state.body_hash:
-            self.store.save_feed_state(self._checked(state, fetched, now, warning=warning))
+            checked = self._checked(state, fetched, now, warning=warning)
+            self.store.save_feed_state(checked)
+            self._log_recovery(state)
+            log.debug(
+                "feed %s: unchanged%s; next check %s",
+                name,
+                " (304)" if fetched.body is None else "",
+                _at(checked.next_check_at),
+            )
             return FeedResult(
                 feed=name, unchanged=True, not_modified=fetched.body is None, warning=warning
             )
@@ -295,6 +332,7 @@ class Poller:
             )
         checked = self._checked(state, fetched, now, warning=warning, baseline_done=True)
         self.store.record_poll(records, seen_at=now, feed_state=checked)
+        self._log_recovery(state)
         planned_rows = [d for r in records for d in r.deliveries]
         queued = sum(1 for d in planned_rows if d.state is DeliveryState.QUEUED)
         held = sum(1 for d in planned_rows if d.state is DeliveryState.HELD)
@@ -324,6 +362,8 @@ class Poller:
                 plural(len(new), "new entry", "new entries"),
                 plural(queued, "delivery"),
             )
+        else:
+            log.debug("feed %s: nothing new; next check %s", name, _at(checked.next_check_at))
         return FeedResult(
             feed=name, new=len(new), queued=queued, held=held, baseline=baseline, warning=warning
         )
@@ -442,6 +482,17 @@ class Poller:
             planned.append(delivery)
         return planned
 
+    def _log_recovery(self, before: FeedState) -> None:
+        """Once, at the first good poll after failures (the count is reset by it)."""
+        if before.error_count:
+            log.info(
+                "feed %s reads again after %d failed %s (the last: %s)",
+                before.name,
+                before.error_count,
+                "poll" if before.error_count == 1 else "polls",
+                (before.last_error or "").removeprefix(f"feed {before.name}: "),
+            )
+
     def _failed(self, state: FeedState, error: FeedError, now: datetime) -> FeedResult:
         count = state.error_count + 1
         interval = self.config.poll_interval(state.name)
@@ -485,6 +536,10 @@ class Poller:
             error_count=0,
             gone=False,
         )
+
+
+def _at(when: datetime | None) -> str:
+    return when.isoformat(timespec="seconds") if when else "-"
 
 
 def publication_order(entries: Sequence[Entry]) -> list[Entry]:

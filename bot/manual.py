@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot import feeds, policy
+from bot import feeds, names, policy
 from bot.config import Config
 from bot.dispatch import Dispatcher, Outcome
 from bot.errors import EntryNotFoundError, FeedError, OperatorError
@@ -86,19 +86,17 @@ class Manual:
         or, ``at`` a later time, queue it for then (the target's schedule is waived, never
         a pause, a platform rate limit or the budget). A route's filters do not apply: a
         result whose entry they would have kept out says so in its ``note``."""
+        named = list(dict.fromkeys(names.target(self.config.targets, n) for n in targets))
         entry_id, entry = self._find_entry(reference)
-        if not targets and entry.feed not in self.config.feeds:
+        if not named and entry.feed not in self.config.feeds:
             raise EntryNotFoundError(
                 f"{entry.link} is on no configured feed's site: name the targets with --to"
             )
-        names = list(targets) or list(self.config.feeds[entry.feed].targets)
-        unknown = [n for n in names if n not in self.config.targets]
-        if unknown:
-            raise EntryNotFoundError(f"no target named {', '.join(map(repr, unknown))}")
+        chosen = named or list(self.config.feeds[entry.feed].targets)
         now = self.clock()
         results: list[PostResult] = []
         to_send: dict[int, str] = {}
-        for name in names:
+        for name in chosen:
             existing = self.store.deliveries_for(entry_id, name)
             posted = [d for d in existing if d.state is DeliveryState.POSTED]
             if posted and not force:
@@ -275,10 +273,10 @@ class Manual:
     ) -> list[int]:
         """Release held deliveries (by id, or all of a feed's or a target's): they go out
         as the target's schedule allows."""
-        if feed is not None and feed not in self.config.feeds:
-            raise OperatorError(f"no feed named {feed!r}")
+        if feed is not None:
+            feed = names.feed(self.config.feeds, feed)
         if target is not None:
-            self._target(target)
+            target = self._target(target)
         for delivery_id in ids:
             delivery = self._delivery(delivery_id)
             if delivery.state is not DeliveryState.HELD:
@@ -310,20 +308,23 @@ class Manual:
         return paused
 
     def resume(self, target: str) -> TargetState:
-        """Lift a target's pause (refused credentials, or the operator's own)."""
+        """Lift a target's pause (refused credentials, or the operator's own); the posts
+        held for refused credentials go too."""
         state = self.store.target_state(self._target(target))
         if state.pause_reason is None:
-            raise OperatorError(f"target {target} is not paused")
-        resumed = replace(
-            state, paused_until=None, pause_reason=None, pause_kind=None, credentials_hash=None
+            raise OperatorError(f"target {state.target} is not paused")
+        self.store.release_held(
+            now=self.clock(),
+            target=state.target,
+            held_for=policy.HELD_FOR_CREDENTIALS,
+            keep_due=True,
         )
+        resumed = policy.unpaused(state)
         self.store.save_target_state(resumed)
         return resumed
 
     def _target(self, name: str) -> str:
-        if name not in self.config.targets:
-            raise OperatorError(f"no target named {name!r}")
-        return name
+        return names.target(self.config.targets, name)
 
 
 def _joined(*notes: str) -> str:

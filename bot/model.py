@@ -171,8 +171,9 @@ class Delivery:
     due_at: datetime | None = None
     claimed_by: str | None = None
     lease_until: datetime | None = None
-    # why a held row waits: "flood", "approval", "budget", or "unknown" (only a person can
-    # tell whether it went out)
+    # Why a held row waits: "flood", "approval", "budget", "unknown" (only a person can tell
+    # whether it went out), or "credentials" (refused: it goes when the target's pause for
+    # them lifts).
     held_for: str | None = None
     manual: bool = False  # queued by hand for a chosen time: the target's schedule is waived
     # Re-sent once after an unknown outcome the platform could not be asked about

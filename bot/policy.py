@@ -50,6 +50,10 @@ RETRY_BACKOFF = (
     timedelta(hours=6),
 )
 FEED_BACKOFF_MAX = timedelta(hours=6)
+# A target paused because the platform refused its credentials (``AuthError``), and why a
+# post refused for them is held: it goes when that pause lifts.
+AUTH_PAUSE = "auth"
+HELD_FOR_CREDENTIALS = "credentials"
 FEED_JITTER = 0.1  # a feed's next check moves by up to 10% of its interval, either way
 SLOT_OPEN = timedelta(minutes=30)
 
@@ -362,7 +366,7 @@ def _auth_paused(state: TargetState) -> bool:
     new credentials), whatever ``paused_until`` says. An operator's pause that ran out
     leaves its ``paused_until`` (in the past) on the state, and the auth pause's Settlement
     cannot clear it (``None`` there means "unchanged")."""
-    return state.pause_kind == "auth" and state.pause_reason is not None
+    return state.pause_kind == AUTH_PAUSE and state.pause_reason is not None
 
 
 def allowance_paused(state: TargetState) -> bool:
@@ -372,13 +376,29 @@ def allowance_paused(state: TargetState) -> bool:
 
 
 def pause_lifted(state: TargetState, rules: TargetRules) -> bool:
-    """A pause for refused credentials ends once the credentials in the config change."""
+    """A pause for refused credentials ends once the credentials in the config change: the
+    state keeps a digest of the ones refused (never the secrets), the rules have the
+    current ones'. Checked at start-up, on reload and before each dispatch."""
     return (
-        state.pause_kind == "auth"
+        state.pause_kind == AUTH_PAUSE
         and state.credentials_hash is not None
         and bool(rules.credentials_hash)
         and state.credentials_hash != rules.credentials_hash
     )
+
+
+def unpaused(state: TargetState) -> TargetState:
+    """The target's state with its pause lifted (and the refused credentials forgotten)."""
+    return replace(
+        state, paused_until=None, pause_reason=None, pause_kind=None, credentials_hash=None
+    )
+
+
+def release_held_for_pause(state: TargetState) -> bool:
+    """Do the posts held for refused credentials go now? Only once the target is no longer
+    paused for them: the pause was lifted (new credentials, ``resume``), or it never was
+    (a crash between the release and the lift leaves them held)."""
+    return not _auth_paused(state)
 
 
 # -- how an attempt ends -----------------------------------------------------------------
@@ -438,14 +458,19 @@ def after_error(
             f"outcome unknown again, after its one re-send ({reason}). {OPERATOR_SETTLES}"
         )
     if isinstance(error, AuthError):
-        # Every post to the target would fail the same way: this one fails, the others
-        # wait, durably, until the credentials change or the operator resumes the target.
+        # Every post to the target would be refused the same way: the target pauses until
+        # its credentials change or the operator resumes it, and this post, refused only
+        # for them (nothing was made: the attempt and its cost do not count), is held until
+        # then, released when the pause lifts, never failed.
         return Settlement(
-            state=DeliveryState.FAILED,
+            state=DeliveryState.HELD,
             error=reason,
-            pause_kind="auth",
+            held_for=HELD_FOR_CREDENTIALS,
+            pause_kind=AUTH_PAUSE,
             pause_reason=f"{error.pause_as}: {reason}",
             credentials_hash=rules.credentials_hash,
+            void_attempt=True,
+            refund=cost,
         )
     if isinstance(error, OutcomeUnknownError):
         # The platform may have it: look it up before anything is sent again.
@@ -617,6 +642,25 @@ def feed_due(state: FeedState | None, url: str, now: datetime) -> bool:
     if state.gone:
         return False
     return state.next_check_at is None or state.next_check_at <= now
+
+
+def next_poll_at(
+    states: Mapping[str, FeedState | None], urls: Mapping[str, str], now: datetime
+) -> datetime | None:
+    """When the daemon next polls: the earliest time one of the configured feeds (``urls``:
+    name -> url) is due (``now`` if one is due already); ``None`` if none ever will be
+    (every one is gone)."""
+    earliest: datetime | None = None
+    for name, url in urls.items():
+        state = states.get(name)
+        if feed_due(state, url, now):
+            return now
+        assert state is not None  # a feed without a state is due
+        if state.gone or state.next_check_at is None:
+            continue
+        if earliest is None or state.next_check_at < earliest:
+            earliest = state.next_check_at
+    return earliest
 
 
 def next_check(interval: timedelta, now: datetime, *, jitter: float) -> datetime:

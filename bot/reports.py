@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot import feeds, policy
+from adapters import spec
+from bot import feeds, names, policy
 from bot.config import Config
-from bot.errors import EntryNotFoundError, FeedError
+from bot.errors import FeedError
 from bot.ingest import Poller, publication_order
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, PushSubscription
 from bot.routes import route
-from bot.store import Runner, Store, lock_holder
+from bot.store import HeldCount, Runner, Store, lock_holder
 from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
 
@@ -45,6 +46,24 @@ class TargetReport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeldGroup:
+    """Held deliveries that wait for one thing and are released by one command: a flood of
+    one feed (on every target it posts to), or one target's posts waiting for approval,
+    the budget, new credentials, or something older (``held_for`` ``"other"``)."""
+
+    held_for: str
+    feed: str | None  # a flood's feed
+    target: str | None  # the target, for every other reason
+    by_target: dict[str, int]
+    what: str  # "a flood of feed blog", "approval on x"
+    release: str  # what releases them, with the command
+
+    @property
+    def count(self) -> int:
+        return sum(self.by_target.values())
+
+
+@dataclass(frozen=True, kw_only=True)
 class Status:
     feeds: dict[str, FeedState | None]
     targets: list[TargetReport]
@@ -52,6 +71,7 @@ class Status:
     # those that will be tried or looked up again by themselves, each at its due_at.
     needs_person: list[Delivery]
     will_retry: list[Delivery]
+    held: list[HeldGroup] = field(default_factory=list)
     in_flight: list[Delivery]
     runners: list[Runner]
     holder_pid: int | None  # the runner holding the store's lock, if one does
@@ -116,12 +136,14 @@ def status(config: Config, store: Store, now: datetime) -> Status:
         )
     feed_states = store.feed_states()
     attention = store.attention(limit=ATTENTION_LIMIT * 3)
+    platforms = {name: target.platform for name, target in config.targets.items()}
     return Status(
         feeds={name: feed_states.get(name) for name in config.feeds},
         targets=targets,
         needs_person=[d for d in attention if d.state in _NEEDS_PERSON][:ATTENTION_LIMIT],
         will_retry=[d for d in attention if d.state in _RETRIES][:ATTENTION_LIMIT],
         in_flight=[d for d in attention if d.state is DeliveryState.SENDING][:ATTENTION_LIMIT],
+        held=held_groups(store.held_by_reason(), platforms),
         runners=[r for r in store.runners() if _alive(r, now)],
         holder_pid=None if config.database_url else lock_holder(config.database_path),
         now=now,
@@ -133,6 +155,72 @@ _NEEDS_PERSON = (DeliveryState.FAILED, DeliveryState.HELD)
 _RETRIES = (DeliveryState.RETRY, DeliveryState.UNKNOWN)
 
 
+def held_groups(counts: list[HeldCount], platforms: dict[str, str]) -> list[HeldGroup]:
+    """Held deliveries grouped by what releases them: a flood by its feed, anything else by
+    its target; each with what it waits for and the command that releases it
+    (``platforms``: each configured target's platform, for ``auth``)."""
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    for item in counts:
+        if item.held_for == policy.UNKNOWN_HOLD:
+            continue  # each its own: only a person can tell (status lists them under needs you)
+        why = item.held_for or "other"
+        key = (why, item.feed if why == "flood" else item.target)
+        by_target = groups.setdefault(key, {})
+        by_target[item.target] = by_target.get(item.target, 0) + item.count
+    return [
+        _held_group(why, name, by_target, platforms)
+        for (why, name), by_target in sorted(groups.items(), key=_held_order)
+    ]
+
+
+_HELD_ORDER = ("credentials", "flood", "approval", "budget")
+
+
+def _held_order(item: tuple[tuple[str, str], dict[str, int]]) -> tuple[int, str]:
+    (why, name), _ = item
+    return (_HELD_ORDER.index(why) if why in _HELD_ORDER else len(_HELD_ORDER), name)
+
+
+def _held_group(
+    why: str, name: str, by_target: dict[str, int], platforms: dict[str, str]
+) -> HeldGroup:
+    them = "it" if sum(by_target.values()) == 1 else "them"
+    if why == "flood":
+        return HeldGroup(
+            held_for=why,
+            feed=name,
+            target=None,
+            by_target=by_target,
+            what=f"as a flood of feed {name} (re-dated entries)",
+            release=f"`feedrelay approve --feed {name}` posts {them}; `feedrelay skip ID`"
+            " drops one",
+        )
+    if why == "approval":
+        what, release = (
+            f"for approval on {name}",
+            f"`feedrelay approve --target {name} --all` (or `feedrelay approve ID`)",
+        )
+    elif why == "budget":
+        what = f"for the monthly budget of {name}"
+        release = f"the next month releases {them} (or raise monthly_budget)"
+    elif why == policy.HELD_FOR_CREDENTIALS:
+        platform = platforms.get(name)
+        auth = platform is not None and spec(platform).auth is not None
+        what = f"for {name}'s credentials, refused"
+        release = (
+            f"{them} {'goes' if them == 'it' else 'go'} when the pause lifts: at the next start"
+            " with new credentials"
+            + (f" (`feedrelay auth {platform}`)" if auth else "")
+            + f", or with `feedrelay resume {name}`"
+        )
+    else:
+        what = f"on {name}"
+        release = f"`feedrelay approve --target {name} --all`"
+    return HeldGroup(
+        held_for=why, feed=None, target=name, by_target=by_target, what=what, release=release
+    )
+
+
 def _alive(runner: Runner, now: datetime) -> bool:
     return (now - runner.heartbeat_at).total_seconds() < HEARTBEAT_STALE_S
 
@@ -142,12 +230,9 @@ def preview(
 ) -> list[PreviewItem]:
     """The latest entries of each feed (or one) rendered for each of its targets, each in
     its route's words, with the reason where the route's filters keep it out."""
-    names = [feed] if feed else list(config.feeds)
-    for name in names:
-        if name not in config.feeds:
-            raise EntryNotFoundError(f"no feed named {name!r}")
+    chosen = [names.feed(config.feeds, feed)] if feed else list(config.feeds)
     items = []
-    for name in names:
+    for name in chosen:
         fetched = poller.fetch(name, None)
         if isinstance(fetched, FeedError):
             raise fetched
@@ -180,8 +265,8 @@ def schedule(
     config: Config, store: Store, now: datetime, *, target: str | None = None
 ) -> dict[str, list[policy.Planned]]:
     """Per target, when each queued or held delivery is planned to go, and why it waits."""
-    if target is not None and target not in config.targets:
-        raise EntryNotFoundError(f"no target named {target!r}")
+    if target is not None:
+        target = names.target(config.targets, target)
     plans = {}
     for name in [target] if target else list(config.targets):
         waiting = store.waiting(target=name, limit=SCHEDULE_LIMIT)
@@ -337,6 +422,18 @@ def status_json(report: Status) -> dict[str, Any]:
                 "budget_left_usd": round(t.budget_usd - t.spent_usd, 4) if t.budget_usd else None,
             }
             for t in report.targets
+        ],
+        "held": [
+            {
+                "held_for": group.held_for,
+                "feed": group.feed,
+                "target": group.target,
+                "count": group.count,
+                "by_target": group.by_target,
+                "waits": group.what,
+                "release": group.release,
+            }
+            for group in report.held
         ],
         "needs_attention": [delivery_json(d) for d in report.needs_person],
         "will_retry": [delivery_json(d) for d in report.will_retry],

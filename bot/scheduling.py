@@ -1,17 +1,21 @@
-"""The daemon's clock: APScheduler ticks that ask the app to poll and to dispatch.
+"""The daemon's clock: APScheduler jobs that ask the app to poll and to dispatch.
 
-The only module that imports apscheduler. Jobs are idempotent ticks kept in memory; what is
-due lives in the store, so a restart loses nothing. Polling and each target's lane are
+The only module that imports apscheduler. Jobs are idempotent and kept in memory; what is
+due lives in the store, so a restart loses nothing. The poll job runs when the next feed is
+due (the store's next checks); each target's lane on a tick. Polling and the lanes are
 separate jobs on a thread pool: a slow feed never delays posting, and a hung platform delays
-only its own target. SIGINT/SIGTERM let the posts in flight finish and be recorded, then
-stop; SIGHUP reloads the config.
+only its own target. SIGINT/SIGTERM let what is in flight finish and be recorded, for at
+most a request's deadline, then stop (a second signal stops at once: ``stop_on_signals``);
+SIGHUP reloads the config.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +29,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from bot.app import App, FeedResult
 from bot.config import Config
 from bot.errors import FeedRelayError
+from bot.http import DEADLINE_S
 from bot.loops import Loops
 from bot.settings import format_duration
 from bot.text.words import plural
@@ -36,7 +41,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-POLL_TICK = timedelta(seconds=30)
+# Feeds are polled when the next one is due (the store's next checks), not on a tick; the
+# poll job also runs at least this often, which costs one query when nothing is due.
+POLL_AT_LEAST_EVERY = timedelta(minutes=5)
+POLL_RETRY = timedelta(seconds=30)  # after a poll that failed as a whole (the store)
+# How long a stop waits for what is in flight: a request's deadline (bot.http). A platform
+# answers in that time or the request fails; then the stop does not wait any longer.
+STOP_GRACE = timedelta(seconds=DEADLINE_S)
 DISPATCH_TICK = timedelta(seconds=15)
 NOTIFY_TICK = timedelta(seconds=60)
 PUSH_TICK = timedelta(seconds=60)
@@ -45,39 +56,112 @@ PUSH_TICK = timedelta(seconds=60)
 POLL_STALL_FACTOR = 12
 
 
-@contextmanager
-def stop_on_signals(on_stop: Callable[[], None] = lambda: None) -> Iterator[threading.Event]:
-    """While inside, SIGINT and SIGTERM set the event (and call ``on_stop`` once) instead of
-    killing the process: the post in flight finishes and is recorded first."""
-    stopping = threading.Event()
+class Stop(threading.Event):
+    """Set by the first SIGINT or SIGTERM: no new work starts, and what is in flight is
+    finished and recorded. ``signum`` is the signal that set it."""
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        if stopping.is_set():
-            return
-        log.info(
-            "received %s; finishing the posts in flight, then stopping",
-            signal.Signals(signum).name,
+    def __init__(self) -> None:
+        super().__init__()
+        self.signum: int | None = None
+
+    @property
+    def exit_status(self) -> int:
+        """What a run stopped this way exits with once it has finished cleanly: 130 after
+        Ctrl-C (SIGINT: the shell's convention for an interrupted command), 0 after SIGTERM
+        (a service stopped as asked)."""
+        return 128 + signal.SIGINT if self.signum == signal.SIGINT else 0
+
+
+@contextmanager
+def stop_on_signals(
+    on_stop: Callable[[], None] = lambda: None,
+    *,
+    say: Callable[[str], None] = log.warning,
+    in_flight: Callable[[], list[str]] = list,
+    grace: timedelta = STOP_GRACE,
+) -> Iterator[Stop]:
+    """While inside, SIGINT and SIGTERM set the yielded ``Stop`` (and call ``on_stop`` once)
+    instead of killing the process: what is in flight (``in_flight()``, in words) finishes
+    and is recorded first, for at most ``grace``, and ``say`` tells the person so. A second
+    signal, or the end of the grace, stops the process at once (exit status 128 + the
+    first signal): a post still in flight is left ``sending``, and the next start looks it
+    up on the platform before anything is sent again, so nothing is sent twice."""
+    stop = Stop()
+    timer: threading.Timer | None = None
+
+    def leave(why: str) -> None:
+        what = in_flight()
+        left = (
+            f"; {_listed(what)} {'is' if len(what) == 1 else 'are'} left to the next start,"
+            " which looks up on the platform what may have gone out before sending anything"
+            " again (nothing is sent twice)"
+            if what
+            else ""
         )
-        stopping.set()
+        say(f"{why}: stopping now{left}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + (stop.signum or signal.SIGTERM))
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        nonlocal timer
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        if stop.is_set():
+            leave(f"{name} again")
+        stop.signum = signum
+        stop.set()
+        what = in_flight()
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} again"
+        if what:
+            say(
+                f"{name}: stopping; waiting for {_listed(what)} to finish and be recorded, at"
+                f" most {_seconds(grace)} ({again} stops at once)"
+            )
+        else:
+            say(f"{name}: stopping")
+        timer = threading.Timer(
+            grace.total_seconds(),
+            leave,
+            args=(f"not finished after {_seconds(grace)}",),
+        )
+        timer.daemon = True
+        timer.start()
         on_stop()
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stopping
+        yield stop
     finally:
+        if timer is not None:
+            timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def stop_grace(config: Config) -> timedelta:
+    """How long a stop waits for what is in flight: a request's deadline, or a feed fetch's
+    (``[bot] fetch_deadline``) when that is longer."""
+    return max(STOP_GRACE, config.bot.fetch_deadline)
+
+
+def _seconds(duration: timedelta) -> str:
+    return f"{duration.total_seconds():g} seconds"
+
+
+def _listed(what: list[str]) -> str:
+    return what[0] if len(what) == 1 else ", ".join(what[:-1]) + " and " + what[-1]
 
 
 def run_daemon(
     app: App,
     *,
     reload_config: Callable[[], Config] | None = None,
-    poll_tick: timedelta = POLL_TICK,
     dispatch_tick: timedelta = DISPATCH_TICK,
-) -> None:
-    """Poll and dispatch on a schedule until SIGINT or SIGTERM; with ``[web]``, serve the
-    web face beside them (started first, stopped last)."""
+    say: Callable[[str], None] = log.warning,
+) -> Stop:
+    """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM (what
+    is in flight then is finished, ``stop_on_signals``); with ``[web]``, serve the web face
+    beside them (started first, stopped last). Return the stop, which says the signal."""
     loops = Loops()
     pushed: set[str] = set()
     pushed_guard = threading.Lock()
@@ -106,10 +190,15 @@ def run_daemon(
                 scheduler.modify_job(f"lane:{name}", next_run_time=datetime.now(UTC))
 
     def poll_feeds(now_too: set[str]) -> list[FeedResult]:
-        return app.poll_due_feeds(now_too=now_too, on_result=lambda *_: loops.progressed("poll"))
+        return app.poll_due_feeds(
+            now_too=now_too,
+            on_result=lambda *_: loops.progressed("poll"),
+            should_stop=stopping.is_set,
+        )
 
     def poll() -> None:
         loops.started("poll")
+        results: list[FeedResult] | None = []
         try:
             while not stopping.is_set():
                 with pushed_guard:
@@ -121,6 +210,11 @@ def run_daemon(
                 with pushed_guard:
                     if not pushed:  # a hub's notification while polling: poll again
                         break
+            if not stopping.is_set():
+                due = None if results is None else _logged(app.next_poll_at, "poll")
+                with pushed_guard:  # a notification meanwhile: poll_now asks for now
+                    at = datetime.now(UTC) if pushed else _next_poll(due, failed=results is None)
+                    scheduler.modify_job("poll", next_run_time=at)
         finally:
             loops.finished("poll")
 
@@ -181,10 +275,10 @@ def run_daemon(
 
     # A poll may run long (many feeds, pages to catch up), each fetch bounded by the
     # deadline: it is stuck when no feed has come back for that long.
-    loops.expect("poll", poll_tick, app.config.bot.fetch_deadline * POLL_STALL_FACTOR)
+    loops.expect("poll", POLL_AT_LEAST_EVERY, app.config.bot.fetch_deadline * POLL_STALL_FACTOR)
     loops.wake = wake_lanes
     loops.poll_now = poll_now
-    every("poll", poll, poll_tick)
+    every("poll", poll, POLL_AT_LEAST_EVERY)
 
     def notify() -> None:
         _logged(app.notify, "notifications")
@@ -204,7 +298,9 @@ def run_daemon(
     shutdown = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
     server = _web_server(app, loops)
     previous_hup = signal.signal(signal.SIGHUP, lambda *_: scheduler.add_job(reload))
-    with stop_on_signals(shutdown.start) as stopping:
+    with stop_on_signals(
+        shutdown.start, say=say, in_flight=app.in_flight, grace=stop_grace(app.config)
+    ) as stopping:
         try:
             log.info(
                 "feedrelay running: %s, %s, polling every %s",
@@ -220,6 +316,7 @@ def run_daemon(
             if server is not None:
                 server.stop()
     log.info("feedrelay stopped")
+    return stopping
 
 
 def _web_server(app: App, loops: Loops) -> WebServer | None:
@@ -232,6 +329,20 @@ def _web_server(app: App, loops: Loops) -> WebServer | None:
     server = WebServer(app, loops, app.config.web)
     server.start()
     return server
+
+
+def _next_poll(due: datetime | None, *, failed: bool, now: datetime | None = None) -> datetime:
+    """When the poll job runs next: when the next feed is due (``due``), at least a second
+    from now and at most ``POLL_AT_LEAST_EVERY`` away; ``POLL_RETRY`` after a poll that
+    failed as a whole."""
+    now = now or datetime.now(UTC)
+    if failed:
+        return now + POLL_RETRY
+    latest = now + POLL_AT_LEAST_EVERY
+    at = min(due, latest) if due is not None else latest
+    at = max(at, now + timedelta(seconds=1))
+    log.debug("next poll at %s", at.isoformat(timespec="seconds"))
+    return at
 
 
 def _logged(func: Callable[[], T], what: str) -> T | None:

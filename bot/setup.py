@@ -31,6 +31,7 @@ from pathlib import Path
 import adapters
 import adapters.setup
 from adapters.setup import Credential, Question, credential_lines, toml_string
+from bot import names
 from bot.config import DEFAULT_CONFIG_PATH, env_file, load_config, load_env_command
 from bot.errors import ConfigError, PluginError, SetupError
 from bot.feeds.discover import FoundFeed, blog_address, discover_feed
@@ -148,8 +149,14 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
         '# max_age = "7d"                # older entries are recorded, not posted',
     ]
     for number, platform in enumerate(answers.platforms):
-        port = EXAMPLE_PORT + number
-        lines += ["", *_target_lines(platform, names[platform], answers, example_port=port)]
+        table = target_table(
+            platform,
+            names[platform],
+            answers.values.get(platform, {}),
+            api_base=answers.api_base.get(platform),
+            example_port=EXAMPLE_PORT + number,
+        )
+        lines += ["", *table]
     return "\n".join(lines) + "\n"
 
 
@@ -158,19 +165,24 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
 EXAMPLE_PORT = 8081
 
 
-def _target_lines(
-    platform: str, name: str, answers: Answers, *, example_port: int = EXAMPLE_PORT
+def target_table(
+    platform: str,
+    name: str,
+    values: Mapping[str, str],
+    *,
+    api_base: str | None = None,
+    example_port: int = EXAMPLE_PORT,
 ) -> list[str]:
-    """``[targets.NAME]``: the platform, the lines its spec writes from its answers (else
-    its credentials as ``"${VARIABLE}"``), then ``api_base`` (commented out, on a port of
-    its own: two test servers cannot share one)."""
+    """``[targets.NAME]`` as ``init`` writes it (``add target`` too): the platform, the
+    lines its spec writes from the answers to its questions (``values``, by question key;
+    else its credentials as ``"${VARIABLE}"``), then ``api_base`` (when not given, commented
+    out on a port of its own: two test servers cannot share one)."""
     spec = adapters.spec(platform)
     lines = [f"[targets.{name}]", f"platform = {toml_string(platform)}"]
     if spec.target_lines is not None:
-        lines += spec.target_lines(answers.values.get(platform, {}))
+        lines += spec.target_lines(values)
     else:
         lines += credential_lines(spec.credentials)
-    api_base = answers.api_base.get(platform)
     if api_base:
         lines.append(
             f"api_base = {toml_string(api_base)}   # not the platform: a proxy or test server"
@@ -207,15 +219,20 @@ def env_path(config_path: Path) -> Path:
     return env_file(config_path)
 
 
-def symlinked_env(config_path: Path) -> str | None:
-    """Why ``init`` will not write ``.env`` (it is a symbolic link), or ``None``."""
+def symlinked_env(config_path: Path, *, writer: str = "init") -> str | None:
+    """Why ``writer`` (``init``, ``auth --write-env``) will not write the env file (it is a
+    symbolic link), or ``None``."""
     env = env_path(config_path)
     if not env.is_symlink():
         return None
+    instead = (
+        "write the config elsewhere with --config PATH"
+        if writer == "init"
+        else "leave out --write-env and put the lines in the file yourself"
+    )
     return (
-        f"{env} is a symbolic link: init writes .env itself, with mode 0600, and does not"
-        " follow a link to somewhere else; remove the link (or write the config elsewhere"
-        " with --config PATH)"
+        f"{env} is a symbolic link: {writer} writes {env.name} itself, with mode 0600, and"
+        f" does not follow a link to somewhere else; remove the link (or {instead})"
     )
 
 
@@ -259,16 +276,100 @@ def write_files(config_path: Path, answers: Answers, *, force: bool = False) -> 
 
 def _write_private(path: Path, text: str, config_path: Path) -> None:
     """Write ``path`` with mode 0600, whatever the mode of the file it replaces; never
-    through a symbolic link (``O_NOFOLLOW``: it may point at any file)."""
+    through a symbolic link (it may point at any file), and whole or not at all: the text
+    goes to a new file beside it (``O_EXCL | O_NOFOLLOW``, mode 0600), which then takes
+    its name (``os.replace`` renames over a link, never writes through one)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except OSError as error:
-        if path.is_symlink():  # made since refuse_overwrite looked
-            raise SetupError(symlinked_env(config_path) or str(error)) from None
         raise SetupError(f"cannot write {path}: {error.strerror}") from None
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # O_CREAT's mode applies to a new file only
-        handle.write(text)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.is_symlink():  # made since refuse_overwrite looked
+            raise SetupError(symlinked_env(config_path) or f"{path} is a symbolic link")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise SetupError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvUpdate:
+    """What ``update_env`` did to the env file: its path, whether it made it, and the
+    variables whose line it replaced or added (names only: never a value)."""
+
+    path: Path
+    created: bool
+    replaced: tuple[str, ...]
+    added: tuple[str, ...]
+
+
+_ENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def update_env(
+    config_path: Path,
+    lines: Sequence[str],
+    *,
+    keep_existing: bool = False,
+    comments: Mapping[str, str] | None = None,
+    heading: str = "",
+    writer: str = "auth --write-env",
+) -> EnvUpdate:
+    """Put each ``NAME=value`` of ``lines`` in the env file beside the config (``env_path``,
+    the file ``init`` writes): the line that sets ``NAME`` is replaced (an ``export`` before
+    it kept; ``keep_existing``: left as it is), a variable it does not set yet is added at
+    the end (under ``heading``, each after its ``comments[NAME]``), every other line stays
+    as it was. The file is made with mode 0600, or kept at 0600, and never written through
+    a symbolic link (``SetupError``, as for a file that cannot be read or written)."""
+    path = env_path(config_path)
+    problem = symlinked_env(config_path, writer=writer)
+    if problem:
+        raise SetupError(problem)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        old: list[str] = []
+        created = True
+    except OSError as error:
+        raise SetupError(f"cannot read {path}: {error.strerror}") from None
+    else:
+        with os.fdopen(descriptor, encoding="utf-8") as handle:
+            old = handle.read().splitlines()
+        created = False
+    new = {line.split("=", 1)[0].strip(): line.strip() for line in lines}
+    replaced: list[str] = []
+    text: list[str] = []
+    there: set[str] = set()
+    for line in old:
+        match = _ENV_LINE.match(line)
+        name = match.group(2) if match else None
+        if name in new and name not in there and not keep_existing:
+            assert match is not None
+            text.append(match.group(1) + new[name])
+            replaced.append(name)
+        elif name not in replaced:
+            text.append(line)
+        if name is not None:
+            there.add(name)
+    added = [name for name in new if name not in there]
+    if added and text and text[-1].strip():
+        text.append("")
+    if added and heading:
+        text.append(f"# {heading}")
+    for name in added:
+        if comments and comments.get(name):
+            text.append(f"# {comments[name]}")
+        text.append(new[name])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(path, "\n".join(text) + "\n", config_path)
+    return EnvUpdate(path=path, created=created, replaced=tuple(replaced), added=tuple(added))
 
 
 # -- auth --------------------------------------------------------------------------------
@@ -305,7 +406,8 @@ def auth_target(
     """The ``platform`` target ``name`` of the config at ``path`` (the only one, if no name).
 
     Raises ``ConfigError`` for a config that is wrong in itself (unset variables are fine:
-    the command may be about to make them), ``SetupError`` when no target fits.
+    the command may be about to make them), ``UnknownNameError`` for a ``name`` the config
+    does not have (``bot.names``), ``SetupError`` when no target fits.
     """
     config = load_config(path, environ=environ, allow_missing_secrets=True)
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -313,8 +415,8 @@ def auth_target(
     if name is None:
         if not mine:
             raise SetupError(
-                f"{path} has no {platform} target: add one (feedrelay init writes it), or pass"
-                " the app's credentials as options"
+                f"{path} has no {platform} target: add one (`feedrelay add target {platform}`),"
+                " or pass the app's credentials as options"
             )
         if len(mine) > 1:
             raise SetupError(
@@ -322,11 +424,14 @@ def auth_target(
                 " --target NAME"
             )
         name = mine[0]
-    elif name not in mine:
-        raise SetupError(
-            f"{path} has no {platform} target named {name!r}"
-            + (f" (its {platform} targets: {', '.join(mine)})" if mine else "")
-        )
+    else:
+        name = names.target(config.targets, name)
+        other = config.targets[name].platform
+        if other != platform:
+            raise SetupError(
+                f"target {name} posts to {other}, not {platform}: run `feedrelay auth {other}"
+                f" --target {name}`"
+            )
     table = raw.get("targets", {}).get(name, {})
     env = {}
     for key, value in table.items():
@@ -362,6 +467,7 @@ __all__ = [
     "Answers",
     "AuthTarget",
     "ConfigError",
+    "EnvUpdate",
     "FoundFeed",
     "SetupError",
     "auth_target",
@@ -375,5 +481,7 @@ __all__ = [
     "render_config",
     "render_env",
     "target_names",
+    "target_table",
+    "update_env",
     "write_files",
 ]

@@ -1,7 +1,7 @@
 """The ``feedrelay`` command: a thin layer of click commands over ``bot.app.App``.
 
 The group is here (its options, logging, ``-V``); the commands are in one module per family
-(``running``, ``records``, ``settling``, ``store``, ``setup``), the text presenters in
+(``running``, ``records``, ``settling``, ``store``, ``setup``, ``add``), the text presenters in
 ``present``, what they share in ``context``. Our own errors become a clean message and a
 non-zero exit status in the group (``exits.Commands``), in one place; anything else is a bug
 and keeps its traceback.
@@ -50,7 +50,13 @@ def _setup_logging(verbose: int) -> None:
     metavar="PATH",
     help="Config file (default: $FEEDRELAY_CONFIG, else ./feedrelay.toml).",
 )
-@click.option("-v", "--verbose", count=True, help="Log more (-v: what happens, -vv: debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log more (-v: what happens, -vv: debug; `run` logs what happens anyway, and -v"
+    " adds each poll and wait).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, errors and results.")
 @click.option(
     "-V", "--version", is_flag=True, help="Print the version and exit (-V -v: with platforms)."
@@ -93,7 +99,7 @@ def _print_platforms() -> None:
 
 
 def _register() -> None:
-    from bot.cli import records, running, settling, setup, store, web
+    from bot.cli import add, records, running, settling, setup, store, web
 
     for command in (
         running.run,
@@ -114,6 +120,7 @@ def _register() -> None:
     ):
         main.add_command(command)
     setup.register(main)
+    add.register(main)
 
 
 _register()

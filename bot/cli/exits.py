@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from bot.errors import ConfigError, FeedRelayError
+from bot.errors import ConfigError, FeedRelayError, UnknownNameError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,13 +22,14 @@ EXIT_CONFIG = 2
 
 
 class Commands(click.Group):
-    """A click group whose commands' ``ConfigError`` exits 2 and other ``FeedRelayError``
+    """A click group whose commands' ``ConfigError`` and ``UnknownNameError`` (a target or
+    feed the command line names and the config lacks) exit 2 and other ``FeedRelayError``
     exits 1, each with its message on standard error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as error:
+        except (ConfigError, UnknownNameError) as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_CONFIG)
         except FeedRelayError as error:

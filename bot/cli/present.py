@@ -179,15 +179,6 @@ def _print_status(report: Status) -> None:
                 f"   budget: {t.spent_usd:.2f} of {t.budget_usd:.2f} USD spent this month,"
                 f" {left:.2f} left"
             )
-        for reason, n in sorted(t.held.items()):
-            wait = "waits" if n == 1 else "wait"
-            what = {
-                "approval": f"{wait} for approval",
-                "budget": f"{wait} for the budget",
-                policy.UNKNOWN_HOLD: f"{wait} for you to look on the platform"
-                " (`feedrelay resolve ID --url URL` if it is there, `feedrelay retry ID` if not)",
-            }.get(reason, f"held ({reason})")
-            click.echo(f"   {n} {what}")
     for name, feed in report.feeds.items():
         if feed is None or feed.last_checked_at is None:
             click.echo(f"feed {name}: not polled yet")
@@ -209,10 +200,28 @@ def _print_status(report: Status) -> None:
             click.echo(f"feed {name}: ok, last checked {checked}, next {_when(feed.next_check_at)}")
         if report.push is not None:
             click.echo(f"   push: {_push_words(report.push.get(name))}")
-    if report.needs_person:
+    if report.held:
+        # Grouped: a flood of 21 entries to two targets is one line, not 42 times its reason.
         click.echo("")
-        click.echo("needs you (feedrelay retry|skip|resolve|approve ID):")
-        for d in report.needs_person:
+        total = sum(group.count for group in report.held)
+        click.echo(f"held: {plural(total, 'delivery')} (`feedrelay schedule` lists them by id)")
+        for group in report.held:
+            wait = "waits" if group.count == 1 else "wait"
+            where = ""
+            if group.feed is not None:
+                where = " (" + ", ".join(f"{n} to {t}" for t, n in group.by_target.items()) + ")"
+            click.echo(f"{group.count:>5} {wait} {group.what}{where}: {group.release}")
+    # Each on its own line: failed ones, and those only a person can tell went out or not
+    # (held as unknown: `resolve` or `retry` each, after looking on the platform).
+    yours = [
+        d
+        for d in report.needs_person
+        if d.state is not DeliveryState.HELD or d.held_for == policy.UNKNOWN_HOLD
+    ]
+    if yours:
+        click.echo("")
+        click.echo("needs you (feedrelay retry|skip|resolve ID):")
+        for d in yours:
             click.echo(f"{d.id:>5}  {d.state.value:<8} {d.target:<12} {d.title or d.link}")
             if d.error:
                 click.echo(f"       {d.error}")
@@ -275,6 +284,14 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
     held = sum(r.held for r in results)
     posted = sum(1 for o in outcomes if o.new)
     failed_posts = sum(1 for o in outcomes if o.state is DeliveryState.FAILED)
+    # Held by a send attempt: the platform refused the target's credentials, or only a
+    # person can tell whether it went out.
+    refused = sum(1 for o in outcomes if o.held_for == policy.HELD_FOR_CREDENTIALS)
+    for_you = sum(
+        1
+        for o in outcomes
+        if o.state is DeliveryState.HELD and o.held_for != policy.HELD_FOR_CREDENTIALS
+    )
     failing = sum(1 for r in results if r.error)
     parts = []
     if new:
@@ -291,6 +308,13 @@ def _print_run_summary(results: list[FeedResult], outcomes: list[Outcome]) -> No
         problems.append(f"{plural(failing, 'feed')} failing")
     if failed_posts:
         problems.append(f"{plural(failed_posts, 'post')} failed")
+    if refused:
+        problems.append(
+            f"{plural(refused, 'post')} held: the target's credentials were refused"
+            " (`feedrelay status`)"
+        )
+    if for_you:
+        problems.append(f"{plural(for_you, 'post')} held for you (`feedrelay status`)")
     line = f"{plural(len(results), 'feed')}: " + ", ".join(parts)
     click.echo(line + ("; " + ", ".join(problems) if problems else ""))
     note = _baseline_note(results)

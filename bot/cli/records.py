@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot import names
 from bot.cli.context import HISTORY_LIMIT, STATUSES, Context, _since, pass_context
 from bot.cli.present import _print_history, _print_status
 
@@ -46,6 +47,8 @@ def history(
         return
     with ctx.app(posts=False, config=config, read_only=True) as app:
         after = _since(since, app.config.bot.timezone, app.clock()) if since else None
+        if target is not None:  # as a person names it; a removed one still in the record too
+            target = names.target(app.config.targets, target, also=app.store.counts())
         rows = app.history(target=target, state=status, limit=limit, since=after)
         planned = app.planned(rows) if as_json else {}
     if as_json:

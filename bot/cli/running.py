@@ -29,6 +29,8 @@ from bot.model import DeliveryState
 if TYPE_CHECKING:
     pass
 
+OWN_LOGGERS = ("bot", "adapters")
+
 
 @click.command()
 @click.option("--once", is_flag=True, help="Poll every feed once, send what is due, exit.")
@@ -39,14 +41,18 @@ if TYPE_CHECKING:
 @pass_context
 def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
     """Watch the feeds and post new entries (a daemon; --once for cron)."""
-    from bot.scheduling import run_daemon, stop_on_signals
+    from bot.scheduling import run_daemon, stop_grace, stop_on_signals
     from bot.store import instance_lock
 
     if as_json and not dry_run:
         raise click.UsageError("--json goes with --dry-run")
 
-    if not ctx.verbose and not ctx.quiet and not dry_run:
-        logging.getLogger("bot").setLevel(logging.INFO)
+    if not ctx.quiet and not dry_run:
+        # A run's log is its record: what happens is logged without -v (each feed's new
+        # entries, each post, failures and recoveries, start and stop); -v adds FeedRelay's
+        # own detail (each poll, the next one, what a target waits for), -vv the libraries'.
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG if ctx.verbose else logging.INFO)
     with ctx.app(dry_run=dry_run) as app:
         # One poller per SQLite store (a daemon or a --once from cron); on PostgreSQL several
         # share it. Either way, claims and their leases keep senders apart (bot/runners.py).
@@ -56,10 +62,19 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
             app.start_polling()
             started_at = app.clock()
             if not (once or dry_run):
-                run_daemon(app, reload_config=lambda: ctx.load())
+                stopped = run_daemon(app, reload_config=lambda: ctx.load(), say=_say)
+                if stopped.exit_status:
+                    sys.exit(stopped.exit_status)
                 return
-            with stop_on_signals() as stopping, _feed_progress(ctx.quiet) as on_result:
-                results = app.poll_due_feeds(everything=True, on_result=on_result)
+            with (
+                stop_on_signals(
+                    say=_say, in_flight=app.in_flight, grace=stop_grace(app.config)
+                ) as stopping,
+                _feed_progress(ctx.quiet) as on_result,
+            ):
+                results = app.poll_due_feeds(
+                    everything=True, on_result=on_result, should_stop=stopping.is_set
+                )
                 outcomes = (
                     [] if stopping.is_set() else app.dispatch_due(should_stop=stopping.is_set)
                 )
@@ -75,8 +90,19 @@ def run(ctx: Context, once: bool, dry_run: bool, as_json: bool) -> None:
             click.echo(f"feed {result.feed}: {result.error}", err=True)
         if not dry_run and not ctx.quiet:
             _print_run_summary(results, outcomes)
-        if failed or any(o.state is DeliveryState.FAILED for o in outcomes):
+        if stopping.exit_status:  # Ctrl-C: interrupted, whatever it got done
+            sys.exit(stopping.exit_status)
+        # A post held by its attempt was refused for the target's credentials: something
+        # to fix, as a failure is.
+        stuck = (DeliveryState.FAILED, DeliveryState.HELD)
+        if failed or any(o.state in stuck for o in outcomes):
             sys.exit(EXIT_FAILED)
+
+
+def _say(text: str) -> None:
+    """What a stop says (it waits, or stops at once), whatever -q: the person who pressed
+    Ctrl-C is waiting for an answer."""
+    click.echo(text, err=True)
 
 
 @click.command()

@@ -118,7 +118,7 @@ def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
     with ctx.app(posts=False) as app:
         state = app.pause(target, until=until)
     ends = f" until {state.paused_until:%Y-%m-%d %H:%M} UTC" if state.paused_until else ""
-    click.echo(f"{target}: {state.pause_reason}{ends}")
+    click.echo(f"{state.target}: {state.pause_reason}{ends}")
 
 
 @click.command()
@@ -127,5 +127,5 @@ def pause(ctx: Context, target: str, duration: timedelta | None) -> None:
 def resume(ctx: Context, target: str) -> None:
     """Lift a target's pause (after refused credentials were fixed, or your own pause)."""
     with ctx.app(posts=False) as app:
-        app.resume(target)
-    click.echo(f"{target}: resumed; its deliveries go out with the next dispatch")
+        state = app.resume(target)
+    click.echo(f"{state.target}: resumed; its deliveries go out with the next dispatch")

@@ -12,7 +12,8 @@ command per platform (and per alias: ``auth x``) with the options its flow decla
 loads the platforms' specs, never their libraries.
 
 Tokens an ``auth`` command obtains are the user's own new secrets: they are printed once, on
-purpose, to standard output, and never logged.
+purpose, to standard output, and never logged; with ``--write-env`` they are written into
+the env file beside the config instead (``bot.setup.update_env``) and not printed.
 """
 
 from __future__ import annotations
@@ -64,6 +65,33 @@ def _answer_name(option: str) -> str:
     return "answer_" + option.lstrip("-").replace("-", "_")
 
 
+def question_options(taken: set[str]) -> list[click.Parameter]:
+    """One option per question an installed platform's spec declares (``--subreddit``),
+    for ``init`` and ``add target``; an option in ``taken`` is left out (two platforms
+    that ask the same option share its answer). Loads the specs, never the libraries."""
+    import adapters
+    from bot import setup
+
+    asked: list[click.Parameter] = []
+    for platform in adapters.platforms():
+        try:
+            questions = setup.questions(platform)
+        except PluginError:
+            continue  # named when it is chosen
+        for question in questions:
+            if question.option in taken:
+                continue
+            taken.add(question.option)
+            asked.append(
+                click.Option(
+                    [question.option, _answer_name(question.option)],
+                    metavar=question.metavar,
+                    help=question.help,
+                )
+            )
+    return asked
+
+
 class _InitCommand(click.Command):
     """``init``, whose ``--to``, ``--yes`` and per-platform options (one per question a
     platform's spec declares) are made from the installed platforms when the command line
@@ -77,7 +105,6 @@ class _InitCommand(click.Command):
         return [*params, help_option] if help_option is not None else params
 
     def _platform_params(self) -> list[click.Parameter]:
-        import adapters
         from bot import setup
 
         own = {param.name: param for param in self.params}
@@ -85,23 +112,7 @@ class _InitCommand(click.Command):
         default = setup.default_platform()
         taken = {"--to", "-y", "--yes", "--help", "-h"}
         taken |= {opt for param in self.params for opt in param.opts}
-        asked: list[click.Parameter] = []
-        for platform in adapters.platforms():
-            try:
-                questions = setup.questions(platform)
-            except PluginError:
-                continue  # `init --to` names it when it is chosen
-            for question in questions:
-                if question.option in taken:
-                    continue  # two platforms that ask the same option share its answer
-                taken.add(question.option)
-                asked.append(
-                    click.Option(
-                        [question.option, _answer_name(question.option)],
-                        metavar=question.metavar,
-                        help=question.help,
-                    )
-                )
+        asked = question_options(taken)
         to = click.Option(
             ["--to", "platforms"],
             metavar="PLATFORMS",
@@ -338,12 +349,26 @@ def _auth_command(spec: PlatformSpec) -> click.Command:
             help=f"The {spec.display_name or spec.name} target (if several).",
         ),
         *(_click_option(option) for option in flow.options),
+        click.Option(
+            ["--write-env"],
+            is_flag=True,
+            help="Write the new secret lines into the env file beside the config (made"
+            " with mode 0600; a variable's line is replaced) instead of printing them.",
+        ),
     ]
 
-    def run(target_name: str | None, **values: Any) -> None:
+    def run(target_name: str | None, write_env: bool, **values: Any) -> None:
         options = {option.key: values[_option_name(option)] for option in flow.options}
-        terminal = _AuthTerminal(click.get_current_context(), spec, target_name, options)
-        _run_auth(spec, terminal)
+        ctx = click.get_current_context()
+        env_file = _config_file(ctx) if write_env else None
+        if env_file is not None:
+            from bot import setup
+
+            symlinked = setup.symlinked_env(env_file, writer="auth --write-env")
+            if symlinked:  # before the flow: a token made then could not be kept
+                raise click.UsageError(symlinked)
+        terminal = _AuthTerminal(ctx, spec, target_name, options)
+        _run_auth(spec, terminal, write_env_beside=env_file)
 
     return click.Command(
         spec.name,
@@ -362,14 +387,21 @@ def _broken(platform: str, error: PluginError) -> click.Command:
     return click.Command(platform, callback=run, help=f"(cannot be loaded: {error})")
 
 
-def _run_auth(spec: PlatformSpec, terminal: _AuthTerminal) -> None:
-    """Run the flow, show the new secrets, then log in with them and name the account."""
+def _run_auth(
+    spec: PlatformSpec, terminal: _AuthTerminal, *, write_env_beside: Path | None = None
+) -> None:
+    """Run the flow, show the new secrets (or, ``write_env_beside`` a config, write them
+    into the env file beside it), then log in with them and name the account."""
     from adapters.base import SelfCheck
 
     assert spec.auth is not None
     result = spec.auth.run(terminal)
-    if result.lines:
+    if result.lines and write_env_beside is not None:
+        _write_secret_lines(write_env_beside, list(result.lines), result.note)
+    elif result.lines:
         _print_secret_lines(list(result.lines), result.note)
+    elif write_env_beside is not None:
+        click.echo(f"nothing to write: auth {spec.name} makes no new secret, it checks them")
     adapter = result.open()
     try:
         account = adapter.verify()
@@ -451,6 +483,36 @@ def _print_secret_lines(lines: list[str], note: str = "") -> None:
     for line in lines:
         click.echo(line)
     click.echo("")
+    if note:
+        click.echo(note)
+
+
+def _write_secret_lines(config: Path, lines: list[str], note: str = "") -> None:
+    """The new secrets into the env file beside ``config``, naming the variables and the
+    file, never a value. Should the file not be written, the lines are printed instead:
+    a token that was just made is not lost."""
+    from bot import setup
+
+    try:
+        update = setup.update_env(config, lines)
+    except SetupError as error:
+        click.echo(f"could not write them: {error}")
+        _print_secret_lines(lines, note)
+        return
+    names = [*update.replaced, *update.added]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    path = update.path
+    shown = str(path) if path.is_absolute() or len(path.parts) > 1 else f"./{path}"
+    if update.created:
+        how = "created it, readable by you only"
+    elif update.replaced and update.added:
+        how = f"replaced {', '.join(update.replaced)}, added {', '.join(update.added)}"
+    elif update.replaced:
+        how = "replaced the old line" + ("s" if len(update.replaced) > 1 else "")
+    else:
+        how = "added at its end"
+    click.echo("")
+    click.echo(f"wrote {listed} to {shown} ({how}); load it: set -a; . {shown}; set +a")
     if note:
         click.echo(note)
 

@@ -27,6 +27,7 @@ from bot.store.lock import instance_lock, lock_holder
 from bot.store.sql import (
     PUBLISH_BUCKETS,
     Decide,
+    HeldCount,
     NewDelivery,
     NewEntry,
     Runner,
@@ -38,6 +39,7 @@ from bot.store.sql import (
 __all__ = [
     "PUBLISH_BUCKETS",
     "Decide",
+    "HeldCount",
     "NewDelivery",
     "NewEntry",
     "Runner",
@@ -180,6 +182,7 @@ class Store(Protocol):
         ids: Collection[int] | None = None,
         target: str | None = None,
         held_for: str | None = None,
+        keep_due: bool = False,
     ) -> list[int]: ...
     def get(self, delivery_id: int) -> Delivery | None: ...
     def history(
@@ -197,6 +200,7 @@ class Store(Protocol):
     def counts(self) -> dict[str, dict[str, int]]: ...
     def attention(self, *, limit: int) -> list[Delivery]: ...
     def held_counts(self) -> dict[str, dict[str, int]]: ...
+    def held_by_reason(self) -> list[HeldCount]: ...
     def waiting(self, *, target: str, limit: int) -> list[Delivery]: ...
     def next_due(self) -> dict[str, datetime]: ...
 

@@ -124,6 +124,17 @@ class StoredEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeldCount:
+    """How many held rows of one feed and one target wait for one reason (``held_for``:
+    ``None`` for rows held before reasons were recorded)."""
+
+    held_for: str | None
+    feed: str
+    target: str
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Runner:
     """A process that sends from the store (a daemon, a ``run --once``, a ``post``).
 
@@ -827,10 +838,13 @@ class SqlStore:
         ids: Collection[int] | None = None,
         target: str | None = None,
         held_for: str | None = None,
+        keep_due: bool = False,
     ) -> list[int]:
-        """Held rows (of one feed or target, held for one reason, or by id) become due now;
-        return their ids. A row held because only a person can tell whether it went out
-        (``unknown``) is released only by id, or when ``held_for`` names it."""
+        """Held rows (of one feed or target, held for one reason, or by id) become due now
+        (``keep_due``: at the time they were due before they were held, so that they go
+        in their order among the others); return their ids. A row held because only a
+        person can tell whether it went out (``unknown``) is released only by id, or when
+        ``held_for`` names it."""
         condition = deliveries.c.state == DeliveryState.HELD.value
         if ids is not None:
             condition &= deliveries.c.id.in_(list(ids))
@@ -852,7 +866,7 @@ class SqlStore:
                     .where(deliveries.c.id.in_(found))
                     .values(
                         state=DeliveryState.QUEUED.value,
-                        due_at=now,
+                        due_at=deliveries.c.due_at if keep_due else now,
                         updated_at=now,
                         error=None,
                         held_for=None,
@@ -933,6 +947,23 @@ class SqlStore:
         for target, held_for, n in rows:
             counts.setdefault(target, {})[held_for or "other"] = int(n)
         return counts
+
+    def held_by_reason(self) -> list[HeldCount]:
+        """Held rows counted by why they wait, feed and target (one aggregate query)."""
+        with self._tx(write=False) as c:
+            rows = c.execute(
+                sa.select(
+                    deliveries.c.held_for, entries.c.feed, deliveries.c.target, sa.func.count()
+                )
+                .join(entries, entries.c.id == deliveries.c.entry_id)
+                .where(deliveries.c.state == DeliveryState.HELD.value)
+                .group_by(deliveries.c.held_for, entries.c.feed, deliveries.c.target)
+                .order_by(entries.c.feed, deliveries.c.target)
+            ).all()
+        return [
+            HeldCount(held_for=held_for, feed=feed, target=target, count=int(n))
+            for held_for, feed, target, n in rows
+        ]
 
     def waiting(self, *, target: str, limit: int) -> list[Delivery]:
         """A target's queued, retry and held rows, in the order they are due."""

@@ -53,6 +53,7 @@ HELD_GROUPS = {
     "approval": "Waiting for approval",
     "flood": "Held as a flood (new by id, dated before what the feed had)",
     "budget": "Held for the monthly budget",
+    "credentials": "Refused for the target's credentials (they go when its pause lifts)",
 }
 
 

@@ -424,11 +424,13 @@ def test_410_pauses_the_target_until_the_url_changes(
     status = run("status").output
     assert "PAUSED" in status and "the receiver is gone" in status
     assert "credentials refused" not in status  # the target's pause says why, in its words
-    # A new URL lifts the pause: the later entry goes there.
+    # A new URL lifts the pause: the entry the old one refused (held, not failed) and the
+    # later one go there, in their order.
     with hooks.start_fake() as moved:
         path.write_text(path.read_text().replace(fake.url, moved.url))
         assert run("run", "--once").exit_code == 0
-        assert [link.rsplit("/", 1)[1] for link in hooks.posted_links(moved)] == ["second.html"]
+        posted = [link.rsplit("/", 1)[1] for link in hooks.posted_links(moved)]
+        assert posted == ["first.html", "second.html"]
 
 
 def test_preview_shows_the_body(tmp_path: Path, blog: FakeBlog, fake: FakeReceiver) -> None:

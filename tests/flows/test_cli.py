@@ -191,9 +191,12 @@ def test_operator_commands_settle_a_stuck_delivery(
     x_api.fail_next(403)
     refused = run("run", "--once")
     assert refused.exit_code == 1  # something failed
-    assert "1 feed: 1 new entry, nothing posted; 1 post failed" in refused.output
+    assert (
+        "1 feed: 1 new entry, nothing posted; 1 post held: the target's credentials were"
+        " refused (`feedrelay status`)"
+    ) in refused.output
     status = run("status")
-    assert "1 failed" in status.output and "not permitted" in status.output
+    assert "1 held" in status.output and "not permitted" in status.output
     (row,) = json.loads(run("history", "--json").output)
 
     assert "PAUSED" in status.output and "feedrelay resume x" in status.output
@@ -773,3 +776,60 @@ def test_reading_commands_work_on_a_full_disk_and_writing_ones_say_so(
     assert paused.returncode == 1
     assert paused.stderr.startswith("error: the store failed: disk I/O error")
     assert "Traceback" not in paused.stderr
+
+
+def test_every_command_that_takes_a_target_knows_it_by_its_platform_or_suggests_one(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    """Issue 19, item 6: `init` names the X target `x`, `auth` takes `twitter`; a command
+    given either finds the target, and a misspelt name is answered with the nearest one
+    and the list."""
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    assert _invoke(path, "run", "--once").exit_code == 0
+
+    paused = _invoke(path, "pause", "twitter", "--for", "1h")
+    assert paused.exit_code == 0, paused.output
+    assert paused.output.startswith("x: paused by the operator")
+    assert _invoke(path, "resume", "twitter").output.startswith("x: resumed")
+    for args in (
+        ("schedule", "twitter"),
+        ("history", "--target", "twitter"),
+        ("approve", "--target", "twitter", "--all"),
+    ):
+        result = _invoke(path, *args)
+        assert result.exit_code == 0, (args, result.output)
+
+    for args in (
+        ("pause", "twiter"),
+        ("resume", "twiter"),
+        ("schedule", "twiter"),
+        ("history", "--target", "twiter"),
+        ("approve", "--target", "twiter", "--all"),
+        ("post", blog.feed_url, "--to", "twiter"),
+    ):
+        result = _invoke(path, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output == (
+            "error: no target named 'twiter' (did you mean 'twitter', the platform of x?);"
+            " the targets: x (twitter)\n"
+        ), (args, result.output)
+    (tmp_path / "two").mkdir()
+    two = write_config(
+        tmp_path / "two",
+        feed_table("blog", blog.feed_url, ["x-main", "x-alt"]),
+        x_target(x_api.url, name="x-main"),
+        x_target(x_api.url, name="x-alt"),
+    )
+    near = _invoke(two, "pause", "x-mian")
+    assert near.exit_code == 2
+    assert near.output == (
+        "error: no target named 'x-mian' (did you mean 'x-main'?); the targets:"
+        " x-main (twitter), x-alt (twitter)\n"
+    )
+    both = _invoke(two, "pause", "twitter")
+    assert both.output == (
+        "error: no target named 'twitter': 2 targets post to twitter (x-main, x-alt): name one\n"
+    )
+    feed = _invoke(path, "approve", "--feed", "blgo")
+    assert feed.exit_code == 2
+    assert feed.output == "error: no feed named 'blgo' (did you mean 'blog'?); the feeds: blog\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.config import load_config
 from bot.model import DeliveryState
 from tests.conftest import (
     ENV,
@@ -88,7 +89,7 @@ def test_refused_credentials_pause_the_target_durably(
         with open_app(path, clock) as app:
             app.dispatch_due()
             states = sorted(d.state.value for d in app.history())
-    assert states == ["failed", "queued"]
+    assert states == ["held", "queued"]
     assert len(x_api.requests_to("POST", "/2/tweets")) == 1
 
     shown = CliRunner().invoke(main, ["--config", str(path), "status", "--json"], env=ENV)
@@ -103,7 +104,8 @@ def test_refused_credentials_pause_the_target_durably(
     with open_app(path, clock) as app:
         app.dispatch_due()
         states = sorted(d.state.value for d in app.history())
-    assert states == ["failed", "posted"]
+    assert states == ["posted", "posted"]  # the post held for the credentials went too
+    assert len(x_api.tweets) == 2
 
 
 def test_changed_credentials_lift_an_auth_pause(
@@ -118,6 +120,52 @@ def test_changed_credentials_lift_an_auth_pause(
     with open_app(path, clock, {**X_SECRETS, "X_ACCESS_TOKEN": "a-new-token"}) as app:
         app.dispatch_due()  # tried again at once with the new credentials
     assert len(x_api.requests_to("POST", "/2/tweets")) == 2
+
+
+def test_new_credentials_at_the_next_start_send_the_post_held_for_the_old_ones(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    """Issue 19, item 9: the pause lifted only when a delivery of the target was dispatched,
+    and the post refused for the credentials stayed failed. Now it is held, and the check
+    at start-up (run, run --once) lifts the pause and sends it, with nothing else due."""
+    path = _x_only(tmp_path, blog, x_api)
+    _baseline_then(path, blog, clock, "Refused")
+    revoked = {**X_SECRETS, "X_ACCESS_TOKEN": "at-revoked-0000"}
+    with open_app(path, clock, revoked) as app:
+        app.dispatch_due()
+        (row,) = app.history()
+        assert (row.state, row.held_for) == (DeliveryState.HELD, "credentials")
+        state = app.store.target_state("x")
+        assert state.pause_kind == "auth" and state.credentials_hash
+        assert "at-revoked-0000" not in state.credentials_hash  # a digest, never the secret
+    with open_app(path, clock, revoked) as app:  # the same credentials: nothing changes
+        app.start_polling()
+        assert app.store.target_state("x").pause_kind == "auth"
+        assert app.store.targets_with_work(clock.now) == set()
+    with open_app(path, clock) as app:  # the right ones
+        app.start_polling()
+        assert app.store.target_state("x").pause_reason is None
+        assert [d.state for d in app.history()] == [DeliveryState.QUEUED]
+        app.dispatch_due()
+        (row,) = app.history()
+    assert row.state is DeliveryState.POSTED
+    assert [t["text"].split(" http")[0] for t in x_api.tweets] == ["Refused"]
+    assert len(x_api.requests_to("POST", "/2/tweets")) == 2  # refused once, then posted
+
+
+def test_a_reload_with_new_credentials_lifts_the_pause(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _x_only(tmp_path, blog, x_api)
+    _baseline_then(path, blog, clock, "Refused")
+    x_api.fail_next(401)
+    with open_app(path, clock) as app:
+        app.dispatch_due()
+        app.reload(load_config(path, environ=X_SECRETS))  # the same: still paused
+        assert app.store.target_state("x").pause_kind == "auth"
+        app.reload(load_config(path, environ={**X_SECRETS, "X_ACCESS_TOKEN": "a-new-token"}))
+        assert app.store.target_state("x").pause_reason is None
+        assert [d.state for d in app.history()] == [DeliveryState.QUEUED]
 
 
 def test_a_hung_platform_delays_only_its_own_target(

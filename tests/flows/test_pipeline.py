@@ -121,13 +121,28 @@ def test_rejected_post_fails_with_the_platforms_reason(
 ) -> None:
     path = _config(tmp_path, blog, x_api)
     _run_once(path, clock)
+    blog.add_entry("Too long for X")
+    x_api.fail_next(400)
+    clock.advance(minutes=11)
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+    assert row.state is DeliveryState.FAILED
+    assert row.error and "Tweet text is too long" in row.error
+
+
+def test_a_post_refused_for_the_accounts_permission_is_held_with_the_platforms_reason(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    path = _config(tmp_path, blog, x_api)
+    _run_once(path, clock)
     blog.add_entry("Denied")
     x_api.fail_next(403)
     clock.advance(minutes=11)
     _run_once(path, clock)
     with open_app(path, clock) as app:
         (row,) = app.history()
-    assert row.state is DeliveryState.FAILED
+    assert row.state is DeliveryState.HELD and row.held_for == "credentials"
     assert row.error and "not permitted" in row.error
 
 
@@ -254,7 +269,7 @@ def test_min_interval_spaces_posts(
     assert len(x_api.tweets) == 2
 
 
-def test_bad_credentials_fail_one_post_and_pause_the_target(
+def test_bad_credentials_hold_one_post_and_pause_the_target(
     tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
 ) -> None:
     path = _config(tmp_path, blog, x_api)
@@ -266,7 +281,8 @@ def test_bad_credentials_fail_one_post_and_pause_the_target(
     _run_once(path, clock)
     with open_app(path, clock) as app:
         states = sorted(d.state.value for d in app.history())
-    assert states == ["failed", "queued"]  # the second waits instead of failing too
+    # The first is held for the credentials, the second waits behind the pause: neither fails.
+    assert states == ["held", "queued"]
     assert x_api.tweets == []
 
 

@@ -232,7 +232,8 @@ def test_preview_shows_every_pair_in_its_routes_words_and_why_one_is_skipped(
 
     assert result.exit_code == 0, result.output
     route_line = "   route feeds.blog.to.x: include_labels, template"
-    text = f"[Field Notes] Council meets {_tagged(blog.entry_url(local))}"
+    link = _tagged(blog.entry_url(local))
+    text = f"[Field Notes] Council meets {link}"
     assert result.output.split("\n\n")[:2] == [
         "── x (twitter) · Cup final\n"
         + route_line
@@ -241,8 +242,9 @@ def test_preview_shows_every_pair_in_its_routes_words_and_why_one_is_skipped(
         "── x (twitter) · Council meets\n"
         + route_line
         + f"\n   {text}"
-        + f"\n   [title 13 + link 23 + other {weighted_length(text) - 36} ="
-        + f" {weighted_length(text)}/280]",
+        # X does not link an IP address: the tagged link weighs its characters.
+        + f"\n   [title 13 + unlinked url {len(link)} + other"
+        + f" {weighted_length(text) - 13 - len(link)} = {weighted_length(text)}/280]",
     ]
     previewed = _json(path, "preview", "--json", "--limit", "2")
     assert [(p["link"], p["status"], p["reason"]) for p in previewed] == [

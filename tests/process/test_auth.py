@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import stat
+import subprocess
 from pathlib import Path
 
 import click.testing
@@ -240,10 +242,11 @@ def test_auth_target_choice_errors_say_what_to_pass(
     assert several.exit_code == 1
     assert "has 2 twitter targets (x, x2): name one with --target NAME" in several.output
     unknown = _invoke("auth", "twitter", "--target", "nope", env=X_APP)
-    assert "has no twitter target named 'nope' (its twitter targets: x, x2)" in unknown.output
+    assert unknown.exit_code == 2
+    assert "no target named 'nope'; the targets: x (twitter), x2 (twitter)" in unknown.output
     none = _invoke("auth", "reddit", env=ENV)
     assert none.exit_code == 1
-    assert "has no reddit target: add one (feedrelay init writes it)" in none.output
+    assert "has no reddit target: add one (`feedrelay add target reddit`)" in none.output
     no_blog = CliRunner().invoke(
         main,
         ["--config", "nowhere.toml", "auth", "tumblr", "--api-base", tumblr_api.url,
@@ -269,3 +272,94 @@ def test_auth_reddit_on_a_busy_port_says_to_pick_another(
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "pass --port N (and set the app's redirect uri to http://127.0.0.1:N/)" in result.output
+
+
+def _env_of(path: Path) -> dict[str, str]:
+    """The variables a shell sets from ``path`` (``set -a; . FILE``), as FeedRelay's
+    README loads it."""
+    script = f"set -a; . {path}; set +a; env -0"
+    shown = subprocess.run(
+        ["bash", "-c", script], capture_output=True, env={}, check=True
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in shown.split("\0") if "=" in item)
+
+
+def test_auth_twitter_write_env_leaves_a_working_env_file_and_prints_no_secret(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    """Issue 19, item 3: the tokens went through the screen and were copied by hand."""
+    _config(tmp_path, blog, _x_target(x_api.url))
+    env = tmp_path / ".env"
+    env.write_text(  # as `init` writes it, the app's key and secret filled in
+        "# The secrets feedrelay.toml reads from the environment.\n\n# twitter\n"
+        f"# the app's API key\nX_CONSUMER_KEY={X_SECRETS['X_CONSUMER_KEY']}\n"
+        f"X_CONSUMER_SECRET={X_SECRETS['X_CONSUMER_SECRET']}\n"
+        "# the posting account's token: feedrelay auth twitter\nX_ACCESS_TOKEN=\n"
+        "# ... and its secret (same command)\nX_ACCESS_TOKEN_SECRET=\n"
+    )
+    env.chmod(0o600)
+    term = Terminal("-vv", "auth", "twitter", "--write-env", cwd=tmp_path, env=X_APP)
+    url = term.expect(r"(http://127\.0\.0\.1:\d+/oauth/authorize\?oauth_token=\S+)").group(1)
+    term.answer(r"PIN: ", _the_person_opens(url))
+    term.expect(
+        r"wrote X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET to \./\.env \(replaced the old"
+        r" lines\); load it: set -a; \. \./\.env; set \+a"
+    )
+    term.expect(r"checked: posting as @feedrelay_bot")
+    assert term.finish() == 0
+    ((token, token_secret),) = x_api.issued
+    for secret in (token, token_secret, *X_APP.values(), "req-secret"):
+        assert secret not in term.screen
+    assert "X_ACCESS_TOKEN=" not in term.screen
+
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    text = env.read_text()
+    assert "# the posting account's token: feedrelay auth twitter\n" in text  # kept
+    loaded = _env_of(env)
+    assert loaded["X_ACCESS_TOKEN"] == token and loaded["X_ACCESS_TOKEN_SECRET"] == token_secret
+    # The file works as it is: `check --online` logs in with what it sets.
+    online = Terminal("check", "--online", cwd=tmp_path, env={k: loaded[k] for k in ENV_X})
+    online.expect(r"target x: ok, posting as @feedrelay_bot")
+    assert online.finish() == 0
+
+
+ENV_X = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+
+
+def test_auth_write_env_makes_the_file_and_refuses_a_symbolic_link_before_asking(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, tumblr_api: FakeTumblr
+) -> None:
+    _config(tmp_path, blog, _x_target(x_api.url))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("KEEP=me\n")
+    (tmp_path / ".env").symlink_to(elsewhere)
+    refused = _invoke("auth", "twitter", "--write-env", env=X_APP)
+    assert refused.exit_code == 2, refused.output
+    assert ".env is a symbolic link: auth --write-env writes .env itself" in refused.output
+    assert x_api.requests == [] and elsewhere.read_text() == "KEEP=me\n"
+
+    (tmp_path / ".env").unlink()
+    term = Terminal("auth", "twitter", "--write-env", cwd=tmp_path, env=X_APP)
+    url = term.expect(r"(http://127\.0\.0\.1:\d+/oauth/authorize\?oauth_token=\S+)").group(1)
+    term.answer(r"PIN: ", _the_person_opens(url))
+    term.expect(r"wrote X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET to \./\.env \(created it,")
+    assert term.finish() == 0
+    assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
+    ((token, _),) = x_api.issued
+    assert token not in term.screen
+    assert f"X_ACCESS_TOKEN={token}\n" in (tmp_path / ".env").read_text()
+
+
+def test_auth_target_names_the_nearest_target_and_the_platform_it_posts_to(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, tumblr_api: FakeTumblr
+) -> None:
+    _config(tmp_path, blog, _x_target(x_api.url), tumblr_target(tumblr_api.url))
+    near = _invoke("auth", "twitter", "--target", "xx", env=X_APP)
+    assert near.exit_code == 2
+    assert "no target named 'xx' (did you mean 'x'?); the targets: x (twitter)" in near.output
+    other = _invoke("auth", "twitter", "--target", "tumblr", env=X_APP)
+    assert other.exit_code == 1
+    assert (
+        "target tumblr posts to tumblr, not twitter: run `feedrelay auth tumblr --target tumblr`"
+        in other.output
+    )

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import X_SECRETS, feed_table, write_config, x_target
+from tests.conftest import X_SECRETS, Clock, feed_table, open_app, write_config, x_target
 from tests.fakes.feed_server import FakeBlog
 from tests.fakes.x_api import FakeX
+from tests.terminal import Terminal
 
 
 def _start(path: Path, *args: str) -> subprocess.Popen[str]:
@@ -164,3 +167,55 @@ def test_sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise(
     assert "bot.poll_interval" in stderr
     assert "config reloaded: 2 feeds, 1 target" in stderr
     assert "apscheduler" not in stderr  # its own messages stay out of the log
+
+
+def test_the_daemon_polls_a_feed_when_it_is_due_and_logs_its_recovery_once(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    """Issue 19, item 13: feeds were polled on a 30-second tick, so a feed due in a few
+    seconds waited for the tick, and a recovery after errors was never logged. The feed
+    failed once; its next try is set a few seconds ahead: the daemon, finding nothing due
+    at start, fetches it then (long before a 30-second tick), and says once that it reads
+    again."""
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    blog.fail_next(503)
+    with open_app(path, clock) as app:
+        app.poll_due_feeds()
+        state = app.store.feed_state("blog")
+        assert state is not None and state.error_count == 1
+        soon = datetime.now(UTC) + timedelta(seconds=3)
+        app.store.save_feed_state(replace(state, next_check_at=soon))
+    daemon = _start(path, "run")
+    try:
+        _wait_for(lambda: len(blog.feed_fetches()) == 2, timeout=20)
+        assert datetime.now(UTC) >= soon  # not before it was due
+        # Another interval later is far away: no third fetch while the daemon runs on.
+        time.sleep(1)
+        assert len(blog.feed_fetches()) == 2
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, stderr
+    recovered = [line for line in stderr.splitlines() if "reads again" in line]
+    assert len(recovered) == 1, stderr
+    assert "feed blog reads again after 1 failed poll (the last: HTTP 503 from" in recovered[0]
+    # Without -v, a run logs what happens but not every poll and wait.
+    assert "next poll at" not in stderr and "unchanged" not in stderr
+
+
+def test_run_with_v_logs_each_poll_and_the_next_one(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX
+) -> None:
+    path = write_config(tmp_path, feed_table("blog", blog.feed_url, ["x"]), x_target(x_api.url))
+    first = _start(path, "run", "--once")
+    assert first.communicate(timeout=30) and first.returncode == 0
+    again = _start(path, "-v", "run", "--once")
+    _, stderr = again.communicate(timeout=30)
+    assert again.returncode == 0, stderr
+    assert "DEBUG bot.ingest: feed blog: unchanged (304); next check" in stderr
+    daemon = Terminal("-v", "run", cwd=tmp_path, env=X_SECRETS)
+    # Its first poll finds nothing due (the feed was just read) and plans the next.
+    daemon.expect(r"DEBUG bot\.scheduling: next poll at")
+    daemon.child.kill(signal.SIGTERM)
+    assert daemon.finish() == 0
+    assert "apscheduler" not in daemon.screen  # the libraries' own detail is -vv's

@@ -233,20 +233,35 @@ def test_after_duplicate_is_posted_even_when_the_existing_post_is_not_found() ->
 
 
 # -- after_error -------------------------------------------------------------------------
-def test_auth_error_fails_the_row_and_pauses_the_target() -> None:
+def test_auth_error_holds_the_row_for_the_credentials_and_pauses_the_target() -> None:
     settlement = policy.after_error(AuthError("401 Unauthorized"), attempts=1, rules=RULES, now=NOW)
     assert settlement == Settlement(
-        state=DeliveryState.FAILED,
+        state=DeliveryState.HELD,
         error="401 Unauthorized",
+        held_for="credentials",
         pause_kind="auth",
         pause_reason="credentials refused: 401 Unauthorized",
         credentials_hash="creds-1",
+        void_attempt=True,  # nothing was made: the attempt does not count
     )
 
 
-def test_auth_error_on_the_last_attempt_still_pauses_the_target() -> None:
+def test_auth_error_on_the_last_attempt_still_holds_and_pauses() -> None:
     settlement = policy.after_error(AuthError("401"), attempts=3, rules=RULES, now=NOW)
-    assert settlement.pause_kind == "auth" and settlement.state is DeliveryState.FAILED
+    assert settlement.pause_kind == "auth" and settlement.state is DeliveryState.HELD
+
+
+def test_posts_held_for_credentials_go_once_the_target_is_not_paused_for_them() -> None:
+    assert not policy.release_held_for_pause(_state(pause_reason="refused", pause_kind="auth"))
+    assert policy.release_held_for_pause(_state())
+    assert policy.release_held_for_pause(_state(pause_reason="paused", pause_kind="operator"))
+
+
+def test_unpaused_forgets_the_pause_and_the_refused_credentials() -> None:
+    state = _state(
+        pause_reason="refused", pause_kind="auth", credentials_hash="old", paused_until=NOW
+    )
+    assert policy.unpaused(state) == _state()
 
 
 def test_a_rejected_post_fails() -> None:
@@ -380,6 +395,22 @@ def test_a_feed_whose_next_check_is_now_or_past_is_due() -> None:
 
 def test_a_feed_whose_next_check_is_in_the_future_is_not_due() -> None:
     assert not policy.feed_due(_feed(next_check_at=NOW + MIN), URL, NOW)
+
+
+def test_the_next_poll_is_when_the_first_feed_is_due() -> None:
+    """Issue 19, item 13: the daemon polls when a feed is due, not on a 30-second tick."""
+    states = {
+        "a": _feed(name="a", next_check_at=NOW + 10 * MIN),
+        "b": _feed(name="b", next_check_at=NOW + timedelta(seconds=90)),
+        "gone": _feed(name="gone", gone=True, next_check_at=NOW + MIN),
+    }
+    urls = dict.fromkeys(states, URL)
+    assert policy.next_poll_at(states, urls, NOW) == NOW + timedelta(seconds=90)
+    assert policy.next_poll_at({**states, "new": None}, {**urls, "new": URL}, NOW) == NOW
+    moved = {**urls, "a": "https://blog.example/moved"}
+    assert policy.next_poll_at(states, moved, NOW) == NOW  # its url changed: due now
+    assert policy.next_poll_at({"gone": states["gone"]}, {"gone": URL}, NOW) is None
+    assert policy.next_poll_at({}, {}, NOW) is None
 
 
 @pytest.mark.parametrize(
