@@ -18,12 +18,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.app import App, FeedResult
@@ -186,8 +187,7 @@ def run_daemon(
     def wake_lanes() -> None:
         """Every lane looks for due work now (new entries, an approval from the web)."""
         for name in app.config.targets:
-            if scheduler.get_job(f"lane:{name}"):
-                scheduler.modify_job(f"lane:{name}", next_run_time=datetime.now(UTC))
+            _run_at(scheduler, f"lane:{name}")
 
     def poll_feeds(now_too: set[str]) -> list[FeedResult]:
         return app.poll_due_feeds(
@@ -214,7 +214,7 @@ def run_daemon(
                 due = None if results is None else _logged(app.next_poll_at, "poll")
                 with pushed_guard:  # a notification meanwhile: poll_now asks for now
                     at = datetime.now(UTC) if pushed else _next_poll(due, failed=results is None)
-                    scheduler.modify_job("poll", next_run_time=at)
+                    _run_at(scheduler, "poll", at)
         finally:
             loops.finished("poll")
 
@@ -223,7 +223,7 @@ def run_daemon(
         with pushed_guard:
             pushed.add(feed)
         if not stopping.is_set():
-            scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
+            _run_at(scheduler, "poll")
 
     def lane(name: str) -> Callable[[], None]:
         loop = f"lane:{name}"
@@ -266,7 +266,7 @@ def run_daemon(
         if (served and served.listen) != (config.web and config.web.listen):
             log.warning("[web] listen changed: restart feedrelay to serve there")
         lanes_for_config()
-        scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
+        _run_at(scheduler, "poll")
         log.info(
             "config reloaded: %s, %s",
             plural(len(config.feeds), "feed"),
@@ -352,3 +352,10 @@ def _logged(func: Callable[[], T], what: str) -> T | None:
     except FeedRelayError as error:
         log.error("%s failed, next tick tries again: %s", what, error)
         return None
+
+
+def _run_at(scheduler: BlockingScheduler, job: str, at: datetime | None = None) -> None:
+    """Run ``job`` at ``at`` (now); a job that is gone (a lane removed by a reload, every
+    job once the daemon stops) has nothing to run."""
+    with suppress(JobLookupError):
+        scheduler.modify_job(job, next_run_time=at or datetime.now(UTC))

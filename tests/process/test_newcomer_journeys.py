@@ -182,7 +182,7 @@ def test_add_feed_and_add_target_keep_the_comments_and_make_a_config_check_accep
         second.add_entry("Seed catalogue")
         add = Terminal("add", "feed", second.url + "/", cwd=tmp_path, env={})
         add.expect(r"feed: http://127\.0\.0\.1:\d+/feeds/posts/default \(the page advertises it\)")
-        add.expect(r"title: Second Diary, 1 entries")
+        add.expect(r"title: Second Diary, 1 entry")
         add.answer(r"Post to which targets \(x; comma-separated\) \[x\]: ", "twiter")
         add.expect(r"no target named 'twiter' \(did you mean 'twitter', the platform of x\?\)")
         add.answer(r"Post to which targets", "")
