@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 import adapters
 from bot.errors import UnknownNameError
-from bot.settings import TargetSettings
+
+if TYPE_CHECKING:
+    from bot.settings import TargetSettings
 
 __all__ = ["feed", "target"]
 

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.config import Config, config_path, load_config
+from bot.durations import DurationTooLongError, format_duration, parse_duration, range_words
 from bot.model import DeliveryState
-from bot.settings import Between, DurationTooLongError, format_duration, parse_duration
 from bot.text.words import plural
 
 __all__ = ["Context", "pass_context", "plural"]
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from bot.app import App
+    from bot.config import Config
 
 
 # Exit codes (bot/cli/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
@@ -78,15 +78,14 @@ def _pause_for(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if value is None:
         return None
     shortest = timedelta(seconds=1)
-    allowed = Between(shortest, LONGEST_PAUSE)
     try:
         duration = parse_duration(value)
     except DurationTooLongError:
-        raise click.BadParameter(allowed.message(value), ctx, param) from None
+        raise click.BadParameter(range_words(shortest, LONGEST_PAUSE, value), ctx, param) from None
     except ValueError as error:
         raise click.BadParameter(str(error), ctx, param) from None
     if not shortest <= duration <= LONGEST_PAUSE:
-        raise click.BadParameter(allowed.message(duration), ctx, param)
+        raise click.BadParameter(range_words(shortest, LONGEST_PAUSE, duration), ctx, param)
     return duration
 
 
@@ -103,6 +102,8 @@ class Context:
 
     def load(self, *, dry_run: bool = False, posts: bool = True) -> Config:
         """The config; credentials may be missing in a dry run or where nothing is posted."""
+        from bot.config import config_path, load_config  # pydantic's models: only when used
+
         path = config_path(self.config_option)
         config = load_config(path, allow_missing_secrets=dry_run or not posts)
         for notice in config.notices:

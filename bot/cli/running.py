@@ -22,12 +22,11 @@ from bot.cli.present import (
     _print_dry_run_json,
     _print_run_summary,
 )
-from bot.config import Config, config_path
 from bot.errors import ConfigError
 from bot.model import DeliveryState
 
 if TYPE_CHECKING:
-    pass
+    from bot.config import Config
 
 OWN_LOGGERS = ("bot", "adapters")
 
@@ -229,6 +228,8 @@ def check(ctx: Context, online: bool, as_json: bool) -> None:
     Exits 0 when all is well, 1 when a target or feed failed the online check, 2 when the
     config is wrong.
     """
+    from bot.config import config_path
+
     report: dict[str, Any] = {"config": str(config_path(ctx.config_option)), "ok": True}
     try:
         config = ctx.load()

@@ -14,9 +14,9 @@ from typing import Any
 
 from bot.app import App
 from bot.cli.context import LARGEST_ID, LONGEST_PAUSE
+from bot.durations import DurationTooLongError, parse_duration
 from bot.errors import OperatorError
 from bot.reports import delivery_json, iso
-from bot.settings import DurationTooLongError, parse_duration
 
 DELIVERY_ACTIONS = ("approve", "retry", "skip", "resolve")
 TARGET_ACTIONS = ("pause", "resume")
