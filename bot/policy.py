@@ -768,7 +768,7 @@ def push_hub(hub: str) -> str | None:
         return hub
     if parts.scheme != "http" or not parts.hostname:
         return None
-    if _is_loopback_host(parts.hostname):
+    if is_loopback(parts.hostname):
         return hub
     return urlunsplit(("https", parts.netloc, parts.path, parts.query, ""))
 
@@ -777,12 +777,11 @@ def push_may_sign(hub: str) -> bool:
     """``hub.secret`` goes only where nobody else can read it: over https, or to a hub on
     this machine (5.1: "SHOULD only be specified when the request was made over HTTPS")."""
     parts = urlsplit(hub)
-    return parts.scheme == "https" or (
-        parts.scheme == "http" and _is_loopback_host(parts.hostname or "")
-    )
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or ""))
 
 
-def _is_loopback_host(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host``: ``localhost``, 127.0.0.0/8 or ::1."""
     if host.lower() == "localhost":
         return True
     try:

@@ -1257,54 +1257,42 @@ def _labels(tally: Tally) -> str:
 
 
 def _add_tallies(c: Connection, added: Sequence[Tally]) -> None:
+    """Add each tally's value to its running total."""
     for tally in added:
-        where = (tallies.c.metric == tally.metric) & (tallies.c.labels == _labels(tally))
-        if c.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-
-            statement = insert(tallies).values(
-                metric=tally.metric, labels=_labels(tally), value=tally.value
-            )
-            c.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[tallies.c.metric, tallies.c.labels],
-                    set_={"value": tallies.c.value + statement.excluded.value},
-                )
-            )
-            continue
-        # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE): no race.
-        updated = c.execute(
-            tallies.update().where(where).values(value=tallies.c.value + tally.value)
-        )
-        if updated.rowcount == 0:
-            c.execute(
-                tallies.insert().values(
-                    metric=tally.metric, labels=_labels(tally), value=tally.value
-                )
-            )
+        _merge_tally(c, tally, add=True)
 
 
 def _keep_latest(c: Connection, latest: Sequence[Tally]) -> None:
+    """Keep the larger of each tally's value and its stored one (a timestamp)."""
     for tally in latest:
-        where = (tallies.c.metric == tally.metric) & (tallies.c.labels == _labels(tally))
-        if c.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+        _merge_tally(c, tally, add=False)
 
-            statement = insert(tallies).values(
-                metric=tally.metric, labels=_labels(tally), value=tally.value
+
+def _merge_tally(c: Connection, tally: Tally, *, add: bool) -> None:
+    labels = _labels(tally)
+    where = (tallies.c.metric == tally.metric) & (tallies.c.labels == labels)
+    if c.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        statement = insert(tallies).values(metric=tally.metric, labels=labels, value=tally.value)
+        merged = (
+            tallies.c.value + statement.excluded.value
+            if add
+            else sa.func.greatest(tallies.c.value, statement.excluded.value)
+        )
+        c.execute(
+            statement.on_conflict_do_update(
+                index_elements=[tallies.c.metric, tallies.c.labels], set_={"value": merged}
             )
-            c.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[tallies.c.metric, tallies.c.labels],
-                    set_={"value": sa.func.greatest(tallies.c.value, statement.excluded.value)},
-                )
-            )
-            continue
-        stored = c.execute(sa.select(tallies.c.value).where(where)).scalar()
-        if stored is None:
-            _add_tallies(c, [tally])
-        elif stored < tally.value:
-            c.execute(tallies.update().where(where).values(value=tally.value))
+        )
+        return
+    # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE): no race.
+    stored = c.execute(sa.select(tallies.c.value).where(where)).scalar()
+    if stored is None:
+        c.execute(tallies.insert().values(metric=tally.metric, labels=labels, value=tally.value))
+    elif add or stored < tally.value:
+        value = stored + tally.value if add else tally.value
+        c.execute(tallies.update().where(where).values(value=value))
 
 
 def _save_feed_state(c: Connection, state: FeedState) -> None:

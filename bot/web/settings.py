@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 
+from bot.policy import is_loopback
 from bot.settings import Section
 
 DEFAULT_PORT = 8470
@@ -39,16 +40,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not 0 <= port <= 65535:  # 0: the system chooses (tests)
         raise ValueError(f"the port must be a number from 1 to 65535, not {port}")
     return host, port
-
-
-def is_loopback(host: str) -> bool:
-    """Only this machine can reach ``host``: ``localhost``, 127.0.0.0/8 or ::1."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class WebSettings(Section):
