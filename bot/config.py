@@ -325,7 +325,7 @@ def _validate(
             known = ", ".join(repr(p) for p in installed)
             misspelt = [key for key in section if _did_you_mean(key, ["platform"])]
             if platform is None and misspelt:
-                # `plaform = "reddit"`: the unknown key is the mistake, not a missing one.
+                # `plaform = "..."`: the unknown key is the mistake, not a missing one.
                 for key in misspelt:
                     report(("targets", name, key), "unknown key (did you mean platform?)")
                 continue

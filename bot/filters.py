@@ -119,7 +119,7 @@ def _either(items: Sequence[str]) -> str:
 @dataclass(frozen=True, kw_only=True)
 class Filter:
     """One level's filters, named by where the config sets them (``feeds.news``,
-    ``targets.x``, ``feeds.news.to.reddit``).
+    ``targets.TARGET``, ``feeds.news.to.TARGET``).
 
     Each ``include_*`` that is set is a condition of its own, met by at least one of its
     items (labels, words) or by the pattern; an entry passes the level when it meets every

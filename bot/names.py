@@ -64,7 +64,7 @@ def _platform(name: str) -> str | None:
 
 
 def _nearest_platform(name: str, targets: Mapping[str, TargetSettings]) -> str:
-    """`` (did you mean 'twitter', the platform of x?)`` for a misspelt platform that one
+    """`` (did you mean 'PLATFORM', the platform of TARGET?)`` for a misspelt platform that one
     target posts to, or ``""``."""
     by_platform: dict[str, list[str]] = {}
     for target, settings in targets.items():

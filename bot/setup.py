@@ -160,8 +160,8 @@ def render_config(answers: Answers, *, now: datetime | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-# The commented api_base of the first target; the next ones count up. Not 8080: `auth
-# reddit --refresh-token` listens there for Reddit's redirect.
+# The commented api_base of the first target; the next ones count up. Not 8080, where an
+# `auth` flow's local redirect listens (docs/troubleshooting.md).
 EXAMPLE_PORT = 8081
 
 

@@ -3,7 +3,7 @@ in an existing config, found and asked for as ``init`` does, written as ``init``
 
 The editing is in ``bot.config_edit`` (tomlkit: comments and layout kept; checked with the
 config loader before the file is replaced); this module asks and prints. Every question is
-an option too (``add target reddit --subreddit NAME``), and ``--yes`` asks nothing.
+an option too (``add target PLATFORM --QUESTION VALUE``), and ``--yes`` asks nothing.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def _print_dry_run_json(app: App, outcomes: list[Outcome], skipped: list[Deliver
 
 
 def _heading(config: Config, target: str, platform: str, title: str) -> str:
-    """``── reddit (reddit: subreddit r/NAME, as u/NAME) · Title``: the target, its platform
+    """``── TARGET (PLATFORM: PLACE, as ACCOUNT) · Title``: the target, its platform
     and where its posts go (its settings' ``destination``: the place, then the account),
     as far as the config says."""
     settings = config.targets.get(target)

@@ -66,7 +66,7 @@ def _answer_name(option: str) -> str:
 
 
 def question_options(taken: set[str]) -> list[click.Parameter]:
-    """One option per question an installed platform's spec declares (``--subreddit``),
+    """One option per question an installed platform's spec declares (``--QUESTION``),
     for ``init`` and ``add target``; an option in ``taken`` is left out (two platforms
     that ask the same option share its answer). Loads the specs, never the libraries."""
     import adapters
