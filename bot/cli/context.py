@@ -11,11 +11,29 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot.bounds import (
+    FURTHEST_AT,
+    HISTORY_LIMIT,
+    LARGEST_ID,
+    LONGEST_PAUSE,
+    PREVIEW_LIMIT,
+    STATUSES,
+    since,
+)
 from bot.durations import DurationTooLongError, format_duration, parse_duration, range_words
-from bot.model import DeliveryState
 from bot.text.words import plural
 
-__all__ = ["Context", "pass_context", "plural"]
+__all__ = [
+    "FURTHEST_AT",
+    "HISTORY_LIMIT",
+    "LARGEST_ID",
+    "LONGEST_PAUSE",
+    "PREVIEW_LIMIT",
+    "STATUSES",
+    "Context",
+    "pass_context",
+    "plural",
+]
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -25,24 +43,8 @@ if TYPE_CHECKING:
 
 
 # Exit codes (bot/cli/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
-# line or the config is wrong (click's own usage errors are 2 as well).
-STATUSES = [state.value for state in DeliveryState]
-
-
-# What a command line may ask for: a value beyond these is a usage error (exit 2), in words.
-LARGEST_ID = 2**63 - 1  # a store's ids are signed 64-bit integers (SQLite, PostgreSQL bigint)
-
-
-HISTORY_LIMIT = 100_000
-
-
-PREVIEW_LIMIT = 1_000
-
-
-LONGEST_PAUSE = timedelta(days=365)
-
-
-FURTHEST_AT = timedelta(days=365)  # post --at: how far ahead a post may be queued
+# line or the config is wrong (click's own usage errors are 2 as well). A value beyond
+# bot.bounds is a usage error (exit 2), in words.
 
 
 def _delivery_ids(
@@ -181,29 +183,11 @@ def _local_time(text: str, timezone: str, now: datetime) -> datetime:
 
 
 def _since(text: str, timezone: str, now: datetime) -> datetime:
-    """``"2d"`` (that long ago) or ``"2026-01-31"`` / ``"2026-01-31 09:00"`` (local time)."""
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
-
+    """``--since``: ``"2d"`` (that long ago) or a date (local time), as ``bounds.since``."""
     try:
-        return now - parse_duration(text)
-    except DurationTooLongError as error:
-        raise click.BadParameter(f"{error}; give a date instead", param_hint="--since") from None
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{_quoted(text)} is neither a duration ('2d', '12h') nor a date ('2026-01-31')",
-            param_hint="--since",
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(timezone))
-    try:
-        return when.astimezone(UTC)
-    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
-        raise click.BadParameter(f"{text} is out of range", param_hint="--since") from None
+        return since(text, timezone, now)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--since") from None
 
 
 def _when(value: datetime | None) -> str:

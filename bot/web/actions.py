@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.app import App
-from bot.cli.context import LARGEST_ID, LONGEST_PAUSE
+from bot.bounds import LARGEST_ID, LONGEST_PAUSE
 from bot.durations import DurationTooLongError, parse_duration
 from bot.errors import OperatorError
 from bot.reports import delivery_json, iso

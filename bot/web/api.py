@@ -10,14 +10,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-import click
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import __version__
-from bot.cli.context import HISTORY_LIMIT, STATUSES, _since
+from bot.bounds import HISTORY_LIMIT, LARGEST_ID, STATUSES, since
 from bot.errors import StorageError
 from bot.reports import history_json, status_json
 from bot.web.actions import WAKING, ActionError, act
@@ -152,7 +151,7 @@ def _history_filters(web: Web, query: Any) -> dict[str, Any]:
         if state not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
         filters["state"] = state
-    for key, low, high in (("limit", 1, HISTORY_LIMIT), ("before", 1, 2**63 - 1)):
+    for key, low, high in (("limit", 1, HISTORY_LIMIT), ("before", 1, LARGEST_ID)):
         text = query.get(key)
         if text:
             if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
@@ -160,7 +159,7 @@ def _history_filters(web: Web, query: Any) -> dict[str, Any]:
             filters[key] = int(text)
     if query.get("since"):
         try:
-            filters["since"] = _since(query["since"], web.app.config.bot.timezone, web.now())
-        except click.BadParameter as error:
-            raise ValueError(f"since: {error.format_message()}") from None
+            filters["since"] = since(query["since"], web.app.config.bot.timezone, web.now())
+        except ValueError as error:
+            raise ValueError(f"since: {error}") from None
     return filters

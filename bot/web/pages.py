@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.cli.context import STATUSES
+from bot.bounds import STATUSES
 from bot.model import Delivery, DeliveryState, PushSubscription
 from bot.reports import Status
 from bot.web.actions import WAKING, ActionError, act
