@@ -325,8 +325,7 @@ class Dispatcher:
             raise
         else:
             failpoint("after-response")
-            state = self.store.target_state(delivery.target)
-            settlement = policy.after_publish(published, state)
+            settlement = policy.after_publish(published)
             new = True
         finally:
             self._in_flight.pop(delivery.id, None)

@@ -300,6 +300,9 @@ class Settlement:
     spent: float = 0.0
     spent_month: str | None = None
     resend: bool | None = None  # set or clear Delivery.resend (None: unchanged)
+    # Pause kinds this outcome ends, if the target is paused for one of them when it is
+    # recorded (a post that went through ends a pause for a used-up allowance).
+    lifts_pause: frozenset[str] = frozenset()
 
 
 # What tells the time: ``datetime.now(UTC)`` in the program, a clock a test moves by hand.

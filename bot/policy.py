@@ -407,13 +407,12 @@ def retry_delay(attempts: int) -> timedelta:
     return RETRY_BACKOFF[min(max(attempts, 1), len(RETRY_BACKOFF)) - 1]
 
 
-def after_publish(published: Published, state: TargetState) -> Settlement:
-    """A post went out; if the target was paused for a used-up allowance, the allowance is
-    back: the pause lifts."""
-    settled = Settlement(state=DeliveryState.POSTED, published=published)
-    if allowance_paused(state):
-        return replace(settled, pause_kind="", pause_reason="")
-    return settled
+def after_publish(published: Published) -> Settlement:
+    """A post went out; if the target is paused for a used-up allowance, the allowance is
+    back: that pause lifts (and no other)."""
+    return Settlement(
+        state=DeliveryState.POSTED, published=published, lifts_pause=frozenset(RECHECK_AFTER)
+    )
 
 
 def after_duplicate(existing: Published | None, said: str) -> Settlement:

@@ -759,6 +759,15 @@ class SqlStore:
             if changes or settlement.refund or settlement.spent:
                 state = _target_state(c, delivery.target, lock=True)
                 _save_target_state(c, _spend(_apply(state, changes), settlement))
+            if settlement.lifts_pause:
+                c.execute(
+                    target_state.update()
+                    .where(
+                        (target_state.c.target == delivery.target)
+                        & target_state.c.pause_kind.in_(sorted(settlement.lifts_pause))
+                    )
+                    .values(paused_until=None, pause_reason=None, pause_kind=None)
+                )
             # The totals last, after the target's row, in the order claim_due takes them:
             # two runners on PostgreSQL never wait on each other in a circle.
             _count_outcome(c, delivery.target, delivery.platform, settlement.state)

@@ -214,8 +214,10 @@ def test_retry_delay_never_shrinks() -> None:
 # -- after_publish / after_duplicate -----------------------------------------------------
 def test_after_publish_is_posted_where_it_went() -> None:
     published = Published(remote_id="42", url="https://x.example/42")
-    assert policy.after_publish(published, TargetState(target="x")) == Settlement(
-        state=DeliveryState.POSTED, published=published
+    assert policy.after_publish(published) == Settlement(
+        state=DeliveryState.POSTED,
+        published=published,
+        lifts_pause=frozenset(policy.RECHECK_AFTER),
     )
 
 
@@ -734,9 +736,7 @@ class Sim:
         match answer:
             case Success():
                 self.on_platform[delivery.id] += 1
-                settlement = policy.after_publish(
-                    Published(remote_id=str(delivery.id)), TargetState(target="x")
-                )
+                settlement = policy.after_publish(Published(remote_id=str(delivery.id)))
                 self._settle(delivery, settlement, answer)
                 return
             case Duplicate():
@@ -1082,9 +1082,9 @@ def test_an_allowance_pause_holds_until_the_recheck_then_lets_one_post_try() -> 
     waiting = policy.target_wait(state, RULES, NOW - MIN)
     assert waiting is not None and waiting.until == NOW
     assert policy.target_wait(state, RULES, NOW) is None  # the re-check
-    lifted = policy.after_publish(Published(remote_id="1"), state)
-    assert (lifted.pause_kind, lifted.pause_reason) == ("", "")
-    assert policy.after_publish(Published(remote_id="1"), _state()).pause_reason is None
+    lifted = policy.after_publish(Published(remote_id="1"))
+    assert lifted.lifts_pause == {"credits", "usage_cap"}  # an allowance pause, no other
+    assert lifted.pause_reason is None  # and it sets none
 
 
 def test_an_unknown_outcome_that_cannot_be_looked_up_waits_for_the_operator() -> None:
