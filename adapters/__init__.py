@@ -51,21 +51,29 @@ class Plugin:
 def installed() -> dict[str, Plugin]:
     """The installed platforms by name: FeedRelay's own first, then the others, each by
     name. A name installed twice keeps its first (FeedRelay's own win)."""
-    found: dict[str, Plugin] = {}
+    # A distribution's metadata is parsed once (each read parses the whole METADATA file,
+    # and every command starts here); its entry points share one distribution object.
+    named: dict[int, tuple[str, str]] = {}
+
+    def distribution(point: importlib.metadata.EntryPoint) -> tuple[str, str]:
+        dist = point.dist
+        if dist is None:
+            return "?", "?"
+        if id(dist) not in named:
+            metadata = dist.metadata
+            named[id(dist)] = (metadata["Name"], metadata["Version"])
+        return named[id(dist)]
+
     points = sorted(
         importlib.metadata.entry_points(group=GROUP),
-        key=lambda p: (_distribution(p) != "feedrelay", p.name),
+        key=lambda p: (distribution(p)[0] != "feedrelay", p.name),
     )
+    found: dict[str, Plugin] = {}
     for point in points:
-        dist = point.dist
+        name, version = distribution(point)
         found.setdefault(
             point.name,
-            Plugin(
-                name=point.name,
-                value=point.value,
-                distribution=dist.metadata["Name"] if dist is not None else "?",
-                version=dist.version if dist is not None else "?",
-            ),
+            Plugin(name=point.name, value=point.value, distribution=name, version=version),
         )
     return found
 
@@ -148,7 +156,3 @@ def _keep_quiet(loggers: tuple[str, ...]) -> None:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:
             logger.setLevel(logging.INFO)
-
-
-def _distribution(point: importlib.metadata.EntryPoint) -> str:
-    return point.dist.metadata["Name"] if point.dist is not None else ""

@@ -70,7 +70,6 @@ from bot.settings import Between, Duration, TargetSettings, TemplateStr
 from bot.text.clean import WORD_JOINER, clean_text
 from bot.text.cut import CODE_POINTS, Scale, find_urls, graphemes, truncate, truncate_chars
 from bot.text.hashtags import MAX_HASHTAG_LENGTH, hashtag_for, plain_tags, select_hashtags
-from bot.text.html import excerpt, html_to_markdown, html_to_text
 from bot.text.render import (
     FEED_TEXT_FIELDS,
     Description,
@@ -97,6 +96,31 @@ from bot.text.render import (
 )
 
 API_VERSION = 1
+
+
+# The HTML readers import bs4, markdownify and soupsieve (a tenth of a second) when first
+# called: loading the platforms' specs with a config must not, since status, history and
+# the other commands that only read the store never render a post.
+def html_to_text(html: str) -> str:
+    """``html`` as plain text, with its paragraphs, list items and links' text."""
+    from bot.text import html as markup
+
+    return markup.html_to_text(html)
+
+
+def html_to_markdown(html: str, base_url: str = "") -> str:
+    """``html`` as Markdown, links resolved against ``base_url``."""
+    from bot.text import html as markup
+
+    return markup.html_to_markdown(html, base_url)
+
+
+def excerpt(text: str, limit: int) -> str:
+    """A stand-in title: the first sentence if it fits in ``limit`` characters, else a cut."""
+    from bot.text import html as markup
+
+    return markup.excerpt(text, limit)
+
 
 __all__ = [
     "API_VERSION",

@@ -9,18 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters import spec
-from bot import feeds, names, policy
+from bot import names, policy
 from bot.config import Config
 from bot.errors import FeedError
-from bot.ingest import Poller, publication_order
 from bot.model import Delivery, DeliveryState, Entry, FeedState, Post, PushSubscription
 from bot.routes import route
 from bot.store import HeldCount, Runner, Store, lock_holder
 from bot.targets import cost_of, describe_for, render_for, rules_for
 from bot.text.render import Rendered, budget_of
+
+if TYPE_CHECKING:  # the feed readers import feedparser and bs4: only preview needs them
+    from bot.ingest import Poller
 
 ATTENTION_LIMIT = 50
 # A runner that has not sent a heartbeat for this long is taken for dead in ``status``.
@@ -230,6 +232,9 @@ def preview(
 ) -> list[PreviewItem]:
     """The latest entries of each feed (or one) rendered for each of its targets, each in
     its route's words, with the reason where the route's filters keep it out."""
+    from bot import feeds
+    from bot.ingest import publication_order
+
     chosen = [names.feed(config.feeds, feed)] if feed else list(config.feeds)
     items = []
     for name in chosen:

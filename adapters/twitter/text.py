@@ -25,7 +25,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TypeAlias
 
-import emoji
 import regex
 
 from adapters.api import Scale, find_urls, truncate
@@ -90,6 +89,8 @@ def _build_trie(words: Iterable[str]) -> _Trie:
 
 
 def _emoji_sequences() -> Iterable[str]:
+    import emoji  # its data: on the first weighing, not when the spec loads
+
     for seq in emoji.EMOJI_DATA:
         # A lone character of weight 1 is text; an emoji only with U+FE0F after it, and
         # that sequence is in the data. (A lone "©" or "®" weighs 2 by the table already.)

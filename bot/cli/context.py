@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from bot.app import App
     from bot.config import Config
+    from bot.store import Store
 
 
 # Exit codes (bot/cli/exits.py, README "Exit codes"): 0 done, 1 something failed, 2 the command
@@ -138,6 +139,18 @@ class Context:
         config = config or self.load(dry_run=dry_run, posts=posts)
         with make_app(config, dry_run=dry_run, read_only=read_only) as app:
             yield app
+
+    @contextmanager
+    def store(self, config: Config) -> Iterator[Store]:
+        """The store, read-only, without the app: a command that only reports what the
+        store holds starts without importing the feed readers or the platforms' clients."""
+        from bot.store import open_store
+
+        store = open_store(config.store, read_only=True)
+        try:
+            yield store
+        finally:
+            store.close()
 
     def existing_store(self, *, as_json: bool, empty: object) -> Config | None:
         """The config of a command that only reads, or ``None`` (having said so, and printed

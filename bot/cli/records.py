@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
 import click
 
 from bot import names
 from bot.cli.context import HISTORY_LIMIT, STATUSES, Context, _since, pass_context
 from bot.cli.present import _print_history, _print_status
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()
@@ -40,19 +37,20 @@ def history(
     since: str | None,
 ) -> None:
     """List deliveries: what went out where, and what is pending or failed."""
-    from bot.reports import history_json
+    from bot import reports
 
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
         return
-    with ctx.app(posts=False, config=config, read_only=True) as app:
-        after = _since(since, app.config.bot.timezone, app.clock()) if since else None
+    now = datetime.now(UTC)
+    with ctx.store(config) as store:
+        after = _since(since, config.bot.timezone, now) if since else None
         if target is not None:  # as a person names it; a removed one still in the record too
-            target = names.target(app.config.targets, target, also=app.store.counts())
-        rows = app.history(target=target, state=status, limit=limit, since=after)
-        planned = app.planned(rows) if as_json else {}
+            target = names.target(config.targets, target, also=store.counts())
+        rows = store.history(target=target, state=status, limit=limit, since=after)
+        planned = reports.planned_times(config, store, now, rows) if as_json else {}
     if as_json:
-        click.echo(json.dumps(history_json(rows, planned), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(reports.history_json(rows, planned), indent=2, ensure_ascii=False))
         return
     if not rows:
         click.echo("no deliveries" + (" since then" if since else " yet"))
@@ -65,13 +63,11 @@ def history(
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
     """Show each target and feed, what waits and why, and what needs attention."""
-    from datetime import UTC, datetime
-
-    from bot.reports import Status, status_json
+    from bot import reports
 
     config = ctx.load(posts=False)
     if config.database_url is None and not config.database_path.exists():
-        nothing = Status(
+        nothing = reports.Status(
             feeds=dict.fromkeys(config.feeds),
             targets=[],
             needs_person=[],
@@ -81,12 +77,12 @@ def status(ctx: Context, as_json: bool) -> None:
             holder_pid=None,
             now=datetime.now(UTC),
         )
-        ctx.existing_store(as_json=as_json, empty=status_json(nothing))
+        ctx.existing_store(as_json=as_json, empty=reports.status_json(nothing))
         return
-    with ctx.app(posts=False, config=config, read_only=True) as app:
-        report = app.status()
+    with ctx.store(config) as store:
+        report = reports.status(config, store, datetime.now(UTC))
     if as_json:
-        click.echo(json.dumps(status_json(report), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(reports.status_json(report), indent=2, ensure_ascii=False))
         return
     _print_status(report)
 
@@ -97,16 +93,16 @@ def status(ctx: Context, as_json: bool) -> None:
 @pass_context
 def schedule(ctx: Context, target: str | None, as_json: bool) -> None:
     """When each queued or held delivery is planned to go, and why it waits."""
-    from bot.reports import schedule_json
+    from bot import reports
 
     config = ctx.existing_store(as_json=as_json, empty=[])
     if config is None:
         return
-    with ctx.app(posts=False, config=config, read_only=True) as app:
-        plans = app.schedule(target)
-        timezone = app.config.bot.timezone
+    with ctx.store(config) as store:
+        plans = reports.schedule(config, store, datetime.now(UTC), target=target)
+        timezone = config.bot.timezone
     if as_json:
-        click.echo(json.dumps(schedule_json(plans), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(reports.schedule_json(plans), indent=2, ensure_ascii=False))
         return
     from zoneinfo import ZoneInfo
 

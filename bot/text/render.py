@@ -44,7 +44,6 @@ from typing import Any, Literal, TypeVar
 from bot.model import Entry, Image, Limits, Post
 from bot.text.clean import clean_text
 from bot.text.cut import truncate_chars
-from bot.text.html import excerpt, html_to_text
 
 __all__ = [
     "EMPTY_ENTRY",
@@ -168,6 +167,8 @@ def entry_title(entry: Entry) -> str:
 
 
 def _stand_in_title(summary: str) -> str:
+    from bot.text.html import excerpt
+
     return excerpt(summary, UNTITLED_EXCERPT_CHARS)
 
 
@@ -182,6 +183,8 @@ def summary_paragraphs(entry: Entry) -> str:
     summary is such a cut of the content, it gets the ellipsis the feed left out. The text is
     cleaned of bidi controls and invisible characters (``bot.text.clean``).
     """
+    from bot.text.html import html_to_text  # bs4: on the first rendering, not with a spec
+
     text = clean_text(html_to_text(entry.summary_html or entry.content_html))
     if entry.summary_html and entry.content_html and text and text[-1] not in _SENTENCE_ENDS:
         flat = re.sub(r"\s+", " ", text).strip()
