@@ -26,6 +26,7 @@ from bot.errors import (
     DuplicatePostError,
     FeedRelayError,
     ImageError,
+    LookupIncompleteError,
     LookupRefusedError,
     PublishError,
 )
@@ -426,6 +427,12 @@ class Dispatcher:
                         ),
                         lookups_refused=refused,
                         lookups_refused_at=now,
+                    )
+                except LookupIncompleteError as error:
+                    # As far back as a lookup may read, and not found: only a person (or a
+                    # re-send the platform refuses as a duplicate) can tell.
+                    settlement = policy.after_refused_lookup(
+                        delivery, refused=str(error), rules=rules, now=now
                     )
                 except PublishError as error:
                     settlement = policy.after_failed_lookup(delivery, error, now=now)

@@ -180,6 +180,12 @@ class LookupRefusedError(PublishError):
     read access): whether a post went out cannot be asked, now or later."""
 
 
+class LookupIncompleteError(PublishError):
+    """A lookup read as many of the account's posts as it may (each read costs; the bound
+    is the platform's) without reaching the time of the attempt: the post may be further
+    back, so "not found" would be a guess, and a guess is never a reason to send again."""
+
+
 class CannotResendError(PublishError):
     """A post of unknown outcome cannot be sent again in a form the platform would refuse
     as a duplicate if the first went out (its uploaded image expired, say)."""

@@ -63,6 +63,7 @@ from bot.errors import (
     AuthError,
     CannotResendError,
     DuplicatePostError,
+    LookupIncompleteError,
     LookupRefusedError,
     OutcomeUnknownError,
     PostRejectedError,
@@ -271,7 +272,8 @@ class TwitterAdapter:
         """The account's post with ``post``'s text made after ``since`` (else among its
         latest ``LOOKUP_MOST``), or ``None`` if there is none.
 
-        Raises ``LookupRefusedError`` when the app may not read the timeline,
+        Raises ``LookupIncompleteError`` when ``LOOKUP_MOST`` posts were read and X has
+        more since then, ``LookupRefusedError`` when the app may not read the timeline,
         ``AllowanceError`` when it is out of credits or over its cap, ``RateLimitedError``
         or ``TransientError`` when the timeline cannot be read now.
         """
@@ -301,8 +303,12 @@ class TwitterAdapter:
             meta = getattr(response, "meta", None) or {}
             token = meta.get("next_token") if isinstance(meta, dict) else None
             if not token or not tweets:
-                break
-        return None
+                return None
+        raise LookupIncompleteError(
+            f"the account has more than {LOOKUP_MOST} posts since the attempt, and a lookup"
+            " reads no more (each read is billed)",
+            target=self.target,
+        )
 
     def lookup_refusal(self) -> str | None:
         """Whether X lets this app read the timeline, asked for posts made from now on: none

@@ -13,12 +13,13 @@ import requests
 from requests.adapters import BaseAdapter
 
 from adapters.base import make_session
-from adapters.twitter.client import TwitterAdapter, retry_at_from_headers
+from adapters.twitter.client import LOOKUP_MOST, TwitterAdapter, retry_at_from_headers
 from bot.errors import (
     AllowanceError,
     AuthError,
     CannotResendError,
     DuplicatePostError,
+    LookupIncompleteError,
     LookupRefusedError,
     OutcomeUnknownError,
     PostRejectedError,
@@ -649,6 +650,23 @@ def test_a_lookup_reads_five_at_a_time_since_the_first_attempt_and_counts_each_r
     assert fake.reads_billed == 8  # 7 newer posts, then ours: the older ones never read
     assert adapter.take_spent() == pytest.approx(8 * 0.005)
     assert adapter.take_spent() == 0.0  # taken once
+
+
+def test_a_lookup_that_reaches_its_bound_cannot_tell_rather_than_not_found(
+    fake: FakeX,
+) -> None:
+    """100 posts read since the attempt and X has more: the post may be further back, so
+    "not there" would be a guess (and a re-send on a guess a duplicate)."""
+    adapter = hooks.make_adapter(fake, price_per_read=0.005)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    fake.seed_tweet(POST.text)
+    for n in range(LOOKUP_MOST + 3):
+        fake.seed_tweet(f"newer {n}")
+    with pytest.raises(LookupIncompleteError) as raised:
+        adapter.find_existing(POST, since=since)
+    assert f"more than {LOOKUP_MOST} posts" in str(raised.value)
+    assert fake.reads_billed == LOOKUP_MOST
+    assert adapter.take_spent() == pytest.approx(LOOKUP_MOST * 0.005)
 
 
 def test_a_resend_of_an_image_post_uses_the_same_media_id(

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
+from adapters.twitter.client import LOOKUP_MOST
 from bot.cli import main
 from bot.model import DeliveryState
 from bot.policy import UNKNOWN_HOLD
@@ -298,6 +299,30 @@ def test_a_lookup_asks_for_posts_since_the_first_attempt_and_its_reads_are_spent
     assert x_api.reads_billed == 1  # only the post made since the attempt
     # The post (its link is an IP address, which X does not link: 0.015) and one read.
     assert round(state.spent_usd, 6) == round(0.015 + 0.005, 6)
+
+
+def test_an_unknown_outcome_past_the_lookups_reach_goes_to_the_operator_not_out_again(
+    tmp_path: Path, blog: FakeBlog, x_api: FakeX, clock: Clock
+) -> None:
+    """More posts on the account since the attempt than a lookup reads: the post may be
+    there, further back, so it is neither re-sent nor left to be looked up for ever."""
+    path = _config(tmp_path, blog, x_api)
+    _new_post(path, blog, clock, "Ambiguous")
+    x_api.accept_then_fail_next(503)
+    _run_once(path, clock)  # posted, but X answered 503: unknown
+    for n in range(LOOKUP_MOST + 1):  # the account posts on (by hand, or another tool)
+        x_api.seed_tweet(f"posted since {n}")
+    _run_once(path, clock)
+    _run_once(path, clock)
+    with open_app(path, clock) as app:
+        (row,) = app.history()
+        state = app.store.target_state("x")
+    assert row.state is DeliveryState.HELD and row.held_for == UNKNOWN_HOLD
+    assert f"more than {LOOKUP_MOST} posts since the attempt" in (row.error or "")
+    assert "feedrelay resolve ID --url URL" in (row.error or "")
+    assert len(x_api.requests_to("POST", "/2/tweets")) == 1  # never re-sent
+    assert x_api.reads_billed == LOOKUP_MOST  # read once, to the bound
+    assert state.lookups_refused is None  # a fact about this post, not about the app
 
 
 def test_check_online_says_when_the_app_cannot_read_at_no_cost(
