@@ -54,6 +54,7 @@ from adapters.api import (
     AuthError,
     Limits,
     LocalMemory,
+    LookupIncompleteError,
     MediaFile,
     Memory,
     OutcomeUnknownError,
@@ -223,7 +224,8 @@ class MastodonAdapter:
     def find_existing(self, post: Post) -> Published | None:
         """The account's recent status with ``post``'s text and content warning, made after
         the post was rendered (its key says when), or ``None`` if there is none among the
-        last 40. Raises ``RateLimitedError`` or ``TransientError`` when it cannot tell."""
+        last 40. Raises ``LookupIncompleteError`` when all 40 are newer than that,
+        ``RateLimitedError`` or ``TransientError`` when it cannot tell."""
         since = rendered_at(post.slug)
         wanted, warning = _comparable(post.text), _comparable(post.title)
         try:
@@ -232,7 +234,9 @@ class MastodonAdapter:
                 statuses: Any = self._client.account_statuses(
                     account_id, limit=STATUSES_PAGE, exclude_reblogs=True
                 )
-            for status in statuses or []:
+            statuses = list(statuses or [])
+            oldest = _when(_field(statuses[-1], "created_at")) if statuses else None
+            for status in statuses:
                 created = _when(_field(status, "created_at"))
                 if since is not None and created is not None and created < since - CLOCK_SKEW:
                     continue
@@ -252,6 +256,13 @@ class MastodonAdapter:
                 f"unreadable statuses from {self.host}: {type(e).__name__}: {e}",
                 target=self.target,
             ) from e
+        if len(statuses) >= STATUSES_PAGE and since and oldest and oldest >= since - CLOCK_SKEW:
+            # All of the page is newer than the render: the post may be further back.
+            raise LookupIncompleteError(
+                f"the account has more than {STATUSES_PAGE} statuses since the post was"
+                " rendered, and a lookup reads no more",
+                target=self.target,
+            )
         return None
 
     def close(self) -> None:

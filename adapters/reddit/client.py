@@ -53,6 +53,7 @@ from bot import __version__
 from bot.errors import (
     AuthError,
     DuplicatePostError,
+    LookupIncompleteError,
     OutcomeUnknownError,
     PostRejectedError,
     PublishError,
@@ -264,13 +265,16 @@ class RedditAdapter:
             self._resolved_flair = str(matching[0]["id"])
         return self._resolved_flair
 
-    def find_existing(self, post: Post) -> Published | None:
+    def find_existing(self, post: Post, *, since: datetime | None = None) -> Published | None:
         """The account's recent submission to this subreddit with the post's URL (link
-        posts) or title (self posts, and posts without a link); ``None`` if there is none."""
+        posts) or title (self posts, and posts without a link); ``None`` if there is none.
+        Raises ``LookupIncompleteError`` when all of the last ``RECENT_SUBMISSIONS`` were
+        made after ``since`` (the first attempt): the post may be further back."""
         with self._translate("find"):
             reddit = self._reddit()
             name = self._username or self._me(reddit)
-            for submission in reddit.redditor(name).submissions.new(limit=RECENT_SUBMISSIONS):
+            listing = list(reddit.redditor(name).submissions.new(limit=RECENT_SUBMISSIONS))
+            for submission in listing:
                 data = vars(submission)
                 if str(data.get("subreddit", "")).lower() != self.subreddit.lower():
                     continue
@@ -281,6 +285,13 @@ class RedditAdapter:
                 remote_id = str(data["id"])
                 permalink = data.get("permalink") or f"/r/{self.subreddit}/comments/{remote_id}/"
                 return Published(remote_id=remote_id, url=PUBLIC_URL + permalink)
+        oldest = vars(listing[-1]).get("created_utc") if listing else None
+        if len(listing) >= RECENT_SUBMISSIONS and since and oldest and oldest >= since.timestamp():
+            raise LookupIncompleteError(
+                f"the account has more than {RECENT_SUBMISSIONS} submissions since the"
+                " attempt, and a lookup reads no more",
+                target=self.target,
+            )
         return None
 
     def close(self) -> None:

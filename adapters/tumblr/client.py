@@ -27,6 +27,7 @@ from adapters.oauth1 import OAuth1Library
 from adapters.tumblr.spec import LIMITS, STATES
 from bot.errors import (
     AuthError,
+    LookupIncompleteError,
     OutcomeUnknownError,
     PostRejectedError,
     PublishError,
@@ -65,6 +66,7 @@ def _json(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+LOOKUP_POSTS = 20  # the most GET /v2/blog/:blog/posts returns at once
 _ORDERED_ITEM = re.compile(r"^\d+\.\s+")
 
 
@@ -154,17 +156,32 @@ class TumblrAdapter:
         path = f"{remote_id}/{post.slug}" if post.slug else remote_id
         return Published(remote_id=remote_id, url=f"https://{self.blog}/post/{path}")
 
-    def find_existing(self, post: Post) -> Published | None:
-        """Look among the last 20 posts (and the queue or drafts) for this slug or link."""
+    def find_existing(self, post: Post, *, since: datetime | None = None) -> Published | None:
+        """Look among the last 20 posts (and the queue or drafts) for this slug or link.
+        Raises ``LookupIncompleteError`` when all 20 published ones were made after
+        ``since`` (the first attempt): the post may be further back."""
         where = [""] + ([f"/{self.state}"] if self.state in ("queue", "draft") else [])
+        published: list[Any] = []
         for suffix in where:
-            listing = self._get(f"/v2/blog/{self.blog}/posts{suffix}", limit=20, npf="true")
-            for item in listing.get("posts", []):
+            listing = self._get(
+                f"/v2/blog/{self.blog}/posts{suffix}", limit=LOOKUP_POSTS, npf="true"
+            )
+            items = listing.get("posts", [])
+            if not suffix:
+                published = items
+            for item in items:
                 if (post.slug and item.get("slug") == post.slug) or (
                     post.link and item.get("source_url") == post.link
                 ):
                     remote_id = str(item.get("id_string") or item.get("id"))
                     return Published(remote_id=remote_id, url=item.get("post_url") or "")
+        oldest = published[-1].get("timestamp") if published else None
+        if len(published) >= LOOKUP_POSTS and since and oldest and oldest >= since.timestamp():
+            raise LookupIncompleteError(
+                f"the blog has more than {LOOKUP_POSTS} posts since the attempt, and a lookup"
+                " reads no more",
+                target=self.target,
+            )
         return None
 
     def verify(self) -> str:

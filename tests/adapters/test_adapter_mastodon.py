@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from adapters.api import LocalMemory
+from adapters.mastodon.client import STATUSES_PAGE
 from adapters.mastodon.render import idempotency_key
 from adapters.mastodon.spec import SPEC
-from bot.errors import PostRejectedError, PublishError, RateLimitedError, TransientError
+from bot.errors import (
+    LookupIncompleteError,
+    PostRejectedError,
+    PublishError,
+    RateLimitedError,
+    TransientError,
+)
 from bot.model import Entry, Image, MediaFile, Post, Published
 from bot.text.render import render
 from tests.adapters import test_adapter_contract as contract
@@ -188,6 +195,22 @@ def test_find_existing_ignores_an_identical_status_older_than_the_delivery(
     post = _post()
     fake.add_status(post.text, created_at=datetime.now(UTC) - timedelta(days=2))
     assert hooks.make_adapter(fake).find_existing(post) is None
+
+
+def test_find_existing_past_its_page_cannot_tell_rather_than_not_found(
+    fake: FakeMastodon,
+) -> None:
+    """40 statuses since the render and not ours: it may be the 41st (a re-send on a guess
+    would be a duplicate); with fewer, the answer is sure."""
+    adapter = hooks.make_adapter(fake)
+    post = _post()
+    fake.add_status(post.text)
+    for n in range(STATUSES_PAGE - 1):
+        fake.add_status(f"posted since {n}")
+    assert adapter.find_existing(post) is not None  # the 40th, the oldest read
+    fake.add_status("one more")
+    with pytest.raises(LookupIncompleteError, match=f"more than {STATUSES_PAGE} statuses"):
+        adapter.find_existing(post)
 
 
 def test_find_existing_after_a_lost_answer_finds_the_status(fake: FakeMastodon) -> None:

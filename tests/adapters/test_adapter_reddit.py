@@ -12,11 +12,17 @@ import pytest
 import requests
 
 from adapters.base import make_session
-from adapters.reddit.client import RedditAdapter, _retry_at, parse_ratelimit_wait
+from adapters.reddit.client import (
+    RECENT_SUBMISSIONS,
+    RedditAdapter,
+    _retry_at,
+    parse_ratelimit_wait,
+)
 from bot import __version__
 from bot.errors import (
     AuthError,
     DuplicatePostError,
+    LookupIncompleteError,
     OutcomeUnknownError,
     PostRejectedError,
     PublishError,
@@ -240,6 +246,19 @@ def test_find_existing_is_none_when_absent(fake: FakeReddit) -> None:
     fake.add_existing(title=POST.title, url="https://blog.example.com/other.html")
     fake.add_existing(title=POST.title, url=POST.link, subreddit="someotherplace")
     assert adapter_for(fake).find_existing(POST) is None
+
+
+def test_find_existing_past_its_recent_submissions_cannot_tell(fake: FakeReddit) -> None:
+    """25 submissions since the attempt and not ours: it may be the 26th (a re-send on a
+    guess would be a duplicate); without a time to compare, the last 25 answer."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    fake.add_existing(title=POST.title, url=POST.link)
+    for n in range(RECENT_SUBMISSIONS):
+        fake.add_existing(title=f"Posted since {n}", url=f"https://blog.example.com/{n}.html")
+    adapter = adapter_for(fake)
+    with pytest.raises(LookupIncompleteError, match=f"more than {RECENT_SUBMISSIONS}"):
+        adapter.find_existing(POST, since=since)
+    assert adapter.find_existing(POST) is None
 
 
 def test_find_existing_matches_self_posts_by_title(fake: FakeReddit) -> None:

@@ -12,9 +12,10 @@ import requests
 from oauthlib.oauth1.rfc5849 import signature, utils
 from requests_oauthlib import OAuth1
 
-from adapters.tumblr.client import TumblrAdapter, next_eastern_midnight
+from adapters.tumblr.client import LOOKUP_POSTS, TumblrAdapter, next_eastern_midnight
 from bot.errors import (
     AuthError,
+    LookupIncompleteError,
     OutcomeUnknownError,
     PostRejectedError,
     PublishError,
@@ -330,6 +331,20 @@ def test_find_existing_returns_none_when_absent(fake: FakeTumblr, adapter: Tumbl
     fake.add_existing(slug="another-entry", source_url="https://blog.example/other")
     fake.add_existing(slug="hello-tumblr", state="draft")  # not where a published post goes
     assert adapter.find_existing(hooks.sample_post()) is None
+
+
+def test_find_existing_past_its_twenty_posts_cannot_tell(
+    fake: FakeTumblr, adapter: TumblrAdapter
+) -> None:
+    """20 posts since the attempt and not ours: it may be the 21st (a re-send on a guess
+    would be a duplicate); with fewer, or without a time to compare, the answer is sure."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    fake.add_existing(slug="hello-tumblr")
+    for n in range(LOOKUP_POSTS):
+        fake.add_existing(slug=f"posted-since-{n}")
+    with pytest.raises(LookupIncompleteError, match=f"more than {LOOKUP_POSTS} posts"):
+        adapter.find_existing(hooks.sample_post(), since=since)
+    assert adapter.find_existing(hooks.sample_post()) is None  # no time: the last 20
 
 
 @pytest.mark.parametrize("state", ["queue", "draft"])

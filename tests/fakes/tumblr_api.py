@@ -7,12 +7,16 @@ It also plays www.tumblr.com's OAuth 1.0a flow under the same host: ``POST
 /oauth/request_token``, ``GET /oauth/authorize?oauth_token=...`` (the person's step: a page
 with the verifier, also kept in ``verifiers``), ``POST /oauth/access_token``, which issues a
 new token and from then on checks signatures with its secret.
+
+A listed post carries ``timestamp``, "the time of the post, in seconds since the epoch"
+(tumblr/docs, api.md, "Posts" response fields), newest first.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -330,6 +334,7 @@ class FakeTumblr(FakeServer):
             "source_url": source_url,
             "slug": slug,
             "post_url": f"https://{host}/post/{post_id}" + (f"/{slug}" if slug else ""),
+            "timestamp": int(time.time()),
         }
         with self._lock:
             self.store.append(post)
@@ -353,6 +358,7 @@ class FakeTumblr(FakeServer):
                 "post_url": p["post_url"],
                 "slug": p["slug"],
                 "state": p["state"],
+                "timestamp": p["timestamp"],
                 "tags": [t for t in p["tags"].split(",") if t],
                 "content": p["content"],
                 **({"source_url": p["source_url"]} if p["source_url"] else {}),
