@@ -32,6 +32,7 @@ from xml.sax.saxutils import escape
 from bot.config import load_config
 from bot.model import DeliveryState
 from bot.store import open_store
+from bot.store.schema import SCHEMA_VERSION
 
 FEED = "blog"
 FEED_ENTRIES = 25  # the local feed file: the 23 newest stored entries and 2 new ones
@@ -118,6 +119,9 @@ class StoreSpec:
     states: tuple[tuple[DeliveryState, float], ...] = STATES
     backlogs: tuple[Backlog, ...] = ()
     seed: int = SEED
+    # The stored entries that the feed file shows again keep the content hash a poll
+    # computes for them (else each reads as edited, and a poll re-renders its unsent posts).
+    feed_unedited: bool = False
 
     @property
     def deliveries(self) -> int:
@@ -135,6 +139,7 @@ class StoreSpec:
                 "states": [[s.value, share] for s, share in self.states],
                 "backlogs": [[b.target, b.state.value, b.count] for b in self.backlogs],
                 "seed": self.seed,
+                "feed_unedited": self.feed_unedited,
             }
         )
 
@@ -229,8 +234,12 @@ def _backlog_states(spec: StoreSpec) -> dict[tuple[int, str], DeliveryState]:
     return states
 
 
-def rows(spec: StoreSpec, now: datetime) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each entry's row and its deliveries' rows, in id order (datetimes aware, UTC)."""
+def rows(
+    spec: StoreSpec, now: datetime, hashes: Mapping[str, str] | None = None
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each entry's row and its deliveries' rows, in id order (datetimes aware, UTC).
+    ``hashes``: content hashes by entry key, for the entries that have their own."""
+    hashes = hashes or {}
     rng = random.Random(spec.seed)
     weights = [share for _, share in spec.states]
     states = [state for state, _ in spec.states]
@@ -249,7 +258,7 @@ def rows(spec: StoreSpec, now: datetime) -> Iterator[tuple[dict[str, Any], list[
             "entry_key": entry_key(n),
             "link": entry_link(n),
             "title": entry_title(n),
-            "content_hash": f"{n:064x}",
+            "content_hash": hashes.get(entry_key(n), f"{n:064x}"),
             "published_at": published,
             "first_seen_at": seen,
             "data": entry_json(n, published, labels),
@@ -432,19 +441,29 @@ class Built:
     url: str = ""  # PostgreSQL's URL
 
 
-def _prepare(directory: Path, spec: StoreSpec, database: str, now: datetime) -> Path:
+def _prepare(
+    directory: Path, spec: StoreSpec, database: str, now: datetime
+) -> tuple[Path, dict[str, str]]:
+    """The config and feed files; the content hashes a poll of that feed computes, by
+    entry key, where the spec wants the stored entries to match them."""
+    from bot.feeds import Fetched, content_hash, parse
+
     directory.mkdir(parents=True, exist_ok=True)
     config_file = write_config(directory, spec, database)
     write_feed(directory, spec.entries, now)
-    return config_file
+    if not spec.feed_unedited:
+        return config_file, {}
+    url = load_config(config_file, allow_missing_secrets=True).feed_url(FEED)
+    parsed = parse(FEED, Fetched(body=(directory / "feed.xml").read_bytes(), url=url))
+    return config_file, {entry.key: content_hash(entry) for entry in parsed.entries}
 
 
 # -- SQLite ----------------------------------------------------------------------------
 def build_sqlite(
     name: str, directory: Path, spec: StoreSpec, *, rebuild: bool, say: Any = print
 ) -> Built:
-    """The store in ``directory`` (cached: built again only if ``rebuild`` or the spec
-    changed)."""
+    """The store in ``directory`` (cached: built again only if ``rebuild``, or the spec or
+    the schema's version changed)."""
     import shutil
 
     import sqlalchemy as sa
@@ -458,12 +477,12 @@ def build_sqlite(
     )
     if done.exists() and not rebuild:
         info = json.loads(done.read_text())
-        if info.get("spec") == spec.describe():
+        if info.get("spec") == spec.describe() and info.get("schema") == SCHEMA_VERSION:
             return built
     if directory.exists():
         shutil.rmtree(directory)
     now = datetime.now(UTC).replace(microsecond=0)
-    config_file = _prepare(directory, spec, "store.sqlite", now)
+    config_file, hashes = _prepare(directory, spec, "store.sqlite", now)
     began = time.perf_counter()
     open_store(database).close()  # our schema, through our migrations
 
@@ -492,7 +511,7 @@ def build_sqlite(
         delivery_rows.clear()
         say(f"  {name}: {written:,} deliveries ({time.perf_counter() - began:.0f} s)")
 
-    for entry, out in rows(spec, now):
+    for entry, out in rows(spec, now, hashes):
         entry_rows.append(entry)
         delivery_rows += out
         written += len(out)
@@ -508,6 +527,7 @@ def build_sqlite(
         json.dumps(
             {
                 "spec": spec.describe(),
+                "schema": SCHEMA_VERSION,
                 "built_at": now.isoformat(),
                 "built_s": seconds,
                 "bytes": size,
@@ -538,7 +558,7 @@ def build_postgres(
     import psycopg
 
     now = datetime.now(UTC).replace(microsecond=0)
-    config_file = _prepare(directory, spec, url, now)
+    config_file, hashes = _prepare(directory, spec, url, now)
     began = time.perf_counter()
     open_store(url).close()  # our schema, through our migrations
     with psycopg.connect(libpq(url)) as c:
@@ -548,11 +568,11 @@ def build_postgres(
         cur = c.cursor()
         # Entries first (the foreign key), then deliveries: two passes over the generator.
         with cur.copy(f"COPY entries ({', '.join(ENTRY_COLUMNS)}) FROM STDIN") as copy:
-            for entry, _ in rows(spec, now):
+            for entry, _ in rows(spec, now, hashes):
                 copy.write_row([_naive(entry[column]) for column in ENTRY_COLUMNS])
         say(f"  entries copied ({time.perf_counter() - began:.0f} s)")
         with cur.copy(f"COPY deliveries ({', '.join(DELIVERY_COLUMNS)}) FROM STDIN") as copy:
-            for _, out in rows(spec, now):
+            for _, out in rows(spec, now, hashes):
                 for row in out:
                     copy.write_row([_naive(row[column]) for column in DELIVERY_COLUMNS])
         say(f"  deliveries copied ({time.perf_counter() - began:.0f} s)")
