@@ -118,6 +118,7 @@ def backlog_spec(min_interval: str, max_per_day: int, urls: dict[str, str]) -> S
             Backlog(target="x-main", state=DeliveryState.UNKNOWN, count=BACKLOG),
         ),
         feed_unedited=True,
+        images=False,
     )
 
 
