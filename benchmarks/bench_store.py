@@ -6,8 +6,8 @@ Run from the repository root (not collected by pytest):
 
 It builds (once, cached under /tmp/feedrelay-bench/) three stores with the same config:
 empty (schema only), 1,000 deliveries and 1,000,000 deliveries (250,000 entries x 4
-targets), each created by ``bot.store.open_store`` and then filled with SQLAlchemy Core
-executemany in large batches. Then, for each store:
+targets), each built by ``benchmarks/store_builder.py`` (``bot.store.open_store``, then
+SQLAlchemy Core executemany in large batches). Then, for each store:
 
 * in-process: the library calls after start-up (``App.status()``, the status JSON,
   ``App.history(limit=50)``, each store query ``status`` makes, and a whole dry run),
@@ -27,9 +27,7 @@ import argparse
 import json
 import logging
 import platform
-import random
 import re
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -39,312 +37,28 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
 
 from bot.app import make_app
 from bot.config import load_config
-from bot.model import DeliveryState
 from bot.reports import ATTENTION_LIMIT, delivery_json, status_json
-from bot.store import open_store
-from bot.store.schema import deliveries, entries, feeds, target_state
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from store_builder import Built, build_sqlite, entry_link, status_spec  # noqa: E402
+
 CACHE = Path(tempfile.gettempdir()) / "feedrelay-bench"
-FEED = "blog"
-TARGETS = {  # name: (platform, min_interval)
-    "x-main": ("twitter", "5m"),
-    "x-alt": ("twitter", "5m"),
-    "reddit": ("reddit", "10m"),
-    "tumblr": ("tumblr", "5m"),
-}
-# (state, share of the deliveries): ~95% posted, the rest spread over the other states.
-STATES = [
-    (DeliveryState.POSTED, 0.950),
-    (DeliveryState.QUEUED, 0.004),
-    (DeliveryState.RETRY, 0.004),
-    (DeliveryState.FAILED, 0.015),
-    (DeliveryState.UNKNOWN, 0.002),
-    (DeliveryState.HELD, 0.015),
-    (DeliveryState.SKIPPED, 0.010),
-]
-FEED_ENTRIES = 25  # the local feed file: the 23 newest stored entries and 2 new ones
-NEW_IN_FEED = 2
-BATCH = 50_000
 SIZES = {"empty": 0, "1k": 250, "1M": 250_000}  # entries; deliveries are 4x
-LABELS = ["Gardening", "Raspberry Pi", "Rust", "Compost", "Tomatoes", "Weather", "C++"]
-
-
-# -- building the stores ---------------------------------------------------------------
-def entry_key(n: int) -> str:
-    return f"tag:blogger.com,1999:blog-4242.post-{1_000_000_000 + n}"
-
-
-def entry_link(n: int) -> str:
-    return f"https://allotment.example.blogspot.com/2026/post-{n}-tomatoes-and-blight.html"
-
-
-def entry_title(n: int) -> str:
-    return f"Post {n}: tomatoes, blight and a Raspberry Pi in the greenhouse"
-
-
-def post_json(n: int, platform_name: str, labels: list[str]) -> str:
-    """A stored post as ``Post.to_dict`` writes it, about 300 bytes."""
-    title, link = entry_title(n), entry_link(n)
-    tags = [label.replace(" ", "") for label in labels]
-    text = ""
-    if platform_name == "twitter":
-        text = f"{title} {link} " + " ".join(f"#{t}" for t in tags)
-    elif platform_name == "tumblr":
-        text = "Blight arrived early this year; what we did about it, and what the sensors saw."
-    post = {
-        "text": text,
-        "title": title if platform_name != "twitter" else "",
-        "link": link if platform_name != "twitter" else "",
-        "body": "",
-        "description": "",
-        "tags": tags if platform_name == "tumblr" else [],
-        "image": {
-            "url": f"https://blogger.googleusercontent.com/img/b/R29v/s1600/p{n}.jpg",
-            "alt": "",
-        }
-        if n % 3 == 0
-        else None,
-        "slug": "",
-    }
-    return json.dumps(post)
-
-
-def entry_json(n: int, published: datetime, labels: list[str]) -> str:
-    """An entry as ``Entry.to_dict`` writes it (a summary, not the whole post)."""
-    summary = (
-        f"<p>Entry {n}. Blight arrived early this year; what we did about it, which "
-        "varieties held up, and what the greenhouse sensors saw overnight.</p>"
-    )
-    return json.dumps(
-        {
-            "feed": FEED,
-            "key": entry_key(n),
-            "title": entry_title(n),
-            "link": entry_link(n),
-            "content_html": summary * 3,
-            "summary_html": summary,
-            "labels": labels,
-            "author": "Fieldnotes",
-            "feed_title": "Allotment fieldnotes",
-            "published_at": published.isoformat(),
-            "updated_at": published.isoformat(),
-            "images": [],
-        }
-    )
-
-
-@dataclass(frozen=True)
-class Built:
-    name: str
-    directory: Path
-    config: Path
-    database: Path
-    entries: int
-    deliveries: int
-
-
-def write_config(directory: Path) -> Path:
-    lines = [
-        "# Written by benchmarks/bench_store.py; credentials come from the environment.",
-        "[bot]",
-        'database = "store.sqlite"',
-        'poll_interval = "10m"',
-        "",
-        f"[feeds.{FEED}]",
-        'url = "feed.xml"',
-        f"targets = {json.dumps(list(TARGETS))}",
-        "",
-    ]
-    for name, (platform_name, interval) in TARGETS.items():
-        lines += [f'[targets."{name}"]', f'platform = "{platform_name}"']
-        lines.append(f'min_interval = "{interval}"')
-        prefix = name.upper().replace("-", "_")
-        if platform_name == "twitter":
-            lines += [
-                'template = "{title} {url} {hashtags}"',
-                f'consumer_key = "${{{prefix}_CONSUMER_KEY}}"',
-                f'consumer_secret = "${{{prefix}_CONSUMER_SECRET}}"',
-                f'access_token = "${{{prefix}_ACCESS_TOKEN}}"',
-                f'access_token_secret = "${{{prefix}_ACCESS_TOKEN_SECRET}}"',
-            ]
-        elif platform_name == "reddit":
-            lines += [
-                'subreddit = "allotmentnotes"',
-                'kind = "link"',
-                'client_id = "${REDDIT_CLIENT_ID}"',
-                'client_secret = "${REDDIT_CLIENT_SECRET}"',
-                'username = "allotment_bot"',
-                'password = "${REDDIT_PASSWORD}"',
-            ]
-        else:
-            lines += [
-                'blog = "fieldnotes-allotment"',
-                'consumer_key = "${TUMBLR_CONSUMER_KEY}"',
-                'consumer_secret = "${TUMBLR_CONSUMER_SECRET}"',
-                'oauth_token = "${TUMBLR_OAUTH_TOKEN}"',
-                'oauth_token_secret = "${TUMBLR_OAUTH_TOKEN_SECRET}"',
-            ]
-        lines.append("")
-    path = directory / "feedrelay.toml"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def write_feed(directory: Path, stored: int, now: datetime) -> None:
-    """25 entries: the newest stored ones, then NEW_IN_FEED the store has not seen."""
-    first = max(0, stored - (FEED_ENTRIES - NEW_IN_FEED))
-    parts = [
-        "<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
-        "<title type='text'>Allotment fieldnotes</title>"
-    ]
-    for n in range(first, first + FEED_ENTRIES):
-        when = (now - timedelta(minutes=5 * (first + FEED_ENTRIES - n))).isoformat()
-        labels = "".join(
-            f"<category scheme='http://www.blogger.com/atom/ns#' term='{escape(label)}'/>"
-            for label in LABELS[n % 4 : n % 4 + 3]
-        )
-        html = "<p>" + "Blight arrived early; what we did about it. " * 12 + "</p>"
-        parts.append(
-            f"<entry><id>{entry_key(n)}</id><published>{when}</published>"
-            f"<updated>{when}</updated>{labels}<title type='text'>{escape(entry_title(n))}"
-            f"</title><content type='html'>{escape(html)}</content>"
-            f"<link rel='alternate' type='text/html' href='{entry_link(n)}'/></entry>"
-        )
-    parts.append("</feed>")
-    (directory / "feed.xml").write_text("".join(parts))
 
 
 def build(name: str, n_entries: int, *, rebuild: bool) -> Built:
-    directory = CACHE / name
-    done = directory / "built.json"
-    database = directory / "store.sqlite"
-    n_deliveries = n_entries * len(TARGETS)
-    if done.exists() and not rebuild:
-        info = json.loads(done.read_text())
-        if info.get("entries") == n_entries:
-            return Built(
-                name, directory, directory / "feedrelay.toml", database, n_entries, n_deliveries
-            )
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    now = datetime.now(UTC).replace(microsecond=0)
-    config_file = write_config(directory)
-    write_feed(directory, n_entries, now)
-    began = time.perf_counter()
-    open_store(database).close()  # our schema, through our migrations
-
-    engine = sa.create_engine(f"sqlite:///{database}")
-
-    @sa.event.listens_for(engine, "connect")
-    def _fast(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=OFF")  # a benchmark fixture, rebuilt at will
-        cursor.execute("PRAGMA cache_size=-400000")
-        cursor.close()
-
-    rng = random.Random(20261127)
-    weights = [share for _, share in STATES]
-    states = [state for state, _ in STATES]
-    year = timedelta(days=365)
-    start = now - year
-    step = year / max(n_entries, 1)
-    with engine.begin() as c:
-        c.execute(
-            feeds.insert().values(
-                name=FEED,
-                url=load_config(config_file, allow_missing_secrets=True).feed_url(FEED),
-                baseline_done=True,
-                next_check_at=now + timedelta(minutes=2),
-                last_checked_at=now - timedelta(minutes=8),
-                error_count=0,
-                gone=False,
-            )
-        )
-        for target in TARGETS:
-            c.execute(
-                target_state.insert().values(
-                    target=target,
-                    last_sent_at=now - timedelta(hours=2),
-                    sent_day=(now - timedelta(hours=2)).date().isoformat(),
-                    sent_today=3,
-                )
-            )
-    delivery_id = 0
-    for batch_start in range(0, n_entries, BATCH):
-        entry_rows: list[dict[str, Any]] = []
-        delivery_rows: list[dict[str, Any]] = []
-        for n in range(batch_start, min(batch_start + BATCH, n_entries)):
-            published = start + step * n
-            seen = published + timedelta(minutes=rng.randint(1, 10))
-            labels = LABELS[n % 4 : n % 4 + 3]
-            entry_rows.append(
-                {
-                    "id": n + 1,
-                    "feed": FEED,
-                    "entry_key": entry_key(n),
-                    "link": entry_link(n),
-                    "title": entry_title(n),
-                    "content_hash": f"{n:064x}",
-                    "published_at": published,
-                    "first_seen_at": seen,
-                    "data": entry_json(n, published, labels),
-                }
-            )
-            for target, (platform_name, _) in TARGETS.items():
-                delivery_id += 1
-                state = rng.choices(states, weights)[0]
-                updated = seen + timedelta(minutes=rng.randint(1, 90))
-                due = seen
-                if state is DeliveryState.QUEUED:
-                    due = now + timedelta(minutes=rng.randint(-60, 7 * 24 * 60))
-                elif state is DeliveryState.RETRY:
-                    due = now + timedelta(minutes=rng.randint(-30, 24 * 60))
-                elif state is DeliveryState.UNKNOWN:
-                    due = updated
-                posted = state is DeliveryState.POSTED
-                delivery_rows.append(
-                    {
-                        "id": delivery_id,
-                        "entry_id": n + 1,
-                        "target": target,
-                        "repost": 0,
-                        "platform": platform_name,
-                        "state": state.value,
-                        "attempts": 1 if posted else rng.randint(0, 8),
-                        "due_at": due,
-                        "post": post_json(n, platform_name, labels),
-                        "remote_id": f"{1_800_000_000_000 + delivery_id}" if posted else None,
-                        "remote_url": f"https://x.com/i/status/{delivery_id}" if posted else None,
-                        "error": None if posted else f"{state.value}: HTTP 503 from the API",
-                        "created_at": seen,
-                        "updated_at": updated,
-                        "sent_at": updated if posted else None,
-                        "claimed_by": None,
-                        "lease_until": None,
-                    }
-                )
-        with engine.begin() as c:
-            c.execute(entries.insert(), entry_rows)
-            c.execute(deliveries.insert(), delivery_rows)
-        print(f"  {name}: {delivery_id:,} deliveries ({time.perf_counter() - began:.0f} s)")
-    engine.dispose()
-    open_store(database).close()  # and opens cleanly as a store
-    seconds = time.perf_counter() - began
-    size = database.stat().st_size
-    done.write_text(json.dumps({"entries": n_entries, "built_s": seconds, "bytes": size}))
-    print(f"  {name}: built in {seconds:.1f} s, {size / 1e6:.0f} MB")
-    return Built(name, directory, config_file, database, n_entries, n_deliveries)
+    """bench_store's store of ``n_entries`` x 4 targets (store_builder.status_spec)."""
+    return build_sqlite(name, CACHE / name, status_spec(n_entries), rebuild=rebuild)
 
 
 # -- measuring -------------------------------------------------------------------------

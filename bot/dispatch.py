@@ -11,7 +11,7 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -174,8 +174,9 @@ class Dispatcher:
         manual: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> list[Outcome]:
-        """Look up the target's unknown outcomes, then send its due rows one by one until
-        none may go now. One thread at a time per target."""
+        """Send the target's due rows one by one until none may go now, and look up its
+        unknown outcomes, a batch at a time between the posts and after them
+        (``policy.lane_step`` decides the order). One thread at a time per target."""
         if target not in self.config.targets:
             return []  # removed from the config: its rows wait
         with self._lane(target):
@@ -189,9 +190,19 @@ class Dispatcher:
             self.expire_claims()
             self._lift_stale_pause(target, rules)
             self._release_for_new_month(target, rules)
-            self._reconcile(target, adapter, rules, only)
+            unknown = self._to_look_up(target, adapter, only)
+            looking = self._reconcile(target, adapter, rules, unknown)
             outcomes: list[Outcome] = []
+            may_post, lookups_left, owed = True, len(unknown), 0
             while not should_stop():
+                step = policy.lane_step(may_post=may_post, lookups_left=lookups_left, owed=owed)
+                if step == "look up":
+                    # A row the look-up queues for now (not found; one re-send) may go.
+                    may_post = next(looking) or may_post
+                    lookups_left, owed = lookups_left - 1, max(owed - 1, 0)
+                    continue
+                if step == "done":
+                    break
                 claimed = self.store.claim_due(
                     self.clock(),
                     target=target,
@@ -201,8 +212,10 @@ class Dispatcher:
                     only=only,
                 )
                 if not claimed:
-                    break
+                    may_post = False
+                    continue
                 outcomes.append(self._send(claimed[0], adapter, rules))
+                owed = policy.LOOKUPS_AFTER_POST
             return outcomes
 
     def expire_claims(self) -> list[Delivery]:
@@ -389,19 +402,34 @@ class Dispatcher:
         )
 
     # -- unknown outcomes ----------------------------------------------------------------
+    def _to_look_up(
+        self, target: str, adapter: Adapter, only: Collection[int] | None
+    ) -> list[Delivery]:
+        """The target's unknown outcomes to settle in this run (``policy.LOOKUPS_PER_RUN``
+        at most, oldest first). None in a dry run: it asks no platform and changes nothing,
+        so they stay ``unknown`` (and are listed as such); nor where the platform cannot
+        tell: they wait for the operator."""
+        if self.dry_run:
+            return []
+        platform = self.config.targets[target].platform
+        if not isinstance(adapter, Reconciler) and not spec(platform).resend_is_safe:
+            return []
+        rows = self.store.to_reconcile(self.clock(), target=target, limit=policy.LOOKUPS_PER_RUN)
+        return [row for row in rows if only is None or row.id in only]
+
     def _reconcile(
         self,
         target: str,
         adapter: Adapter,
         rules: policy.TargetRules,
-        only: Collection[int] | None,
-    ) -> None:
-        """Look on the platform for posts whose outcome is unknown, before any re-send."""
+        unknown: Sequence[Delivery],
+    ) -> Iterator[bool]:
+        """Look on the platform for posts whose outcome is unknown, before any re-send:
+        one of ``unknown`` settled at each step, which says whether that row is queued to
+        go now."""
         state = self.store.target_state(target)
         refused = policy.lookups_refused(state, self.clock())
-        for delivery in self.store.to_reconcile(self.clock(), target=target):
-            if only is not None and delivery.id not in only:
-                continue
+        for delivery in unknown:
             now = self.clock()
             if isinstance(adapter, Reconciler) and refused is not None:
                 # Learnt before: asking again would only be refused again.
@@ -444,13 +472,12 @@ class Dispatcher:
                 finally:
                     self._in_flight.pop(delivery.id, None)
                 settlement = self._with_spent(settlement, adapter, rules)
-            elif spec(self.config.targets[target].platform).resend_is_safe:
+            else:
                 # The platform refuses an identical re-send as a duplicate, which is
                 # recorded as posted: sending again (after the backoff) is the check.
                 settlement = policy.after_lookup(delivery, None, rules=rules, now=now)
-            else:
-                continue  # the platform cannot tell: it waits for the operator
             self._settle(delivery, settlement)
+            yield settlement.state is DeliveryState.RETRY and (settlement.due_at or now) <= now
 
     def _find(self, adapter: Adapter, delivery: Delivery) -> Published | None:
         if not isinstance(adapter, Reconciler):

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import (
@@ -399,6 +399,36 @@ def release_held_for_pause(state: TargetState) -> bool:
     paused for them: the pause was lifted (new credentials, ``resume``), or it never was
     (a crash between the release and the lift leaves them held)."""
     return not _auth_paused(state)
+
+
+# -- the order of a lane's work ----------------------------------------------------------
+# A lane's look-ups of unknown outcomes in one run (a daemon's tick, a `run --once`): a
+# backlog of them is worked through a batch at a time.
+LOOKUPS_PER_RUN = 20
+# After each post, this many look-ups (of those due) before the next post.
+LOOKUPS_AFTER_POST = 5
+
+LaneStep = Literal["post", "look up", "done"]
+
+
+def lane_step(*, may_post: bool, lookups_left: int, owed: int) -> LaneStep:
+    """What a target's lane does next in a run: send its next due post, look up its next
+    unknown outcome, or stop.
+
+    A post the schedule lets go comes first: a backlog of unknown outcomes (each look-up
+    one or more requests to the platform) must not hold back what is due now, and posting
+    first sends nothing twice, since a look-up settles only its own row (an unknown row is
+    never claimed; found, it is recorded as posted; not found, it is queued again after
+    the backoff). After each post the lane makes the look-ups it owes (``owed``, set to
+    ``LOOKUPS_AFTER_POST`` by a post) before the next post, so that a long run of posts
+    does not starve them; once no post may go (``may_post`` false: the target waits for
+    its schedule, or nothing is due), the rest of the run's look-ups. ``lookups_left``: the
+    look-ups due that the run may still make (at most ``LOOKUPS_PER_RUN``)."""
+    if lookups_left > 0 and (owed > 0 or not may_post):
+        return "look up"
+    if may_post:
+        return "post"
+    return "done"
 
 
 # -- how an attempt ends -----------------------------------------------------------------

@@ -74,6 +74,8 @@ entries = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.UniqueConstraint("feed", "entry_key", name="uq_entries_feed_key"),
     sa.Index("ix_entries_link", "link"),
+    # version 7: the newest date a feed had (its re-dated entries), without reading them all
+    sa.Index("ix_entries_feed_published", "feed", "published_at"),
 )
 
 deliveries = sa.Table(
@@ -193,7 +195,7 @@ push_subscriptions = sa.Table(
     sa.UniqueConstraint("callback_id", name="uq_push_callback"),
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _migrate_to_1(connection: Connection) -> None:
@@ -311,6 +313,15 @@ def _migrate_to_6(connection: Connection) -> None:
         )
 
 
+def _migrate_to_7(connection: Connection) -> None:
+    """An index for a feed's newest publication date: every poll that finds new entries
+    asks for it (``looks_redated``), and without it the query read every entry the feed
+    ever had (0.4-1.4 s at 500,000 entries)."""
+    connection.execute(
+        sa.text("CREATE INDEX ix_entries_feed_published ON entries (feed, published_at)")
+    )
+
+
 MIGRATIONS = [
     _migrate_to_1,
     _migrate_to_2,
@@ -318,4 +329,5 @@ MIGRATIONS = [
     _migrate_to_4,
     _migrate_to_5,
     _migrate_to_6,
+    _migrate_to_7,
 ]

@@ -609,10 +609,16 @@ class SqlStore:
         claimed: list[Delivery] = []
         with self._tx() as c:
             state = _target_state(c, target, lock=True)
+            # The page of ids first, from an index, then those rows (as ``_deliveries``):
+            # a LIMIT over the join made SQLite read and sort every due row of the target,
+            # posts and all (25-60 ms a claim behind 10,000 queued rows). The condition is
+            # asked again of the rows locked, as PostgreSQL re-checks it on a row changed
+            # since the page was read.
+            order = (deliveries.c.due_at, deliveries.c.id)
+            page = sa.select(deliveries.c.id).where(condition).order_by(*order).limit(limit + 20)
             query = (
-                _delivery_query(condition)
-                .order_by(deliveries.c.due_at, deliveries.c.id)
-                .limit(limit + 20)
+                _delivery_query(condition & deliveries.c.id.in_(page))
+                .order_by(*order)
                 .with_for_update(skip_locked=True, of=deliveries)
             )
             for row in c.execute(query).mappings().all():

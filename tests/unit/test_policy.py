@@ -324,6 +324,35 @@ def test_a_duplicate_through_after_error_is_still_done_not_lost() -> None:
     assert settlement.state is DeliveryState.POSTED
 
 
+# -- lane_step ---------------------------------------------------------------------------
+def test_a_lane_posts_what_may_go_before_it_looks_anything_up() -> None:
+    assert policy.lane_step(may_post=True, lookups_left=20, owed=0) == "post"
+
+
+def test_after_a_post_the_lane_makes_the_look_ups_it_owes_before_the_next_post() -> None:
+    assert policy.lane_step(may_post=True, lookups_left=20, owed=1) == "look up"
+    assert policy.lane_step(may_post=True, lookups_left=0, owed=3) == "post"
+
+
+def test_once_nothing_may_go_the_lane_makes_the_rest_of_its_look_ups_then_stops() -> None:
+    assert policy.lane_step(may_post=False, lookups_left=2, owed=0) == "look up"
+    assert policy.lane_step(may_post=False, lookups_left=0, owed=0) == "done"
+
+
+def test_a_long_run_of_posts_interleaves_a_batch_of_look_ups_after_each_post() -> None:
+    steps, owed, left, posts = [], 0, policy.LOOKUPS_PER_RUN, 10
+    while (step := policy.lane_step(may_post=posts > 0, lookups_left=left, owed=owed)) != "done":
+        steps.append(step)
+        if step == "post":
+            posts, owed = posts - 1, policy.LOOKUPS_AFTER_POST
+        else:
+            left, owed = left - 1, max(owed - 1, 0)
+    batch = ["post"] + ["look up"] * policy.LOOKUPS_AFTER_POST
+    runs = policy.LOOKUPS_PER_RUN // policy.LOOKUPS_AFTER_POST
+    assert steps[: len(batch) * runs] == batch * runs
+    assert steps.count("post") == 10 and steps.count("look up") == policy.LOOKUPS_PER_RUN
+
+
 # -- after_lookup / after_failed_lookup --------------------------------------------------
 def test_a_lookup_that_finds_the_post_settles_it_posted() -> None:
     found = Published(remote_id="7")
@@ -649,9 +678,24 @@ class Sim:
                 pause_kind=None,
                 credentials_hash=None,
             )
-        self._reconcile(only)
-        while (claimed := self._claim_due(only, manual)) is not None:
-            self._send(claimed, manual)
+        unknown = [
+            d
+            for d in self._rows((DeliveryState.UNKNOWN,))[: policy.LOOKUPS_PER_RUN]
+            if only is None or d.id in only
+        ]
+        may_post, owed = True, 0
+        while True:  # in the order policy.lane_step gives
+            step = policy.lane_step(may_post=may_post, lookups_left=len(unknown), owed=owed)
+            if step == "look up":
+                self._look_up(unknown.pop(0))
+                may_post, owed = True, max(owed - 1, 0)
+            elif step == "post" and (claimed := self._claim_due(only, manual)) is not None:
+                self._send(claimed, manual)
+                owed = policy.LOOKUPS_AFTER_POST
+            elif step == "post":
+                may_post = False
+            else:
+                return
 
     def _operator(self) -> None:
         for at, new_credentials in [r for r in self.resumes if r[0] <= self.now]:
@@ -667,21 +711,15 @@ class Sim:
                     credentials_hash=None,
                 )
 
-    def _reconcile(self, only: set[int] | None) -> None:
-        due = self._rows((DeliveryState.UNKNOWN,))[:20]
-        for delivery in due:
-            if only is not None and delivery.id not in only:
-                continue
-            if self.failed_lookups.get(delivery.id, 0) > 0:
-                self.failed_lookups[delivery.id] -= 1
-                error = TransientError("502 while searching")
-                settlement = policy.after_failed_lookup(delivery, error, now=self.now)
-            else:
-                found = (
-                    Published(remote_id=str(delivery.id)) if self.on_platform[delivery.id] else None
-                )
-                settlement = policy.after_lookup(delivery, found, rules=self.rules, now=self.now)
-            self._settle(delivery, settlement, None)
+    def _look_up(self, delivery: Delivery) -> None:
+        if self.failed_lookups.get(delivery.id, 0) > 0:
+            self.failed_lookups[delivery.id] -= 1
+            error = TransientError("502 while searching")
+            settlement = policy.after_failed_lookup(delivery, error, now=self.now)
+        else:
+            found = Published(remote_id=str(delivery.id)) if self.on_platform[delivery.id] else None
+            settlement = policy.after_lookup(delivery, found, rules=self.rules, now=self.now)
+        self._settle(delivery, settlement, None)
 
     def _rows(self, states: tuple[DeliveryState, ...]) -> list[Delivery]:
         rows = [
