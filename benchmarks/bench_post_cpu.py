@@ -227,7 +227,7 @@ def measure(
             spy = ()
             if profile is not None:
                 out = profile / f"once-{name}.txt"
-                spy = ("py-spy", "record", "--format", "raw", "--rate", "250", "-o", str(out), "--")
+                spy = ("py-spy", "record", "--gil", "--format", "raw", "--rate", "250", "-o", str(out), "--")
             busy, text = run_once(path, platform, tree, spy)
             if text.count(" posted ") != entries:
                 raise SystemExit(f"{name}: run --once logged {text.count(' posted ')} posts")
