@@ -89,7 +89,7 @@ def render_mastodon(entry: Entry, options: MastodonOptions, limits: Limits) -> R
     warning = options.spoiler_text.strip()
     warning_length = len(graphemes(warning))
     budget = max(limit - warning_length, 0)
-    values, _ = template_values(entry)
+    values, _ = template_values(entry, only_for=options.template)
     if options.neutralize_mentions:  # Mastodon notifies every @name and @name@domain
         for name in FEED_TEXT_FIELDS:
             values[name] = neutralize_mastodon_mentions(values[name])

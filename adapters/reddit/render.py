@@ -52,7 +52,7 @@ def render_reddit(entry: Entry, options: RedditOptions, limits: Limits) -> Rende
     found again after an unknown outcome by its exact title, which an invisible character
     could make differ from what Reddit keeps.
     """
-    values, _ = template_values(entry)
+    values, _ = template_values(entry, only_for=options.template)
     max_title = required_limit(limits, "max_title")
     title = fill(options.template, values).replace("\n", " ")
     title = truncate_chars(title, max_title) or truncate_chars(entry.link, max_title)

@@ -125,6 +125,7 @@ class _RewriteHostAdapter(HTTPAdapter):
     def __init__(self, api_base: str) -> None:
         super().__init__()
         self.api_base = api_base.rstrip("/")
+        self._bypass_proxies: bool | None = None  # for api_base: read once, when first sent
 
     def send(
         self,
@@ -140,7 +141,9 @@ class _RewriteHostAdapter(HTTPAdapter):
             request = request.copy()
             request.url = self.api_base + url[len(X_API) :]
             # requests chose proxies for api.twitter.com; decide again for the real address.
-            if should_bypass_proxies(request.url, no_proxy=None):
+            if self._bypass_proxies is None:
+                self._bypass_proxies = bool(should_bypass_proxies(request.url, no_proxy=None))
+            if self._bypass_proxies:
                 proxies = {}
         return super().send(
             request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies

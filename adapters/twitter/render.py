@@ -52,7 +52,7 @@ class TwitterOptions:
 def render_twitter(entry: Entry, options: TwitterOptions, limits: Limits) -> Rendered:
     limit = required_limit(limits, "max_text")
     count = limits.count
-    values, _ = template_values(entry)
+    values, _ = template_values(entry, only_for=options.template)
     if options.neutralize_mentions:  # X notifies every @name and ＠name in a post
         for name in FEED_TEXT_FIELDS:
             values[name] = neutralize_x_mentions(values[name])

@@ -217,13 +217,17 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return unicodedata.normalize("NFC", text.strip())
 
 
-def template_values(entry: Entry) -> tuple[dict[str, str], str]:
+def template_values(entry: Entry, *, only_for: str | None = None) -> tuple[dict[str, str], str]:
     """The template's fields (``title``, ``url``, ``summary`` on one line, ``hashtags``
     empty, ``feed_title``, ``author``), and the summary with its paragraphs kept.
 
     The entry's HTML is turned into text once here: that is the costly part of rendering.
+    ``only_for``: the only template the values fill; where it names no ``{summary}`` and
+    the entry has a title (else the summary stands in for it), the summary and paragraphs
+    are left empty, and the HTML is not read at all.
     """
-    paragraphs = unicodedata.normalize("NFC", summary_paragraphs(entry))
+    shown = only_for is None or "{summary}" in only_for or not entry.title
+    paragraphs = unicodedata.normalize("NFC", summary_paragraphs(entry)) if shown else ""
     summary = _one_line(paragraphs)
     values = {
         "title": entry.title or _stand_in_title(summary),

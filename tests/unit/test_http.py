@@ -109,3 +109,20 @@ def test_a_redirect_that_drips_its_body_stops_at_the_deadline(server: FakeServer
     session.close()
     assert 0 < server.dripped < len(BODY)
     assert server.requests_to("GET", "/quick") == []
+
+
+def test_the_proxy_variables_decide_as_requests_decides_at_every_request(
+    monkeypatch: pytest.MonkeyPatch, server: FakeServer
+) -> None:
+    """The session reads the proxy variables once per host (requests would read the whole
+    environment at each request); which requests go through the proxy does not change."""
+    with FakeServer() as proxy:
+        proxy.route("GET", "/via", lambda _request: Response(200, b"proxied"))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        session = _session(deadline=5.0)
+        for _ in range(2):  # the second time from what the session remembers
+            assert session.get("http://blog.example/via").content == b"proxied"
+            assert session.get(server.url + "/quick").content == BODY
+        assert [r.header("host") for r in proxy.requests] == ["blog.example"] * 2
+        assert [r.path for r in server.requests] == ["/quick"] * 2

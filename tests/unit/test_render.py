@@ -352,3 +352,17 @@ def test_each_platform_describes_its_own_shape() -> None:
     assert tumblr.budget == "text 3/4096"
     no_link = tumblr_spec.SPEC.describe(Post(text="Up."), TUMBLR_LIMITS)
     assert no_link.lines[1].kind == "note"
+
+
+def test_the_entrys_html_is_read_only_for_a_template_that_shows_it() -> None:
+    """``only_for``: a template without ``{summary}`` leaves the summary empty (its HTML is
+    the costly part of rendering), unless the summary stands in for a missing title."""
+    from bot.text.render import template_values
+
+    entry = _entry(html="<p>The body, <b>read</b>.</p>")
+    assert template_values(entry) == template_values(entry, only_for="{summary} {url}")
+    values, paragraphs = template_values(entry, only_for="{title} {url}")
+    assert (values["summary"], paragraphs, values["title"]) == ("", "", "A post")
+    untitled = _entry(title="", html="<p>The body, <b>read</b>.</p>")
+    assert template_values(untitled, only_for="{title} {url}") == template_values(untitled)
+    assert template_values(untitled)[0]["title"] == "The body, read"
