@@ -227,7 +227,18 @@ def measure(
             spy = ()
             if profile is not None:
                 out = profile / f"once-{name}.txt"
-                spy = ("py-spy", "record", "--gil", "--format", "raw", "--rate", "250", "-o", str(out), "--")
+                spy = (
+                    "py-spy",
+                    "record",
+                    "--gil",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "250",
+                    "-o",
+                    str(out),
+                    "--",
+                )
             busy, text = run_once(path, platform, tree, spy)
             if text.count(" posted ") != entries:
                 raise SystemExit(f"{name}: run --once logged {text.count(' posted ')} posts")
@@ -328,15 +339,19 @@ def main() -> None:
                         flush=True,
                     )
 
-    print(f"\nmedians of {args.runs} runs, ms of CPU per post; load average {os.getloadavg()[0]:.2f}")
-    header = f"{'platform':<10} {'end to end':>11} {'dispatch':>9}"
+    print(
+        f"\nmedians of {args.runs} runs, ms of CPU per post; load average {os.getloadavg()[0]:.2f}"
+    )
+    print("(open: opening the adapter, a library's import and a login, once per process, per post)")
+    header = f"{'platform':<10} {'end to end':>11} {'dispatch':>9} {'open':>6}"
     if len(trees) > 1:
         header += f" {'before e2e':>11} {'before disp':>12} {'e2e ratio':>10} {'disp ratio':>11}"
     print(header)
     for name in args.platforms.split(","):
         after = results[(name, "after")]
         e2e, disp = median([m.end_to_end_ms for m in after]), median([m.dispatch_ms for m in after])
-        line = f"{name:<10} {e2e:11.2f} {disp:9.2f}"
+        opened = median([m.adapter_open / m.entries * 1000 for m in after])
+        line = f"{name:<10} {e2e:11.2f} {disp:9.2f} {opened:6.2f}"
         if len(trees) > 1:
             before = results[(name, "before")]
             b_e2e = median([m.end_to_end_ms for m in before])
