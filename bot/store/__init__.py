@@ -25,6 +25,7 @@ from bot.model import (
 )
 from bot.store.lock import instance_lock, lock_holder
 from bot.store.sql import (
+    POOL_SIZE,
     PUBLISH_BUCKETS,
     Decide,
     HeldCount,
@@ -249,11 +250,18 @@ class Store(Protocol):
     def delete_push_subscription(self, feed: str, *, over: int) -> bool: ...
 
 
-def open_store(database: Path | str, *, dry_run: bool = False, read_only: bool = False) -> Store:
-    """Open the store at ``database`` (a SQLite path, or ``":memory:"``).
+def open_store(
+    database: Path | str,
+    *,
+    dry_run: bool = False,
+    read_only: bool = False,
+    connections: int = POOL_SIZE,
+) -> Store:
+    """Open the store at ``database`` (a SQLite path, ``":memory:"``, or a PostgreSQL URL).
 
     ``dry_run``: whatever is done is rolled back at ``close``, and a store that does not
     exist is not created. ``read_only``: nothing is written, created or migrated; a SQLite
-    store on a full disk can still be read.
+    store on a full disk can still be read. ``connections``: how many transactions may be
+    open at once (a server's connections kept open).
     """
-    return SqlStore.open(database, dry_run=dry_run, read_only=read_only)
+    return SqlStore.open(database, dry_run=dry_run, read_only=read_only, connections=connections)

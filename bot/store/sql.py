@@ -53,6 +53,8 @@ from bot.store.schema import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+# Connections kept open to a server by a process that does not say how many it needs.
+POOL_SIZE = 8
 ATTENTION = (
     DeliveryState.UNKNOWN,
     DeliveryState.FAILED,
@@ -173,7 +175,14 @@ class SqlStore:
         return self.engine.dialect.name == "postgresql"
 
     @classmethod
-    def open(cls, path: Path | str, *, dry_run: bool = False, read_only: bool = False) -> SqlStore:
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        dry_run: bool = False,
+        read_only: bool = False,
+        connections: int = POOL_SIZE,
+    ) -> SqlStore:
         """Open (creating and migrating) the store: a PostgreSQL URL, or the SQLite file at
         ``path`` (``":memory:"`` works).
 
@@ -184,9 +193,14 @@ class SqlStore:
         ``read_only``: for commands that only read (``status``, ``history``, ``schedule``):
         nothing is created, migrated or written (a store that needs migrating is an error
         that says so), and a SQLite store on a full disk can still be read.
+
+        ``connections``: how many transactions this process may have open at once (a
+        daemon: one per lane and a few more), the connections kept open to a server.
         """
         if is_server_url(str(path)):
-            return cls._open_server(str(path), dry_run=dry_run, read_only=read_only)
+            return cls._open_server(
+                str(path), dry_run=dry_run, read_only=read_only, connections=connections
+            )
         if read_only:
             return cls._open_sqlite_read_only(Path(path))
         memory = str(path) == ":memory:" or (dry_run and not Path(path).exists())
@@ -216,14 +230,22 @@ class SqlStore:
         return store
 
     @classmethod
-    def _open_server(cls, url: str, *, dry_run: bool, read_only: bool = False) -> SqlStore:
+    def _open_server(
+        cls, url: str, *, dry_run: bool, read_only: bool = False, connections: int = POOL_SIZE
+    ) -> SqlStore:
         driver = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql+psycopg://", url)
         try:
             options: dict[str, Any] = {}
             if read_only:  # every transaction of the session: the server refuses a write
                 options["connect_args"] = {"options": _read_only_options(driver)}
+            # Every lane may be in a transaction at once: a pool smaller than that makes
+            # the others wait, or open and close a connection (a server process) per post.
             engine = sa.create_engine(
-                driver, pool_pre_ping=True, pool_size=8, max_overflow=8, **options
+                driver,
+                pool_pre_ping=True,
+                pool_size=max(connections, POOL_SIZE),
+                max_overflow=POOL_SIZE,
+                **options,
             )
             store = cls(engine, rollback_at_close=dry_run)
             if read_only:
