@@ -36,17 +36,20 @@ from bot.store.sql import (
     StoredEntry,
     shown_url,
 )
+from bot.store.wake import Listening, Wake
 
 __all__ = [
     "PUBLISH_BUCKETS",
     "Decide",
     "HeldCount",
+    "Listening",
     "NewDelivery",
     "NewEntry",
     "Runner",
     "SqlStore",
     "Store",
     "StoredEntry",
+    "Wake",
     "instance_lock",
     "lock_holder",
     "open_store",
@@ -63,6 +66,11 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+    def listen_for_work(self, wake_lanes: Wake) -> Listening:
+        """Until ``stop()``: ``wake_lanes(targets)`` whenever deliveries of those targets
+        become due now in another process or this one (``None``: of any target). Only on a
+        store that several runners share; else nothing is ever heard."""
+        ...
 
     # feeds
     def feed_state(self, name: str) -> FeedState | None: ...

@@ -35,6 +35,7 @@ from bot.model import (
     Tally,
     TargetState,
 )
+from bot.store import wake
 from bot.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -338,6 +339,26 @@ class SqlStore:
                 " next starts; reading commands never change the store"
             )
 
+    def listen_for_work(self, wake_lanes: wake.Wake) -> wake.Listening:
+        """Until ``stop()``: ``wake_lanes(targets)`` whenever another runner, a command or
+        this process commits deliveries of those targets that are due now (``None``: of
+        any target, after listening was interrupted). On a shared store (PostgreSQL) a
+        thread listens on a connection of its own; SQLite has one process, which wakes its
+        own lanes, and a dry run sends nothing: nothing to hear then."""
+        if not self.shared or self._outer is not None:
+            return wake.NotListening()
+        return wake.WorkListener(self._listener_connection, wake_lanes).start()
+
+    def _listener_connection(self) -> Any:
+        """A new autocommit psycopg connection, as the engine would open it."""
+        import psycopg
+
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        cparams.pop("context", None)
+        return psycopg.connect(
+            *cargs, **cparams, autocommit=True, application_name="feedrelay listener"
+        )
+
     def close(self) -> None:
         if self._outer is not None:
             self._outer.rollback()
@@ -370,14 +391,18 @@ class SqlStore:
         try:
             if self._outer is not None:
                 with self._outer.begin_nested():
+                    wake.forget(self._outer)
                     yield self._outer
+                    wake.announce(self._outer)  # rolled back with the dry run: never sent
                 return
             with self.engine.connect() as connection:
                 # SQLite: a writer takes the write lock at BEGIN, so two writers queue on
                 # busy_timeout instead of one failing when it upgrades a read lock.
                 connection.info["immediate"] = write
                 with connection.begin():
+                    wake.forget(connection)
                     yield connection
+                    wake.announce(connection)
         except sa.exc.OperationalError as error:
             raise StorageError(f"the store failed: {_reason(error)}") from error
 
@@ -714,6 +739,7 @@ class SqlStore:
                 )
                 for delivery in expired:
                     _count_outcome(c, delivery.target, delivery.platform, DeliveryState.UNKNOWN)
+                wake.due(c, {delivery.target for delivery in expired})  # to be looked up
             if dead_runners:
                 c.execute(runners.delete().where(runners.c.id.in_(list(dead_runners))))
         return expired
@@ -859,7 +885,14 @@ class SqlStore:
                 )
                 .values(values)
             )
-            return bool(result.rowcount == 1)
+            if result.rowcount != 1:
+                return False
+            if values["due_at"] <= now and self.shared:
+                target = c.execute(
+                    sa.select(deliveries.c.target).where(deliveries.c.id == delivery_id)
+                ).scalar_one()
+                wake.due(c, [target])
+            return True
 
     def release_held(
         self,
@@ -890,7 +923,12 @@ class SqlStore:
                 sa.select(entries.c.id).where(entries.c.feed == feed)
             )
         with self._tx() as c:
-            found = [row[0] for row in c.execute(sa.select(deliveries.c.id).where(condition))]
+            rows = c.execute(sa.select(deliveries.c.id, deliveries.c.target).where(condition))
+            found, targets = [], set()
+            for row in rows:
+                found.append(row.id)
+                targets.add(row.target)
+            wake.due(c, targets)
             if found:
                 c.execute(
                     deliveries.update()
@@ -1059,8 +1097,11 @@ class SqlStore:
         return {row["target"]: TargetState(**row) for row in rows}
 
     def save_target_state(self, state: TargetState) -> None:
+        """Save the target's state; one without a pause (a resume) lets its due rows go."""
         with self._tx() as c:
             _save_target_state(c, state)
+            if state.pause_reason is None and state.paused_until is None:
+                wake.due(c, [state.target])
 
     # -- what platforms keep -------------------------------------------------------------
     def remembered(self, target: str, key: str) -> str | None:
@@ -1495,6 +1536,8 @@ def _insert_delivery(c: Connection, entry_id: int, delivery: NewDelivery, now: d
         )
     )
     _count_outcome(c, delivery.target, delivery.platform, delivery.state)
+    if delivery.state in (DeliveryState.QUEUED, DeliveryState.RETRY) and delivery.due_at <= now:
+        wake.due(c, [delivery.target])
     return _new_id(result)
 
 
