@@ -1423,14 +1423,17 @@ def _link_posted(c: Connection, target: str, link: str) -> bool:
 def _target_state(c: Connection, target: str, *, lock: bool = False) -> TargetState:
     """The target's state; ``lock``: held (on PostgreSQL) until the transaction ends, so
     that two runners apply one target's spacing and caps one after the other."""
-    if lock and c.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        c.execute(insert(target_state).values(target=target).on_conflict_do_nothing())
     query = sa.select(target_state).where(target_state.c.target == target)
     if lock:
         query = query.with_for_update()
     row = c.execute(query).mappings().first()
+    if row is None and lock and c.dialect.name == "postgresql":
+        # The target's first claim: a row to lock, made by one runner (the others wait on
+        # its insert, then lock the row it made), read again under the lock.
+        from sqlalchemy.dialects.postgresql import insert
+
+        c.execute(insert(target_state).values(target=target).on_conflict_do_nothing())
+        row = c.execute(query).mappings().first()
     return TargetState(**row) if row else TargetState(target=target)
 
 
