@@ -162,9 +162,10 @@ def run_daemon(
     dispatch_tick: timedelta = DISPATCH_TICK,
     say: Callable[[str], None] = log.warning,
 ) -> Stop:
-    """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM (what
-    is in flight then is finished, ``stop_on_signals``); with ``[web]``, serve the web face
-    beside them (started first, stopped last). Return the stop, which says the signal."""
+    """Poll each feed when it is due and dispatch when woken and on a tick (each lane every
+    ``dispatch_tick``), until SIGINT or SIGTERM (what is in flight then is finished,
+    ``stop_on_signals``); with ``[web]``, serve the web face beside them (started first,
+    stopped last). Return the stop, which says the signal."""
     loops = Loops()
     pushed: set[str] = set()
     pushed_guard = threading.Lock()
