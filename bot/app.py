@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 
 AdapterFactory = Callable[[str, TargetSettings], Adapter]
 
+# A transaction may be open in each lane at once, and in the poll, the lease keeper, the
+# notifications, WebSub and the web face beside them.
+CONNECTIONS_BESIDE_LANES = 6
+
 
 @dataclass(frozen=True, kw_only=True)
 class TargetCheck:
@@ -108,7 +112,12 @@ def make_app(
     ``session`` fetches what the operator configured or named (feeds, ``post URL``'s
     page); ``content_session`` fetches URLs found in feed content (images), through the
     address guard (``bot.netguard``), by ``[bot] fetch_deadline``."""
-    store = open_store(config.store, dry_run=dry_run, read_only=read_only)
+    store = open_store(
+        config.store,
+        dry_run=dry_run,
+        read_only=read_only,
+        connections=len(config.targets) + CONNECTIONS_BESIDE_LANES,
+    )
     return App(
         config,
         store,

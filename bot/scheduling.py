@@ -2,11 +2,13 @@
 
 The only module that imports apscheduler. Jobs are idempotent and kept in memory; what is
 due lives in the store, so a restart loses nothing. The poll job runs when the next feed is
-due (the store's next checks); each target's lane on a tick. Polling and the lanes are
-separate jobs on a thread pool: a slow feed never delays posting, and a hung platform delays
-only its own target. SIGINT/SIGTERM let what is in flight finish and be recorded, for at
-most a request's deadline, then stop (a second signal stops at once: ``stop_on_signals``);
-SIGHUP reloads the config.
+due (the store's next checks); each target's lane when it is woken (new work queued or
+released, here or, on a shared store, by another runner: ``Store.listen_for_work``) and on
+a tick, which finds what no wake announced (a row that came due, a wake missed). Polling
+and the lanes are separate jobs on a thread pool: a slow feed never delays posting, and a
+hung platform delays only its own target. SIGINT/SIGTERM let what is in flight finish and
+be recorded, for at most a request's deadline, then stop (a second signal stops at once:
+``stop_on_signals``); SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -160,20 +162,24 @@ def run_daemon(
     dispatch_tick: timedelta = DISPATCH_TICK,
     say: Callable[[str], None] = log.warning,
 ) -> Stop:
-    """Poll each feed when it is due and dispatch on a tick, until SIGINT or SIGTERM (what
-    is in flight then is finished, ``stop_on_signals``); with ``[web]``, serve the web face
-    beside them (started first, stopped last). Return the stop, which says the signal."""
+    """Poll each feed when it is due and dispatch when woken and on a tick (each lane every
+    ``dispatch_tick``), until SIGINT or SIGTERM (what is in flight then is finished,
+    ``stop_on_signals``); with ``[web]``, serve the web face beside them (started first,
+    stopped last). Return the stop, which says the signal."""
     loops = Loops()
     pushed: set[str] = set()
     pushed_guard = threading.Lock()
+    wakes = LaneWakes()
     lanes = len(app.config.targets)
     scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(lanes + 3)},  # the lanes, poll, notify, push
+        # Each lane, and a lane's second instance (woken while it runs: it returns at
+        # once), the poll, notify and push. Threads are made only when needed.
+        executors={"default": ThreadPoolExecutor(2 * lanes + 3)},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone="UTC",
     )
 
-    def every(job_id: str, func: Callable[[], None], tick: timedelta) -> None:
+    def every(job_id: str, func: Callable[[], None], tick: timedelta, instances: int = 1) -> None:
         scheduler.add_job(
             func,
             "interval",
@@ -182,12 +188,17 @@ def run_daemon(
             replace_existing=True,
             misfire_grace_time=int(tick.total_seconds()),
             next_run_time=datetime.now(UTC),
+            max_instances=instances,
         )
 
-    def wake_lanes() -> None:
-        """Every lane looks for due work now (new entries, an approval from the web)."""
-        for name in app.config.targets:
-            _run_at(scheduler, f"lane:{name}")
+    def wake_lanes(targets: Collection[str] | None = None) -> None:
+        """These lanes (every lane: ``None``) look for due work now: new entries, an
+        approval, a retry, a resume, here or in another process."""
+        for name in app.config.targets if targets is None else targets:
+            if name not in app.config.targets:
+                continue  # another config's target, or one removed by a reload
+            if wakes.wake(name):
+                _run_at(scheduler, f"lane:{name}")
 
     def poll_feeds(now_too: set[str]) -> list[FeedResult]:
         return app.poll_due_feeds(
@@ -233,12 +244,17 @@ def run_daemon(
             return stopping.is_set()
 
         def run() -> None:
-            if stopping.is_set():
-                return
+            if stopping.is_set() or not wakes.begin(name):
+                return  # a tick or a wake while the lane runs: it looks again itself
             loops.started(loop)
             try:
-                _logged(lambda: app.run_lane(name, should_stop=should_stop), f"lane {name}")
+                while not stopping.is_set():
+                    wakes.looking(name)
+                    _logged(lambda: app.run_lane(name, should_stop=should_stop), f"lane {name}")
+                    if wakes.done(name):
+                        break
             finally:
+                wakes.end(name)
                 loops.finished(loop)
 
         return run
@@ -251,7 +267,7 @@ def run_daemon(
         for name in app.config.targets:
             # A lane may send for as long as a claim lasts without looking up.
             loops.expect(f"lane:{name}", dispatch_tick, app.config.bot.claim_lease)
-            every(f"lane:{name}", lane(name), dispatch_tick)
+            every(f"lane:{name}", lane(name), dispatch_tick, instances=2)
 
     def reload() -> None:
         if reload_config is None:
@@ -301,6 +317,7 @@ def run_daemon(
     with stop_on_signals(
         shutdown.start, say=say, in_flight=app.in_flight, grace=stop_grace(app.config)
     ) as stopping:
+        listener = app.store.listen_for_work(wake_lanes)
         try:
             log.info(
                 "feedrelay running: %s, %s, polling every %s",
@@ -312,11 +329,56 @@ def run_daemon(
             if shutdown.is_alive():
                 shutdown.join()  # the posts in flight are finished and recorded
         finally:
+            listener.stop()
             signal.signal(signal.SIGHUP, previous_hup)
             if server is not None:
                 server.stop()
     log.info("feedrelay stopped")
     return stopping
+
+
+class LaneWakes:
+    """Which lanes run now, and which were woken since they last looked for work. A lane
+    woken while it runs looks again before it ends (the wake may name rows its look had
+    already passed), so no wake is lost, and no second run of a lane is started."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._running: set[str] = set()
+        self._woken: set[str] = set()
+
+    def wake(self, name: str) -> bool:
+        """``name`` has work; ``True`` when the lane is to be started (it does not run)."""
+        with self._guard:
+            self._woken.add(name)
+            return name not in self._running
+
+    def begin(self, name: str) -> bool:
+        """A run of the lane starts; ``False`` when one runs already."""
+        with self._guard:
+            if name in self._running:
+                return False
+            self._running.add(name)
+            return True
+
+    def looking(self, name: str) -> None:
+        """The lane looks for work now: what woke it is being seen."""
+        with self._guard:
+            self._woken.discard(name)
+
+    def done(self, name: str) -> bool:
+        """The lane found nothing more to do: ``True`` when it ends, ``False`` when it was
+        woken meanwhile and looks again."""
+        with self._guard:
+            if name in self._woken:
+                return False
+            self._running.discard(name)
+            return True
+
+    def end(self, name: str) -> None:
+        """The run ended, however (a stop, an error)."""
+        with self._guard:
+            self._running.discard(name)
 
 
 def _web_server(app: App, loops: Loops) -> WebServer | None:

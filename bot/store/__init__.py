@@ -25,6 +25,7 @@ from bot.model import (
 )
 from bot.store.lock import instance_lock, lock_holder
 from bot.store.sql import (
+    POOL_SIZE,
     PUBLISH_BUCKETS,
     Decide,
     HeldCount,
@@ -35,17 +36,20 @@ from bot.store.sql import (
     StoredEntry,
     shown_url,
 )
+from bot.store.wake import Listening, Wake
 
 __all__ = [
     "PUBLISH_BUCKETS",
     "Decide",
     "HeldCount",
+    "Listening",
     "NewDelivery",
     "NewEntry",
     "Runner",
     "SqlStore",
     "Store",
     "StoredEntry",
+    "Wake",
     "instance_lock",
     "lock_holder",
     "open_store",
@@ -62,6 +66,11 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+    def listen_for_work(self, wake_lanes: Wake) -> Listening:
+        """Until ``stop()``: ``wake_lanes(targets)`` whenever deliveries of those targets
+        become due now in another process or this one (``None``: of any target). Only on a
+        store that several runners share; else nothing is ever heard."""
+        ...
 
     # feeds
     def feed_state(self, name: str) -> FeedState | None: ...
@@ -249,11 +258,18 @@ class Store(Protocol):
     def delete_push_subscription(self, feed: str, *, over: int) -> bool: ...
 
 
-def open_store(database: Path | str, *, dry_run: bool = False, read_only: bool = False) -> Store:
-    """Open the store at ``database`` (a SQLite path, or ``":memory:"``).
+def open_store(
+    database: Path | str,
+    *,
+    dry_run: bool = False,
+    read_only: bool = False,
+    connections: int = POOL_SIZE,
+) -> Store:
+    """Open the store at ``database`` (a SQLite path, ``":memory:"``, or a PostgreSQL URL).
 
     ``dry_run``: whatever is done is rolled back at ``close``, and a store that does not
     exist is not created. ``read_only``: nothing is written, created or migrated; a SQLite
-    store on a full disk can still be read.
+    store on a full disk can still be read. ``connections``: how many transactions may be
+    open at once (a server's connections kept open).
     """
-    return SqlStore.open(database, dry_run=dry_run, read_only=read_only)
+    return SqlStore.open(database, dry_run=dry_run, read_only=read_only, connections=connections)

@@ -36,6 +36,7 @@ from bot.model import (
     Tally,
     TargetState,
 )
+from bot.store import wake
 from bot.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -54,6 +55,8 @@ from bot.store.schema import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+# Connections kept open to a server by a process that does not say how many it needs.
+POOL_SIZE = 8
 ATTENTION = (
     DeliveryState.UNKNOWN,
     DeliveryState.FAILED,
@@ -174,7 +177,14 @@ class SqlStore:
         return self.engine.dialect.name == "postgresql"
 
     @classmethod
-    def open(cls, path: Path | str, *, dry_run: bool = False, read_only: bool = False) -> SqlStore:
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        dry_run: bool = False,
+        read_only: bool = False,
+        connections: int = POOL_SIZE,
+    ) -> SqlStore:
         """Open (creating and migrating) the store: a PostgreSQL URL, or the SQLite file at
         ``path`` (``":memory:"`` works).
 
@@ -185,9 +195,14 @@ class SqlStore:
         ``read_only``: for commands that only read (``status``, ``history``, ``schedule``):
         nothing is created, migrated or written (a store that needs migrating is an error
         that says so), and a SQLite store on a full disk can still be read.
+
+        ``connections``: how many transactions this process may have open at once (a
+        daemon: one per lane and a few more), the connections kept open to a server.
         """
         if is_server_url(str(path)):
-            return cls._open_server(str(path), dry_run=dry_run, read_only=read_only)
+            return cls._open_server(
+                str(path), dry_run=dry_run, read_only=read_only, connections=connections
+            )
         if read_only:
             return cls._open_sqlite_read_only(Path(path))
         memory = str(path) == ":memory:" or (dry_run and not Path(path).exists())
@@ -217,14 +232,22 @@ class SqlStore:
         return store
 
     @classmethod
-    def _open_server(cls, url: str, *, dry_run: bool, read_only: bool = False) -> SqlStore:
+    def _open_server(
+        cls, url: str, *, dry_run: bool, read_only: bool = False, connections: int = POOL_SIZE
+    ) -> SqlStore:
         driver = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql+psycopg://", url)
         try:
             options: dict[str, Any] = {}
             if read_only:  # every transaction of the session: the server refuses a write
                 options["connect_args"] = {"options": _read_only_options(driver)}
+            # Every lane may be in a transaction at once: a pool smaller than that makes
+            # the others wait, or open and close a connection (a server process) per post.
             engine = sa.create_engine(
-                driver, pool_pre_ping=True, pool_size=8, max_overflow=8, **options
+                driver,
+                pool_pre_ping=True,
+                pool_size=max(connections, POOL_SIZE),
+                max_overflow=POOL_SIZE,
+                **options,
             )
             store = cls(engine, rollback_at_close=dry_run)
             if read_only:
@@ -317,6 +340,26 @@ class SqlStore:
                 " next starts; reading commands never change the store"
             )
 
+    def listen_for_work(self, wake_lanes: wake.Wake) -> wake.Listening:
+        """Until ``stop()``: ``wake_lanes(targets)`` whenever another runner, a command or
+        this process commits deliveries of those targets that are due now (``None``: of
+        any target, after listening was interrupted). On a shared store (PostgreSQL) a
+        thread listens on a connection of its own; SQLite has one process, which wakes its
+        own lanes, and a dry run sends nothing: nothing to hear then."""
+        if not self.shared or self._outer is not None:
+            return wake.NotListening()
+        return wake.WorkListener(self._listener_connection, wake_lanes).start()
+
+    def _listener_connection(self) -> Any:
+        """A new autocommit psycopg connection, as the engine would open it."""
+        import psycopg
+
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        cparams.pop("context", None)
+        return psycopg.connect(
+            *cargs, **cparams, autocommit=True, application_name="feedrelay listener"
+        )
+
     def close(self) -> None:
         if self._outer is not None:
             self._outer.rollback()
@@ -349,14 +392,18 @@ class SqlStore:
         try:
             if self._outer is not None:
                 with self._outer.begin_nested():
+                    wake.forget(self._outer)
                     yield self._outer
+                    wake.announce(self._outer)  # rolled back with the dry run: never sent
                 return
             with self.engine.connect() as connection:
                 # SQLite: a writer takes the write lock at BEGIN, so two writers queue on
                 # busy_timeout instead of one failing when it upgrades a read lock.
                 connection.info["immediate"] = write
                 with connection.begin():
+                    wake.forget(connection)
                     yield connection
+                    wake.announce(connection)
         except sa.exc.OperationalError as error:
             raise StorageError(f"the store failed: {_reason(error)}") from error
 
@@ -681,6 +728,7 @@ class SqlStore:
                 )
                 for delivery in expired:
                     _count_outcome(c, delivery.target, delivery.platform, DeliveryState.UNKNOWN)
+                wake.due(c, {delivery.target for delivery in expired})  # to be looked up
             if dead_runners:
                 c.execute(runners.delete().where(runners.c.id.in_(list(dead_runners))))
         return expired
@@ -757,7 +805,7 @@ class SqlStore:
             # two runners on PostgreSQL never wait on each other in a circle.
             counted = _outcome_tallies(delivery.target, delivery.platform, settlement.state)
             if elapsed is not None:
-                counted += _publish_time(delivery.platform, elapsed)
+                counted += _publish_time(delivery.target, delivery.platform, elapsed)
             _add_tallies(c, counted)
         return True
 
@@ -823,7 +871,14 @@ class SqlStore:
                 )
                 .values(values)
             )
-            return bool(result.rowcount == 1)
+            if result.rowcount != 1:
+                return False
+            if values["due_at"] <= now and self.shared:
+                target = c.execute(
+                    sa.select(deliveries.c.target).where(deliveries.c.id == delivery_id)
+                ).scalar_one()
+                wake.due(c, [target])
+            return True
 
     def release_held(
         self,
@@ -854,7 +909,12 @@ class SqlStore:
                 sa.select(entries.c.id).where(entries.c.feed == feed)
             )
         with self._tx() as c:
-            found = [row[0] for row in c.execute(sa.select(deliveries.c.id).where(condition))]
+            rows = c.execute(sa.select(deliveries.c.id, deliveries.c.target).where(condition))
+            found, targets = [], set()
+            for row in rows:
+                found.append(row.id)
+                targets.add(row.target)
+            wake.due(c, targets)
             if found:
                 c.execute(
                     deliveries.update()
@@ -1023,8 +1083,11 @@ class SqlStore:
         return {row["target"]: TargetState(**row) for row in rows}
 
     def save_target_state(self, state: TargetState) -> None:
+        """Save the target's state; one without a pause (a resume) lets its due rows go."""
         with self._tx() as c:
             _save_target_state(c, state)
+            if state.pause_reason is None and state.paused_until is None:
+                wake.due(c, [state.target])
 
     # -- what platforms keep -------------------------------------------------------------
     def remembered(self, target: str, key: str) -> str | None:
@@ -1242,11 +1305,14 @@ def _count_outcome(c: Connection, target: str, platform: str, state: DeliverySta
     _add_tallies(c, _outcome_tallies(target, platform, state))
 
 
-def _publish_time(platform: str, elapsed: float) -> list[Tally]:
+def _publish_time(target: str, platform: str, elapsed: float) -> list[Tally]:
+    """The answer time's histogram rows, one set per target: a row of the platform's alone
+    would be written by every lane of that platform, each waiting for the one before to
+    commit (the row's lock); the metrics add the targets up."""
     bucket = next((f"{b:g}" for b in PUBLISH_BUCKETS if elapsed <= b), "+Inf")
     return [
-        Tally.of("publish_seconds_bucket", platform=platform, le=bucket),
-        Tally.of("publish_seconds_sum", max(elapsed, 0.0), platform=platform),
+        Tally.of("publish_seconds_bucket", platform=platform, target=target, le=bucket),
+        Tally.of("publish_seconds_sum", max(elapsed, 0.0), platform=platform, target=target),
     ]
 
 
@@ -1349,10 +1415,13 @@ def _link_posted(c: Connection, target: str, link: str) -> bool:
 def _target_state(c: Connection, target: str, *, lock: bool = False) -> TargetState:
     """The target's state; ``lock``: held (on PostgreSQL) until the transaction ends, so
     that two runners apply one target's spacing and caps one after the other."""
-    if lock and c.dialect.name == "postgresql":
-        c.execute(_pg_target_state_row(), {"target": target})
     query = _TARGET_STATE_LOCKED if lock else _TARGET_STATE
     row = c.execute(query, {"of_target": target}).mappings().first()
+    if row is None and lock and c.dialect.name == "postgresql":
+        # The target's first claim: a row to lock, made by one runner (the others wait on
+        # its insert, then lock the row it made), read again under the lock.
+        c.execute(_pg_target_state_row(), {"target": target})
+        row = c.execute(query, {"of_target": target}).mappings().first()
     return TargetState(**row) if row else TargetState(target=target)
 
 
@@ -1457,6 +1526,8 @@ def _insert_delivery(c: Connection, entry_id: int, delivery: NewDelivery, now: d
         },
     )
     _count_outcome(c, delivery.target, delivery.platform, delivery.state)
+    if delivery.state in (DeliveryState.QUEUED, DeliveryState.RETRY) and delivery.due_at <= now:
+        wake.due(c, [delivery.target])
     return _new_id(result)
 
 

@@ -182,10 +182,14 @@ class StoreCollector(Collector):
             "How long each platform took to answer a post (seconds).",
             labels=["platform"],
         )
-        sums = {t.label("platform"): t.value for t in by_metric.get("publish_seconds_sum", [])}
+        # Stored per target (stores written before issue 22: per platform): added up here.
+        sums: dict[str, float] = {}
+        for t in by_metric.get("publish_seconds_sum", []):
+            sums[t.label("platform")] = sums.get(t.label("platform"), 0.0) + t.value
         counts: dict[str, dict[str, float]] = {}
         for t in by_metric.get("publish_seconds_bucket", []):
-            counts.setdefault(t.label("platform"), {})[t.label("le")] = t.value
+            bucket = counts.setdefault(t.label("platform"), {})
+            bucket[t.label("le")] = bucket.get(t.label("le"), 0.0) + t.value
         bounds = [f"{b:g}" for b in PUBLISH_BUCKETS] + ["+Inf"]
         for platform in sorted(counts):
             running = 0.0

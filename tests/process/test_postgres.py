@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,12 +18,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+import requests
 from click.testing import CliRunner
 
 from bot.cli import main
 from bot.model import DeliveryState
 from tests.conftest import (
     ENV,
+    REPO,
     Clock,
     feed_table,
     open_app,
@@ -167,3 +171,81 @@ def test_three_daemons_share_the_work_and_survive_one_killed_mid_post(
     assert {d.pid for d in survivors} <= runners
     status = CliRunner().invoke(main, ["--config", str(path), "status", "--json"], env=ENV)
     assert json.loads(status.output)["daemon"]["lock_held_by_pid"] is None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_work_queued_by_another_runner_wakes_an_idle_daemons_lanes_at_once(
+    tmp_path: Path,
+    blog: FakeBlog,
+    x_api: FakeX,
+    tumblr_api: FakeTumblr,
+    postgres_url: str,
+) -> None:
+    """A daemon whose lanes tick once an hour (``tests.hourly_lanes``) posts, within the
+    test's minutes, what another runner's poll queued: its lanes were woken by the notice
+    (LISTEN/NOTIFY), not by a tick."""
+    port = _free_port()
+    path = write_config(
+        tmp_path,
+        feed_table("blog", blog.feed_url, ["x", "tumblr"]),
+        x_target(x_api.url),
+        tumblr_target(tumblr_api.url),
+        f'[web]\nlisten = "127.0.0.1:{port}"\n',
+    )
+    path.write_text(path.read_text().replace('"state.sqlite"', f'"{postgres_url}"'))
+    with open_app(path, Clock(), ENV) as app:
+        app.poll_due_feeds()  # the baseline: the daemon has nothing to poll for minutes
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "tests.hourly_lanes", str(path)],
+        env={**os.environ, **ENV},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def lanes_have_looked_once() -> bool:
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+            except requests.ConnectionError:
+                return False
+            lanes = [loop for loop in health["loops"] if loop["name"].startswith("lane:")]
+            return len(lanes) == 2 and all(
+                loop["idle_s"] is not None and not loop["running"] for loop in lanes
+            )
+
+        def listening() -> bool:
+            with psycopg.connect(postgres_url) as c:
+                found = c.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = 'feedrelay listener'"
+                    " AND query = 'LISTEN feedrelay_work'"
+                ).fetchone()
+            return found == (1,)
+
+        _wait_for(lanes_have_looked_once, 60, "the daemon's lanes to have looked for work")
+        _wait_for(listening, 60, "the daemon to listen")
+        for number in range(3):
+            blog.add_entry(f"Heard of at once {number}")
+        with open_app(path, Clock(), ENV) as app:  # another runner polls; it never sends
+            queued = sum(result.queued for result in app.poll_due_feeds(everything=True))
+        assert queued == 6
+        # The next lane tick is an hour away: only the wake can make these posts.
+        _wait_for(
+            lambda: len(x_api.tweets) == 3 and len(tumblr_api.posts) == 3,
+            120,
+            "the woken daemon to post every entry",
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert len([line for line in stderr.splitlines() if " posted " in line]) == 6, stderr
+    assert len({tweet["text"] for tweet in x_api.tweets}) == 3
