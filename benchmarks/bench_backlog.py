@@ -34,7 +34,9 @@ reports its wall time, CPU (user + sys) and peak RSS from ``os.wait4``:
   posted to ``x-alt``; the posts must fit the schedule (``--max-per-day``, or one post
   where ``--min-interval`` is not zero).
 
-Printed: median (and best) of each figure per tree, and new / base of the medians.
+A tree whose code expects an older store schema gets its copies taken back to that schema
+(``DOWNGRADES``: the indexes a later version added, dropped), since it would refuse a newer
+store. Printed: median (and best) of each figure per tree, and new / base of the medians.
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ class PostgresStores:
 
         self.pg = Postgres(work)
         url = self.pg.database("backlog")
-        self.template = url.rsplit("/", 1)[1].split("?")[0]
+        self.template = url.split("?", 1)[0].rsplit("/", 1)[1]
         self.built, _ = build_postgres("backlog", work / "backlog", store_spec(), url)
         self.count = 0
 
