@@ -370,7 +370,7 @@ def write_config(workdir: Path, server: Server, database: str, *, pool: bool = T
         "# never called: the cycles measured here post nothing",
         'api_base = "http://127.0.0.1:9"',
     ]
-    path = workdir / f"{database}.toml"
+    path = workdir / f"{database}-workers-{'on' if pool else 'off'}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 

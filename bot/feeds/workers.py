@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 # A cycle's first bodies are parsed in the calling thread: a pool starts only for more.
 IN_THREAD_FIRST = 8
+# Feeds whose lone worker died too, in one cycle, after which workers are not used again
+# in that cycle: they cannot run here (a container without shared memory, a limit on
+# processes), and every feed would otherwise start and lose a process of its own.
+LONE_DEATHS_TO_GIVE_UP = 3
 
 
 def default_workers() -> int:
@@ -65,6 +69,10 @@ class _Refused:
 
 def _parse_in_worker(feed: str, fetched: Fetched) -> ParsedFeed | _Refused:
     failpoint("in-parse-worker", subject=feed)
+    return _parse_here(feed, fetched)
+
+
+def _parse_here(feed: str, fetched: Fetched) -> ParsedFeed | _Refused:
     try:
         return parse(feed, fetched)
     except FeedError as error:
@@ -87,6 +95,7 @@ class Parsers:
         self._bodies = 0
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        self._lone_deaths = 0
         self.pools_started = 0  # how many pools this cycle started (a broken one is replaced)
 
     def __enter__(self) -> Parsers:
@@ -103,9 +112,13 @@ class Parsers:
     def parse(self, feed: str, fetched: Fetched) -> ParsedFeed:
         """``bot.feeds.parse``, here or in a worker. Raises ``FeedError`` as it does, and
         for a feed whose parse kills the process it runs in."""
-        with self._lock:
-            self._bodies += 1
-            pool = self._pool_for(self._bodies)
+        try:
+            with self._lock:
+                self._bodies += 1
+                pool = self._pool_for(self._bodies)
+        except (OSError, NotImplementedError) as error:  # no process can be started here
+            self._give_up(f"worker processes cannot start ({error})")
+            pool = None
         if pool is None:
             return parse(feed, fetched)
         plain = replace(fetched, headers=dict(fetched.headers))
@@ -114,6 +127,9 @@ class Parsers:
         except BrokenProcessPool:
             self._replace_broken(pool)
             result = self._parse_alone(feed, plain)
+        except (OSError, NotImplementedError) as error:  # no process can be started here
+            self._give_up(f"worker processes cannot start ({error})")
+            return parse(feed, fetched)
         if isinstance(result, _Refused):
             raise FeedError(result.reason, feed=feed)
         return result
@@ -129,6 +145,8 @@ class Parsers:
     def _pool_for(self, bodies: int) -> ProcessPoolExecutor | None:
         if self._closed or self.workers < 1 or bodies <= self.in_thread_first:
             return None
+        if multiprocessing.parent_process() is not None:
+            return None  # a worker itself (or a program's own child): no pool of pools
         if self._pool is None:
             self._pool = self._new_pool(self.workers)
             self.pools_started += 1
@@ -144,17 +162,38 @@ class Parsers:
     def _parse_alone(self, feed: str, fetched: Fetched) -> ParsedFeed | _Refused:
         """Parse again in a process of its own: a feed whose worker died may only have been
         in the same pool as the one that killed it."""
-        alone = self._new_pool(1)
+        alone: ProcessPoolExecutor | None = None
         try:
+            alone = self._new_pool(1)
             return alone.submit(_parse_in_worker, feed, fetched).result()
+        except (OSError, NotImplementedError) as error:
+            self._give_up(f"worker processes cannot start ({error})")
+            return _parse_here(feed, fetched)
         except BrokenProcessPool:
             log.warning("feed %s: its parse stopped the worker process", feed)
+            with self._lock:
+                self._lone_deaths += 1
+                deaths = self._lone_deaths
+            if deaths >= LONE_DEATHS_TO_GIVE_UP:
+                self._give_up(f"worker processes died parsing {deaths} feeds")
             return _Refused(
                 "parsing it stopped the worker process (killed, or out of memory): it is "
                 "tried again at its next check"
             )
         finally:
-            alone.shutdown(wait=True)
+            if alone is not None:
+                alone.shutdown(wait=True)
+
+    def _give_up(self, why: str) -> None:
+        """Parse in the calling thread for the rest of the cycle."""
+        with self._lock:
+            if self.workers == 0:
+                return
+            self.workers = 0
+            pool, self._pool = self._pool, None
+        log.warning("%s: feeds are parsed in this process for the rest of this poll", why)
+        if pool is not None:
+            pool.shutdown(wait=False)  # what was given to it still finishes there
 
     @staticmethod
     def _new_pool(workers: int) -> ProcessPoolExecutor:

@@ -7,7 +7,7 @@ These start real worker processes (``spawn``): nothing here is mocked."""
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -124,3 +124,20 @@ def test_no_workers_means_every_feed_is_parsed_here() -> None:
         for name, fetched in feeds:
             assert _through(parsers, name, fetched) == _in_process(name, fetched)
         assert parsers.pools_started == 0 and _workers() == []
+
+
+def _pools_started_here(paths: list[str]) -> int:
+    with Parsers(2, in_thread_first=0) as parsers:
+        for path in paths:
+            parsers.parse(Path(path).stem, _fetched(Path(path)))
+        return parsers.pools_started
+
+
+def test_a_worker_process_starts_no_pool_of_its_own() -> None:
+    """A process started by multiprocessing (a worker, or a program that runs FeedRelay in
+    one) parses in itself: never a pool of pools."""
+    paths = [str(p) for p in sorted((DATA / "real").glob("*.xml"))[:3]]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as child:
+        assert child.submit(_pools_started_here, paths).result() == 0
+    assert _pools_started_here(paths) == 1
