@@ -92,6 +92,10 @@ class Parsers:
         self.workers = workers
         self.in_thread_first = in_thread_first
         self._lock = threading.Lock()
+        # One parse at a time in this process, as when the main thread parsed: the GIL
+        # allows no more, and 16 fetch threads each holding a parse would hold 16 times
+        # its memory.
+        self._here = threading.Lock()
         self._bodies = 0
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -120,7 +124,8 @@ class Parsers:
             self._give_up(f"worker processes cannot start ({error})")
             pool = None
         if pool is None:
-            return parse(feed, fetched)
+            with self._here:
+                return parse(feed, fetched)
         plain = replace(fetched, headers=dict(fetched.headers))
         try:
             result = pool.submit(_parse_in_worker, feed, plain).result()
@@ -129,7 +134,8 @@ class Parsers:
             result = self._parse_alone(feed, plain)
         except (OSError, NotImplementedError) as error:  # no process can be started here
             self._give_up(f"worker processes cannot start ({error})")
-            return parse(feed, fetched)
+            with self._here:
+                return parse(feed, fetched)
         if isinstance(result, _Refused):
             raise FeedError(result.reason, feed=feed)
         return result
