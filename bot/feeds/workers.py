@@ -5,15 +5,17 @@ Parsing holds the GIL (feedparser, the entries' HTML), so threads parse one feed
 however many cores there are. ``Parsers`` parses the first ``IN_THREAD_FIRST`` bodies of a
 cycle in the calling thread, as FeedRelay always did; from the next one on, it starts a
 ``ProcessPoolExecutor`` of ``workers`` processes and parses there. One blog, or a cycle in
-which a few feeds changed, never pays a pool's start-up (about 0.3 s of CPU and 40 MB a
+which a few feeds changed, never pays a pool's start-up (about 0.25 s of CPU and 40 MB a
 process); a first cycle of hundreds of feeds parses on every core. The pool lives for one
 cycle: an idle daemon holds no worker processes.
 
-The workers are started with ``spawn``: a fresh interpreter that imports only the parser.
-The daemon has threads (fetches, lanes, the web face, the scheduler), and ``fork`` would
-copy their locks held mid-use (logging's, the store's, the HTTP pools') into a child that
-has no thread to release them. ``forkserver`` would start faster, but would keep a server
-process of its own for the daemon's whole life.
+The workers are started with ``spawn``: a fresh interpreter that imports the parser, and,
+as ``spawn`` does, the program's main script (``feedrelay``'s guards itself, ``python -m
+bot``'s is not run again; a script of one's own that runs FeedRelay must guard itself with
+``if __name__ == "__main__":``). The daemon has threads (fetches, lanes, the web face, the
+scheduler), and ``fork`` would copy their locks held mid-use (logging's, the store's, the
+HTTP pools') into a child that has no thread to release them. ``forkserver`` would start
+faster, but would keep a server process of its own for the daemon's whole life.
 
 What crosses to a worker is plain data (the feed's name and ``Fetched`` with a plain dict of
 headers) and what comes back too (``ParsedFeed``, or the reason a feed was refused): the
@@ -21,7 +23,10 @@ worker runs the same ``parse`` with the same bounds on a hostile feed. A worker 
 (``BrokenProcessPool``: killed, out of memory, a crash in C) takes the pool's other parses
 down with it, so each feed that was in the broken pool is parsed again in a process of its
 own: the one that kills that process too is refused with an error for that feed alone, the
-others go on, and the pool is started afresh for the rest of the cycle.
+others go on, and the pool is started afresh for the rest of the cycle. Where no process
+can be started, or three feeds' lone processes die in one cycle, the rest of the cycle is
+parsed in the daemon's process, with a warning; a process that multiprocessing started never
+starts a pool of its own.
 """
 
 from __future__ import annotations
