@@ -1,9 +1,15 @@
 """Hand-run benchmark: 500 Blogger-shaped feeds on a loopback server, polled by FeedRelay's
 real CLI and by the naive way (a sequential ``feedparser.parse(url)`` loop, no validators).
 
-Run from the repository root (takes about three minutes on 2 cores):
+Run from the repository root (takes about eight minutes on 2 cores):
 
-    .venv/bin/python benchmarks/bench_feeds.py
+    .venv/bin/python benchmarks/bench_feeds.py            # --pool on|off|both (default both)
+
+``--pool both`` measures the first cycle and the idle daemon twice, in turn: with the parse
+workers (``[bot] parse_workers`` left to its default, one per core) and without them
+(``parse_workers = 0``, every feed parsed in the daemon's process, as before issue 22), so
+before and after share the machine's load. Every figure is printed with its ratio to the
+naive loop measured in the same run.
 
 The server is this script in a subprocess (``--serve``): a ``ThreadingHTTPServer`` that
 sleeps 20 ms before each answer and serves 500 distinct Atom feeds of about 100 KB with 25
@@ -12,8 +18,10 @@ turns validators off: then every fetch gets a 200 with the same body, which Feed
 recognises by its hash and does not parse again.
 
 Every measured client is a subprocess; wall time is ``time.perf_counter`` around it, CPU
-time (user + sys) is the delta of ``getrusage(RUSAGE_CHILDREN)`` and peak RSS is that one
-child's ``ru_maxrss`` from ``os.wait4``. Measured, each as a median of ``--runs``:
+time (user + sys) is the delta of ``getrusage(RUSAGE_CHILDREN)`` (which counts the parse
+workers too: they are the child's children, waited for) and peak RSS is that one child's
+``ru_maxrss`` from ``os.wait4`` (the daemon's process alone). Measured, each as a median of
+``--runs``, the naive loop and the first cycles taken in turn within each run:
 
 - the naive loop: 500 x ``feedparser.parse(url)``, one after the other;
 - ``python -m bot --config CFG run --once`` on a new store: the first cycle (all 200; every
@@ -22,8 +30,9 @@ child's ``ru_maxrss`` from ``os.wait4``. Measured, each as a median of ``--runs`
 - the same with validators ignored by the server: every body unchanged (the hash skip);
 - ``feedrelay --help``: start-up;
 - the idle daemon: ``python -m bot --config CFG run`` until its first cycle is recorded in
-  the store, then ``VmRSS`` from ``/proc/PID/status`` (after a full first cycle on a new
-  store, and after a steady cycle on the warm store);
+  the store, then ``VmRSS`` from ``/proc/PID/status`` of the daemon and of every process
+  it started (after a full first cycle on a new store, and after a steady cycle on the
+  warm store); while the cycle runs, the sum of their ``VmRSS`` is sampled every 0.1 s;
 - in this process, parsing 20 of the feeds with feedparser's sanitizer and relative-URI
   resolution on and off, and through ``bot.feeds.parse``.
 
@@ -341,11 +350,12 @@ print(f"naive loop: {entries} entries")
 """
 
 
-def write_config(workdir: Path, server: Server, database: str) -> Path:
+def write_config(workdir: Path, server: Server, database: str, *, pool: bool = True) -> Path:
     lines = [
         "[bot]",
         f'database = "{database}"',
         'poll_interval = "1h"',
+        *([] if pool else ["parse_workers = 0"]),
         "",
     ]
     for index in range(server.feeds):
@@ -360,7 +370,7 @@ def write_config(workdir: Path, server: Server, database: str) -> Path:
         "# never called: the cycles measured here post nothing",
         'api_base = "http://127.0.0.1:9"',
     ]
-    path = workdir / f"{database}.toml"
+    path = workdir / f"{database}-workers-{'on' if pool else 'off'}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -376,28 +386,74 @@ def store_count(database: Path, sql: str) -> int:
 # -- the idle daemon -------------------------------------------------------------------------
 
 
-def idle_daemon(config: Path, database: Path, feeds: int, log: Path) -> tuple[float, float, float]:
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """``VmRSS`` and ``VmHWM`` of one process, in MB (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0.0
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if "VmRSS" not in fields:
+        return 0.0, 0.0  # a zombie
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (from ``/proc/*/stat``)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+class Idle:
+    def __init__(self, cycle: float, rss: float, hwm: float, others: list[float], peak: float):
+        self.cycle = cycle  # seconds to the end of the first cycle
+        self.rss = rss  # the daemon's VmRSS, idle, MB
+        self.hwm = hwm  # the daemon's VmHWM
+        self.others = others  # VmRSS of each process it left running, idle
+        self.peak = peak  # the most the daemon and its processes held at once, sampled
+
+    @property
+    def total(self) -> float:
+        return self.rss + sum(self.others)
+
+
+def idle_daemon(config: Path, database: Path, feeds: int, log: Path) -> Idle:
     """Start the daemon, wait until every feed has been checked (the store says so), let it
-    settle, and read its memory. Returns (seconds to the end of the first cycle, VmRSS MB,
-    VmHWM MB)."""
+    settle, and read its memory and that of every process it started."""
     start = time.perf_counter()
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "--config", str(config), "run"], stdout=out, stderr=out
         )
+    peak = 0.0
     try:
         checked = "SELECT count(*) FROM feeds WHERE last_checked_at IS NOT NULL"
         deadline = time.monotonic() + 600
         while store_count(database, checked) < feeds:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the daemon did not finish its first cycle; see {log}")
+            pids = [process.pid, *_descendants(process.pid)]
+            peak = max(peak, sum(_rss_mb(pid)[0] for pid in pids))
             time.sleep(0.1)
         cycle = time.perf_counter() - start
         time.sleep(5)  # idle: the poll job is done, the lanes have ticked once
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        rss = int(fields["VmRSS"].split()[0]) / 1024
-        hwm = int(fields["VmHWM"].split()[0]) / 1024
+        rss, hwm = _rss_mb(process.pid)
+        others = [_rss_mb(pid)[0] for pid in _descendants(process.pid)]
+        others = [mb for mb in others if mb]
+        peak = max(peak, rss + sum(others))
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -405,7 +461,7 @@ def idle_daemon(config: Path, database: Path, feeds: int, log: Path) -> tuple[fl
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    return cycle, rss, hwm
+    return Idle(cycle, rss, hwm, others, peak)
 
 
 # -- parsing in this process ---------------------------------------------------------------
@@ -466,7 +522,13 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=FEEDS)
     parser.add_argument("--size", type=int, default=FEED_BYTES, help="bytes per feed")
     parser.add_argument("--runs", type=int, default=3, help="runs of each cycle (median)")
-    parser.add_argument("--naive-runs", type=int, default=1)
+    parser.add_argument("--naive-runs", type=int, default=None, help="default: --runs")
+    parser.add_argument(
+        "--pool",
+        choices=["on", "off", "both"],
+        default="both",
+        help="first cycles and idle daemons with the parse workers, without, or both in turn",
+    )
     parser.add_argument("--serve", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -486,57 +548,68 @@ def main() -> None:
 def report(args: argparse.Namespace, workdir: Path, log: Path, server: Server) -> None:
     feeds = args.feeds
     sample = server.body(0)
+    pools = {"on": [True], "off": [False], "both": [True, False]}[args.pool]
+    naive_runs = args.runs if args.naive_runs is None else args.naive_runs
     print(
         f"{feeds} feeds of {len(sample) / 1000:.1f} KB ({sample.count(b'<entry>')} entries), "
         f"{LATENCY_S * 1000:.0f} ms latency, {os.cpu_count()} CPUs, Python "
-        f"{sys.version.split()[0]}; {args.runs} runs of each cycle (median)"
+        f"{sys.version.split()[0]}; {args.runs} runs of each cycle (median); load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    config = write_config(workdir, server, "cycles.sqlite")
     database = workdir / "cycles.sqlite"
-    cli = [sys.executable, "-m", "bot", "--config", str(config), "run", "--once"]
+    configs = {pool: write_config(workdir, server, "cycles.sqlite", pool=pool) for pool in pools}
     rows: dict[str, Run] = {}
+
+    def cli(pool: bool) -> list[str]:
+        return [sys.executable, "-m", "bot", "--config", str(configs[pool]), "run", "--once"]
 
     def check(what: str, counts: dict[str, int], status: str) -> None:
         if counts.get(status, 0) != feeds or len(counts) != 1:
             raise SystemExit(f"{what}: expected {feeds} x {status}, the server saw {counts}")
 
+    def first_name(pool: bool) -> str:
+        return f"first cycle (all 200, parsed), workers {'on' if pool else 'off'}"
+
     urls = workdir / "urls.txt"
     urls.write_text("\n".join(server.url(i) for i in range(feeds)) + "\n")
     naive = workdir / "naive.py"
     naive.write_text(NAIVE)
-    runs = []
-    for _ in range(args.naive_runs):
-        server.control("reset")
-        runs.append(measure([sys.executable, str(naive), str(urls)], log))
-        check("naive", server.control("reset"), "200")
-    rows["naive: sequential feedparser.parse(url)"] = median_run(runs)
+    naive_name = "naive: sequential feedparser.parse(url)"
+    # The naive loop and the first cycles (with the workers and without) in turn, so that
+    # they share the machine's load.
+    runs: dict[str, list[Run]] = {naive_name: [], **{first_name(pool): [] for pool in pools}}
+    for index in range(max(naive_runs, args.runs)):
+        if index < naive_runs:
+            server.control("reset")
+            runs[naive_name].append(measure([sys.executable, str(naive), str(urls)], log))
+            check("naive", server.control("reset"), "200")
+        if index >= args.runs:
+            continue
+        for pool in pools:
+            database.unlink(missing_ok=True)
+            server.control("reset")
+            runs[first_name(pool)].append(measure(cli(pool), log))
+            check("first cycle", server.control("reset"), "200")
+            entries = store_count(database, "SELECT count(*) FROM entries")
+            if entries != feeds * ENTRIES:
+                raise SystemExit(f"first cycle recorded {entries} entries, not {feeds * ENTRIES}")
+    rows.update({name: median_run(measured) for name, measured in runs.items()})
 
-    runs = []
-    for _ in range(args.runs):
-        database.unlink(missing_ok=True)
-        server.control("reset")
-        runs.append(measure(cli, log))
-        check("first cycle", server.control("reset"), "200")
-    entries = store_count(database, "SELECT count(*) FROM entries")
-    if entries != feeds * ENTRIES:
-        raise SystemExit(f"first cycle recorded {entries} entries, not {feeds * ENTRIES}")
-    rows["first cycle (all 200, parsed)"] = median_run(runs)
-
-    runs = []
+    steady_runs = []
     for _ in range(args.runs):
         server.control("reset")
-        runs.append(measure(cli, log))
+        steady_runs.append(measure(cli(pools[0]), log))
         check("steady cycle", server.control("reset"), "304")
-    rows["steady cycle (all 304)"] = median_run(runs)
+    rows["steady cycle (all 304)"] = median_run(steady_runs)
 
     server.control("validators-off")
-    runs = []
+    skip_runs = []
     for _ in range(args.runs):
         server.control("reset")
-        runs.append(measure(cli, log))
+        skip_runs.append(measure(cli(pools[0]), log))
         check("hash-skip cycle", server.control("reset"), "200")
     server.control("validators-on")
-    rows["unchanged bodies, validators ignored (hash skip)"] = median_run(runs)
+    rows["unchanged bodies, validators ignored (hash skip)"] = median_run(skip_runs)
     if store_count(database, "SELECT count(*) FROM deliveries") != 0:
         raise SystemExit("a cycle planned deliveries: the benchmark must post nothing")
 
@@ -546,41 +619,58 @@ def report(args: argparse.Namespace, workdir: Path, log: Path, server: Server) -
     if codes:
         raise SystemExit(f"non-zero exit codes {codes}; see {log}")
 
+    naive_row = rows[naive_name]
     width = max(len(name) for name in rows) + 2
-    print(f"\n{'':<{width}}{'wall s':>8}{'cpu s':>8}{'peak MB':>9}")
+    print(
+        f"\n{'':<{width}}{'wall s':>8}{'cpu s':>8}{'peak MB':>9}{'wall/naive':>12}{'cpu/naive':>11}"
+    )
     for name, row in rows.items():
-        print(f"{name:<{width}}{row.wall:>8.2f}{row.cpu:>8.2f}{row.peak_mb:>9.1f}")
+        print(
+            f"{name:<{width}}{row.wall:>8.2f}{row.cpu:>8.2f}{row.peak_mb:>9.1f}"
+            f"{row.wall / naive_row.wall:>12.3f}{row.cpu / naive_row.cpu:>11.3f}"
+        )
 
-    naive_row = rows["naive: sequential feedparser.parse(url)"]
-    first = rows["first cycle (all 200, parsed)"]
     steady = rows["steady cycle (all 304)"]
     skip = rows["unchanged bodies, validators ignored (hash skip)"]
-    print("\nratios")
-    print(f"  naive / steady wall        {naive_row.wall / steady.wall:7.1f}x  (target >= 20x)")
-    print(f"  steady wall                {steady.wall:7.2f} s (target < 2 s)")
-    print(f"  first / naive wall         {first.wall / naive_row.wall:7.2f}   (target <= 0.33)")
-    print(f"  naive / hash-skip wall     {naive_row.wall / skip.wall:7.1f}x")
-    print(f"  steady cpu / first cpu     {steady.cpu / first.cpu:7.1%}")
-    print(f"  hash-skip cpu / first cpu  {skip.cpu / first.cpu:7.1%}")
-    print(f"  first cpu / naive cpu      {first.cpu / naive_row.cpu:7.2f}")
+    print("\nagainst the targets (issue 22, target 3)")
+    for pool in pools:
+        first = rows[first_name(pool)]
+        label = f"first / naive wall, workers {'on' if pool else 'off'}"
+        print(f"  {label:<38}{first.wall / naive_row.wall:7.2f}   (target <= 0.33)")
+    print(f"  {'naive / steady wall':<38}{naive_row.wall / steady.wall:7.1f}x  (target >= 20x)")
+    print(f"  {'steady wall':<38}{steady.wall:7.2f} s (target < 2 s)")
+    print(f"  {'naive / hash-skip wall':<38}{naive_row.wall / skip.wall:7.1f}x")
+    first = rows[first_name(pools[0])]
+    print(f"  {'steady cpu / first cpu':<38}{steady.cpu / first.cpu:7.1%}   (target <= 5%)")
+    print(f"  {'hash-skip cpu / first cpu':<38}{skip.cpu / first.cpu:7.1%}")
 
     # The idle daemon: once on a new store (a full first cycle), once on the warm store
     # with every feed due again (a steady cycle, as a long-running daemon polls).
-    fresh = write_config(workdir, server, "daemon-new.sqlite")
-    cycle, rss, hwm = idle_daemon(fresh, workdir / "daemon-new.sqlite", feeds, log)
-    print("\nidle daemon (python -m bot run), after its first cycle")
-    print(f"  new store (all 200):  cycle {cycle:5.1f} s, VmRSS {rss:5.1f} MB, VmHWM {hwm:5.1f} MB")
+    print("\nidle daemon (python -m bot run), 5 s after its first cycle (target 5: <= 150 MB)")
+    for pool in pools:
+        name = f"daemon-new-{'on' if pool else 'off'}.sqlite"
+        fresh = write_config(workdir, server, name, pool=pool)
+        idle = idle_daemon(fresh, workdir / name, feeds, log)
+        _print_idle(f"new store (all 200), workers {'on' if pool else 'off'}", idle)
     warm = workdir / "daemon-warm.sqlite"
     shutil.copy(database, warm)
     with sqlite3.connect(warm) as db:
         db.execute("UPDATE feeds SET next_check_at = NULL, last_checked_at = NULL")
-    warm_config = write_config(workdir, server, "daemon-warm.sqlite")
-    cycle, rss, hwm = idle_daemon(warm_config, warm, feeds, log)
-    print(f"  warm store (all 304): cycle {cycle:5.1f} s, VmRSS {rss:5.1f} MB, VmHWM {hwm:5.1f} MB")
+    warm_config = write_config(workdir, server, "daemon-warm.sqlite", pool=pools[0])
+    _print_idle("warm store (all 304)", idle_daemon(warm_config, warm, feeds, log))
 
     print("\nparse in this process, 20 feeds, best of 3, per feed")
     for name, seconds in parse_timings(server, min(20, feeds)).items():
         print(f"  {name:<40}{seconds * 1000:7.1f} ms")
+
+
+def _print_idle(label: str, idle: Idle) -> None:
+    others = " + ".join(f"{mb:.1f}" for mb in idle.others) or "none"
+    print(
+        f"  {label:<34} cycle {idle.cycle:5.1f} s, VmRSS {idle.rss:5.1f} MB (VmHWM "
+        f"{idle.hwm:5.1f}); its processes: {others}; total {idle.total:5.1f} MB; "
+        f"peak of all during the cycle {idle.peak:5.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -97,6 +97,9 @@ class BotSettings(Section):
     max_image_bytes: Annotated[int, Between(1, 50_000_000)] = 5_000_000
     max_attempts: Annotated[int, Between(1, 100)] = 8
     fetch_workers: Annotated[int, Between(1, 256)] = 16
+    # Processes that parse feeds in a cycle with more than a few changed bodies (None: one
+    # per core; 0: every feed is parsed in the daemon's own process).
+    parse_workers: Annotated[int, Between(0, 256)] | None = None
     fetch_deadline: Annotated[Duration, Between(timedelta(seconds=1), timedelta(minutes=10))] = (
         timedelta(seconds=60)
     )

@@ -1,8 +1,10 @@
 """Poll the feeds that are due, record their new entries and plan their deliveries.
 
-Feeds are fetched side by side by a bounded pool, and each is recorded as soon as its fetch
-completes, in one transaction with its deliveries and its new state. What is due, what is
-too old, what is a flood: ``policy`` decides.
+Feeds are fetched side by side by a bounded pool of threads; a changed body is parsed by
+the thread that fetched it, or, in a cycle with more than a few bodies to parse, by a pool
+of worker processes (``bot.feeds.workers``: parsing holds the GIL). Each feed is recorded as
+soon as it is parsed, in one transaction with its deliveries and its new state. What is
+due, what is too old, what is a flood: ``policy`` decides.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot import feeds, policy
 from bot.config import Config
 from bot.errors import FeedError
 from bot.failpoints import failpoint
+from bot.feeds.workers import Parsers, default_workers
 from bot.model import Clock, DeliveryState, Entry, FeedState, Tally
 from bot.routes import route
 from bot.store import NewDelivery, NewEntry, Store
@@ -141,15 +144,15 @@ class Poller:
         """At start-up: no healthy feed waits longer than its interval (it may have been
         shortened since the last check was planned). Returns how many moved."""
         now = self.clock()
-        moved = 0
+        moved = []
         for name, state in self.store.feed_states().items():
             if name not in self.config.feeds or state.url != self.config.feed_url(name):
                 continue
             earlier = policy.pulled_back(state, self.config.poll_interval(name), now)
             if earlier is not None:
-                self.store.save_feed_state(replace(state, next_check_at=earlier))
-                moved += 1
-        return moved
+                moved.append(replace(state, next_check_at=earlier))
+        self.store.save_feed_states(moved)
+        return len(moved)
 
     def next_poll_at(self) -> datetime | None:
         """When a configured feed is next due (``policy.next_poll_at``), from the store."""
@@ -196,19 +199,36 @@ class Poller:
             )
             due = [(name, state) for name, state in due if name in taken]
         results = []
+        # Feeds that only were checked again (a 304, or the same body) are saved together
+        # at the end: one transaction, not one a feed. A crash before it loses only the
+        # times of those checks, and the next start checks those feeds again.
+        checked_again: list[FeedState] = []
         workers = max(1, min(self.config.bot.fetch_workers, len(due)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-            futures = {pool.submit(self.fetch, name, state): (name, state) for name, state in due}
+        parse_workers = self.config.bot.parse_workers
+        with (
+            Parsers(default_workers() if parse_workers is None else parse_workers) as parsers,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool,
+        ):
+            futures = {
+                pool.submit(self._fetch_and_parse, name, state, parsers): (name, state)
+                for name, state in due
+            }
             for future in as_completed(futures):
                 if future.cancelled():
                     continue
-                name, state = futures[future]
-                results.append(self._ingest(name, state, future.result()))
+                # Dropped as it is recorded: 500 bodies and their entries held to the
+                # end of the cycle would be the daemon's peak memory.
+                name, state = futures.pop(future)
+                fetched, parsed = future.result()
+                results.append(
+                    self._ingest(name, state, fetched, parsed, checked_again=checked_again)
+                )
                 if on_result is not None:
                     on_result(results[-1], len(results), len(due))
                 if should_stop():
                     for waiting in futures:
                         waiting.cancel()  # the ones not started yet
+        self.store.save_feed_states(checked_again)
         self._count(results)
         order = {name: index for index, (name, _) in enumerate(due)}
         return sorted(results, key=lambda result: order[result.feed])
@@ -235,6 +255,21 @@ class Poller:
             with self._fetching_lock:
                 self._fetching -= 1
 
+    def _fetch_and_parse(
+        self, name: str, state: FeedState | None, parsers: Parsers
+    ) -> tuple[feeds.Fetched | FeedError, feeds.ParsedFeed | FeedError | None]:
+        """Fetch, and parse a body that is not the one last recorded (``None``: nothing
+        to parse)."""
+        fetched = self.fetch(name, state)
+        if isinstance(fetched, FeedError) or not _changed(
+            fetched, state, self.config.feed_url(name)
+        ):
+            return fetched, None
+        try:
+            return fetched, parsers.parse(name, fetched)
+        except FeedError as error:
+            return fetched, error
+
     def _fetch(self, name: str, state: FeedState | None) -> feeds.Fetched | FeedError:
         url = self.config.feed_url(name)
         same_url = state is not None and state.url == url
@@ -256,8 +291,17 @@ class Poller:
         return fetched
 
     def _ingest(
-        self, name: str, state: FeedState | None, fetched: feeds.Fetched | FeedError
+        self,
+        name: str,
+        state: FeedState | None,
+        fetched: feeds.Fetched | FeedError,
+        parsed: feeds.ParsedFeed | FeedError | None = None,
+        *,
+        checked_again: list[FeedState] | None = None,
     ) -> FeedResult:
+        """Record one feed's poll; ``parsed`` is its body parsed already, if it was. A feed
+        found unchanged whose state changes only in its check's times and validators is
+        added to ``checked_again`` for the caller to save, where it is given."""
         now = self.clock()
         url = self.config.feed_url(name)
         state = state or FeedState(name=name, url=url)
@@ -273,23 +317,29 @@ class Poller:
             if state.moved_to not in self._moved_reported:
                 self._moved_reported.add(state.moved_to)
                 log.warning("feed %s has %s", name, warning)
-        if fetched.body is None or fetched.body_hash == state.body_hash:
-            checked = self._checked(state, fetched, now, warning=warning)
-            self.store.save_feed_state(checked)
+        if not _changed(fetched, state, url):
+            again = self._checked(state, fetched, now, warning=warning)
+            if checked_again is not None and _only_times_differ(state, again):
+                checked_again.append(again)
+            else:
+                self.store.save_feed_state(again)
             self._log_recovery(state)
             log.debug(
                 "feed %s: unchanged%s; next check %s",
                 name,
                 " (304)" if fetched.body is None else "",
-                _at(checked.next_check_at),
+                _at(again.next_check_at),
             )
             return FeedResult(
                 feed=name, unchanged=True, not_modified=fetched.body is None, warning=warning
             )
-        try:
-            parsed = feeds.parse(name, fetched)
-        except FeedError as error:
-            return self._failed(state, error, now)
+        if parsed is None:
+            try:
+                parsed = feeds.parse(name, fetched)
+            except FeedError as error:
+                parsed = error
+        if isinstance(parsed, FeedError):
+            return self._failed(state, parsed, now)
         if parsed.warning:
             warning = parsed.warning
             log.warning("feed %s: %s", name, warning)
@@ -536,6 +586,25 @@ class Poller:
             error_count=0,
             gone=False,
         )
+
+
+def _changed(fetched: feeds.Fetched, state: FeedState | None, url: str) -> bool:
+    """Whether the body is new to the store: not a 304, not the body last recorded for this
+    url (the hash of one recorded for another url does not count)."""
+    known = state.body_hash if state is not None and state.url == url else None
+    return fetched.body is not None and fetched.body_hash != known
+
+
+def _only_times_differ(before: FeedState, after: FeedState) -> bool:
+    """Nothing a person or a notification sees changes: not an error, a warning, a move."""
+    return after == replace(
+        before,
+        etag=after.etag,
+        last_modified=after.last_modified,
+        body_hash=after.body_hash,
+        next_check_at=after.next_check_at,
+        last_checked_at=after.last_checked_at,
+    )
 
 
 def _at(when: datetime | None) -> str:

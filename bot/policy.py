@@ -709,12 +709,14 @@ def next_check_after_error(
 
 
 def pulled_back(state: FeedState, interval: timedelta, now: datetime) -> datetime | None:
-    """At start-up: a healthy feed's next check further away than one interval (the
-    interval was shortened, or the clock moved) comes back to ``now + interval``."""
+    """At start-up: a healthy feed's next check further away than one interval and its
+    jitter (the interval was shortened, or the clock moved) comes back to ``now +
+    interval``. One planned within its jitter keeps it: the jitter spreads the feeds."""
     if state.gone or state.error_count or state.next_check_at is None:
         return None
-    latest = now + interval
-    return latest if state.next_check_at > latest else None
+    if state.next_check_at <= now + interval * (1 + FEED_JITTER):
+        return None
+    return now + interval
 
 
 def too_old(published_at: datetime | None, max_age: timedelta, now: datetime) -> bool:

@@ -422,6 +422,13 @@ class SqlStore:
         with self._tx() as c:
             _save_feed_state(c, state)
 
+    def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        if not states:
+            return
+        with self._tx() as c:
+            for state in states:
+                _save_feed_state(c, state)
+
     def claim_feeds(
         self, feeds_to_poll: dict[str, str], *, now: datetime, lease: timedelta, due_only: bool
     ) -> list[str]:

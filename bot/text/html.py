@@ -24,11 +24,14 @@ import re
 import warnings
 from collections.abc import Iterator
 from html.entities import html5 as _HTML5_ENTITIES
+from html.parser import HTMLParser
+from typing import Literal
 from urllib.parse import quote, urljoin, urlsplit
 
 import regex
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, ParserRejectedMarkup
-from bs4.dammit import EntitySubstitution
+from bs4.builder import HTMLTreeBuilder
+from bs4.dammit import EntitySubstitution, UnicodeDammit
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 from markdownify import ATX, MarkdownConverter
 
@@ -337,7 +340,7 @@ def _is_text(node: PageElement) -> bool:
     return isinstance(node, NavigableString) and not isinstance(node, PreformattedString)
 
 
-def _attr(tag: Tag, name: str) -> str:
+def _attr(tag: Tag | dict[str, str], name: str) -> str:
     value = tag.get(name)
     if value is None:
         return ""
@@ -507,7 +510,7 @@ def _subtree_text(tag: Tag) -> str:
 _SAFE_LINK_SCHEMES = frozenset({"", "http", "https", "mailto"})
 
 
-def _is_tracking_pixel(tag: Tag) -> bool:
+def _is_tracking_pixel(tag: Tag | dict[str, str]) -> bool:
     """A 0/1 px tracker, or an emoji drawn as an image (WordPress's ``wp-smiley``)."""
     classes = _attr(tag, "class").lower().split()
     if "wp-smiley" in classes or "emoji" in classes:
@@ -526,7 +529,7 @@ def _scheme(url: str) -> str:
         return "invalid"
 
 
-def _image_src(tag: Tag) -> str:
+def _image_src(tag: Tag | dict[str, str]) -> str:
     """The picture's URL as written (lazy-loading attributes count); "" if none worth using."""
     if _is_tracking_pixel(tag):
         return ""
@@ -716,18 +719,154 @@ def first_image_sized(html: str, base_url: str = "") -> tuple[str, str, int | No
     lazy-loading ``data-src`` stands in for a placeholder ``src``. ``src`` is resolved
     against ``base_url`` (a protocol-relative ``//host/...`` gets ``https:`` when there is no
     base); a picture whose address cannot be made an absolute http(s) URL is skipped.
+
+    The markup is read only as far as that picture (:class:`_FirstImageScan`); where what
+    comes before it could read differently once the whole tree is built, the whole tree is.
     """
+    found = _FirstImageScan(base_url).run(html)
+    return _first_image_in_tree(html, base_url) if found == "unsure" else found
+
+
+def _first_image_in_tree(html: str, base_url: str) -> tuple[str, str, int | None] | None:
     soup = _parse_text(html)
-    for entering, node in _walk(soup, frozenset({"script", "style", "template"})):
-        if not (entering and isinstance(node, Tag) and node.name == "img"):
-            continue
-        src = _image_src(node)
-        url = _absolute_http(src, base_url) if src else None
-        if url:
-            sides = [_pixels(_attr(node, name)) for name in ("width", "height")]
-            longer = max((side for side in sides if side is not None), default=None)
-            return url, _WS.sub(" ", _attr(node, "alt")).strip(), longer
+    for entering, node in _walk(soup, _NO_IMAGES_IN):
+        if entering and isinstance(node, Tag) and node.name == "img":
+            found = _usable_image(node, base_url)
+            if found:
+                return found
     return None
+
+
+def _usable_image(attrs: Tag | dict[str, str], base_url: str) -> tuple[str, str, int | None] | None:
+    src = _image_src(attrs)
+    url = _absolute_http(src, base_url) if src else None
+    if not url:
+        return None
+    sides = [_pixels(_attr(attrs, name)) for name in ("width", "height")]
+    longer = max((side for side in sides if side is not None), default=None)
+    return url, _WS.sub(" ", _attr(attrs, "alt")).strip(), longer
+
+
+# Pictures inside these are not the entry's: a script's markup, a template's.
+_NO_IMAGES_IN = frozenset({"script", "style", "template"})
+# Before the first picture, these change the tree :func:`_parse_text` builds around it: a
+# template hides it, ``<sup>2</sup>`` becomes text (with what is inside it).
+_UNSURE_BEFORE_IMAGE = frozenset({"template", "sup", "sub"})
+
+
+class _FoundImage(Exception):
+    """Ends a scan early."""
+
+
+class _FirstImageScan(HTMLParser):
+    """Reads markup as :func:`_parse` does (the same preparation, html.parser's tokens,
+    references decoded as Beautiful Soup decodes them) up to its first usable picture,
+    without building a tree. :func:`_parse_text` would then change the tree only where a
+    text before the picture holds escaped markup or references (:func:`_escaped_in`), or
+    where a ``<template>``, ``<sup>`` or ``<sub>`` is open; the scan then says it is not
+    sure (``"unsure"``) and the caller builds the tree. A long entry costs only what lies
+    before its first picture."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.base_url = base_url
+        self.text: list[str] = []
+        self.unsure = False
+        self.in_raw_text = ""  # inside <script> or <style>
+        self.found: tuple[str, str, int | None] | None = None
+        self.closed_empty: list[str] = []
+
+    def run(self, html: str) -> tuple[str, str, int | None] | Literal["unsure"] | None:
+        markup = _fix_references(_clean(html) + "\n")
+        if _DECLARATION.search(markup):
+            return "unsure"  # html.parser may reject it: _parse reads it again, differently
+        try:
+            self.feed(markup)
+            self.close()
+        except _FoundImage:
+            return self.found
+        except Exception:  # whatever html.parser does, the tree decides
+            return "unsure"
+        self._end_text()
+        return "unsure" if self.unsure else None
+
+    def _end_text(self) -> None:
+        if self.text:
+            text = "".join(self.text)
+            self.text = []
+            if _escaped_in(text):
+                self.unsure = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._start(tag, attrs)
+        if tag in _EMPTY_ELEMENTS:
+            self.closed_empty.append(tag)  # Beautiful Soup closes it now, and ignores </img>
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._start(tag, attrs)
+        self._end(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.closed_empty:
+            self.closed_empty.remove(tag)  # the text around it stays one string
+        else:
+            self._end(tag)
+
+    def _start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._end_text()
+        if tag in _UNSURE_BEFORE_IMAGE:
+            self.unsure = True
+        if tag in ("script", "style"):
+            self.in_raw_text = tag
+        if tag != "img" or self.unsure:
+            return
+        if self.in_raw_text:
+            self.unsure = True
+            return
+        found = _usable_image({name: value or "" for name, value in attrs}, self.base_url)
+        if found:
+            self.found = found
+            raise _FoundImage
+
+    def _end(self, tag: str) -> None:
+        self._end_text()
+        if tag == self.in_raw_text:
+            self.in_raw_text = ""
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.text.append(EntitySubstitution.HTML_ENTITY_TO_CHARACTER.get(name, "&" + name))
+
+    def handle_charref(self, name: str) -> None:
+        hexadecimal = name[:1] in ("x", "X")
+        digits = name[1:] if hexadecimal else name
+        if not digits or not all(c in (_HEX_DIGITS if hexadecimal else _DIGITS) for c in digits):
+            self.unsure = True  # Beautiful Soup splits such a reference its own way
+            return
+        character, _ = UnicodeDammit.numeric_character_reference(
+            int(digits, 16 if hexadecimal else 10)
+        )
+        self.text.append(character)
+
+    def handle_comment(self, data: str) -> None:
+        self._end_text()
+
+    def handle_decl(self, decl: str) -> None:
+        self._end_text()
+
+    def handle_pi(self, data: str) -> None:
+        self._end_text()
+
+    def unknown_decl(self, data: str) -> None:
+        self._end_text()
+
+
+_DIGITS = frozenset("0123456789")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+# Elements Beautiful Soup's html.parser builder closes as they open.
+_EMPTY_ELEMENTS = frozenset(HTMLTreeBuilder.DEFAULT_EMPTY_ELEMENT_TAGS or ())
 
 
 def _pixels(value: str) -> int | None:

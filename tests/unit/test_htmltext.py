@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 
 from bot.text.html import (
     MARKDOWN_MAX_DEPTH,
+    _first_image_in_tree,
+    _FirstImageScan,
     excerpt,
     first_image,
+    first_image_sized,
     html_to_markdown,
     html_to_text,
     title_text,
@@ -476,6 +479,81 @@ def test_first_image(html: str, base: str, expected: tuple[str, str] | None) -> 
 def test_first_image_deep_nesting() -> None:
     html = "<div>" * 10_000 + '<img src="https://ex.com/deep.jpg" alt="deep">'
     assert first_image(html) == ("https://ex.com/deep.jpg", "deep")
+
+
+# Pieces of markup where reading only up to the first picture could go wrong: escaped markup
+# and references (parsed once more in the tree), templates, <sup>2</sup>, scripts, broken
+# references and tags, declarations html.parser rejects, </img> after <img>.
+_IMAGE_PIECES = [
+    "<p>",
+    "</p>",
+    "<div>",
+    "</div>",
+    "text ",
+    "<br>",
+    "</img>",
+    "<img/>",
+    "<img src='https://a.example/1.jpg' alt='one'>",
+    "<img src=rel.jpg>",
+    "<img width=1 src='https://t.example/p.gif'>",
+    "<img src='https://b.example/2.jpg' class=emoji>",
+    "<img data-src='//cdn.example/l.jpg' src='data:x'>",
+    "<img src='https://c.example/3.jpg",
+    "&lt;img src=&quot;https://e.example/esc.jpg&quot;&gt;",
+    "&lt;/div&gt;",
+    "&amp;lt;",
+    "&amp;",
+    "&am",
+    "p;",
+    "&#60;",
+    "&#x3c;",
+    "&#",
+    "&#150;",
+    "<",
+    ">",
+    "<sup>",
+    "</sup>",
+    "<sub>",
+    "</sub>",
+    "2",
+    "<template>",
+    "</template>",
+    "<script>",
+    "</script>",
+    "<script/>",
+    "<style>",
+    "</style>",
+    "<noscript>",
+    "</noscript>",
+    "<code>",
+    "</code>",
+    "<!-- c -->",
+    "<![if x]>",
+    "<!x>",
+    "<?pi?>",
+    "<!DOCTYPE html>",
+    "<p",
+    "\x00",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_IMAGE_PIECES), max_size=14).map("".join),
+    st.sampled_from(["", "https://blog.example/p/"]),
+)
+def test_first_image_scan_agrees_with_the_tree(html: str, base: str) -> None:
+    """The scan that stops at the first picture finds what the whole tree finds."""
+    assert first_image_sized(html, base) == _first_image_in_tree(html, base)
+
+
+def test_first_image_scan_stops_at_the_first_picture() -> None:
+    """What follows the first picture is not read (this is what makes a long entry cheap):
+    the parser's position is still at the picture's tag."""
+    scan = _FirstImageScan("")
+    html = '<p>Hello</p><img src="https://ex.com/a.jpg" alt="A">' + "<p>more</p>" * 1000
+    assert scan.run(html) == ("https://ex.com/a.jpg", "A", None)
+    assert scan.getpos() == (1, len("<p>Hello</p>"))
 
 
 # -- excerpt ---------------------------------------------------------------------------------

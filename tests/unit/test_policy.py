@@ -497,6 +497,15 @@ def test_a_feed_checked_within_one_interval_is_not_pulled_back() -> None:
     assert policy.pulled_back(_feed(next_check_at=NOW + HOUR), HOUR, NOW) is None
 
 
+def test_a_feed_checked_within_one_interval_and_its_jitter_is_not_pulled_back() -> None:
+    """A restart does not undo the spread of the feeds' checks (nor write them all)."""
+    jittered = policy.next_check(HOUR, NOW, jitter=1.0)
+    assert jittered > NOW + HOUR
+    assert policy.pulled_back(_feed(next_check_at=jittered), HOUR, NOW) is None
+    later = jittered + timedelta(seconds=1)
+    assert policy.pulled_back(_feed(next_check_at=later), HOUR, NOW) == NOW + HOUR
+
+
 @pytest.mark.parametrize(
     "state",
     [
