@@ -69,7 +69,7 @@ TOKEN_PATH = "/api/v1/access_token"
 DEFAULT_RATELIMIT_WAIT = timedelta(minutes=10)  # a RATELIMIT whose wait we cannot read
 DEFAULT_429_WAIT = timedelta(seconds=60)
 MAX_PACING_SLEEP_S = 10.0  # prawcore may pause this long between requests; longer -> raise
-RECENT_SUBMISSIONS = 25
+RECENT_SUBMISSIONS = 100  # a listing's most (reddit.com/dev/api): one request
 KINDS = ("link", "self")
 
 _UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}

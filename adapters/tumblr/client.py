@@ -67,6 +67,7 @@ def _json(response: requests.Response) -> dict[str, Any]:
 
 
 LOOKUP_POSTS = 20  # the most GET /v2/blog/:blog/posts returns at once
+LOOKUP_PAGES = 5  # a lookup reads at most 100 posts made since the attempt
 _ORDERED_ITEM = re.compile(r"^\d+\.\s+")
 
 
@@ -157,32 +158,45 @@ class TumblrAdapter:
         return Published(remote_id=remote_id, url=f"https://{self.blog}/post/{path}")
 
     def find_existing(self, post: Post, *, since: datetime | None = None) -> Published | None:
-        """Look among the last 20 posts (and the queue or drafts) for this slug or link.
-        Raises ``LookupIncompleteError`` when all 20 published ones were made after
-        ``since`` (the first attempt): the post may be further back."""
-        where = [""] + ([f"/{self.state}"] if self.state in ("queue", "draft") else [])
-        published: list[Any] = []
-        for suffix in where:
-            listing = self._get(
-                f"/v2/blog/{self.blog}/posts{suffix}", limit=LOOKUP_POSTS, npf="true"
-            )
-            items = listing.get("posts", [])
-            if not suffix:
-                published = items
-            for item in items:
-                if (post.slug and item.get("slug") == post.slug) or (
-                    post.link and item.get("source_url") == post.link
-                ):
-                    remote_id = str(item.get("id_string") or item.get("id"))
-                    return Published(remote_id=remote_id, url=item.get("post_url") or "")
-        oldest = published[-1].get("timestamp") if published else None
-        if len(published) >= LOOKUP_POSTS and since and oldest and oldest >= since.timestamp():
+        """Look for this slug or link in the queue or drafts (where the target posts
+        there), then among the posts made since ``since`` (the first attempt), up to
+        ``LOOKUP_PAGES`` pages of 20, else among the last 20. Raises
+        ``LookupIncompleteError`` when every post read was made after ``since``: the post
+        may be further back."""
+        if self.state in ("queue", "draft"):
+            found = _matching(self._posts(f"/{self.state}", offset=0), post)
+            if found is not None:
+                return found
+        pages = LOOKUP_PAGES if since is not None else 1
+        read: list[Any] = []
+        for page in range(pages):
+            items = self._posts("", offset=page * LOOKUP_POSTS)
+            read += items
+            found = _matching(items, post)
+            if found is not None:
+                return found
+            oldest = items[-1].get("timestamp") if items else None
+            if len(items) < LOOKUP_POSTS or since is None or not oldest:
+                break
+            if oldest < since.timestamp():
+                break
+        else:
             raise LookupIncompleteError(
-                f"the blog has more than {LOOKUP_POSTS} posts since the attempt, and a lookup"
+                f"the blog has more than {len(read)} posts since the attempt, and a lookup"
                 " reads no more",
                 target=self.target,
             )
         return None
+
+    def _posts(self, where: str, *, offset: int) -> list[Any]:
+        listing = self._get(
+            f"/v2/blog/{self.blog}/posts{where}",
+            limit=LOOKUP_POSTS,
+            npf="true",
+            **({"offset": offset} if offset else {}),
+        )
+        posts = listing.get("posts", [])
+        return posts if isinstance(posts, list) else []
 
     def verify(self) -> str:
         user = self._get("/v2/user/info").get("user", {})
@@ -259,3 +273,13 @@ class TumblrAdapter:
 
 # For ``feedrelay auth`` (adapters/oauth1.py): requests-oauthlib, imported only here.
 OAUTH1 = OAuth1Library(session=OAuth1Session, denied=TokenRequestDenied, missing=TokenMissing)
+
+
+def _matching(posts: list[Any], post: Post) -> Published | None:
+    for item in posts:
+        if (post.slug and item.get("slug") == post.slug) or (
+            post.link and item.get("source_url") == post.link
+        ):
+            remote_id = str(item.get("id_string") or item.get("id"))
+            return Published(remote_id=remote_id, url=item.get("post_url") or "")
+    return None

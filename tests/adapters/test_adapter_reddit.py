@@ -239,7 +239,7 @@ def test_already_sub_then_find_existing_returns_the_earlier_submission(
     assert found.remote_id == first.remote_id
     assert found.url == "https://www.reddit.com" + fake.submissions[0]["permalink"]
     (listing,) = fake.requests_to("GET", "/user/feedrelaybot/submitted")
-    assert listing.query["limit"] == ["25"] and listing.query["sort"] == ["new"]
+    assert listing.query["limit"] == ["100"] and listing.query["sort"] == ["new"]
 
 
 def test_find_existing_is_none_when_absent(fake: FakeReddit) -> None:

@@ -12,7 +12,12 @@ import requests
 from oauthlib.oauth1.rfc5849 import signature, utils
 from requests_oauthlib import OAuth1
 
-from adapters.tumblr.client import LOOKUP_POSTS, TumblrAdapter, next_eastern_midnight
+from adapters.tumblr.client import (
+    LOOKUP_PAGES,
+    LOOKUP_POSTS,
+    TumblrAdapter,
+    next_eastern_midnight,
+)
 from bot.errors import (
     AuthError,
     LookupIncompleteError,
@@ -333,16 +338,23 @@ def test_find_existing_returns_none_when_absent(fake: FakeTumblr, adapter: Tumbl
     assert adapter.find_existing(hooks.sample_post()) is None
 
 
-def test_find_existing_past_its_twenty_posts_cannot_tell(
+def test_find_existing_reads_back_to_the_attempt_and_says_when_it_cannot(
     fake: FakeTumblr, adapter: TumblrAdapter
 ) -> None:
-    """20 posts since the attempt and not ours: it may be the 21st (a re-send on a guess
-    would be a duplicate); with fewer, or without a time to compare, the answer is sure."""
+    """Pages of 20 back to the attempt's time: found on the second page; with 100 posts
+    since and not ours, it may be further back (a re-send on a guess would be a duplicate);
+    without a time to compare, the last 20 answer."""
     since = datetime.now(UTC) - timedelta(minutes=5)
-    fake.add_existing(slug="hello-tumblr")
-    for n in range(LOOKUP_POSTS):
+    made = fake.add_existing(slug="hello-tumblr")
+    for n in range(LOOKUP_POSTS + 5):
         fake.add_existing(slug=f"posted-since-{n}")
-    with pytest.raises(LookupIncompleteError, match=f"more than {LOOKUP_POSTS} posts"):
+    found = adapter.find_existing(hooks.sample_post(), since=since)
+    assert found is not None and found.remote_id == str(made["id"])
+    offsets = [r.query.get("offset") for r in fake.requests_to("GET", r"/v2/blog/[^/]+/posts")]
+    assert offsets == [None, ["20"]]
+    for n in range(LOOKUP_POSTS * LOOKUP_PAGES):
+        fake.add_existing(slug=f"and-more-{n}")
+    with pytest.raises(LookupIncompleteError, match="more than 100 posts since the attempt"):
         adapter.find_existing(hooks.sample_post(), since=since)
     assert adapter.find_existing(hooks.sample_post()) is None  # no time: the last 20
 

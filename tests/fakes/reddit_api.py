@@ -472,7 +472,9 @@ class FakeReddit(FakeServer):
             return self._unauthorized()
         assert request.match is not None
         name = request.match["name"]
-        limit = int(request.query.get("limit", ["25"])[-1])
+        # "limit: the maximum number of items desired (default: 25, maximum: 100)"
+        # (reddit.com/dev/api, listings).
+        limit = min(int(request.query.get("limit", ["25"])[-1]), 100)
         mine = [s for s in reversed(self.existing) if s["author"].lower() == name.lower()]
         children = [{"kind": "t3", "data": self._listed(s)} for s in mine[:limit]]
         return Response(

@@ -346,7 +346,10 @@ class FakeTumblr(FakeServer):
         if name is None:
             return Response(404, error_body(404))
         states = LISTED[request.match["kind"] or ""]
-        limit = int(request.query.get("limit", ["20"])[-1])
+        # "limit: the number of results to return: 1-20, inclusive"; "offset: post number
+        # to start at" (tumblr/docs, api.md, /posts).
+        limit = min(int(request.query.get("limit", ["20"])[-1]), 20)
+        offset = int(request.query.get("offset", ["0"])[-1])
         mine = [p for p in reversed(self.store) if p["blog"] == name and p["state"] in states]
         posts = [
             {
@@ -363,7 +366,7 @@ class FakeTumblr(FakeServer):
                 "content": p["content"],
                 **({"source_url": p["source_url"]} if p["source_url"] else {}),
             }
-            for p in mine[:limit]
+            for p in mine[offset : offset + limit]
         ]
         blog = {"name": name, "url": self.blogs[name]}
         return self._ok({"blog": blog, "posts": posts, "total_posts": len(mine)})
