@@ -64,15 +64,21 @@ class Run:
     peak_kib: int
 
 
-def example(directory: Path) -> Path:
-    """The example config, its feed by absolute path, and an empty store beside it."""
+def example(directory: Path, tree: Path | None = None) -> Path:
+    """The example config, its feed by absolute path, and an empty store beside it (made by
+    ``tree``'s code: each tree reads a store of its own schema)."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     feed = json.dumps((ROOT / "examples" / "blogger-feed.xml").as_posix())
+    directory.mkdir()
     config = directory / "feedrelay.toml"
     config.write_text(text.replace('"examples/blogger-feed.xml"', feed), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     subprocess.run(
         [sys.executable, "-c", "from bot.store import open_store; open_store('feedrelay.sqlite')"],
         cwd=directory,
+        env=env,
         check=True,
     )
     return config
@@ -97,18 +103,22 @@ def run_once(argv: list[str], cwd: Path, tree: Path | None) -> Run:
 
 
 def compare(
-    args: tuple[str, ...], config: Path, runs: int, baseline: Path | None
+    args: tuple[str, ...], configs: tuple[Path, Path | None], runs: int, baseline: Path | None
 ) -> tuple[list[Run], list[Run]]:
-    argv = [sys.executable, "-m", "bot", "--config", str(config), *args]
+    mine, theirs_config = configs
+
+    def argv(config: Path) -> list[str]:
+        return [sys.executable, "-m", "bot", "--config", str(config), *args]
+
     ours: list[Run] = []
     theirs: list[Run] = []
-    run_once(argv, config.parent, None)  # warm-up: the .pyc files, the page cache
-    if baseline is not None:
-        run_once(argv, config.parent, baseline)
+    run_once(argv(mine), mine.parent, None)  # warm-up: the .pyc files, the page cache
+    if baseline is not None and theirs_config is not None:
+        run_once(argv(theirs_config), theirs_config.parent, baseline)
     for _ in range(runs):
-        if baseline is not None:
-            theirs.append(run_once(argv, config.parent, baseline))
-        ours.append(run_once(argv, config.parent, None))
+        if baseline is not None and theirs_config is not None:
+            theirs.append(run_once(argv(theirs_config), theirs_config.parent, baseline))
+        ours.append(run_once(argv(mine), mine.parent, None))
     return ours, theirs
 
 
@@ -143,14 +153,19 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, nproc {os.cpu_count()}, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="feedrelay-startup-") as tmp:
-        config = example(Path(tmp))
+        config = example(Path(tmp, "this"))
+        baseline_config = (
+            example(Path(tmp, "baseline"), args.baseline_tree) if args.baseline_tree else None
+        )
         header = "| command | wall (median) | CPU (median) | peak RSS |"
         if args.baseline_tree:
             header += " baseline wall | baseline CPU | baseline peak | CPU ratio (pairs) |"
         print(header)
         print("|" + " --- |" * (header.count("|") - 1))
         for command in COMMANDS:
-            ours, theirs = compare(command, config, args.runs, args.baseline_tree)
+            ours, theirs = compare(
+                command, (config, baseline_config), args.runs, args.baseline_tree
+            )
             row = (
                 f"| `{' '.join(command)}` | {median(ours, 'wall'):.3f} s"
                 f" | {median(ours, 'cpu'):.3f} s | {max(r.peak_kib for r in ours) / 1024:.1f} MiB |"
