@@ -11,18 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError
-from urllib3.exceptions import SSLError as UrllibSSLError
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from adapters.setup import AuthFlow, Credential, Question
-from bot import http
+from bot import http_shared
 from bot.errors import OutcomeUnknownError, PublishError, TransientError
 from bot.model import Entry, Limits, MediaFile, Post, Published
 from bot.settings import TargetSettings
 from bot.text.render import Description, Rendered, describe_post
+
+if TYPE_CHECKING:  # requests is imported where a session is made or an error read
+    import requests
 
 __all__ = [
     "Adapter",
@@ -42,13 +41,13 @@ __all__ = [
     "scrub",
 ]
 
-CONNECT_TIMEOUT_S = http.CONNECT_TIMEOUT_S
-READ_TIMEOUT_S = http.READ_TIMEOUT_S
-DEADLINE_S = http.DEADLINE_S
-USER_AGENT = http.USER_AGENT
-header_time = http.header_time
-retry_at = http.retry_at
-scrub = http.scrub
+CONNECT_TIMEOUT_S = http_shared.CONNECT_TIMEOUT_S
+READ_TIMEOUT_S = http_shared.READ_TIMEOUT_S
+DEADLINE_S = http_shared.DEADLINE_S
+USER_AGENT = http_shared.USER_AGENT
+header_time = http_shared.header_time
+retry_at = http_shared.retry_at
+scrub = http_shared.scrub
 
 
 class Adapter(Protocol):
@@ -249,6 +248,8 @@ def make_session(
 ) -> requests.Session:
     """A pooled HTTP session with FeedRelay's User-Agent, connect and read timeouts, and a
     total deadline on every request (``bot.http``)."""
+    from bot import http
+
     return http.make_session(
         user_agent=user_agent,
         connect_timeout=connect_timeout,
@@ -263,6 +264,10 @@ def make_session(
 def nothing_sent(error: requests.RequestException) -> bool:
     """True when the request certainly never reached the platform: refused, DNS, connect
     timeout, TLS handshake or proxy failure."""
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+    from urllib3.exceptions import SSLError as UrllibSSLError
+
     if isinstance(
         error,
         (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
@@ -278,6 +283,8 @@ def nothing_sent(error: requests.RequestException) -> bool:
 
 def describe(error: BaseException) -> str:
     """The exception and its innermost cause, e.g. ``ConnectionError: ... Connection refused``."""
+    from urllib3.exceptions import MaxRetryError
+
     cause: object = error.args[0] if error.args else None
     if isinstance(cause, MaxRetryError) and cause.reason is not None:
         cause = cause.reason
@@ -299,6 +306,8 @@ def request_error(
     is ``OutcomeUnknownError`` when the request ``creates`` a post, else ``TransientError``.
     An ``HTTPError`` has an answer: the adapter translates that one itself.
     """
+    import requests
+
     said = scrub(describe(error), secrets)
     if nothing_sent(error):
         return TransientError(f"could not reach {service}: {said}", target=target)

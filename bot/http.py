@@ -23,11 +23,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
@@ -35,21 +33,37 @@ from requests.sessions import merge_setting as _untyped_merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
-from bot import __version__
+from bot.http_shared import (
+    CONNECT_TIMEOUT_S,
+    DEADLINE_S,
+    MIN_SECRET_LENGTH,
+    READ_TIMEOUT_S,
+    SCRUBBED,
+    USER_AGENT,
+    header_time,
+    retry_at,
+    scrub,
+)
 from bot.netguard import AddressGuard, GuardedAdapter
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DEADLINE_S",
+    "MIN_SECRET_LENGTH",
+    "READ_TIMEOUT_S",
+    "SCRUBBED",
+    "USER_AGENT",
     "BodyTooLargeError",
     "DeadlineExceededError",
     "DeadlineSession",
+    "header_time",
     "make_content_session",
     "make_session",
     "read_body",
+    "retry_at",
+    "scrub",
 ]
 
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
-DEADLINE_S = 60.0
 CHUNK_BYTES = 65_536
 # A redirect's body is read (to reuse the connection) and dropped; more than this is not a
 # redirect page but a server wasting our time.
@@ -327,12 +341,6 @@ def _set_read_timeout(raw: Any, seconds: float) -> None:
 
 
 # -- what every HTTP caller shares ---------------------------------------------------------
-USER_AGENT = f"feedrelay/{__version__} (+https://pypi.org/project/feedrelay/)"
-SCRUBBED = "****"
-# Shorter values are not masked: a one-character "secret" would mask every such letter.
-MIN_SECRET_LENGTH = 4
-
-
 def in_words(error: requests.RequestException) -> str:
     """What went wrong with a request, in words for a person ("the host name was not
     found"), not the exception's name ("ConnectionError")."""
@@ -376,59 +384,3 @@ def _causes(error: BaseException) -> list[BaseException]:
         todo += [getattr(item, "reason", None), item.__cause__, item.__context__]
         todo += [arg for arg in item.args if isinstance(arg, BaseException)]
     return seen
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value (and its URL-quoted form) replaced by ``****``."""
-    forms = {form for s in secrets if len(s) >= MIN_SECRET_LENGTH for form in (s, quote(s, ""))}
-    for secret in sorted(forms, key=len, reverse=True):
-        text = text.replace(secret, SCRUBBED)
-    return text
-
-
-def header_time(
-    headers: Mapping[str, str], name: str, *, now: datetime, epoch: bool = False
-) -> datetime | None:
-    """The moment header ``name`` names (aware UTC), or ``None`` if it is absent or unreadable.
-
-    The value is a wait as in ``Retry-After`` (seconds, or an HTTP date), or with ``epoch``
-    an epoch time in seconds (``x-rate-limit-reset``). ``name`` is matched case-insensitively.
-    """
-    wanted = name.lower()
-    value = next((v.strip() for k, v in headers.items() if k.lower() == wanted), "")
-    try:
-        number = float(value)
-    except ValueError:
-        if epoch:
-            return None
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
-    try:
-        if epoch:
-            return datetime.fromtimestamp(number, UTC)
-        return now + timedelta(seconds=number)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def retry_at(
-    headers: Mapping[str, str],
-    *,
-    now: datetime,
-    default: timedelta,
-    waits: Iterable[str] = ("Retry-After",),
-    resets: Iterable[str] = (),
-) -> datetime:
-    """When a server takes requests again, from an answer's headers (aware UTC).
-
-    Each header named in ``waits`` holds a wait as ``Retry-After`` does, each in ``resets`` an
-    epoch time (see ``header_time``). The latest readable one wins, never earlier than
-    ``now``; with none, ``now + default``.
-    """
-    moments = [header_time(headers, name, now=now) for name in waits]
-    moments += [header_time(headers, name, now=now, epoch=True) for name in resets]
-    known = [moment for moment in moments if moment is not None]
-    return max(*known, now) if known else now + default

@@ -7,9 +7,8 @@ Pillow) is loaded only when a configured target is opened.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
-import requests
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.api import (
@@ -32,6 +31,9 @@ from adapters.bluesky.render import (
     render_bluesky,
     truncate_graphemes,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 # 300 graphemes (and 3,000 bytes, which render keeps too); one image: the card's thumbnail.
 LIMITS = Limits(

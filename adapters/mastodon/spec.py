@@ -14,9 +14,8 @@ would refuse.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import requests
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.api import (
@@ -31,6 +30,9 @@ from adapters.api import (
 from adapters.mastodon import setup
 from adapters.mastodon.render import MastodonOptions, describe_mastodon, render_mastodon
 from adapters.mastodon.text import status_length, truncate_status
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_MAX_CHARACTERS = 500
 LIMITS = Limits(

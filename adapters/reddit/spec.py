@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import requests
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from adapters.api import Adapter, Limits, Memory, PlatformSpec, TargetSettings, TemplateStr
 from adapters.reddit import setup
 from adapters.reddit.render import RedditOptions, describe_reddit, render_reddit
+
+if TYPE_CHECKING:
+    import requests
 
 LIMITS = Limits(max_title=300, max_body=40_000)
 

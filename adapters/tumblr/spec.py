@@ -6,14 +6,16 @@ is loaded only when a configured target is opened.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import requests
 from pydantic import Field, SecretStr
 
 from adapters.api import Adapter, Limits, Memory, PlatformSpec, TargetSettings, TemplateStr
 from adapters.tumblr import setup
 from adapters.tumblr.render import TumblrOptions, describe_tumblr, render_tumblr
+
+if TYPE_CHECKING:
+    import requests
 
 # A link block's title has no documented limit; 250 keeps the card to a few lines.
 LIMITS = Limits(max_text=4096, max_title=250, max_tags=30, max_tag_length=140, max_media=1)

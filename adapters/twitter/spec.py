@@ -6,9 +6,8 @@ only when a configured target is opened.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import requests
 from pydantic import Field, SecretStr
 
 from adapters.api import (
@@ -24,6 +23,9 @@ from adapters.api import (
 from adapters.twitter import setup
 from adapters.twitter.render import TwitterOptions, describe_twitter, render_twitter
 from adapters.twitter.text import find_urls, truncate_weighted, weighted_length
+
+if TYPE_CHECKING:
+    import requests
 
 # X weighs each character 1 or 2 and every URL 23 (twitter-text v3): 280 by that count.
 LIMITS = Limits(

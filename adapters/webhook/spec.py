@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import Field, SecretStr, field_validator
 
 from adapters.api import (
@@ -30,6 +29,9 @@ from adapters.webhook.render import (
     describe_webhook,
     render_webhook,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 # A webhook has no length limits; the image goes by URL in the body, never downloaded
 # (max_media 0: the core fetches nothing for it).

@@ -1,5 +1,5 @@
 """What a command imports to start: a command that only reads the record never loads the feed
-readers, the HTML parsers or a platform's client library (each costs a tenth of a second or
+readers, the HTML parsers, an HTTP library or a platform's client library (each costs a tenth of a second or
 more, on every run; docs/performance.md, "Start-up"). Asserted on the modules a fresh
 interpreter holds after the command, never on seconds."""
 
@@ -27,6 +27,8 @@ HEAVY = (
     "mastodon",
     "requests_oauthlib",
     "apscheduler",
+    "requests",
+    "urllib3",
     "starlette",
     "uvicorn",
     "PIL",
