@@ -170,16 +170,21 @@ def test_logging_keeps_the_loggers_a_plugin_names_quiet(register: Register) -> N
     from bot.cli import _setup_logging
 
     register("SPEC")
+    root = logging.getLogger()
+    root_level = root.level
     try:
         _setup_logging(2)  # -vv
+        # As -vv leaves it in a process of its own: here basicConfig is a no-op when an
+        # earlier test left a handler on the root (the test depended on the order).
+        root.setLevel(logging.DEBUG)
         adapters.spec("pigeon")  # a spec loads before any client of it opens
         adapters.spec("twitter")
-        assert [logging.getLogger(n).level for n in ("pigeonlib", "pigeonlib.wire")] == [
-            logging.INFO,
-            logging.INFO,
-        ]
-        assert logging.getLogger("tweepy").level == logging.INFO
+        quiet = [logging.getLogger(n) for n in ("pigeonlib", "pigeonlib.wire", "tweepy")]
+        assert [logger.getEffectiveLevel() for logger in quiet] == [logging.INFO] * 3
+        assert logging.getLogger("pigeonlib.other").getEffectiveLevel() == logging.INFO
+        assert logging.getLogger("unrelated").getEffectiveLevel() == logging.DEBUG
     finally:
+        root.setLevel(root_level)
         for name in ("pigeonlib", "pigeonlib.wire"):
             logging.getLogger(name).setLevel(logging.NOTSET)
 

@@ -1,7 +1,7 @@
 """What a command imports to start: a command that only reads the record never loads the feed
-readers, the HTML parsers, an HTTP library or a platform's client library (each costs a tenth of a second or
-more, on every run; docs/performance.md, "Start-up"). Asserted on the modules a fresh
-interpreter holds after the command, never on seconds."""
+readers, the HTML parsers, an HTTP library or a platform's client library (each costs
+hundredths of a second or more, on every run; docs/performance.md, "Start-up"). Asserted on
+the modules a fresh interpreter holds after the command, never on seconds."""
 
 from __future__ import annotations
 
