@@ -316,8 +316,13 @@ def record_send(
         sent_day=day,
         sent_today=state.sent_today + 1 if state.sent_day == day else 1,
         spent_month=month,
-        spent_usd=(state.spent_usd if state.spent_month == month else 0.0) + cost,
+        spent_usd=spent_this_month(state, rules, now) + cost,
     )
+
+
+def spent_this_month(state: TargetState, rules: TargetRules, now: datetime) -> float:
+    """What the target spent in the (local) month of ``now``, USD: nothing in a new month."""
+    return state.spent_usd if state.spent_month == local_day(now, rules)[:7] else 0.0
 
 
 def over_budget(
@@ -326,8 +331,7 @@ def over_budget(
     """Why this post would go over the month's budget, or ``None``."""
     if not rules.monthly_budget or not cost:
         return None
-    month = local_day(now, rules)[:7]
-    spent = state.spent_usd if state.spent_month == month else 0.0
+    spent = spent_this_month(state, rules, now)
     if spent + cost <= rules.monthly_budget + 1e-9:
         return None
     return (

@@ -109,14 +109,13 @@ def status(config: Config, store: Store, now: datetime) -> Status:
     for name in sorted(set(config.targets) | set(counts)):
         state = states.get(name)
         platform = config.targets[name].platform if name in config.targets else "(removed)"
+        rules = rules_for(config, name) if name in config.targets else None
         next_post = due.get(name)
-        if state is not None and name in config.targets and next_post is not None:
-            wait = policy.target_wait(state, rules_for(config, name), now)
+        if state is not None and rules is not None and next_post is not None:
+            wait = policy.target_wait(state, rules, now)
             if wait is not None:
                 next_post = max(next_post, wait.until) if wait.until else None
-        rules = rules_for(config, name) if name in config.targets else None
-        month = policy.local_day(now, rules)[:7] if rules else ""
-        spent = state.spent_usd if state and state.spent_month == month else 0.0
+        spent = policy.spent_this_month(state, rules, now) if state and rules else 0.0
         paused = state is not None and state.paused_at(now)
         limited = state is not None and state.rate_limited_until and state.rate_limited_until > now
         targets.append(

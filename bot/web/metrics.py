@@ -147,9 +147,7 @@ class StoreCollector(Collector):
                 paused.add_metric([name, ""], 0)
             rules = rules_for(config, name)
             if rules.monthly_budget:
-                month = policy.local_day(snap.now, rules)[:7]
-                spent = state.spent_usd if state.spent_month == month else 0.0
-                spend.add_metric([name], spent)
+                spend.add_metric([name], policy.spent_this_month(state, rules, snap.now))
                 budget.add_metric([name], rules.monthly_budget)
         yield paused
         yield spend
