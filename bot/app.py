@@ -30,7 +30,6 @@ from bot.manual import Manual, PostResult
 from bot.model import Clock, Delivery, DeliveryState, Entry, TargetState
 from bot.netguard import AddressGuard
 from bot.notify import AppriseSender, Notifier, Sender
-from bot.policy import Planned
 from bot.push import Pusher
 from bot.store import Runner, Store, open_store
 from bot.targets import TargetMemory, describe_for, limits_for, options_for, render_for
@@ -393,9 +392,6 @@ class App:
     # -- reading -------------------------------------------------------------------------
     def status(self) -> reports.Status:
         return reports.status(self.config, self.store, self.clock())
-
-    def schedule(self, target: str | None = None) -> dict[str, list[Planned]]:
-        return reports.schedule(self.config, self.store, self.clock(), target=target)
 
     def planned(self, rows: Sequence[Delivery]) -> dict[int, datetime | None]:
         """When the schedule will send each of ``rows`` it plans, by id (``schedule``'s
