@@ -168,10 +168,8 @@ class TumblrAdapter:
             if found is not None:
                 return found
         pages = LOOKUP_PAGES if since is not None else 1
-        read: list[Any] = []
         for page in range(pages):
             items = self._posts("", offset=page * LOOKUP_POSTS)
-            read += items
             found = _matching(items, post)
             if found is not None:
                 return found
@@ -182,8 +180,8 @@ class TumblrAdapter:
                 break
         else:
             raise LookupIncompleteError(
-                f"the blog has more than {len(read)} posts since the attempt, and a lookup"
-                " reads no more",
+                f"the blog has more than {pages * LOOKUP_POSTS} posts since the attempt, and a"
+                " lookup reads no more",
                 target=self.target,
             )
         return None
