@@ -273,8 +273,7 @@ class PostgresStores:
     """The store built once in a private server; each run gets a database copied from it."""
 
     def __init__(self, work: Path) -> None:
-        from bench_postgres import Postgres
-        from store_builder import build_postgres
+        from store_builder import Postgres, build_postgres
 
         self.pg = Postgres(work)
         url = self.pg.database("backlog")
@@ -291,10 +290,7 @@ class PostgresStores:
         directory.mkdir(parents=True)
         shutil.copyfile(self.built.directory / "feed.xml", directory / "feed.xml")
         self.count += 1
-        name = f"backlog_run_{self.count}"
-        with psycopg.connect(self.pg.admin, autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        url = self.pg.admin.replace("/postgres?", f"/{name}?")
+        url = self.pg.database(f"backlog_run_{self.count}", template=self.template)
         if schema < SCHEMA_VERSION:
             with psycopg.connect(libpq(url), autocommit=True) as c:
                 downgrade(c.execute, schema)

@@ -23,11 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,38 +35,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import bench_store  # noqa: E402
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from store_builder import Built, build_postgres, status_spec  # noqa: E402
+from store_builder import Built, Postgres, build_postgres, status_spec  # noqa: E402
 
 from bot.app import make_app  # noqa: E402
 from bot.config import load_config  # noqa: E402
-
-
-# -- the server --------------------------------------------------------------------------
-class Postgres:
-    """A private PostgreSQL server for this run, and new databases on it."""
-
-    def __init__(self, directory: Path) -> None:
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(directory / "runtime"))
-        (directory / "runtime").mkdir(exist_ok=True)
-        import pgserver
-
-        self.server = pgserver.get_server(directory / "pgdata", cleanup_mode="stop")
-        self.admin = self.server.get_uri()
-        with psycopg.connect(self.admin) as c:
-            self.version = str(c.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-            self.settings = {
-                name: str(c.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
-                for name in ("shared_buffers", "work_mem", "synchronous_commit", "max_connections")
-            }
-
-    def database(self, prefix: str) -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(self.admin, autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        return self.admin.replace("/postgres?", f"/{name}?")
-
-    def close(self) -> None:
-        self.server.cleanup()
 
 
 def build_big(pg: Postgres, work: Path, n_entries: int) -> tuple[Built, str, dict[str, float]]:

@@ -60,7 +60,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -70,9 +69,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-import psutil  # noqa: E402  (pgserver's dependency)
 import psycopg  # noqa: E402
 import sqlalchemy  # noqa: E402
+from store_builder import Postgres  # noqa: E402
 
 from bot.app import make_app  # noqa: E402
 from bot.config import load_config  # noqa: E402
@@ -84,48 +83,6 @@ from tests.fakes.server import Request, Response  # noqa: E402
 from tests.fakes.x_api import FakeX  # noqa: E402
 
 POSTED_LINE = re.compile(r" posted .* to x\d+: ")
-
-
-# -- the server --------------------------------------------------------------------------
-class Postgres:
-    """A private PostgreSQL server for this run, new databases on it, and its CPU."""
-
-    def __init__(self, directory: Path) -> None:
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(directory / "runtime"))
-        (directory / "runtime").mkdir(exist_ok=True)
-        import pgserver
-
-        self.server = pgserver.get_server(directory / "pgdata", cleanup_mode="stop")
-        self.admin = self.server.get_uri()
-        self.postmaster = psutil.Process(self.server.get_pid())
-        with psycopg.connect(self.admin) as c:
-            self.version = str(c.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-            self.settings = {
-                name: str(c.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
-                for name in ("shared_buffers", "synchronous_commit", "max_connections")
-            }
-
-    def database(self, prefix: str) -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(self.admin, autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        return self.admin.replace("/postgres?", f"/{name}?")
-
-    def cpu(self) -> float:
-        """User + sys seconds of the server so far: the postmaster, its live children
-        (backends, checkpointer, WAL writer...) and the children it has reaped."""
-        times = self.postmaster.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in self.postmaster.children():
-            try:
-                child_times = child.cpu_times()
-            except psutil.NoSuchProcess:  # reaped meanwhile: counted in children_* next time
-                continue
-            total += child_times.user + child_times.system
-        return total
-
-    def close(self) -> None:
-        self.server.cleanup()
 
 
 def own_cpu() -> float:

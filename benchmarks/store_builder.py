@@ -613,3 +613,56 @@ def _insert(connection: Any, table: str, row: Mapping[str, Any]) -> None:
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
         [_naive(row[column]) for column in columns],
     )
+
+
+# -- a private PostgreSQL server (pgserver, from the test extra) ---------------------------
+class Postgres:
+    """A private PostgreSQL server for this run, new databases on it, and its CPU."""
+
+    def __init__(self, directory: Path) -> None:
+        import os
+
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(directory / "runtime"))
+        (directory / "runtime").mkdir(exist_ok=True)
+        import pgserver  # after XDG_RUNTIME_DIR: it reads it when imported
+        import psycopg
+
+        self.server = pgserver.get_server(directory / "pgdata", cleanup_mode="stop")
+        self.admin = self.server.get_uri()
+        with psycopg.connect(self.admin) as c:
+            self.version = str(c.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            self.settings = {
+                name: str(c.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+                for name in ("shared_buffers", "work_mem", "synchronous_commit", "max_connections")
+            }
+
+    def database(self, prefix: str, *, template: str | None = None) -> str:
+        """A new database (a copy of ``template``'s where named), its SQLAlchemy URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
+        with psycopg.connect(self.admin, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"{copy}')
+        return self.admin.replace("/postgres?", f"/{name}?")
+
+    def cpu(self) -> float:
+        """User + sys seconds of the server so far: the postmaster, its live children
+        (backends, checkpointer, WAL writer...) and the children it has reaped."""
+        import psutil  # pgserver's dependency
+
+        postmaster = psutil.Process(self.server.get_pid())
+        times = postmaster.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in postmaster.children():
+            try:
+                child_times = child.cpu_times()
+            except psutil.NoSuchProcess:  # reaped meanwhile: counted in children_* next time
+                continue
+            total += child_times.user + child_times.system
+        return total
+
+    def close(self) -> None:
+        self.server.cleanup()
