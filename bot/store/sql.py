@@ -348,7 +348,7 @@ class SqlStore:
         own lanes, and a dry run sends nothing: nothing to hear then."""
         if not self.shared or self._outer is not None:
             return wake.NotListening()
-        return wake.WorkListener(self._listener_connection, wake_lanes).start()
+        return wake.WorkListener(self._listener_connection, wake_lanes, say=_reason).start()
 
     def _listener_connection(self) -> Any:
         """A new autocommit psycopg connection, as the engine would open it."""
@@ -1260,8 +1260,9 @@ def is_server_url(database: str) -> bool:
     return re.match(r"^postgres(?:ql)?(?:\+\w+)?://", database) is not None
 
 
-def _reason(error: sa.exc.SQLAlchemyError) -> str:
-    """The database's own words, without a connection URL's password."""
+def _reason(error: BaseException) -> str:
+    """The database's own words (SQLAlchemy's or the driver's), without a connection URL's
+    password."""
     text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
     return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 

@@ -105,9 +105,12 @@ class WorkListener:
         retry_at_most: float = 30.0,
         check_every: float = 1.0,
         pause: Callable[[float], object] | None = None,
+        say: Callable[[BaseException], str] = str,
     ) -> None:
         """``pause(seconds)`` waits before a new try (default: that long, or until
-        ``stop``)."""
+        ``stop``); ``say(error)`` puts a lost connection in words for the log (the store's
+        own, which leaves out a connection URL's password)."""
+        self._say = say
         self._connect = connect
         self._wake = wake
         self._retry_after = retry_after
@@ -150,7 +153,7 @@ class WorkListener:
                 if self._stopping.is_set():
                     break
                 if lost is None:
-                    lost = " ".join(str(error).split()) or type(error).__name__
+                    lost = " ".join(self._say(error).split()) or type(error).__name__
                     log.warning(
                         "not hearing of new work from other runners (%s); lanes look for"
                         " work on their tick meanwhile, and listening is tried again",
